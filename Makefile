@@ -1,0 +1,44 @@
+# crisp build, install and test entry points. See README.md.
+
+GO       ?= go
+PREFIX   ?= /usr/local
+# Pure-Go image and storage libraries: no gpgme, no btrfs headers.
+TAGS     := containers_image_openpgp exclude_graphdriver_btrfs
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
+GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+
+.PHONY: all build install run test test-host lint vm-test clean
+
+all: build
+
+## build: compile bin/crisp
+build:
+	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp ./cmd/crisp
+
+## install: build, then install crisp and everything the daemon needs on this machine
+install: build
+	PREFIX=$(PREFIX) hack/install.sh
+
+## run: install, then run the daemon in the foreground with embedded defaults
+run: install
+	exec $(PREFIX)/bin/crisp
+
+## test: every test: lint, host unit and integration tests, guest tests
+test:
+	hack/test.sh
+
+## test-host: lint and the tests that run on this host only
+test-host: build
+	hack/test.sh host
+
+## lint: gofmt and go vet
+lint:
+	hack/lint.sh
+
+## vm-test: tests inside the cgroup v2 guests (user-mode Linux and qemu)
+vm-test: build
+	hack/vm/vm-test.sh
+
+clean:
+	rm -rf bin _output

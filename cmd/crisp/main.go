@@ -1,0 +1,57 @@
+// Command crisp is a Kubernetes CRI v1 node runtime with pause-less pods and an
+// in-process OCI executor. Run without a subcommand it serves CRI; its other
+// subcommands administer images and drive the executor directly.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "crisp:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	opts := &serveOptions{}
+	root := &cobra.Command{
+		Use:   "crisp",
+		Short: "Kubernetes node runtime with pause-less pods and an in-process OCI executor",
+		Long: `crisp serves the Kubernetes Container Runtime Interface (CRI v1) on a unix
+socket for kubelet and crictl. Pods need no pause container: their network,
+IPC and UTS namespaces are pinned by bind mounts. Containers are run by an
+OCI executor inside the crisp binary, on cgroup v2.
+
+Run without a subcommand (or as "crisp serve") to start the daemon.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, opts)
+		},
+	}
+	opts.addFlags(root)
+
+	// Log verbosity applies to every subcommand; klog's other flags keep
+	// their defaults (log to stderr).
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	for _, name := range []string{"v", "vmodule"} {
+		root.PersistentFlags().AddGoFlag(klogFlags.Lookup(name))
+	}
+	root.PersistentFlags().Lookup("v").Shorthand = "v"
+
+	root.AddCommand(
+		newServeCommand(),
+		newVersionCommand(),
+		newConfigCommand(),
+	)
+	return root
+}

@@ -1,0 +1,194 @@
+// Package config owns crisp's daemon configuration: the embedded defaults, the
+// optional TOML file that overrides them, and the validation that rejects a
+// configuration before the daemon starts.
+package config
+
+import (
+	_ "embed"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultPath is where the daemon looks for its configuration file.
+const DefaultPath = "/etc/crisp/crisp.toml"
+
+// defaultTOML is the commented default configuration. It is both the source of
+// the built-in defaults and what `crisp config default` prints, so the two can
+// never disagree.
+//
+//go:embed default.toml
+var defaultTOML []byte
+
+// Cgroup drivers understood by crisp.
+const (
+	CgroupDriverAuto     = "auto"
+	CgroupDriverSystemd  = "systemd"
+	CgroupDriverCgroupfs = "cgroupfs"
+)
+
+// Config is the daemon configuration.
+type Config struct {
+	// Root holds persistent data (images, container records).
+	Root string `toml:"root" json:"root"`
+	// State holds runtime state that does not survive a reboot.
+	State  string `toml:"state" json:"state"`
+	GRPC   GRPC   `toml:"grpc" json:"grpc"`
+	Cgroup Cgroup `toml:"cgroup" json:"cgroup"`
+	CNI    CNI    `toml:"cni" json:"cni"`
+}
+
+// GRPC configures the CRI endpoint.
+type GRPC struct {
+	Address         string   `toml:"address" json:"address"`
+	SocketGroup     string   `toml:"socket_group" json:"socket_group"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout" json:"shutdown_timeout"`
+}
+
+// Cgroup configures the cgroup driver.
+type Cgroup struct {
+	Driver string `toml:"driver" json:"driver"`
+}
+
+// CNI configures pod networking.
+type CNI struct {
+	ConfDir string   `toml:"conf_dir" json:"conf_dir"`
+	BinDirs []string `toml:"bin_dirs" json:"bin_dirs"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultTOML returns the commented default configuration file.
+func DefaultTOML() []byte { return bytes.Clone(defaultTOML) }
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	c, err := decode(defaultTOML, nil)
+	if err != nil {
+		// The embedded file is part of the binary and covered by tests.
+		panic(fmt.Sprintf("embedded default configuration is invalid: %v", err))
+	}
+	return c
+}
+
+// Load returns the defaults overridden by the file at path. A missing file is
+// not an error when missingOK is set (the daemon runs on its defaults).
+func Load(path string, missingOK bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && missingOK {
+		return Default(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := decode(data, Default())
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// decode parses data over base (or a zero Config) and validates the result.
+func decode(data []byte, base *Config) (*Config, error) {
+	c := base
+	if c == nil {
+		c = &Config{}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, describe(err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// describe turns a go-toml error into one that names the key and line.
+func describe(err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var msgs []string
+		for i := range strict.Errors {
+			e := &strict.Errors[i]
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		if key := de.Key(); len(key) > 0 {
+			return fmt.Errorf("line %d column %d: key %q: %s", row, col, strings.Join(key, "."), de.Error())
+		}
+		return fmt.Errorf("line %d column %d: %s", row, col, de.Error())
+	}
+	return err
+}
+
+// Validate checks every value and names the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	abs := func(key, v string) {
+		if !filepath.IsAbs(v) {
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute path", key, v))
+		}
+	}
+	abs("root", c.Root)
+	abs("state", c.State)
+	abs("cni.conf_dir", c.CNI.ConfDir)
+	for _, d := range c.CNI.BinDirs {
+		abs("cni.bin_dirs", d)
+	}
+	if len(c.CNI.BinDirs) == 0 {
+		errs = append(errs, errors.New("cni.bin_dirs: at least one directory is required"))
+	}
+	if _, err := c.SocketPath(); err != nil {
+		errs = append(errs, fmt.Errorf("grpc.address: %w", err))
+	}
+	if c.GRPC.ShutdownTimeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("grpc.shutdown_timeout: %s must be positive", c.GRPC.ShutdownTimeout))
+	}
+	switch c.Cgroup.Driver {
+	case CgroupDriverAuto, CgroupDriverSystemd, CgroupDriverCgroupfs:
+	default:
+		errs = append(errs, fmt.Errorf("cgroup.driver: %q is not one of auto, systemd, cgroupfs", c.Cgroup.Driver))
+	}
+	return errors.Join(errs...)
+}
+
+// SocketPath returns the filesystem path of the unix socket in grpc.address.
+func (c *Config) SocketPath() (string, error) {
+	p, ok := strings.CutPrefix(c.GRPC.Address, "unix://")
+	if !ok {
+		return "", fmt.Errorf("%q: only unix:// endpoints are supported", c.GRPC.Address)
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%q: socket path must be absolute", c.GRPC.Address)
+	}
+	return p, nil
+}
+
+// LockPath is the lock file that keeps a second daemon off the same state.
+func (c *Config) LockPath() string { return filepath.Join(c.State, "crisp.lock") }

@@ -1,0 +1,44 @@
+// Package cri owns crisp's CRI v1 gRPC edge: it validates requests, translates
+// them into calls on the packages below (sandbox, container, image, network)
+// and maps their errors to gRPC status codes. It holds no runtime logic of its
+// own. RPCs that are not built yet answer codes.Unimplemented with their name.
+package cri
+
+import (
+	"sync"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/config"
+)
+
+// NetworkStatus reports whether pod networking is usable; nil means ready.
+type NetworkStatus interface {
+	Status() error
+}
+
+// RuntimeService serves the CRI RuntimeService.
+type RuntimeService struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+
+	config  *config.Config
+	network NetworkStatus
+
+	mu      sync.Mutex
+	podCIDR string // from UpdateRuntimeConfig
+}
+
+// NewRuntimeService returns the RuntimeService for the effective config.
+func NewRuntimeService(cfg *config.Config, network NetworkStatus) *RuntimeService {
+	return &RuntimeService{config: cfg, network: network}
+}
+
+// ImageService serves the CRI ImageService.
+type ImageService struct {
+	runtimeapi.UnimplementedImageServiceServer
+}
+
+// NewImageService returns the ImageService.
+func NewImageService() *ImageService {
+	return &ImageService{}
+}
