@@ -42,6 +42,7 @@ type Config struct {
 	GRPC   GRPC   `toml:"grpc" json:"grpc"`
 	Cgroup Cgroup `toml:"cgroup" json:"cgroup"`
 	CNI    CNI    `toml:"cni" json:"cni"`
+	Image  Image  `toml:"image" json:"image"`
 }
 
 // GRPC configures the CRI endpoint.
@@ -53,7 +54,25 @@ type GRPC struct {
 
 // Cgroup configures the cgroup driver.
 type Cgroup struct {
-	Driver string `toml:"driver" json:"driver"`
+	Driver            string `toml:"driver" json:"driver"`
+	Mount             string `toml:"mount" json:"mount"`
+	MissingController string `toml:"missing_controller" json:"missing_controller"`
+	DefaultPidsLimit  int64  `toml:"default_pids_limit" json:"default_pids_limit"`
+}
+
+// Actions for a limit whose cgroup controller is missing.
+const (
+	MissingControllerError = "error"
+	MissingControllerWarn  = "warn"
+)
+
+// Image configures image pulls and storage.
+type Image struct {
+	RegistriesConf    string   `toml:"registries_conf" json:"registries_conf"`
+	RegistriesConfDir string   `toml:"registries_conf_dir" json:"registries_conf_dir"`
+	SignaturePolicy   string   `toml:"signature_policy" json:"signature_policy"`
+	StorageDriver     string   `toml:"storage_driver" json:"storage_driver"`
+	PullTimeout       Duration `toml:"pull_timeout" json:"pull_timeout"`
 }
 
 // CNI configures pod networking.
@@ -163,6 +182,26 @@ func (c *Config) Validate() error {
 	}
 	if len(c.CNI.BinDirs) == 0 {
 		errs = append(errs, errors.New("cni.bin_dirs: at least one directory is required"))
+	}
+	abs("cgroup.mount", c.Cgroup.Mount)
+	abs("image.registries_conf", c.Image.RegistriesConf)
+	abs("image.registries_conf_dir", c.Image.RegistriesConfDir)
+	abs("image.signature_policy", c.Image.SignaturePolicy)
+	switch c.Cgroup.MissingController {
+	case MissingControllerError, MissingControllerWarn:
+	default:
+		errs = append(errs, fmt.Errorf("cgroup.missing_controller: %q is not one of error, warn", c.Cgroup.MissingController))
+	}
+	if c.Cgroup.DefaultPidsLimit < 0 {
+		errs = append(errs, fmt.Errorf("cgroup.default_pids_limit: %d must not be negative", c.Cgroup.DefaultPidsLimit))
+	}
+	switch c.Image.StorageDriver {
+	case "overlay", "vfs":
+	default:
+		errs = append(errs, fmt.Errorf("image.storage_driver: %q is not one of overlay, vfs", c.Image.StorageDriver))
+	}
+	if c.Image.PullTimeout.Duration < 0 {
+		errs = append(errs, fmt.Errorf("image.pull_timeout: %s must not be negative", c.Image.PullTimeout))
 	}
 	if _, err := c.SocketPath(); err != nil {
 		errs = append(errs, fmt.Errorf("grpc.address: %w", err))
