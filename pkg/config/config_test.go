@@ -1,0 +1,97 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	if c.Root != "/var/lib/crisp" || c.State != "/run/crisp" {
+		t.Errorf("root/state = %q/%q, want /var/lib/crisp and /run/crisp", c.Root, c.State)
+	}
+	if c.GRPC.Address != "unix:///run/crisp/crisp.sock" {
+		t.Errorf("grpc.address = %q", c.GRPC.Address)
+	}
+	if c.GRPC.ShutdownTimeout.Duration != 10*time.Second {
+		t.Errorf("grpc.shutdown_timeout = %s", c.GRPC.ShutdownTimeout)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "absent.toml")
+	if _, err := Load(path, true); err != nil {
+		t.Fatalf("missing optional file: %v", err)
+	}
+	if _, err := Load(path, false); err == nil {
+		t.Fatal("missing required file loaded without error")
+	}
+}
+
+func TestLoadOverridesDefaults(t *testing.T) {
+	path := writeConfig(t, "root = \"/srv/crisp\"\n[cgroup]\ndriver = \"systemd\"\n")
+	c, err := Load(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Root != "/srv/crisp" || c.Cgroup.Driver != "systemd" {
+		t.Errorf("overrides not applied: root=%q driver=%q", c.Root, c.Cgroup.Driver)
+	}
+	if c.State != "/run/crisp" || c.CNI.ConfDir != "/etc/cni/net.d" {
+		t.Errorf("defaults lost: state=%q conf_dir=%q", c.State, c.CNI.ConfDir)
+	}
+}
+
+func TestLoadErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"unknown top-level key", "root = \"/x\"\nbogus = 1\n", []string{"line 2", `"bogus"`}},
+		{"unknown nested key", "[grpc]\naddress = \"unix:///a.sock\"\nsocket_mode = \"0600\"\n", []string{"line 3", `"grpc.socket_mode"`}},
+		{"wrong type", "[cgroup]\ndriver = 3\n", []string{"line 2", "cgroup.driver"}},
+		{"bad driver", "[cgroup]\ndriver = \"bogus\"\n", []string{"cgroup.driver", `"bogus"`}},
+		{"relative root", "root = \"var/lib\"\n", []string{"root", "absolute"}},
+		{"tcp address", "[grpc]\naddress = \"tcp://127.0.0.1:1\"\n", []string{"grpc.address", "unix://"}},
+		{"bad duration", "[grpc]\nshutdown_timeout = \"soon\"\n", []string{"grpc.shutdown_timeout"}},
+		{"bad missing policy", "[cgroup]\nmissing_controller = \"ignore\"\n", []string{"cgroup.missing_controller"}},
+		{"bad storage driver", "[image]\nstorage_driver = \"btrfs\"\n", []string{"image.storage_driver"}},
+		{"syntax error", "root = \n", []string{"line 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.file), false)
+			if err == nil {
+				t.Fatal("invalid config loaded without error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSocketPath(t *testing.T) {
+	c := Default()
+	p, err := c.SocketPath()
+	if err != nil || p != "/run/crisp/crisp.sock" {
+		t.Fatalf("SocketPath = %q, %v", p, err)
+	}
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "crisp.toml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

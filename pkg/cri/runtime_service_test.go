@@ -1,0 +1,162 @@
+package cri
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/network"
+)
+
+type networkStatus struct{ err error }
+
+func (n networkStatus) Status() error { return n.err }
+
+func newTestService(t *testing.T, net NetworkStatus) (*RuntimeService, runtimeapi.RuntimeServiceClient) {
+	cfg := config.Default()
+	cfg.Cgroup.Driver = config.CgroupDriverCgroupfs
+	rs := NewRuntimeService(cfg, net)
+	return rs, serve(t, rs)
+}
+
+func TestVersion(t *testing.T) {
+	_, c := newTestService(t, networkStatus{})
+	v, err := c.Version(background(t), &runtimeapi.VersionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.RuntimeName != "crisp" || v.RuntimeApiVersion != "v1" || v.RuntimeVersion == "" || v.Version != "0.1.0" {
+		t.Errorf("unexpected version: %+v", v)
+	}
+}
+
+func condition(t *testing.T, st *runtimeapi.StatusResponse, typ string) *runtimeapi.RuntimeCondition {
+	t.Helper()
+	for _, c := range st.GetStatus().GetConditions() {
+		if c.Type == typ {
+			return c
+		}
+	}
+	t.Fatalf("no %s condition in %v", typ, st)
+	return nil
+}
+
+func TestStatusConditionsFollowTheNetwork(t *testing.T) {
+	confDir := t.TempDir()
+	binDir := t.TempDir()
+	_, c := newTestService(t, network.NewManager(confDir, []string{binDir}))
+	ctx := background(t)
+
+	st, err := c.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !condition(t, st, runtimeapi.RuntimeReady).Status {
+		t.Error("RuntimeReady is false")
+	}
+	nr := condition(t, st, runtimeapi.NetworkReady)
+	if nr.Status || nr.Reason != "NetworkPluginNotReady" {
+		t.Errorf("NetworkReady without config = %+v, want false/NetworkPluginNotReady", nr)
+	}
+
+	// A config whose plugin is not installed is still not ready.
+	conf := `{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"loopback"}]}`
+	if err := os.WriteFile(filepath.Join(confDir, "10-podnet.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = c.Status(ctx, &runtimeapi.StatusRequest{})
+	if nr := condition(t, st, runtimeapi.NetworkReady); nr.Status || !strings.Contains(nr.Message, "loopback") {
+		t.Errorf("NetworkReady with missing plugin = %+v, want false naming the plugin", nr)
+	}
+
+	if err := os.WriteFile(filepath.Join(binDir, "loopback"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = c.Status(ctx, &runtimeapi.StatusRequest{})
+	if nr := condition(t, st, runtimeapi.NetworkReady); !nr.Status {
+		t.Errorf("NetworkReady with config and plugin = %+v, want true", nr)
+	}
+}
+
+func TestStatusVerboseCarriesConfig(t *testing.T) {
+	_, c := newTestService(t, networkStatus{err: errors.New("none")})
+	st, err := c.Status(background(t), &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg config.Config
+	if err := json.Unmarshal([]byte(st.Info["config"]), &cfg); err != nil {
+		t.Fatalf("info[config] is not the config as JSON: %v", err)
+	}
+	if cfg.Root != "/var/lib/crisp" || cfg.Cgroup.Driver != "cgroupfs" {
+		t.Errorf("info[config] = %+v", cfg)
+	}
+	if st2, _ := c.Status(background(t), &runtimeapi.StatusRequest{}); len(st2.Info) != 0 {
+		t.Errorf("non-verbose Status returned info %v", st2.Info)
+	}
+}
+
+func TestRuntimeConfigReportsDriver(t *testing.T) {
+	for _, tt := range []struct {
+		driver string
+		want   runtimeapi.CgroupDriver
+	}{
+		{config.CgroupDriverCgroupfs, runtimeapi.CgroupDriver_CGROUPFS},
+		{config.CgroupDriverSystemd, runtimeapi.CgroupDriver_SYSTEMD},
+	} {
+		cfg := config.Default()
+		cfg.Cgroup.Driver = tt.driver
+		c := serve(t, NewRuntimeService(cfg, networkStatus{}))
+		rc, err := c.RuntimeConfig(background(t), &runtimeapi.RuntimeConfigRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rc.GetLinux().GetCgroupDriver(); got != tt.want {
+			t.Errorf("driver %s reported as %v, want %v", tt.driver, got, tt.want)
+		}
+	}
+}
+
+func TestUpdateRuntimeConfigKeepsPodCIDR(t *testing.T) {
+	rs, c := newTestService(t, networkStatus{})
+	ctx := background(t)
+	update := func(cidr string) error {
+		_, err := c.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{
+			RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}},
+		})
+		return err
+	}
+	if err := update("10.88.0.0/16,fd00:88::/64"); err != nil {
+		t.Fatal(err)
+	}
+	if err := update(""); err != nil { // empty keeps the value
+		t.Fatal(err)
+	}
+	err := update("10.88.0.0/33")
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "pod_cidr") {
+		t.Errorf("bad CIDR: %v, want InvalidArgument naming pod_cidr", err)
+	}
+	if rs.podCIDR != "10.88.0.0/16,fd00:88::/64" {
+		t.Errorf("pod CIDR = %q", rs.podCIDR)
+	}
+	st, _ := c.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if !strings.Contains(st.Info["network"], "10.88.0.0/16") {
+		t.Errorf("Status info does not report the pod CIDR: %v", st.Info["network"])
+	}
+}
+
+func TestUnbuiltRPCIsUnimplemented(t *testing.T) {
+	_, c := newTestService(t, networkStatus{})
+	_, err := c.CheckpointContainer(background(t), &runtimeapi.CheckpointContainerRequest{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointContainer") {
+		t.Errorf("CheckpointContainer: %v, want Unimplemented naming the RPC", err)
+	}
+}
