@@ -73,6 +73,11 @@ type Image struct {
 	SignaturePolicy   string   `toml:"signature_policy" json:"signature_policy"`
 	StorageDriver     string   `toml:"storage_driver" json:"storage_driver"`
 	PullTimeout       Duration `toml:"pull_timeout" json:"pull_timeout"`
+	// PullProgressInterval is how often a running pull logs its progress.
+	PullProgressInterval Duration `toml:"pull_progress_interval" json:"pull_progress_interval"`
+	// PinnedImages are never garbage collected by kubelet; an entry ending
+	// in "*" matches every reference with that prefix.
+	PinnedImages []string `toml:"pinned_images" json:"pinned_images"`
 }
 
 // CNI configures pod networking.
@@ -202,6 +207,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Image.PullTimeout.Duration < 0 {
 		errs = append(errs, fmt.Errorf("image.pull_timeout: %s must not be negative", c.Image.PullTimeout))
+	}
+	if c.Image.PullProgressInterval.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("image.pull_progress_interval: %s must be positive", c.Image.PullProgressInterval))
+	}
+	for _, p := range c.Image.PinnedImages {
+		if p == "" || p == "*" {
+			errs = append(errs, fmt.Errorf("image.pinned_images: %q pins nothing or everything", p))
+		}
 	}
 	if _, err := c.SocketPath(); err != nil {
 		errs = append(errs, fmt.Errorf("grpc.address: %w", err))
