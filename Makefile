@@ -1,5 +1,7 @@
 # crisp build, install and test entry points. See README.md.
 
+# Go's standard install location, for shells that do not have it on PATH.
+export PATH := $(PATH):/usr/local/go/bin:/usr/local/bin
 GO       ?= go
 PREFIX   ?= /usr/local
 # Pure-Go image and storage libraries: no gpgme, no btrfs headers.

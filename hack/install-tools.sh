@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the tools crisp's tests use, at pinned versions: crictl and critest
+# from cri-tools, gotestsum, busybox-static for test root filesystems. Idempotent: a tool
+# already built from the pinned module version is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+require_root
+
+BIN=${TOOLS_BIN:-/usr/local/bin}
+
+apt_install busybox-static iproute2 ca-certificates
+
+# has_module_version BINARY MODULE VERSION: the Go binary was built from it.
+has_module_version() {
+	[ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)"
+}
+
+if ! has_module_version "$BIN/crictl" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION"; then
+	log "installing crictl $CRI_TOOLS_VERSION"
+	GOBIN="$BIN" go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
+fi
+
+if ! has_module_version "$BIN/gotestsum" gotest.tools/gotestsum "$GOTESTSUM_VERSION"; then
+	log "installing gotestsum $GOTESTSUM_VERSION"
+	GOBIN="$BIN" go install "gotest.tools/gotestsum@$GOTESTSUM_VERSION"
+fi
+
+# critest is a Go test binary: build it from the module's source.
+if ! has_module_version "$BIN/critest" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" &&
+	! { [ -x "$BIN/critest" ] && "$BIN/critest" --version 2>&1 | grep -q "${CRI_TOOLS_VERSION#v}"; }; then
+	log "installing critest $CRI_TOOLS_VERSION"
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' EXIT
+	(cd "$src" && go mod download -json "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION") >"$src/mod.json"
+	dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$src/mod.json")
+	cp -r "$dir" "$src/cri-tools" && chmod -R u+w "$src/cri-tools"
+	(cd "$src/cri-tools" && go test -c -mod=mod -o "$BIN/critest" \
+		-ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" ./cmd/critest)
+fi

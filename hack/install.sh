@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs crisp and what the daemon needs on this machine. Idempotent; run
+# by `make install` after `make build`. Files the admin may have edited
+# (crictl.yaml, CNI configs) are never overwritten.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+require_root
+
+PREFIX=${PREFIX:-/usr/local}
+
+[ -x bin/crisp ] || die "bin/crisp is missing: run make build"
+
+log "installing crisp to $PREFIX/bin"
+install -D -m 0755 bin/crisp "$PREFIX/bin/crisp.new"
+mv -f "$PREFIX/bin/crisp.new" "$PREFIX/bin/crisp" # atomic: a running daemon keeps its inode
+
+install -d -m 0755 /etc/crisp
+install -d -m 0711 /var/lib/crisp
+
+# Kernel pieces containers and pod networks use.
+for mod in overlay br_netfilter veth bridge; do
+	modprobe -q "$mod" 2>/dev/null || true
+done
+
+if [ -d /run/systemd/system ]; then
+	install -D -m 0644 deploy/systemd/crisp.service /etc/systemd/system/crisp.service
+	systemctl daemon-reload
+fi
+[ -e /etc/crictl.yaml ] || install -m 0644 deploy/crictl.yaml /etc/crictl.yaml
+log "crisp installed: $("$PREFIX/bin/crisp" version | head -1)"

@@ -1,0 +1,44 @@
+# Shared shell functions for crisp's hack/ scripts. Source it; do not run it.
+
+# Build tags that keep go.podman.io libraries free of C dependencies.
+CRISP_TAGS="containers_image_openpgp exclude_graphdriver_btrfs"
+
+# Pinned tool versions, fetched from the Go module proxy.
+CRI_TOOLS_VERSION=v1.37.0
+CNI_PLUGINS_VERSION=v1.10.0
+GOTESTSUM_VERSION=v1.13.0
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# apt_install installs the Debian packages that are missing, updating the
+# package lists once per run.
+apt_install() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing Debian packages: ${missing[*]}"
+	if [ -z "${CRISP_APT_UPDATED:-}" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		export CRISP_APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# go_install_pinned installs PKG@VERSION into DIR unless DIR/NAME already
+# reports VERSION through VERSION_CMD.
+go_install_pinned() {
+	local pkg=$1 version=$2 dir=$3 name=$4 version_cmd=$5
+	if [ -x "$dir/$name" ] && "$dir/$name" $version_cmd 2>/dev/null | grep -q "${version#v}"; then
+		return 0
+	fi
+	log "installing $name $version"
+	mkdir -p "$dir"
+	GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$pkg@$version"
+}
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || die "$0 must run as root"
+}

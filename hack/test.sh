@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs crisp's tests, as root: installs the pinned test tools, builds, lints,
+# runs every Go test on this host (unit and integration), then the tests that
+# need a pure cgroup v2 kernel inside the project's guests (hack/vm).
+#
+#   hack/test.sh        everything (what `make test` and CI run)
+#   hack/test.sh host   skip the guests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+require_root
+
+mode=${1:-all}
+case $mode in all | host) ;; *) die "usage: $0 [all|host]" ;; esac
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+hack/install-tools.sh
+make --no-print-directory build
+hack/lint.sh
+
+log "host tests"
+status=0
+CRISP_BIN=$PWD/bin/crisp gotestsum --format pkgname-and-test-fails --jsonfile "$results/host.json" -- \
+	-tags "$CRISP_TAGS" -count=1 -timeout 20m ./... || status=1
+
+if [ "$mode" = all ]; then
+	log "guest tests"
+	CRISP_TEST_RESULTS=$results hack/vm/vm-test.sh || status=1
+fi
+
+# One closing line over every Go test that ran, on the host and in guests.
+count() { cat "$results"/*.json 2>/dev/null | grep -c "\"Action\":\"$1\",\"Package\":\"[^\"]*\",\"Test\"" || true; }
+echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
+exit $status
