@@ -52,7 +52,7 @@ func condition(t *testing.T, st *runtimeapi.StatusResponse, typ string) *runtime
 func TestStatusConditionsFollowTheNetwork(t *testing.T) {
 	confDir := t.TempDir()
 	binDir := t.TempDir()
-	_, c := newTestService(t, network.NewManager(confDir, []string{binDir}))
+	_, c := newTestService(t, network.NewManager(confDir, []string{binDir}, t.TempDir()))
 	ctx := background(t)
 
 	st, err := c.Status(ctx, &runtimeapi.StatusRequest{})

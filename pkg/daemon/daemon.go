@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,7 +40,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}
 	defer lock.Close()
 
-	netm := network.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs)
+	netm := network.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
 	srv := grpc.NewServer(cri.ServerOptions()...)
 	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, netm))
 	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService())

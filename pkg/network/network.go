@@ -19,14 +19,17 @@ var ErrNoConfig = errors.New("no CNI network configuration found")
 
 // Manager finds and uses the pod network configuration.
 type Manager struct {
-	confDir string
-	binDirs []string
+	confDir  string
+	binDirs  []string
+	cacheDir string
 }
 
 // NewManager returns a manager reading configurations from confDir and plugin
-// binaries from binDirs.
-func NewManager(confDir string, binDirs []string) *Manager {
-	return &Manager{confDir: confDir, binDirs: binDirs}
+// binaries from binDirs. cacheDir keeps libcni's record of each attachment,
+// so a DEL after a daemon restart tears down exactly what ADD set up; it must
+// survive daemon restarts ("" uses libcni's default, /var/lib/cni).
+func NewManager(confDir string, binDirs []string, cacheDir string) *Manager {
+	return &Manager{confDir: confDir, binDirs: binDirs, cacheDir: cacheDir}
 }
 
 // Status reports whether pods can be networked: a configuration loads and

@@ -1,0 +1,87 @@
+package network
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Pod is what CNI needs to know about a pod to attach or detach it.
+type Pod struct {
+	// ID is the sandbox id; CNI calls it the container id.
+	ID        string
+	Name      string
+	Namespace string
+	UID       string
+	// NetNS is the path of the pod's pinned network namespace.
+	NetNS        string
+	PortMappings []PortMapping
+	// Bandwidth limits from the pod's kubernetes.io/{ingress,egress}-bandwidth
+	// annotations; nil for none.
+	Bandwidth *Bandwidth
+	DNS       *DNS
+}
+
+// PortMapping is one host port forwarded to the pod (CNI portMappings
+// capability; the portmap plugin implements it).
+type PortMapping struct {
+	HostPort      int32  `json:"hostPort"`
+	ContainerPort int32  `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// Bandwidth is the CNI bandwidth capability, in bits per second.
+type Bandwidth struct {
+	IngressRate  uint64 `json:"ingressRate,omitempty"`
+	IngressBurst uint64 `json:"ingressBurst,omitempty"`
+	EgressRate   uint64 `json:"egressRate,omitempty"`
+	EgressBurst  uint64 `json:"egressBurst,omitempty"`
+}
+
+// DNS is the CNI dns capability.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// Result is what attaching a pod produced.
+type Result struct {
+	// IPs are the pod's addresses, the primary (IPv4 when there is one) first.
+	IPs []netip.Addr
+}
+
+// cniArgs are the CNI_ARGS every Kubernetes runtime passes.
+func (p *Pod) cniArgs() [][2]string {
+	return [][2]string{
+		{"IgnoreUnknown", "1"},
+		{"K8S_POD_NAMESPACE", p.Namespace},
+		{"K8S_POD_NAME", p.Name},
+		{"K8S_POD_INFRA_CONTAINER_ID", p.ID},
+		{"K8S_POD_UID", p.UID},
+	}
+}
+
+// capabilityArgs are the runtimeConfig values for the plugins that declare
+// the matching capabilities.
+func (p *Pod) capabilityArgs() map[string]any {
+	caps := map[string]any{}
+	var ports []PortMapping
+	for _, pm := range p.PortMappings {
+		if pm.HostPort <= 0 {
+			continue // a container port without a host port needs no forwarding
+		}
+		pm.Protocol = strings.ToLower(pm.Protocol)
+		ports = append(ports, pm)
+	}
+	if len(ports) > 0 {
+		caps["portMappings"] = ports
+	}
+	if p.Bandwidth != nil {
+		caps["bandwidth"] = p.Bandwidth
+	}
+	if p.DNS != nil {
+		caps["dns"] = p.DNS
+	}
+	return caps
+}
