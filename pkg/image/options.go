@@ -1,0 +1,60 @@
+package image
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/config"
+)
+
+// Storage drivers a Store can run on.
+const (
+	DriverOverlay = "overlay"
+	DriverVFS     = "vfs"
+)
+
+// DefaultProgressInterval is how often a running pull logs its progress.
+const DefaultProgressInterval = 10 * time.Second
+
+// Options configure a Store.
+type Options struct {
+	// Root holds images, layers and container layers (<root>/storage).
+	Root string
+	// RunRoot holds the storage's runtime state, such as mount counts.
+	RunRoot string
+	// Driver is DriverOverlay or DriverVFS. Overlay falls back to vfs, with a
+	// warning, where the kernel or the backing filesystem cannot mount it.
+	Driver string
+	// RegistriesConf and RegistriesConfDir are containers-registries.conf(5)
+	// and its drop-in directory: mirrors, insecure and blocked registries.
+	RegistriesConf    string
+	RegistriesConfDir string
+	// SignaturePolicy is containers-policy.json(5); when the file does not
+	// exist every image is accepted.
+	SignaturePolicy string
+	// PullTimeout bounds a pull; zero means no limit.
+	PullTimeout time.Duration
+	// ProgressInterval is how often a running pull logs its progress; zero
+	// means DefaultProgressInterval.
+	ProgressInterval time.Duration
+	// Pinned lists references of images that kubelet must never garbage
+	// collect. An entry ending in "*" matches every reference with that
+	// prefix.
+	Pinned []string
+}
+
+// OptionsFromConfig returns the Store options of the daemon configuration, so
+// the daemon and the offline CLI open the same storage the same way.
+func OptionsFromConfig(cfg *config.Config) Options {
+	return Options{
+		Root:              filepath.Join(cfg.Root, "storage"),
+		RunRoot:           filepath.Join(cfg.State, "storage"),
+		Driver:            cfg.Image.StorageDriver,
+		RegistriesConf:    cfg.Image.RegistriesConf,
+		RegistriesConfDir: cfg.Image.RegistriesConfDir,
+		SignaturePolicy:   cfg.Image.SignaturePolicy,
+		PullTimeout:       cfg.Image.PullTimeout.Duration,
+		ProgressInterval:  cfg.Image.PullProgressInterval.Duration,
+		Pinned:            cfg.Image.PinnedImages,
+	}
+}

@@ -1,0 +1,155 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/signature"
+	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/image/v5/types"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/version"
+)
+
+// acceptAnything is the signature policy when none is configured.
+const acceptAnything = `{"default":[{"type":"insecureAcceptAnything"}]}`
+
+// Pull fetches ref from its registry into the store and returns the image.
+// ref is normalised like Docker's ("busybox" is
+// docker.io/library/busybox:latest); a manifest list or OCI index resolves to
+// the host's platform. Concurrent pulls of one reference with the same
+// credentials share one download. A failed pull stores nothing.
+func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error) {
+	named, err := pullReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	key := named.String() + "\x00" + auth.fingerprint()
+	id, err := s.pulls.do(ctx, key, func(ctx context.Context) (string, error) {
+		return s.pull(ctx, named, auth)
+	})
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.store.Image(id)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: image %s: %w", named, id, err)
+	}
+	return s.describe(ctx, img)
+}
+
+// pull copies named from its registry into storage and returns the image ID.
+func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id string, err error) {
+	if s.opts.PullTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.PullTimeout)
+		defer cancel()
+	}
+	end := s.cleanup.begin()
+	defer func() { end(err != nil) }()
+
+	start := time.Now()
+	klog.InfoS("Pulling image", "image", named.String())
+	sys := s.systemContext()
+	if err := auth.apply(sys); err != nil {
+		return "", fmt.Errorf("pull %s: %w", named, err)
+	}
+	srcRef, err := docker.NewReference(named)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", named, err)
+	}
+	destRef, err := istorage.Transport.NewStoreReference(s.store, named, "")
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", named, err)
+	}
+	id, err = s.copyImage(ctx, srcRef, destRef, sys)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+		return "", pullError(named, err)
+	}
+	klog.InfoS("Pulled image", "image", named.String(), "id", id, "duration", time.Since(start).Round(time.Millisecond))
+	return id, nil
+}
+
+// copyImage copies src into the store at dest and returns the stored image ID.
+func (s *Store) copyImage(ctx context.Context, src, dest types.ImageReference, sys *types.SystemContext) (string, error) {
+	policy, err := s.policyContext()
+	if err != nil {
+		return "", err
+	}
+	defer policy.Destroy()
+
+	events := make(chan types.ProgressProperties)
+	logged := make(chan struct{})
+	go func() {
+		logPullProgress(transportString(src), s.opts.ProgressInterval, events)
+		close(logged)
+	}()
+	var resolved types.ImageReference
+	_, err = copy.Image(ctx, policy, dest, src, &copy.Options{
+		SourceCtx:               sys,
+		DestinationCtx:          sys,
+		Progress:                events,
+		ProgressInterval:        s.opts.ProgressInterval,
+		ReportResolvedReference: &resolved,
+	})
+	close(events)
+	<-logged
+	if err != nil {
+		return "", err
+	}
+	if resolved == nil {
+		return "", errors.New("storage did not report the stored image")
+	}
+	img, err := istorage.Transport.GetStoreImage(s.store, resolved)
+	if err != nil {
+		return "", fmt.Errorf("find stored image: %w", err)
+	}
+	return img.ID, nil
+}
+
+// systemContext returns the go.podman.io/image settings every copy uses.
+func (s *Store) systemContext() *types.SystemContext {
+	return &types.SystemContext{
+		SystemRegistriesConfPath:    s.opts.RegistriesConf,
+		SystemRegistriesConfDirPath: s.opts.RegistriesConfDir,
+		BlobInfoCacheDir:            filepath.Join(s.opts.Root, "cache"),
+		BigFilesTemporaryDir:        s.tmpDir,
+		DockerRegistryUserAgent:     version.Name + "/" + version.Version(),
+		OSChoice:                    "linux",
+	}
+}
+
+// policyContext reads the signature policy on every pull, so edits apply
+// without a restart. No policy file means accept everything.
+func (s *Store) policyContext() (*signature.PolicyContext, error) {
+	var policy *signature.Policy
+	var err error
+	if _, statErr := os.Stat(s.opts.SignaturePolicy); s.opts.SignaturePolicy == "" || errors.Is(statErr, os.ErrNotExist) {
+		policy, err = signature.NewPolicyFromBytes([]byte(acceptAnything))
+	} else {
+		policy, err = signature.NewPolicyFromFile(s.opts.SignaturePolicy)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signature policy %s: %w", s.opts.SignaturePolicy, err)
+	}
+	pc, err := signature.NewPolicyContext(policy)
+	if err != nil {
+		return nil, fmt.Errorf("signature policy %s: %w", s.opts.SignaturePolicy, err)
+	}
+	return pc, nil
+}
+
+func transportString(ref types.ImageReference) string {
+	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
+}
