@@ -53,6 +53,21 @@ func looksLikeID(ref string) (string, bool) {
 	return strings.TrimPrefix(ref, "sha256:"), true
 }
 
+// normalizePins writes pinned references the way images are named
+// ("pause:3.10" pins docker.io/library/pause:3.10); prefixes stay as given.
+func normalizePins(pins []string) []string {
+	out := make([]string, 0, len(pins))
+	for _, pin := range pins {
+		if !strings.HasSuffix(pin, "*") {
+			if named, err := ParseReference(pin); err == nil {
+				pin = named.String()
+			}
+		}
+		out = append(out, pin)
+	}
+	return out
+}
+
 // matchesPinned reports whether any of an image's names matches a pin.
 func matchesPinned(pins, names []string) bool {
 	for _, pin := range pins {

@@ -40,6 +40,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = DefaultProgressInterval
 	}
+	opts.Pinned = normalizePins(opts.Pinned)
 	driver, err := chooseDriver(opts.Root, opts.Driver)
 	if err != nil {
 		return nil, err
