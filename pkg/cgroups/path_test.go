@@ -9,10 +9,10 @@ import (
 
 func TestParseCgroupsPath(t *testing.T) {
 	tests := []struct {
-		in           string
-		rel          string
-		unit, slice  string
-		wantErr      bool
+		in          string
+		rel         string
+		unit, slice string
+		wantErr     bool
 	}{
 		{in: "/kubepods/burstable/pod123/crisp-abc", rel: "/kubepods/burstable/pod123/crisp-abc"},
 		{in: "/a//b/./c/", rel: "/a/b/c"},
@@ -79,9 +79,9 @@ func TestExpandSlice(t *testing.T) {
 
 func TestParentSlice(t *testing.T) {
 	for in, want := range map[string]string{
-		"kubepods.slice":                 "-.slice",
-		"kubepods-burstable.slice":       "kubepods.slice",
-		"kubepods-burstable-pod1.slice":  "kubepods-burstable.slice",
+		"kubepods.slice":                "-.slice",
+		"kubepods-burstable.slice":      "kubepods.slice",
+		"kubepods-burstable-pod1.slice": "kubepods-burstable.slice",
 	} {
 		if got := parentSlice(in); got != want {
 			t.Errorf("parentSlice(%q) = %q, want %q", in, got, want)
