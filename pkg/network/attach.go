@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"k8s.io/klog/v2"
@@ -40,14 +41,14 @@ func (m *Manager) Attach(ctx context.Context, p *Pod) (*Result, error) {
 	rt := m.runtimeConf(p)
 	res, err := m.cni().AddNetworkList(ctx, list, rt)
 	if err != nil {
-		if delErr := m.cni().DelNetworkList(context.WithoutCancel(ctx), list, rt); delErr != nil {
+		if delErr := m.del(context.WithoutCancel(ctx), list, rt); delErr != nil {
 			klog.ErrorS(delErr, "Cleaning up after failed CNI ADD", "pod", p.ID, "network", list.Name)
 		}
 		return nil, fmt.Errorf("CNI network %q: add pod %s/%s: %w", list.Name, p.Namespace, p.Name, err)
 	}
 	out, err := podResult(res)
 	if err != nil {
-		if delErr := m.cni().DelNetworkList(context.WithoutCancel(ctx), list, rt); delErr != nil {
+		if delErr := m.del(context.WithoutCancel(ctx), list, rt); delErr != nil {
 			klog.ErrorS(delErr, "Cleaning up after bad CNI result", "pod", p.ID)
 		}
 		return nil, fmt.Errorf("CNI network %q: %w", list.Name, err)
@@ -68,10 +69,30 @@ func (m *Manager) Detach(ctx context.Context, p *Pod) error {
 	if err != nil {
 		return err
 	}
-	if err := m.cni().DelNetworkList(ctx, list, m.runtimeConf(p)); err != nil {
+	if err := m.del(ctx, list, m.runtimeConf(p)); err != nil {
 		return fmt.Errorf("CNI network %q: delete pod %s/%s: %w", list.Name, p.Namespace, p.Name, err)
 	}
 	return nil
+}
+
+// del runs CNI DEL through the plugins of list that are installed. A plugin
+// that is not installed cannot have set anything up (an ADD through it fails
+// before it runs), and insisting on it would make the pod impossible to
+// remove.
+func (m *Manager) del(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	installed := *list
+	installed.Plugins = nil
+	for _, p := range list.Plugins {
+		if _, err := invoke.FindInPath(p.Network.Type, m.binDirs); err != nil {
+			klog.InfoS("CNI plugin not installed: skipping its DEL", "network", list.Name, "plugin", p.Network.Type)
+			continue
+		}
+		installed.Plugins = append(installed.Plugins, p)
+	}
+	if len(installed.Plugins) == 0 {
+		return nil
+	}
+	return m.cni().DelNetworkList(ctx, &installed, rt)
 }
 
 // Check runs CNI CHECK: the pod's network is still as ADD left it.

@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Files a pod provides to its containers, inside Sandbox.Dir.
+const (
+	ResolvConfFile = "resolv.conf"
+	HostsFile      = "hosts"
+	HostnameFile   = "hostname"
+)
+
+// hostResolvConf is copied for pods that bring no DNS config of their own.
+const hostResolvConf = "/etc/resolv.conf"
+
+// writeResolvConf writes the pod's resolv.conf: from its DNS config when it
+// has one, else the host's.
+func writeResolvConf(dir string, dns *DNS) error {
+	var data []byte
+	if dns == nil || (len(dns.Servers) == 0 && len(dns.Searches) == 0 && len(dns.Options) == 0) {
+		host, err := os.ReadFile(hostResolvConf)
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("read host resolv.conf: %w", err)
+		}
+		data = host
+	} else {
+		data = resolvConf(dns)
+	}
+	return writeFile(filepath.Join(dir, ResolvConfFile), data)
+}
+
+func resolvConf(dns *DNS) []byte {
+	var b bytes.Buffer
+	if len(dns.Searches) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.Searches, " "))
+	}
+	for _, s := range dns.Servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(dns.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(dns.Options, " "))
+	}
+	return b.Bytes()
+}
+
+// writeHosts writes the pod's hosts file. Pods on the host network get the
+// host's; others get localhost entries and their own name on each address.
+func writeHosts(dir, hostname string, hostNetwork bool, ips []netip.Addr) error {
+	if hostNetwork {
+		host, err := os.ReadFile("/etc/hosts")
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("read host hosts file: %w", err)
+		}
+		return writeFile(filepath.Join(dir, HostsFile), host)
+	}
+	var b bytes.Buffer
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
+	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\n")
+	b.WriteString("fe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+	for _, ip := range ips {
+		if hostname != "" {
+			fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
+		}
+	}
+	return writeFile(filepath.Join(dir, HostsFile), b.Bytes())
+}
+
+func writeHostname(dir, hostname string) error {
+	return writeFile(filepath.Join(dir, HostnameFile), []byte(hostname+"\n"))
+}
+
+// writeFile replaces path atomically, so a container never sees it half
+// written.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,475 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/network"
+	"github.com/crisp-runtime/crisp/pkg/store"
+)
+
+// cniBinDir holds the standard CNI plugins (make install puts them there).
+const cniBinDir = "/opt/cni/bin"
+
+type env struct {
+	dir, state, ipamDir, confDir string
+	store                        *store.Store
+	net                          *network.Manager
+	m                            *Manager
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if _, err := os.Stat(filepath.Join(cniBinDir, p)); err != nil {
+			t.Skipf("needs the CNI %s plugin in %s (make install installs the standard plugins)", p, cniBinDir)
+		}
+	}
+	dir := t.TempDir()
+	e := &env{dir: dir, state: filepath.Join(dir, "state"), ipamDir: filepath.Join(dir, "ipam"), confDir: filepath.Join(dir, "net.d")}
+	os.MkdirAll(e.confDir, 0o755)
+	conf := fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "crisp-test",
+  "plugins": [
+    {"type": "bridge", "bridge": "crisptest0", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": "10.99.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}`, e.ipamDir)
+	if err := os.WriteFile(filepath.Join(e.confDir, "10-test.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.net = network.NewManager(e.confDir, []string{cniBinDir}, filepath.Join(dir, "cni-cache"))
+	e.open(t)
+	t.Cleanup(func() {
+		for _, sb := range e.m.List() {
+			e.m.Remove(context.Background(), sb.ID)
+		}
+		e.store.Close()
+		unix.Unmount(filepath.Join(e.state, "ns"), unix.MNT_DETACH)
+	})
+	return e
+}
+
+// open (re)starts the manager on the same state, as a daemon restart does.
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	if e.store != nil {
+		e.store.Close()
+	}
+	s, err := store.Open(filepath.Join(e.dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = s
+	m, err := NewManager(context.Background(), Options{StateDir: e.state, Store: s, Network: e.net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = m
+}
+
+func podSpec(name string) Spec {
+	return Spec{
+		Metadata: Metadata{Name: name, Namespace: "default", UID: "uid-" + name},
+		Hostname: name,
+		DNS:      &DNS{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}},
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+func TestPodGetsNetworkNamespacesAndFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	spec := podSpec("web")
+	spec.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmni": "1000"}
+	sb, err := e.m.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.State != StateReady || len(sb.IPs) != 1 || !strings.HasPrefix(sb.IPs[0].String(), "10.99.") {
+		t.Fatalf("pod = state %s, IPs %v; want ready with a 10.99.x address", sb.State, sb.IPs)
+	}
+
+	// A process that joins the pins by path is in exactly those namespaces.
+	netns, ipcns, utsns := sb.Namespaces[NamespaceNet], sb.Namespaces[NamespaceIPC], sb.Namespaces[NamespaceUTS]
+	got := run(t, "nsenter", "--net="+netns, "--ipc="+ipcns, "--uts="+utsns, "sh", "-c",
+		"readlink /proc/self/ns/net /proc/self/ns/ipc; hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni; ip -o -4 addr show eth0")
+	lines := strings.Split(got, "\n")
+	if len(lines) < 6 {
+		t.Fatalf("unexpected output:\n%s", got)
+	}
+	if want := fmt.Sprintf("net:[%d]", inode(t, netns)); lines[0] != want {
+		t.Errorf("joined netns %s, pin is %s", lines[0], want)
+	}
+	if want := fmt.Sprintf("ipc:[%d]", inode(t, ipcns)); lines[1] != want {
+		t.Errorf("joined ipcns %s, pin is %s", lines[1], want)
+	}
+	if lines[2] != "web" {
+		t.Errorf("hostname %q, want web", lines[2])
+	}
+	if lines[3] != "80" || lines[4] != "1000" {
+		t.Errorf("sysctls in the pod = %q %q, want 80 1000", lines[3], lines[4])
+	}
+	if !strings.Contains(lines[5], sb.IPs[0].String()+"/") {
+		t.Errorf("eth0 in the pod: %q, want %s", lines[5], sb.IPs[0])
+	}
+	// The daemon's own namespaces are untouched.
+	if host := run(t, "cat", "/proc/sys/kernel/shmmni"); host == "1000" {
+		t.Error("pod sysctl leaked into the daemon's IPC namespace")
+	}
+	if self, _ := os.Readlink("/proc/self/ns/net"); self == lines[0] {
+		t.Error("daemon is left in the pod's network namespace")
+	}
+
+	// The pod answers from the host side of the bridge.
+	run(t, "ping", "-c", "1", "-W", "2", sb.IPs[0].String())
+
+	resolv, _ := os.ReadFile(filepath.Join(sb.Dir, ResolvConfFile))
+	wantResolv := "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+	if string(resolv) != wantResolv {
+		t.Errorf("resolv.conf =\n%s\nwant\n%s", resolv, wantResolv)
+	}
+	hosts, _ := os.ReadFile(filepath.Join(sb.Dir, HostsFile))
+	if !strings.Contains(string(hosts), sb.IPs[0].String()+"\tweb\n") || !strings.Contains(string(hosts), "127.0.0.1\tlocalhost") {
+		t.Errorf("hosts file:\n%s", hosts)
+	}
+}
+
+func TestTwoPodsReachEachOther(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, err := e.m.Run(ctx, podSpec("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.m.Run(ctx, podSpec("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "nsenter", "--net="+a.Namespaces[NamespaceNet], "ping", "-c", "1", "-W", "2", b.IPs[0].String())
+	run(t, "nsenter", "--net="+b.Namespaces[NamespaceNet], "ping", "-c", "1", "-W", "2", a.IPs[0].String())
+}
+
+func TestHostNetworkPod(t *testing.T) {
+	e := newEnv(t)
+	spec := podSpec("hostnet")
+	spec.NetworkMode = ModeNode
+	sb, err := e.m.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sb.Namespaces[NamespaceNet]; ok || len(sb.IPs) != 0 {
+		t.Errorf("host-network pod has netns %v, IPs %v", sb.Namespaces, sb.IPs)
+	}
+	if _, ok := sb.Namespaces[NamespaceUTS]; ok {
+		t.Error("host-network pod has its own UTS namespace")
+	}
+	if _, ok := sb.Namespaces[NamespaceIPC]; !ok {
+		t.Error("host-network pod lacks its own IPC namespace")
+	}
+	if sb.NetworkAttached {
+		t.Error("host-network pod was attached to the pod network")
+	}
+}
+
+func TestSharedPIDPodHasReaper(t *testing.T) {
+	e := newEnv(t)
+	spec := podSpec("shared")
+	spec.PIDMode = ModePod
+	sb, err := e.m.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sb.Reaper.alive() {
+		t.Fatal("reaper is not running")
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", sb.Reaper.PID))
+	if !strings.Contains(string(status), fmt.Sprintf("NSpid:\t%d\t1\n", sb.Reaper.PID)) {
+		t.Errorf("reaper is not PID 1 of its own namespace:\n%s", status)
+	}
+	pidns := sb.Namespaces[NamespacePID]
+	if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", sb.Reaper.PID)); link != fmt.Sprintf("pid:[%d]", inode(t, pidns)) {
+		t.Errorf("pinned pid namespace %d is not the reaper's %s", inode(t, pidns), link)
+	}
+	// A process joining the pod's PID namespace sees the reaper as PID 1.
+	out := run(t, "nsenter", "--pid="+pidns, "--", "sh", "-c", "grep NSpid /proc/self/status")
+	if fields := strings.Fields(out); len(fields) != 3 || fields[2] == "1" {
+		t.Errorf("joined process NSpid = %q, want a second-level pid other than 1", out)
+	}
+	if err := e.m.Stop(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sb.Reaper.alive() {
+		t.Error("reaper survived StopPodSandbox")
+	}
+}
+
+func TestStopAndRemoveAreIdempotentAndLeaveNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	spec := podSpec("gone")
+	spec.PIDMode = ModePod
+	sb, err := e.m.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.m.Stop(ctx, sb.ID); err != nil {
+			t.Fatalf("stop %d: %v", i+1, err)
+		}
+	}
+	got, err := e.m.Get(sb.ID)
+	if err != nil || got.State != StateNotReady {
+		t.Fatalf("after stop: %v, %v; want record kept, not ready", got, err)
+	}
+	if leases := leaseFiles(t, e); len(leases) != 0 {
+		t.Errorf("IPAM leases after stop: %v", leases)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.m.Remove(ctx, sb.ID); err != nil {
+			t.Fatalf("remove %d: %v", i+1, err)
+		}
+	}
+	if _, err := e.m.Get(sb.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Get after remove: %v, want not found", err)
+	}
+	assertNothingLeft(t, e)
+}
+
+func TestBadInputLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		spec  func() Spec
+		field string
+	}{
+		{"host-wide sysctl", func() Spec {
+			s := podSpec("s1")
+			s.Sysctls = map[string]string{"kernel.panic": "1"}
+			return s
+		}, "linux.sysctls[kernel.panic]"},
+		{"net sysctl on host network", func() Spec {
+			s := podSpec("s2")
+			s.NetworkMode = ModeNode
+			s.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+			return s
+		}, "linux.sysctls[net.ipv4.ip_forward]"},
+		{"unknown runtime handler", func() Spec {
+			s := podSpec("s3")
+			s.RuntimeHandler = "kata"
+			return s
+		}, "runtime_handler"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.m.Run(ctx, tt.spec())
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("Run: %v, want invalid argument naming %s", err, tt.field)
+			}
+		})
+	}
+	// A sysctl the kernel rejects fails inside the namespaces, after pins
+	// were being made: still nothing may remain.
+	s := podSpec("badvalue")
+	s.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "not-a-number"}
+	if _, err := e.m.Run(ctx, s); err == nil {
+		t.Fatal("invalid sysctl value accepted")
+	}
+	assertNothingLeft(t, e)
+}
+
+func TestDuplicateNameIsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first, err := e.m.Run(ctx, podSpec("dup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.m.Run(ctx, podSpec("dup"))
+	if !errors.Is(err, errdefs.ErrAlreadyExists) || !strings.Contains(err.Error(), first.ID) {
+		t.Fatalf("duplicate Run: %v, want already exists naming %s", err, first.ID)
+	}
+	next := podSpec("dup")
+	next.Metadata.Attempt = 1
+	if _, err := e.m.Run(ctx, next); err != nil {
+		t.Fatalf("next attempt: %v", err)
+	}
+}
+
+func TestCNIFailureLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	conf := `{"cniVersion":"1.0.0","name":"broken","plugins":[{"type":"loopback"},{"type":"crisp-no-such-plugin"}]}`
+	if err := os.WriteFile(filepath.Join(e.confDir, "00-broken.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.m.Run(context.Background(), podSpec("nonet"))
+	if err == nil || !strings.Contains(err.Error(), "crisp-no-such-plugin") {
+		t.Fatalf("Run with a broken network: %v, want an error naming the plugin", err)
+	}
+	assertNothingLeft(t, e)
+	// The name is free again.
+	os.Remove(filepath.Join(e.confDir, "00-broken.conflist"))
+	if _, err := e.m.Run(context.Background(), podSpec("nonet")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartFindsPodsAndUndoesHalfMadeOnes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	kept, err := e.m.Run(ctx, podSpec("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash in the middle of Run: a pod with its namespaces
+	// pinned and its network attached, but still recorded as creating.
+	half, err := e.m.Run(ctx, podSpec("half"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half.State = StateCreating
+	if err := e.m.records.Put(half.ID, half); err != nil {
+		t.Fatal(err)
+	}
+
+	e.open(t)
+	got, err := e.m.Get(kept.ID)
+	if err != nil || got.State != StateReady || got.IPs[0] != kept.IPs[0] {
+		t.Fatalf("after restart: %+v, %v; want the ready pod with its IP", got, err)
+	}
+	if _, err := e.m.Get(half.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("half-made pod after restart: %v, want removed", err)
+	}
+	if _, err := os.Stat(half.Namespaces[NamespaceNet]); !os.IsNotExist(err) {
+		t.Errorf("half-made pod's netns pin remains: %v", err)
+	}
+	if leases := leaseFiles(t, e); len(leases) != 1 {
+		t.Errorf("leases after recovery = %v, want only the kept pod's", leases)
+	}
+	// Its name is free for kubelet's retry.
+	if _, err := e.m.Run(ctx, podSpec("half")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFiftyPodsInParallel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress test: not in -short mode")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 50
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sb, err := e.m.Run(ctx, podSpec(fmt.Sprintf("stress-%d", i)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids[i] = sb.ID
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[string]bool{}
+	for _, sb := range e.m.List() {
+		if seen[sb.IPs[0].String()] {
+			t.Errorf("address %s given twice", sb.IPs[0])
+		}
+		seen[sb.IPs[0].String()] = true
+	}
+	for _, id := range ids {
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			if err := e.m.Remove(ctx, id); err != nil {
+				t.Error(err)
+			}
+		}(id)
+	}
+	wg.Wait()
+	assertNothingLeft(t, e)
+}
+
+func leaseFiles(t *testing.T, e *env) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(e.ipamDir, "crisp-test"))
+	var leases []string
+	for _, ent := range entries {
+		if n := ent.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
+			leases = append(leases, n)
+		}
+	}
+	return leases
+}
+
+// assertNothingLeft checks the kernel and the filesystem for anything a pod
+// could leave behind: pins, veths, leases, files, records.
+func assertNothingLeft(t *testing.T, e *env) {
+	t.Helper()
+	if pods := e.m.List(); len(pods) != 0 {
+		t.Errorf("%d pods left", len(pods))
+	}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(line, filepath.Join(e.state, "ns")+"/") {
+			t.Errorf("pin still mounted: %s", line)
+		}
+	}
+	if links := run(t, "ip", "-o", "link", "show", "type", "veth"); links != "" {
+		t.Errorf("veths left: %s", links)
+	}
+	if leases := leaseFiles(t, e); len(leases) != 0 {
+		t.Errorf("IPAM leases left: %v", leases)
+	}
+	for _, kind := range []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID} {
+		entries, _ := os.ReadDir(filepath.Join(e.state, "ns", string(kind)))
+		if len(entries) != 0 {
+			t.Errorf("%s pin files left: %d", kind, len(entries))
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.state, "pods")); len(entries) != 0 {
+		t.Errorf("pod directories left: %d", len(entries))
+	}
+	if recs, _ := e.m.records.List(); len(recs) != 0 {
+		t.Errorf("records left: %d", len(recs))
+	}
+}

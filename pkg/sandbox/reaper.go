@@ -1,0 +1,111 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
+)
+
+// ReaperCommand is the hidden crisp subcommand that runs RunReaper.
+const ReaperCommand = "pod-reaper"
+
+// startReaper starts the process that holds a pod's shared PID namespace:
+// the crisp binary itself as PID 1 of a new PID namespace, in its own
+// session so it outlives the daemon. It does nothing but reap the orphans
+// that containers leave behind.
+func startReaper(podID string) (ReaperProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return ReaperProcess{}, fmt.Errorf("find crisp binary: %w", err)
+	}
+	cmd := exec.Command(self, ReaperCommand, podID)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return ReaperProcess{}, fmt.Errorf("start PID namespace reaper: %w", err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it when it exits while this daemon still runs; after a daemon
+	// restart it is the init system's child.
+	go cmd.Wait()
+	start, err := processStartTime(pid)
+	if err != nil {
+		cmd.Process.Kill()
+		return ReaperProcess{}, err
+	}
+	return ReaperProcess{PID: pid, StartTime: start}, nil
+}
+
+// alive reports whether the recorded reaper is still the same process.
+func (r ReaperProcess) alive() bool {
+	if r.PID == 0 {
+		return false
+	}
+	start, err := processStartTime(r.PID)
+	return err == nil && start == r.StartTime
+}
+
+// stop kills the reaper, which ends the pod's PID namespace. A reaper that is
+// already gone is no error.
+func (r ReaperProcess) stop() error {
+	if !r.alive() {
+		return nil
+	}
+	if err := unix.Kill(r.PID, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("kill PID namespace reaper %d: %w", r.PID, err)
+	}
+	return nil
+}
+
+// processStartTime reads field 22 of /proc/<pid>/stat, the start time in
+// clock ticks since boot.
+func processStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	// The command name may contain spaces and parentheses: split after the
+	// last ')'.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// RunReaper is the body of the reaper process: PID 1 of a pod's PID
+// namespace. It reaps every child that is reparented to it and exits on
+// SIGTERM or SIGINT.
+func RunReaper() error {
+	if os.Getpid() != 1 {
+		return errors.New("the pod reaper must run as PID 1 of a new PID namespace")
+	}
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
+	for sig := range signals {
+		if sig != unix.SIGCHLD {
+			return nil
+		}
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+			klog.V(4).InfoS("Reaped orphan", "pid", pid, "status", ws)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+// Package sandbox owns pod sandboxes: pause-less pods whose network, IPC and
+// UTS namespaces are created once and pinned by bind mounts, with a pod
+// cgroup under the parent kubelet gives, DNS and hosts files, namespaced
+// sysctls, CNI networking and, only for pods that share a PID namespace, a
+// minimal reaper process. Every pod's record is stored before any kernel
+// object is made, so a restarted daemon finds every pod, including one a
+// crash left half-made, and can finish or undo it.
+package sandbox
+
+import (
+	"net/netip"
+	"time"
+)
+
+// State is a pod sandbox's lifecycle state.
+type State string
+
+// Sandbox states. Creating is only ever seen after a crash during Run.
+const (
+	StateCreating State = "creating"
+	StateReady    State = "ready"
+	StateNotReady State = "notready"
+)
+
+// NamespaceMode says whose namespace a pod uses, as CRI's NamespaceMode.
+type NamespaceMode string
+
+// Namespace modes.
+const (
+	ModePod       NamespaceMode = "pod"       // the pod's own, shared by its containers
+	ModeContainer NamespaceMode = "container" // each container its own (PID only)
+	ModeNode      NamespaceMode = "node"      // the host's
+)
+
+// Metadata identifies a pod to kubelet.
+type Metadata struct {
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Attempt   uint32 `json:"attempt"`
+}
+
+// PortMapping is a port the pod exposes on the host.
+type PortMapping struct {
+	Protocol      string `json:"protocol"`
+	ContainerPort int32  `json:"containerPort"`
+	HostPort      int32  `json:"hostPort"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// DNS is the pod's resolver configuration.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// Spec is what a pod is asked to be, already validated by the caller.
+type Spec struct {
+	Metadata       Metadata          `json:"metadata"`
+	Hostname       string            `json:"hostname,omitempty"`
+	LogDirectory   string            `json:"logDirectory,omitempty"`
+	DNS            *DNS              `json:"dns,omitempty"`
+	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Annotations    map[string]string `json:"annotations,omitempty"`
+	RuntimeHandler string            `json:"runtimeHandler,omitempty"`
+	CgroupParent   string            `json:"cgroupParent,omitempty"`
+	Sysctls        map[string]string `json:"sysctls,omitempty"`
+	NetworkMode    NamespaceMode     `json:"networkMode"`
+	IPCMode        NamespaceMode     `json:"ipcMode"`
+	PIDMode        NamespaceMode     `json:"pidMode"`
+}
+
+// Sandbox is a pod sandbox's persistent record.
+type Sandbox struct {
+	ID        string    `json:"id"`
+	Spec      Spec      `json:"spec"`
+	State     State     `json:"state"`
+	CreatedAt time.Time `json:"createdAt"`
+	// BootID is the kernel boot the pod was made in; pins do not survive a
+	// reboot, so a pod from an earlier boot is not ready.
+	BootID string `json:"bootID"`
+	// Namespaces maps a kind to its pinned path; absent means the host's.
+	Namespaces map[NamespaceKind]string `json:"namespaces,omitempty"`
+	// Reaper holds a shared PID namespace; zero when the pod has none.
+	Reaper ReaperProcess `json:"reaper,omitzero"`
+	// Cgroup is the pod's cgroup in OCI cgroupsPath form.
+	Cgroup string `json:"cgroup,omitempty"`
+	// Dir holds the pod's files: resolv.conf, hosts, hostname, shm.
+	Dir string       `json:"dir"`
+	IPs []netip.Addr `json:"ips,omitempty"`
+	// NetworkAttached records that CNI ADD may have run, so teardown knows
+	// to run DEL.
+	NetworkAttached bool `json:"networkAttached,omitempty"`
+}
+
+// ReaperProcess identifies the shared PID namespace holder. StartTime (from
+// /proc/<pid>/stat) tells it apart from a later process reusing the pid.
+type ReaperProcess struct {
+	PID       int    `json:"pid,omitempty"`
+	StartTime uint64 `json:"startTime,omitempty"`
+}
