@@ -10,9 +10,16 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
 func main() {
+	// crisp re-executed to enter a container (see pkg/oci/nsenter) runs
+	// the container's init and never returns.
+	if oci.IsInit() {
+		oci.Init()
+	}
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "crisp:", err)
 		os.Exit(1)
@@ -52,6 +59,7 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 		newServeCommand(),
 		newVersionCommand(),
 		newConfigCommand(),
+		newOCICommand(),
 	)
 	return root
 }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/oci"
+)
+
+// ociOptions are the global flags of `crisp oci`, named as runc's.
+type ociOptions struct {
+	root              string
+	cgroupMount       string
+	missingController string
+	log               string
+	logFormat         string
+}
+
+// runtime opens the executor with the global flags.
+func (o *ociOptions) runtime() (*oci.Runtime, error) {
+	missing, err := cgroups.ParseMissingPolicy(o.missingController)
+	if err != nil {
+		return nil, err
+	}
+	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing})
+}
+
+// ociExitError carries an exit code for `run` and `exec`, which return the
+// container process's status.
+type ociExitError struct{ code int }
+
+func (e *ociExitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newOCICommand() *cobra.Command {
+	opts := &ociOptions{}
+	cmd := &cobra.Command{
+		Use:   "oci",
+		Short: "Run containers from OCI bundles with crisp's executor (runc's commands and flags)",
+		Long: `crisp oci drives crisp's in-process OCI executor with runc's subcommands
+and flag names, so that admins and tools that drive runc can drive crisp.
+State lives under --root; any crisp process can act on a container another
+one created.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return opts.setupLog()
+		},
+	}
+	f := cmd.PersistentFlags()
+	f.StringVar(&opts.root, "root", oci.DefaultRoot, "root directory for container state")
+	f.StringVar(&opts.cgroupMount, "cgroup-mount", "", "cgroup2 mount point (default /sys/fs/cgroup; /sys/fs/cgroup/unified on hybrid hosts)")
+	f.StringVar(&opts.missingController, "missing-controller", "error", "a limit whose cgroup controller is missing: error or warn")
+	f.StringVar(&opts.log, "log", "", "log file (default stderr)")
+	f.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	cmd.AddCommand(
+		newOCICreateCommand(opts), newOCIStartCommand(opts), newOCIRunCommand(opts), newOCIStateCommand(opts),
+		newOCIKillCommand(opts), newOCIDeleteCommand(opts), newOCIExecCommand(opts), newOCIPsCommand(opts),
+		newOCIListCommand(opts), newOCIPauseCommand(opts), newOCIResumeCommand(opts), newOCIUpdateCommand(opts),
+		newOCIFeaturesCommand(), newOCISpecCommand(),
+	)
+	return cmd
+}
+
+// setupLog sends klog's output to --log.
+func (o *ociOptions) setupLog() error {
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format: %q is not one of text, json", o.logFormat)
+	}
+	if o.log == "" {
+		return nil
+	}
+	f, err := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("--log: %w", err)
+	}
+	klog.LogToStderr(false)
+	klog.SetOutput(f)
+	return nil
+}
+
+// report writes a failed command's error to --log in its format, as runc
+// does for the tools that read its log.
+func (o *ociOptions) report(err error) {
+	if o.log == "" {
+		return
+	}
+	f, ferr := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if o.logFormat == "json" {
+		line, _ := json.Marshal(map[string]string{"level": "error", "msg": err.Error(), "time": now})
+		fmt.Fprintf(f, "%s\n", line)
+		return
+	}
+	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, err.Error())
+}
+
+// wrap adapts an oci command: errors go to --log too, and a container
+// process's exit status becomes crisp's, as with runc run and exec.
+func (o *ociOptions) wrap(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := fn(cmd, args)
+		var exit *ociExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
+		}
+		if err != nil {
+			o.report(err)
+		}
+		return err
+	}
+}
+
+// writePidFile writes the init's pid as runc does: atomically.
+func writePidFile(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d", pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,211 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// CreateOptions are the caller's choices for Create beyond the bundle.
+type CreateOptions struct {
+	// ConsoleSocket is a unix socket to which the pseudo-terminal's master
+	// is sent when process.terminal is set.
+	ConsoleSocket string
+	// Stdin, Stdout and Stderr become the container process's stdio when
+	// it has no terminal; nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
+	NoPivot bool
+}
+
+// Create sets up container id from the bundle directory: namespaces, cgroup,
+// root file system and process attributes. The process does not run until
+// Start. On error nothing is left behind.
+func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOptions) (retErr error) {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	bundle, err := filepath.Abs(bundle)
+	if err != nil {
+		return errdefs.InvalidField("bundle", err.Error())
+	}
+	spec, err := loadSpec(bundle)
+	if err != nil {
+		return err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return errdefs.InvalidField("root.path", fmt.Sprintf("%s is not a directory", rootfs))
+	}
+	plan, _ := planNamespaces(spec.Linux.Namespaces) // checked by loadSpec
+	if spec.Process.Terminal && opts.ConsoleSocket == "" {
+		return errdefs.InvalidField("process.terminal", "a terminal needs a console socket")
+	}
+	exe, err := r.sealed()
+	if err != nil {
+		return err
+	}
+
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
+		}
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			if err := os.RemoveAll(dir); err != nil {
+				klog.ErrorS(err, "Remove state of failed container", "id", id)
+			}
+		}
+	}()
+
+	cgroupsPath := spec.Linux.CgroupsPath
+	if cgroupsPath == "" {
+		cgroupsPath = defaultCgroupsPath(id)
+	}
+	cg, err := r.openCgroup(r.cgroupMount, cgroupsPath)
+	if err != nil {
+		return err
+	}
+	cgExisted := cg.Exists()
+	if err := cg.Create(ctx); err != nil {
+		return fmt.Errorf("create cgroup: %w", err)
+	}
+	defer func() {
+		if retErr != nil && !cgExisted {
+			if err := cg.Destroy(context.WithoutCancel(ctx)); err != nil {
+				klog.ErrorS(err, "Remove cgroup of failed container", "id", id, "path", cg.Path())
+			}
+		}
+	}()
+	if spec.Linux.Resources != nil {
+		if err := cg.Apply(spec.Linux.Resources); err != nil {
+			return fmt.Errorf("linux.resources: %w", err)
+		}
+	}
+
+	fifoPath := filepath.Join(dir, fifoFile)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return fmt.Errorf("make %s: %w", fifoPath, err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", fifoPath, err)
+	}
+	defer fifo.Close()
+	stateDir, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer stateDir.Close()
+	extra := []*os.File{fifo}
+	consoleFD := -1
+	if spec.Process.Terminal {
+		console, err := dialConsole(opts.ConsoleSocket)
+		if err != nil {
+			return err
+		}
+		defer console.Close()
+		extra = append(extra, console)
+	}
+
+	l := &launch{
+		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
+		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
+		extra: extra, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+	}
+	p, err := l.start(ctx)
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			p.abort()
+		} else {
+			p.conn.file.Close()
+		}
+	}()
+	if spec.Process.Terminal {
+		consoleFD = p.extraFD + 1
+	}
+	rec := &record{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Init: p.init, Monitor: p.monitor,
+		CgroupMount: r.cgroupMount, CgroupsPath: cgroupsPath, Config: spec,
+	}
+	state := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: p.init.Pid, Bundle: bundle, Annotations: spec.Annotations}
+	cfg := &initConfig{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
+		FifoFD: p.extraFD, ConsoleFD: consoleFD, State: state, NoPivot: opts.NoPivot,
+		NewUserNS: plan.isNew(specs.UserNamespace), NewCgroupNS: plan.has(specs.CgroupNamespace),
+	}
+	if err := r.finishSetup(ctx, p, cfg, spec.Hooks); err != nil {
+		return fmt.Errorf("create container %s: %w", id, err)
+	}
+	return rec.save(dir)
+}
+
+// finishSetup sends the init its configuration and serves it until it is
+// ready: the prestart and createRuntime hooks run when it asks.
+func (r *Runtime) finishSetup(ctx context.Context, p *launched, cfg *initConfig, hooks *specs.Hooks) error {
+	stop := p.conn.watch(ctx)
+	defer stop()
+	if err := p.conn.send(cfg); err != nil {
+		return err
+	}
+	for {
+		m, err := p.conn.expect()
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgWarning:
+			klog.InfoS("Container init", "id", cfg.ID, "warning", m.Message)
+		case msgHooks:
+			if hooks != nil {
+				if err := runHooks(ctx, "prestart", hooks.Prestart, cfg.State); err != nil {
+					return err
+				}
+				if err := runHooks(ctx, "createRuntime", hooks.CreateRuntime, cfg.State); err != nil {
+					return err
+				}
+			}
+			if err := p.conn.send(&message{Type: msgResume}); err != nil {
+				return err
+			}
+		case msgReady:
+			return nil
+		default:
+			return fmt.Errorf("sync: unexpected message %q", m.Type)
+		}
+	}
+}
+
+// dialConsole connects to the console socket.
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", errdefs.InvalidField("console-socket", err.Error()))
+	}
+	defer conn.Close()
+	f, err := conn.File()
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	return f, nil
+}

@@ -1,0 +1,92 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// defaultHookTimeout bounds a hook that sets no timeout of its own.
+const defaultHookTimeout = 2 * time.Minute
+
+// checkHooks validates the hooks of a spec.
+func checkHooks(h *specs.Hooks) error {
+	if h == nil {
+		return nil
+	}
+	for name, list := range map[string][]specs.Hook{
+		"prestart": h.Prestart, "createRuntime": h.CreateRuntime, "createContainer": h.CreateContainer,
+		"startContainer": h.StartContainer, "poststart": h.Poststart, "poststop": h.Poststop,
+	} {
+		for i, hook := range list {
+			field := fmt.Sprintf("hooks.%s[%d]", name, i)
+			if !filepath.IsAbs(hook.Path) {
+				return errdefs.InvalidField(field+".path", fmt.Sprintf("%q is not an absolute path", hook.Path))
+			}
+			if hook.Timeout != nil && *hook.Timeout <= 0 {
+				return errdefs.InvalidField(field+".timeout", "must be positive")
+			}
+		}
+	}
+	return nil
+}
+
+// runHooks runs hooks in order, each with the state on its stdin. The
+// first failure stops the sequence.
+func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode state for %s hooks: %w", name, err)
+	}
+	for i, h := range hooks {
+		if err := runHook(ctx, h, data); err != nil {
+			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+func runHook(ctx context.Context, h specs.Hook, state []byte) error {
+	timeout := defaultHookTimeout
+	if h.Timeout != nil {
+		timeout = time.Duration(*h.Timeout) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args, cmd.Env = args, h.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(state), &out, &out
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	err := cmd.Wait()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("timed out after %s: %w", timeout, errdefs.ErrDeadlineExceeded)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(out.String())
+		if msg != "" {
+			return fmt.Errorf("%w: %s", err, msg)
+		}
+		return err
+	}
+	return nil
+}

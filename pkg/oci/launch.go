@@ -1,0 +1,221 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
+)
+
+// launch describes a crisp process to start inside a container.
+type launch struct {
+	exe      *sealedExe
+	ns       nsPlan
+	cgroup   *containerCgroup // nil: stay in the caller's cgroup
+	stateDir *os.File         // where the monitor records the exit status
+	detach   bool             // the monitor is not the caller's child
+	uidMaps  []specs.LinuxIDMapping
+	gidMaps  []specs.LinuxIDMapping
+	extra    []*os.File // more descriptors for the init, from fd 3+len(fixed)
+	stdio    [3]*os.File
+}
+
+// launched is a started process: its monitor, its init and the sync socket
+// to the init.
+type launched struct {
+	cmd     *exec.Cmd
+	conn    *syncConn
+	monitor procRef
+	init    procRef
+	// extraFD is the init's descriptor number of launch.extra[0].
+	extraFD int
+}
+
+// start executes crisp and follows the nsenter constructor until the init
+// runs in the container's namespaces.
+func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socketpair: %w", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("sync socketpair: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "sync")
+	child := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer child.Close()
+
+	files := []*os.File{child, l.exe.file}
+	env := []string{"_CRISP_INIT_SYNC=3", "_CRISP_INIT_EXE=4"}
+	add := func(name string, f *os.File) {
+		env = append(env, name+"="+strconv.Itoa(3+len(files)))
+		files = append(files, f)
+	}
+	if l.cgroup != nil {
+		cgfd, err := l.cgroup.OpenFD()
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("open cgroup: %w", err)
+		}
+		defer cgfd.Close()
+		add("_CRISP_INIT_CGROUP", cgfd)
+	}
+	if l.stateDir != nil {
+		add("_CRISP_INIT_STATE", l.stateDir)
+	}
+	extraFD := 3 + len(files)
+	files = append(files, l.extra...)
+	if l.detach {
+		env = append(env, "_CRISP_INIT_DETACH=1")
+	}
+	if l.ns.clone != 0 {
+		env = append(env, "_CRISP_INIT_CLONE="+strconv.FormatUint(uint64(l.ns.clone), 10))
+	}
+	for t, path := range l.ns.join {
+		env = append(env, nsKinds[t].env+"="+path)
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/4",
+		Args:       []string{"crisp", "init"},
+		Env:        env,
+		Stdin:      l.stdio[0],
+		Stdout:     l.stdio[1],
+		Stderr:     l.stdio[2],
+		ExtraFiles: files, // from fd 3: the sync socket first
+	}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start crisp init: %w", err)
+	}
+	p := &launched{cmd: cmd, conn: newSyncConn(parent), extraFD: extraFD}
+	defer func() {
+		if retErr != nil {
+			p.abort()
+		}
+	}()
+	stop := p.conn.watch(ctx)
+	defer stop()
+	for {
+		m, err := p.conn.expect()
+		if err != nil {
+			return p, err
+		}
+		switch m.Type {
+		case msgMonitor:
+			if p.monitor, err = newProcRef(m.Pid); err != nil {
+				return p, fmt.Errorf("monitor %d: %w", m.Pid, err)
+			}
+			if l.detach {
+				// The first process only forked the monitor.
+				if err := cmd.Wait(); err != nil {
+					return p, fmt.Errorf("detach monitor: %w", err)
+				}
+			}
+		case msgCgroup:
+			if err := l.cgroup.AddProcess(m.Pid); err != nil {
+				return p, fmt.Errorf("join cgroup: %w", err)
+			}
+			if err := p.conn.ack(); err != nil {
+				return p, err
+			}
+		case msgUserns:
+			if err := writeIDMaps(m.Pid, l.uidMaps, l.gidMaps); err != nil {
+				return p, err
+			}
+			if err := p.conn.ack(); err != nil {
+				return p, err
+			}
+		case msgInit:
+			if p.init, err = newProcRef(m.Pid); err != nil {
+				return p, fmt.Errorf("init %d: %w", m.Pid, err)
+			}
+			return p, nil
+		default:
+			return p, fmt.Errorf("sync: unexpected message %q", m.Type)
+		}
+	}
+}
+
+// writeIDMaps writes a new user namespace's uid and gid maps.
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	write := func(file string, maps []specs.LinuxIDMapping) error {
+		var b strings.Builder
+		for _, m := range maps {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		path := "/proc/" + strconv.Itoa(pid) + "/" + file
+		if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := write("uid_map", uids); err != nil {
+		return err
+	}
+	return write("gid_map", gids)
+}
+
+// abort kills whatever was started and waits until the monitor is gone,
+// so that a failed setup leaves no process behind.
+func (p *launched) abort() {
+	if p.init.Pid > 0 && p.init.alive() {
+		_ = unix.Kill(p.init.Pid, unix.SIGKILL)
+	}
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+	if p.monitor.Pid > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := waitGone(ctx, p.monitor); err != nil {
+			klog.ErrorS(err, "Monitor did not exit after failed setup", "pid", p.monitor.Pid)
+		}
+	}
+	p.conn.file.Close()
+}
+
+// waitGone waits until the process exits, whoever its parent is.
+func waitGone(ctx context.Context, p procRef) error {
+	fd, err := unix.PidfdOpen(p.Pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", p.Pid, err)
+	}
+	defer unix.Close(fd)
+	if !p.alive() {
+		return nil // the pid was recycled before we opened it
+	}
+	for {
+		timeout := -1
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(int(time.Until(dl).Milliseconds()), 0)
+		}
+		if ctx.Done() != nil && timeout < 0 {
+			timeout = 100 // poll so cancellation is noticed
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, timeout)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("poll pidfd %d: %w", p.Pid, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("wait for pid %d: %w", p.Pid, err)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+// crisp's pre-runtime namespace entry. See doc.go for why this runs in C.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+// Namespaces are joined in this order: the user namespace first, so that the
+// others can be joined with the capabilities it grants, and the mount
+// namespace last, because the other paths are resolved in the caller's.
+static const struct {
+	const char *env;
+	int type;
+} joinable[] = {
+	{"_CRISP_INIT_NS_USER", CLONE_NEWUSER}, {"_CRISP_INIT_NS_IPC", CLONE_NEWIPC},
+	{"_CRISP_INIT_NS_UTS", CLONE_NEWUTS},   {"_CRISP_INIT_NS_NET", CLONE_NEWNET},
+	{"_CRISP_INIT_NS_PID", CLONE_NEWPID},   {"_CRISP_INIT_NS_CGROUP", CLONE_NEWCGROUP},
+	{"_CRISP_INIT_NS_TIME", CLONE_NEWTIME}, {"_CRISP_INIT_NS_MNT", CLONE_NEWNS},
+};
+#define NJOINABLE (sizeof(joinable) / sizeof(joinable[0]))
+
+static int syncfd = -1;
+
+// send writes one JSON message to the parent. Strings are escaped.
+static void send_msg(const char *type, long pid, const char *message)
+{
+	char buf[4096];
+	size_t n = 0;
+	n += snprintf(buf + n, sizeof(buf) - n, "{\"type\":\"%s\",\"pid\":%ld", type, pid);
+	if (message) {
+		n += snprintf(buf + n, sizeof(buf) - n, ",\"message\":\"");
+		for (const char *p = message; *p && n < sizeof(buf) - 16; p++) {
+			unsigned char c = (unsigned char)*p;
+			if (c == '"' || c == '\\')
+				n += snprintf(buf + n, sizeof(buf) - n, "\\%c", c);
+			else if (c < 0x20)
+				n += snprintf(buf + n, sizeof(buf) - n, "\\u%04x", c);
+			else
+				buf[n++] = c;
+		}
+		n += snprintf(buf + n, sizeof(buf) - n, "\"");
+	}
+	n += snprintf(buf + n, sizeof(buf) - n, "}\n");
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(syncfd, buf + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += w;
+	}
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void bail(const char *fmt, ...)
+{
+	char msg[1024];
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (saved) {
+		size_t n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+	}
+	send_msg("error", getpid(), msg);
+	_exit(1);
+}
+
+// await blocks until the parent acknowledges the last message.
+static void await_ack(void)
+{
+	char c;
+	ssize_t n;
+	do
+		n = read(syncfd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(1);
+}
+
+static int env_fd(const char *name)
+{
+	const char *v = getenv(name);
+	int fd = v ? atoi(v) : -1;
+	unsetenv(name);
+	return fd;
+}
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf = (const char *)buf + w;
+		n -= w;
+	}
+}
+
+// record_exit stores the raw wait status as <state>/exit, atomically.
+static void record_exit(int statefd, int status)
+{
+	char buf[32];
+	int fd, n;
+	if (statefd < 0)
+		return;
+	fd = openat(statefd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", status);
+	write_all(fd, buf, n);
+	close(fd);
+	renameat(statefd, "exit.tmp", statefd, "exit");
+}
+
+// monitor waits for the container's init and records how it ended. It never
+// enters the Go runtime, so it costs a few pages of memory per container.
+__attribute__((noreturn)) static void monitor(int pidpipe, int statefd)
+{
+	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+	pid_t init = 0;
+	int status = 0, devnull;
+
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		signal(signals[i], SIG_IGN);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+		close(devnull);
+	}
+	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
+		init = 0; // setup failed before init existed: reap and leave
+	close(pidpipe);
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, 0);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (init > 0 && w == init) {
+			status = st;
+			record_exit(statefd, st);
+			break;
+		}
+	}
+	if (init <= 0)
+		_exit(255);
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	_exit(128 + WTERMSIG(status));
+}
+
+static pid_t clone_into(int cgroupfd, int *joined)
+{
+	struct clone_args args;
+	pid_t pid;
+
+	*joined = 0;
+	if (cgroupfd >= 0) {
+		memset(&args, 0, sizeof(args));
+		args.flags = CLONE_INTO_CGROUP;
+		args.exit_signal = SIGCHLD;
+		args.cgroup = (uint64_t)cgroupfd;
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0) {
+			*joined = 1;
+			return pid;
+		}
+		if (errno != ENOSYS && errno != EINVAL && errno != E2BIG && errno != EOPNOTSUPP)
+			bail("clone3 into cgroup");
+	}
+	return fork();
+}
+
+__attribute__((constructor)) static void crisp_nsenter(void)
+{
+	const char *sync = getenv("_CRISP_INIT_SYNC");
+	int nsfds[NJOINABLE];
+	int cgroupfd, statefd, exefd, pidpipe[2], joined, joinpid = 0;
+	unsigned long cloneflags;
+	pid_t child;
+
+	if (!sync)
+		return;
+	syncfd = atoi(sync);
+	cgroupfd = env_fd("_CRISP_INIT_CGROUP");
+	statefd = env_fd("_CRISP_INIT_STATE");
+	exefd = env_fd("_CRISP_INIT_EXE");
+	if (exefd >= 0)
+		close(exefd);
+	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
+	unsetenv("_CRISP_INIT_CLONE");
+
+	// Open every namespace before joining any, while the paths still
+	// resolve in the caller's mount namespace.
+	for (size_t i = 0; i < NJOINABLE; i++) {
+		const char *path = getenv(joinable[i].env);
+		nsfds[i] = -1;
+		if (!path)
+			continue;
+		nsfds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (nsfds[i] < 0)
+			bail("open namespace %s", path);
+		unsetenv(joinable[i].env);
+	}
+
+	if (getenv("_CRISP_INIT_DETACH")) {
+		// Double fork: the monitor outlives its caller and is reaped
+		// by the system, not by the process that created it.
+		unsetenv("_CRISP_INIT_DETACH");
+		child = fork();
+		if (child < 0)
+			bail("fork monitor");
+		if (child > 0)
+			_exit(0);
+		setsid();
+	}
+	send_msg("monitor", getpid(), NULL);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		bail("become subreaper");
+	if (pipe2(pidpipe, O_CLOEXEC) < 0)
+		bail("pipe");
+
+	child = clone_into(cgroupfd, &joined);
+	if (child < 0)
+		bail("clone init");
+	if (child > 0) {
+		close(syncfd);
+		close(pidpipe[1]);
+		for (size_t i = 0; i < NJOINABLE; i++)
+			if (nsfds[i] >= 0)
+				close(nsfds[i]);
+		if (cgroupfd >= 0)
+			close(cgroupfd);
+		monitor(pidpipe[0], statefd);
+	}
+
+	// The container side. Nothing here may return to the monitor.
+	close(pidpipe[0]);
+	if (statefd >= 0)
+		close(statefd);
+	if (cgroupfd >= 0)
+		close(cgroupfd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (!joined && cgroupfd >= 0) {
+		send_msg("cgroup", getpid(), NULL);
+		await_ack();
+	}
+	for (size_t i = 0; i < NJOINABLE; i++) {
+		if (nsfds[i] < 0)
+			continue;
+		if (setns(nsfds[i], joinable[i].type) < 0)
+			bail("join namespace %s", joinable[i].env + sizeof("_CRISP_INIT_NS_") - 1);
+		if (joinable[i].type == CLONE_NEWPID)
+			joinpid = 1;
+		close(nsfds[i]);
+	}
+	if (cloneflags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			bail("unshare user namespace");
+		// The parent writes uid_map and gid_map, then lets us go on.
+		send_msg("userns", getpid(), NULL);
+		await_ack();
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			bail("become root in the user namespace");
+	}
+	if (cloneflags & ~(unsigned long)CLONE_NEWUSER) {
+		if (unshare(cloneflags & ~(unsigned long)CLONE_NEWUSER) < 0)
+			bail("unshare namespaces 0x%lx", cloneflags & ~(unsigned long)CLONE_NEWUSER);
+	}
+	if ((cloneflags & CLONE_NEWPID) || joinpid) {
+		// A pid namespace applies to children only: fork the init.
+		child = fork();
+		if (child < 0)
+			bail("fork into pid namespace");
+		if (child > 0) {
+			write_all(pidpipe[1], &child, sizeof(child));
+			send_msg("init", child, NULL);
+			_exit(0);
+		}
+		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	} else {
+		pid_t self = getpid();
+		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+		write_all(pidpipe[1], &self, sizeof(self));
+		send_msg("init", self, NULL);
+	}
+	close(pidpipe[1]);
+	// Go's runtime starts after this returns, in the container's namespaces.
+}

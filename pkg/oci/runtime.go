@@ -1,0 +1,109 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// DefaultRoot is where container state lives unless Options.Root says
+// otherwise. It should be on tmpfs: state does not survive a reboot.
+const DefaultRoot = "/run/crisp/oci"
+
+// Options configure a Runtime.
+type Options struct {
+	// Root is the state directory; "" means DefaultRoot.
+	Root string
+	// CgroupMount is the cgroup2 mount point; "" means /sys/fs/cgroup.
+	CgroupMount string
+	// MissingController says what to do with a limit whose cgroup
+	// controller the hierarchy lacks.
+	MissingController cgroups.MissingPolicy
+}
+
+// Runtime creates and manages containers whose state is under one root
+// directory. It is safe for concurrent use; containers are independent.
+type Runtime struct {
+	root        string
+	cgroupMount string
+	missing     cgroups.MissingPolicy
+
+	exeOnce sync.Once
+	exe     *sealedExe
+	exeErr  error
+}
+
+// New returns a Runtime for opts, creating the root directory.
+func New(opts Options) (*Runtime, error) {
+	root := opts.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	if !filepath.IsAbs(root) {
+		return nil, errdefs.InvalidField("root", fmt.Sprintf("%q is not an absolute path", root))
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("state root %s: %w", root, err)
+	}
+	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController}, nil
+}
+
+// Root returns the state directory.
+func (r *Runtime) Root() string { return r.root }
+
+// Close releases the cached sealed binary.
+func (r *Runtime) Close() error {
+	if r.exe != nil {
+		return r.exe.Close()
+	}
+	return nil
+}
+
+// checkID refuses ids that could escape the root directory: an id is 1 to
+// 1024 letters, digits and "_.+-", starting with a letter or digit.
+func checkID(id string) error {
+	ok := len(id) > 0 && len(id) <= 1024
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && strings.IndexByte("_.+-", c) >= 0
+	}
+	if !ok {
+		return errdefs.InvalidField("id", fmt.Sprintf("%q must be 1 to 1024 letters, digits and _.+- starting with a letter or digit", id))
+	}
+	return nil
+}
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.root, id) }
+
+// List returns the state of every container under the root, sorted by id.
+func (r *Runtime) List(ctx context.Context) ([]*State, error) {
+	entries, err := os.ReadDir(r.root)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.root, err)
+	}
+	var states []*State
+	for _, e := range entries {
+		if !e.IsDir() || checkID(e.Name()) != nil {
+			continue
+		}
+		st, err := r.State(ctx, e.Name())
+		if errors.Is(err, errdefs.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, st)
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i].ID < states[j].ID })
+	return states, nil
+}

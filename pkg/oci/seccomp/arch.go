@@ -1,0 +1,37 @@
+package seccomp
+
+import (
+	"runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// x32Bit marks x32 system calls, which share the x86_64 audit architecture.
+const x32Bit = 0x40000000
+
+// arch is one architecture a filter handles.
+type arch struct {
+	name     specs.Arch
+	audit    uint32
+	syscalls map[string]uint32
+	// x32 marks the x32 ABI, checked within the x86_64 section.
+	x32 bool
+}
+
+var (
+	archX86_64 = &arch{name: specs.ArchX86_64, audit: unix.AUDIT_ARCH_X86_64, syscalls: syscallsX86_64}
+	archX32    = &arch{name: specs.ArchX32, audit: unix.AUDIT_ARCH_X86_64, syscalls: syscallsX32, x32: true}
+	archI386   = &arch{name: specs.ArchX86, audit: unix.AUDIT_ARCH_I386, syscalls: syscallsI386}
+)
+
+var archs = map[specs.Arch]*arch{specs.ArchX86_64: archX86_64, specs.ArchX32: archX32, specs.ArchX86: archI386}
+
+// nativeArch is the architecture crisp runs on, or nil when the filter
+// compiler has no tables for it.
+func nativeArch() *arch {
+	if runtime.GOARCH == "amd64" {
+		return archX86_64
+	}
+	return nil
+}

@@ -1,0 +1,11 @@
+// Package seccomp owns the compilation of an OCI runtime-spec LinuxSeccomp
+// profile into a classic BPF program and its installation, in pure Go
+// without libseccomp.
+//
+// The program checks the audit architecture first (x86_64, with x32 system
+// calls told apart by their number bit, and i386), then matches rules in
+// the profile's order: the first rule whose system call and argument
+// conditions match decides the action; otherwise the default action
+// applies. System call names unknown to an architecture are skipped with a
+// warning, as runc does.
+package seccomp

@@ -1,0 +1,112 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Messages on the sync socket between crisp (the parent) and a process
+// entering a container. The nsenter constructor sends the first ones from C.
+const (
+	msgMonitor = "monitor" // C: the monitor's pid
+	msgCgroup  = "cgroup"  // C: join the cgroup by pid (no CLONE_INTO_CGROUP); ack
+	msgUserns  = "userns"  // C: write the id maps of pid; ack
+	msgInit    = "init"    // C: the init's pid; the parent sends the initConfig
+	msgHooks   = "hooks"   // init: mounts done, run prestart/createRuntime hooks; parent replies msgResume
+	msgResume  = "resume"  // parent: go on
+	msgWarning = "warning" // init: something to log
+	msgReady   = "ready"   // init: created; waiting for start (or, for exec, about to execute)
+	msgError   = "error"   // either side: setup failed
+)
+
+// message is one JSON line on the sync socket.
+type message struct {
+	Type    string `json:"type"`
+	Pid     int    `json:"pid,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// syncConn is one end of the sync socket.
+type syncConn struct {
+	file *os.File
+	dec  *json.Decoder
+	enc  *json.Encoder
+}
+
+func newSyncConn(f *os.File) *syncConn {
+	return &syncConn{file: f, dec: json.NewDecoder(f), enc: json.NewEncoder(f)}
+}
+
+func (c *syncConn) send(v any) error {
+	if err := c.enc.Encode(v); err != nil {
+		return fmt.Errorf("sync send: %w", err)
+	}
+	return nil
+}
+
+func (c *syncConn) recv(v any) error {
+	if err := c.dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("sync: container process exited during setup: %w", io.ErrUnexpectedEOF)
+		}
+		return fmt.Errorf("sync receive: %w", err)
+	}
+	return nil
+}
+
+// ack answers a C-side request; the constructor reads exactly one byte.
+func (c *syncConn) ack() error {
+	_, err := c.file.Write([]byte{'\n'})
+	return err
+}
+
+// expect receives one message; an error message becomes an error.
+func (c *syncConn) expect() (*message, error) {
+	m := &message{}
+	if err := c.recv(m); err != nil {
+		return nil, err
+	}
+	if m.Type == msgError {
+		return nil, fmt.Errorf("container init: %s", m.Message)
+	}
+	return m, nil
+}
+
+// watch makes reads fail once ctx is done; the returned func stops it.
+func (c *syncConn) watch(ctx context.Context) func() {
+	stop := context.AfterFunc(ctx, func() { _ = c.file.SetDeadline(time.Unix(1, 0)) })
+	return func() { stop() }
+}
+
+// initConfig is what the parent sends the init once it runs in the
+// container's namespaces.
+type initConfig struct {
+	ID      string        `json:"id"`
+	Bundle  string        `json:"bundle"`
+	Rootfs  string        `json:"rootfs"`
+	Spec    *specs.Spec   `json:"spec"`
+	Process *specs.Process `json:"process"`
+	// Exec is set for a process joining a running container: no root
+	// file system setup, no start fifo.
+	Exec bool `json:"exec,omitempty"`
+	// CgroupDir is the container's cgroup directory on the host, bound
+	// at /sys/fs/cgroup when the container has no cgroup namespace.
+	CgroupDir string `json:"cgroupDir,omitempty"`
+	// FifoFD and ConsoleFD are descriptor numbers in the init, or -1.
+	FifoFD    int `json:"fifoFD"`
+	ConsoleFD int `json:"consoleFD"`
+	// State is what createContainer and startContainer hooks receive.
+	State *specs.State `json:"state,omitempty"`
+	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
+	NoPivot bool `json:"noPivot,omitempty"`
+	// NewUserNS and NewCgroupNS say which namespaces the container has.
+	NewUserNS   bool `json:"newUserNS,omitempty"`
+	NewCgroupNS bool `json:"newCgroupNS,omitempty"`
+}
