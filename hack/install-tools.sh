@@ -9,12 +9,9 @@ require_root
 
 BIN=${TOOLS_BIN:-/usr/local/bin}
 
-apt_install busybox-static iproute2 ca-certificates
-
-# has_module_version BINARY MODULE VERSION: the Go binary was built from it.
-has_module_version() {
-	[ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)"
-}
+apt_install busybox-static iproute2 iputils-ping util-linux ca-certificates
+# Pod network tests use the standard CNI plugins (not the default config).
+hack/install-cni.sh --plugins-only
 
 if ! has_module_version "$BIN/crictl" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION"; then
 	log "installing crictl $CRI_TOOLS_VERSION"
@@ -27,8 +24,8 @@ if ! has_module_version "$BIN/gotestsum" gotest.tools/gotestsum "$GOTESTSUM_VERS
 fi
 
 # critest is a Go test binary: build it from the module's source.
-if ! has_module_version "$BIN/critest" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" &&
-	! { [ -x "$BIN/critest" ] && "$BIN/critest" --version 2>&1 | grep -q "${CRI_TOOLS_VERSION#v}"; }; then
+critest_version=$("$BIN/critest" --version 2>&1 || true)
+if [[ $critest_version != *"critest version: ${CRI_TOOLS_VERSION#v}"* ]]; then
 	log "installing critest $CRI_TOOLS_VERSION"
 	src=$(mktemp -d)
 	trap 'rm -rf "$src"' EXIT

@@ -23,6 +23,9 @@ for mod in overlay br_netfilter veth bridge; do
 	modprobe -q "$mod" 2>/dev/null || true
 done
 
+# Pod networking: the standard CNI plugins and, if none exists, a network.
+hack/install-cni.sh
+
 if [ -d /run/systemd/system ]; then
 	install -D -m 0644 deploy/systemd/crisp.service /etc/systemd/system/crisp.service
 	systemctl daemon-reload

@@ -39,6 +39,17 @@ go_install_pinned() {
 	GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$pkg@$version"
 }
 
+# has_module_version BINARY MODULE VERSION: the Go binary was built from
+# MODULE at VERSION.
+has_module_version() {
+	[ -x "$1" ] || return 1
+	# Read all output first: grep -q closing the pipe early would make the
+	# writer fail under pipefail.
+	local info
+	info=$(go version -m "$1" 2>/dev/null) || return 1
+	grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)" <<<"$info"
+}
+
 require_root() {
 	[ "$(id -u)" -eq 0 ] || die "$0 must run as root"
 }

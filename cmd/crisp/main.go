@@ -60,6 +60,7 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 		newVersionCommand(),
 		newConfigCommand(),
 		newOCICommand(),
+		newReaperCommand(),
 	)
 	return root
 }

@@ -23,7 +23,7 @@ func (n networkStatus) Status() error { return n.err }
 func newTestService(t *testing.T, net NetworkStatus) (*RuntimeService, runtimeapi.RuntimeServiceClient) {
 	cfg := config.Default()
 	cfg.Cgroup.Driver = config.CgroupDriverCgroupfs
-	rs := NewRuntimeService(cfg, net)
+	rs := NewRuntimeService(cfg, RuntimeDeps{Network: net})
 	return rs, serve(t, rs)
 }
 
@@ -114,7 +114,7 @@ func TestRuntimeConfigReportsDriver(t *testing.T) {
 	} {
 		cfg := config.Default()
 		cfg.Cgroup.Driver = tt.driver
-		c := serve(t, NewRuntimeService(cfg, networkStatus{}))
+		c := serve(t, NewRuntimeService(cfg, RuntimeDeps{Network: networkStatus{}}))
 		rc, err := c.RuntimeConfig(background(t), &runtimeapi.RuntimeConfigRequest{})
 		if err != nil {
 			t.Fatal(err)

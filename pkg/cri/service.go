@@ -5,11 +5,13 @@
 package cri
 
 import (
+	"context"
 	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
 // NetworkStatus reports whether pod networking is usable; nil means ready.
@@ -17,20 +19,36 @@ type NetworkStatus interface {
 	Status() error
 }
 
+// Sandboxes runs pod sandboxes (pkg/sandbox).
+type Sandboxes interface {
+	Run(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error)
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	Get(id string) (*sandbox.Sandbox, error)
+	List() []*sandbox.Sandbox
+}
+
+// RuntimeDeps are the packages the RuntimeService drives.
+type RuntimeDeps struct {
+	Network   NetworkStatus
+	Sandboxes Sandboxes
+}
+
 // RuntimeService serves the CRI RuntimeService.
 type RuntimeService struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 
-	config  *config.Config
-	network NetworkStatus
+	config    *config.Config
+	network   NetworkStatus
+	sandboxes Sandboxes
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
 }
 
 // NewRuntimeService returns the RuntimeService for the effective config.
-func NewRuntimeService(cfg *config.Config, network NetworkStatus) *RuntimeService {
-	return &RuntimeService{config: cfg, network: network}
+func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
+	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes}
 }
 
 // ImageService serves the CRI ImageService.

@@ -19,6 +19,8 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/cri"
 	"github.com/crisp-runtime/crisp/pkg/network"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+	"github.com/crisp-runtime/crisp/pkg/store"
 	"github.com/crisp-runtime/crisp/pkg/version"
 )
 
@@ -40,9 +42,18 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}
 	defer lock.Close()
 
+	meta, err := store.Open(filepath.Join(cfg.Root, "crisp.db"))
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
 	netm := network.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
+	sandboxes, err := sandbox.NewManager(ctx, sandbox.Options{StateDir: cfg.State, Store: meta, Network: netm})
+	if err != nil {
+		return fmt.Errorf("pod sandboxes: %w", err)
+	}
 	srv := grpc.NewServer(cri.ServerOptions()...)
-	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, netm))
+	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{Network: netm, Sandboxes: sandboxes}))
 	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService())
 
 	lis, err := listenUnix(socket, cfg.GRPC.SocketGroup)

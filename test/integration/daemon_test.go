@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -54,9 +55,11 @@ func run(m *testing.M) int {
 // daemon is one crisp process with its own root, state and socket.
 type daemon struct {
 	dir, config, socket string
-	cmd                 *exec.Cmd
-	stderr              bytes.Buffer
-	done                chan error
+	// privateNetwork runs the daemon in a network namespace of its own.
+	privateNetwork bool
+	cmd            *exec.Cmd
+	stderr         bytes.Buffer
+	done           chan error
 }
 
 // newDaemon writes a config that keeps every path inside a temp dir.
@@ -83,12 +86,20 @@ bin_dirs = [%q]
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The daemon makes its namespace pin directory a mount point; release
+	// it before the temp dir is removed.
+	t.Cleanup(func() { unix.Unmount(filepath.Join(dir, "state", "ns"), unix.MNT_DETACH) })
 	return d
 }
 
 func (d *daemon) start(t *testing.T, args ...string) {
 	t.Helper()
 	d.cmd = exec.Command(crispBin, append([]string{"--config", d.config}, args...)...)
+	if d.privateNetwork {
+		// unshare execs the daemon in a new network namespace with only
+		// loopback, so the pod network it builds never touches the host's.
+		d.cmd = exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, crispBin, "--config", d.config}, args...)...)
+	}
 	d.cmd.Stderr = &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

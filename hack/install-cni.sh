@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the standard CNI plugins (github.com/containernetworking/plugins,
+# pinned) into /opt/cni/bin, and crisp's default bridge network into
+# /etc/cni/net.d when that directory holds no network configuration yet.
+# Idempotent.
+#
+#   hack/install-cni.sh                 plugins and default config
+#   hack/install-cni.sh --plugins-only  plugins only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+require_root
+
+BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
+CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
+MODULE=github.com/containernetworking/plugins
+PLUGINS=(
+	main/bridge main/ptp main/macvlan main/ipvlan main/host-device main/vlan main/dummy main/tap main/loopback
+	ipam/host-local ipam/static ipam/dhcp
+	meta/portmap meta/bandwidth meta/firewall meta/tuning meta/sbr meta/vrf
+)
+
+# bridge masquerading and portmap program the kernel through iptables.
+apt_install iptables
+
+missing=()
+for p in "${PLUGINS[@]}"; do
+	has_module_version "$BIN_DIR/${p#*/}" "$MODULE" "$CNI_PLUGINS_VERSION" || missing+=("$MODULE/plugins/$p@$CNI_PLUGINS_VERSION")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing ${#missing[@]} CNI plugins $CNI_PLUGINS_VERSION into $BIN_DIR"
+	mkdir -p "$BIN_DIR"
+	GOBIN="$BIN_DIR" go install "${missing[@]}"
+fi
+
+[ "${1:-}" = --plugins-only ] && exit 0
+
+mkdir -p "$CONF_DIR"
+if ! ls "$CONF_DIR"/*.conf "$CONF_DIR"/*.conflist "$CONF_DIR"/*.json >/dev/null 2>&1; then
+	log "installing the default pod network into $CONF_DIR"
+	install -m 0644 deploy/cni/10-crisp-bridge.conflist "$CONF_DIR/10-crisp-bridge.conflist"
+fi

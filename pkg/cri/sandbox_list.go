@@ -1,0 +1,71 @@
+package cri
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// ListPodSandbox lists pods matching the filter: id (or a prefix of it),
+// state, and every label of the label selector.
+func (s *RuntimeService) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	return &runtimeapi.ListPodSandboxResponse{Items: s.podSandboxes(req.GetFilter())}, nil
+}
+
+// StreamPodSandboxes is ListPodSandbox for clients that read large answers
+// as a stream; every pod is sent, in batches.
+func (s *RuntimeService) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
+	items := s.podSandboxes(req.GetFilter())
+	const batch = 100
+	for start := 0; start < len(items) || start == 0; start += batch {
+		end := min(start+batch, len(items))
+		if err := stream.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: items[start:end]}); err != nil {
+			return err
+		}
+		if end == len(items) {
+			break
+		}
+	}
+	return nil
+}
+
+func (s *RuntimeService) podSandboxes(f *runtimeapi.PodSandboxFilter) []*runtimeapi.PodSandbox {
+	var out []*runtimeapi.PodSandbox
+	for _, sb := range s.sandboxes.List() {
+		if !sandboxMatches(sb, f) {
+			continue
+		}
+		out = append(out, &runtimeapi.PodSandbox{
+			Id:             sb.ID,
+			Metadata:       sandboxMetadata(sb),
+			State:          sandboxState(sb),
+			CreatedAt:      sb.CreatedAt.UnixNano(),
+			Labels:         sb.Spec.Labels,
+			Annotations:    sb.Spec.Annotations,
+			RuntimeHandler: sb.Spec.RuntimeHandler,
+		})
+	}
+	return out
+}
+
+func sandboxMatches(sb *sandbox.Sandbox, f *runtimeapi.PodSandboxFilter) bool {
+	if f == nil {
+		return true
+	}
+	if f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) {
+		return false
+	}
+	if f.State != nil && sandboxState(sb) != f.State.State {
+		return false
+	}
+	for k, v := range f.LabelSelector {
+		if got, ok := sb.Spec.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,100 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// RunPodSandbox creates a pause-less pod: pinned namespaces, pod cgroup,
+// network, DNS and hosts files.
+func (s *RuntimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	spec, err := sandboxSpec(req.GetConfig(), req.GetRuntimeHandler())
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.sandboxes.Run(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+}
+
+// sandboxSpec validates a PodSandboxConfig and translates it.
+func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec, error) {
+	if cfg == nil {
+		return sandbox.Spec{}, errdefs.InvalidField("config", "must be set")
+	}
+	md := cfg.GetMetadata()
+	switch {
+	case md == nil:
+		return sandbox.Spec{}, errdefs.InvalidField("config.metadata", "must be set")
+	case md.Name == "":
+		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.name", "must not be empty")
+	case md.Uid == "":
+		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.uid", "must not be empty")
+	case md.Namespace == "":
+		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.namespace", "must not be empty")
+	}
+	spec := sandbox.Spec{
+		Metadata:       sandbox.Metadata{Name: md.Name, UID: md.Uid, Namespace: md.Namespace, Attempt: md.Attempt},
+		Hostname:       cfg.GetHostname(),
+		LogDirectory:   cfg.GetLogDirectory(),
+		Labels:         cfg.GetLabels(),
+		Annotations:    cfg.GetAnnotations(),
+		RuntimeHandler: handler,
+		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
+		Sysctls:        cfg.GetLinux().GetSysctls(),
+	}
+	if dns := cfg.GetDnsConfig(); dns != nil {
+		spec.DNS = &sandbox.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+	}
+	for i, pm := range cfg.GetPortMappings() {
+		if pm.ContainerPort <= 0 || pm.ContainerPort > 65535 || pm.HostPort < 0 || pm.HostPort > 65535 {
+			return sandbox.Spec{}, errdefs.InvalidField(fmt.Sprintf("config.port_mappings[%d]", i), "port out of range")
+		}
+		spec.PortMappings = append(spec.PortMappings, sandbox.PortMapping{
+			Protocol:      pm.Protocol.String(),
+			ContainerPort: pm.ContainerPort,
+			HostPort:      pm.HostPort,
+			HostIP:        pm.HostIp,
+		})
+	}
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	var err error
+	if spec.NetworkMode, err = podNamespaceMode("network", ns.GetNetwork(), false); err != nil {
+		return sandbox.Spec{}, err
+	}
+	if spec.IPCMode, err = podNamespaceMode("ipc", ns.GetIpc(), false); err != nil {
+		return sandbox.Spec{}, err
+	}
+	if spec.PIDMode, err = podNamespaceMode("pid", ns.GetPid(), true); err != nil {
+		return sandbox.Spec{}, err
+	}
+	if u := ns.GetUsernsOptions(); u != nil && u.Mode == runtimeapi.NamespaceMode_POD {
+		return sandbox.Spec{}, errdefs.InvalidField("config.linux.security_context.namespace_options.userns_options",
+			"user namespaces for pods are not supported yet")
+	}
+	return spec, nil
+}
+
+// podNamespaceMode maps a CRI NamespaceMode for a pod. Only PID may be
+// per-container; TARGET makes no sense for a pod.
+func podNamespaceMode(kind string, mode runtimeapi.NamespaceMode, perContainer bool) (sandbox.NamespaceMode, error) {
+	switch mode {
+	case runtimeapi.NamespaceMode_POD:
+		return sandbox.ModePod, nil
+	case runtimeapi.NamespaceMode_NODE:
+		return sandbox.ModeNode, nil
+	case runtimeapi.NamespaceMode_CONTAINER:
+		if perContainer {
+			return sandbox.ModeContainer, nil
+		}
+	}
+	return "", errdefs.InvalidField("config.linux.security_context.namespace_options."+kind,
+		fmt.Sprintf("mode %s is not valid for a pod", mode))
+}

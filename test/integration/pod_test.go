@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// podNetworkDaemon starts a daemon in a private network namespace with a
+// bridge pod network whose leases live under the test's temp dir.
+func podNetworkDaemon(t *testing.T) (*daemon, string) {
+	t.Helper()
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if _, err := os.Stat(filepath.Join("/opt/cni/bin", p)); err != nil {
+			t.Skipf("needs the CNI %s plugin in /opt/cni/bin (make install installs the standard plugins)", p)
+		}
+	}
+	d := newDaemon(t, "")
+	d.privateNetwork = true
+	ipam := filepath.Join(d.dir, "ipam")
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"crisp-it","plugins":[
+  {"type":"bridge","bridge":"crispit0","isGateway":true,"ipMasq":false,
+   "ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.98.0.0/24"}]]}},
+  {"type":"portmap","capabilities":{"portMappings":true}}]}`, ipam)
+	if err := os.WriteFile(filepath.Join(d.dir, "cni/net.d/10-it.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon looks for plugins in its configured bin dir.
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if err := os.Symlink(filepath.Join("/opt/cni/bin", p), filepath.Join(d.dir, "cni/bin", p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.start(t)
+	return d, ipam
+}
+
+func TestCrictlPodLifecycle(t *testing.T) {
+	d, ipam := podNetworkDaemon(t)
+	if out := crictl(t, d, "info"); !strings.Contains(out, `"type": "NetworkReady",`+"\n"+`          "status": true`) &&
+		!networkReady(t, out) {
+		t.Fatalf("NetworkReady is not true with a CNI config:\n%s", out)
+	}
+
+	podJSON := filepath.Join(d.dir, "pod.json")
+	pod := `{"metadata":{"name":"it-pod","namespace":"default","uid":"it-uid-1","attempt":0},
+	         "hostname":"it-pod","log_directory":"/tmp","linux":{}}`
+	if err := os.WriteFile(podJSON, []byte(pod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(crictl(t, d, "runp", podJSON))
+	if len(id) != 64 {
+		t.Fatalf("runp printed %q, want a pod id", id)
+	}
+
+	if out := crictl(t, d, "pods", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("crictl pods -q = %q, want %s", out, id)
+	}
+	if out := crictl(t, d, "pods", "--name", "it-pod", "--state", "ready", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("filtered pods = %q", out)
+	}
+
+	var status struct {
+		Status struct {
+			State   string `json:"state"`
+			Network struct {
+				IP string `json:"ip"`
+			} `json:"network"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(crictl(t, d, "inspectp", id)), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Status.State != "SANDBOX_READY" || !strings.HasPrefix(status.Status.Network.IP, "10.98.0.") || status.Status.Metadata.Name != "it-pod" {
+		t.Errorf("inspectp = %+v", status.Status)
+	}
+
+	crictl(t, d, "stopp", id)
+	crictl(t, d, "stopp", id)
+	if out := crictl(t, d, "pods", "--state", "notready", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("stopped pod not listed as not ready: %q", out)
+	}
+	crictl(t, d, "rmp", id)
+	if out := crictl(t, d, "pods", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("pods after rmp: %q", out)
+	}
+	leases, _ := os.ReadDir(filepath.Join(ipam, "crisp-it"))
+	for _, l := range leases {
+		if l.Name() != "lock" && !strings.HasPrefix(l.Name(), "last_reserved_ip") {
+			t.Errorf("lease left after rmp: %s", l.Name())
+		}
+	}
+	pins, _ := filepath.Glob(filepath.Join(d.dir, "state", "ns", "*", "*"))
+	if len(pins) != 0 {
+		t.Errorf("pins left after rmp: %v", pins)
+	}
+}
+
+func networkReady(t *testing.T, info string) bool {
+	t.Helper()
+	var v struct {
+		Status struct {
+			Conditions []struct {
+				Type   string `json:"type"`
+				Status bool   `json:"status"`
+			} `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(info), &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Status.Conditions {
+		if c.Type == "NetworkReady" {
+			return c.Status
+		}
+	}
+	return false
+}
