@@ -60,7 +60,7 @@ func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id
 	klog.InfoS("Pulling image", "image", named.String())
 	sys := s.systemContext()
 	if err := auth.apply(sys); err != nil {
-		return "", fmt.Errorf("pull %s: %w", named, err)
+		return "", fmt.Errorf("pull %s: registry %s: %w", named, reference.Domain(named), err)
 	}
 	srcRef, err := docker.NewReference(named)
 	if err != nil {

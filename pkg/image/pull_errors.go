@@ -33,7 +33,11 @@ func pullError(named reference.Named, err error) error {
 // nil when none fits (the CRI layer reports those as Unknown).
 func classifyPullError(err error) (string, error) {
 	var unauthorized docker.ErrUnauthorizedForCredentials
-	var ec errcode.Error
+	var coder errcode.ErrorCoder
+	code := errcode.ErrorCodeUnknown
+	if errors.As(err, &coder) {
+		code = coder.ErrorCode()
+	}
 	var status docker.UnexpectedHTTPStatusError
 	var netErr net.Error
 	var dnsErr *net.DNSError
@@ -46,12 +50,15 @@ func classifyPullError(err error) (string, error) {
 		return "cancelled", context.Canceled
 	case errors.As(err, &unauthorized):
 		return "authentication failed", nil
-	case errors.As(err, &ec) && (ec.Code == errcode.ErrorCodeUnauthorized || ec.Code == errcode.ErrorCodeDenied):
+	case code == errcode.ErrorCodeUnauthorized:
+		return "authentication failed", nil
+	case code == errcode.ErrorCodeDenied:
 		return "access denied", nil
-	case errors.As(err, &ec) && (ec.Code == v2.ErrorCodeManifestUnknown || ec.Code == v2.ErrorCodeNameUnknown ||
-		ec.Code == v2.ErrorCodeBlobUnknown):
+	case code == v2.ErrorCodeManifestUnknown || code == v2.ErrorCodeNameUnknown || code == v2.ErrorCodeBlobUnknown:
 		return "image not found", errdefs.ErrNotFound
-	case errors.As(err, &status) && (status.StatusCode == http.StatusUnauthorized || status.StatusCode == http.StatusForbidden):
+	case errors.As(err, &status) && status.StatusCode == http.StatusUnauthorized:
+		return "authentication failed", nil
+	case errors.As(err, &status) && status.StatusCode == http.StatusForbidden:
 		return "access denied", nil
 	case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
 		return "image not found", errdefs.ErrNotFound
