@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/store"
@@ -40,6 +41,10 @@ type Options struct {
 	// Store holds the pod records.
 	Store   *store.Store
 	Network Network
+	// Cgroups is the cgroup v2 hierarchy pods' cgroups are made in, with
+	// CgroupDriver ("cgroupfs" or "systemd") saying how.
+	Cgroups      *cgroups.Hierarchy
+	CgroupDriver string
 	// RuntimeHandlers are the handler names pods may ask for; "" is the
 	// default handler and always allowed.
 	RuntimeHandlers []string
@@ -278,6 +283,10 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 
+	if err := m.createCgroup(ctx, sb); err != nil {
+		return err
+	}
+
 	var kinds []NamespaceKind
 	if !hostNetwork {
 		// A pod on the host network keeps the host's name too.
@@ -337,6 +346,47 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
 }
 
+// createCgroup makes the pod's cgroup under the parent kubelet gave, unless
+// it exists already (kubelet makes pod cgroups itself with the cgroupfs
+// driver). Only a cgroup crisp made is removed with the pod.
+func (m *Manager) createCgroup(ctx context.Context, sb *Sandbox) error {
+	path, err := cgroups.PodCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID)
+	if err != nil {
+		return err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, path)
+	if err != nil {
+		return err
+	}
+	sb.Cgroup = path
+	if cg.Exists() {
+		return m.records.Put(sb.ID, sb)
+	}
+	sb.CgroupOwned = true
+	if err := m.records.Put(sb.ID, sb); err != nil {
+		return err
+	}
+	if err := cg.Create(ctx); err != nil {
+		return fmt.Errorf("create pod cgroup %s: %w", path, err)
+	}
+	return nil
+}
+
+// removeCgroup removes the pod's cgroup if crisp made it. Idempotent.
+func (m *Manager) removeCgroup(ctx context.Context, sb *Sandbox) error {
+	if !sb.CgroupOwned || sb.Cgroup == "" {
+		return nil
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	if err != nil {
+		return err
+	}
+	if err := cg.Destroy(ctx); err != nil {
+		return fmt.Errorf("remove pod cgroup %s: %w", sb.Cgroup, err)
+	}
+	return nil
+}
+
 // networkPod is what CNI needs to know of sb.
 func networkPod(sb *Sandbox) *network.Pod {
 	p := &network.Pod{
@@ -386,6 +436,7 @@ func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
 func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 	errs := []error{m.stopParts(ctx, sb)}
 	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
+	errs = append(errs, m.removeCgroup(ctx, sb))
 	if err := os.RemoveAll(sb.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod directory: %w", err))
 	}

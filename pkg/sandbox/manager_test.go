@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/store"
@@ -25,6 +26,7 @@ type env struct {
 	dir, state, ipamDir, confDir string
 	store                        *store.Store
 	net                          *network.Manager
+	cgroups                      *cgroups.Hierarchy
 	m                            *Manager
 }
 
@@ -51,6 +53,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.net = network.NewManager(e.confDir, []string{cniBinDir}, filepath.Join(dir, "cni-cache"))
+	e.cgroups = testHierarchy(t)
 	e.open(t)
 	t.Cleanup(func() {
 		for _, sb := range e.m.List() {
@@ -73,11 +76,26 @@ func (e *env) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store = s
-	m, err := NewManager(context.Background(), Options{StateDir: e.state, Store: s, Network: e.net})
+	m, err := NewManager(context.Background(), Options{
+		StateDir: e.state, Store: s, Network: e.net, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.m = m
+}
+
+// testHierarchy opens the host's cgroup v2 hierarchy: /sys/fs/cgroup on a
+// pure v2 host, else the cgroup2 mount of a hybrid one.
+func testHierarchy(t *testing.T) *cgroups.Hierarchy {
+	t.Helper()
+	for _, mount := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		if h, err := cgroups.OpenHierarchy(mount, cgroups.MissingWarn); err == nil {
+			return h
+		}
+	}
+	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	return nil
 }
 
 func podSpec(name string) Spec {
@@ -117,6 +135,10 @@ func TestPodGetsNetworkNamespacesAndFiles(t *testing.T) {
 	}
 	if sb.State != StateReady || len(sb.IPs) != 1 || !strings.HasPrefix(sb.IPs[0].String(), "10.99.") {
 		t.Fatalf("pod = state %s, IPs %v; want ready with a 10.99.x address", sb.State, sb.IPs)
+	}
+
+	if fi, err := os.Stat(filepath.Join(e.cgroups.Mount(), sb.Cgroup)); err != nil || !fi.IsDir() || sb.Cgroup != "/crisp/pod-"+sb.ID {
+		t.Errorf("pod cgroup %q: %v", sb.Cgroup, err)
 	}
 
 	// A process that joins the pins by path is in exactly those namespaces.
@@ -469,7 +491,55 @@ func assertNothingLeft(t *testing.T, e *env) {
 	if entries, _ := os.ReadDir(filepath.Join(e.state, "pods")); len(entries) != 0 {
 		t.Errorf("pod directories left: %d", len(entries))
 	}
+	if pods, _ := filepath.Glob(filepath.Join(e.cgroups.Mount(), "crisp", "pod-*")); len(pods) != 0 {
+		t.Errorf("pod cgroups left: %v", pods)
+	}
 	if recs, _ := e.m.records.List(); len(recs) != 0 {
 		t.Errorf("records left: %d", len(recs))
+	}
+}
+
+func TestKubeletMadeCgroupParentIsKept(t *testing.T) {
+	e := newEnv(t)
+	parent := filepath.Join(e.cgroups.Mount(), "crisptest-kubepods", "podkept")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(parent)
+		os.Remove(filepath.Dir(parent))
+	})
+	spec := podSpec("kept")
+	spec.CgroupParent = "/crisptest-kubepods/podkept"
+	sb, err := e.m.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Cgroup != spec.CgroupParent || sb.CgroupOwned {
+		t.Errorf("pod cgroup %q owned=%v, want kubelet's %q, not owned", sb.Cgroup, sb.CgroupOwned, spec.CgroupParent)
+	}
+	if err := e.m.Remove(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(parent); err != nil {
+		t.Errorf("kubelet's pod cgroup was removed with the pod: %v", err)
+	}
+
+	// A parent kubelet has not made yet is made, and removed with the pod.
+	spec = podSpec("made")
+	spec.CgroupParent = "/crisptest-kubepods/podmade"
+	sb, err = e.m.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := filepath.Join(e.cgroups.Mount(), spec.CgroupParent)
+	if _, err := os.Stat(made); err != nil || !sb.CgroupOwned {
+		t.Fatalf("pod cgroup not made: %v (owned=%v)", err, sb.CgroupOwned)
+	}
+	if err := e.m.Remove(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(made); !os.IsNotExist(err) {
+		t.Errorf("pod cgroup crisp made was not removed: %v", err)
 	}
 }

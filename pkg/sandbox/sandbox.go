@@ -85,8 +85,10 @@ type Sandbox struct {
 	Namespaces map[NamespaceKind]string `json:"namespaces,omitempty"`
 	// Reaper holds a shared PID namespace; zero when the pod has none.
 	Reaper ReaperProcess `json:"reaper,omitzero"`
-	// Cgroup is the pod's cgroup in OCI cgroupsPath form.
-	Cgroup string `json:"cgroup,omitempty"`
+	// Cgroup is the pod's cgroup in OCI cgroupsPath form; CgroupOwned says
+	// crisp made it (rather than kubelet) and so removes it.
+	Cgroup      string `json:"cgroup,omitempty"`
+	CgroupOwned bool   `json:"cgroupOwned,omitempty"`
 	// Dir holds the pod's files: resolv.conf, hosts, hostname, shm.
 	Dir string       `json:"dir"`
 	IPs []netip.Addr `json:"ips,omitempty"`

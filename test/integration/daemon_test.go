@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,8 +82,11 @@ shutdown_timeout = "5s"
 [cni]
 conf_dir = %q
 bin_dirs = [%q]
+[cgroup]
+mount = %q
+missing_controller = "warn"
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.socket, extraTOML,
-		filepath.Join(dir, "cni/net.d"), filepath.Join(dir, "cni/bin"))
+		filepath.Join(dir, "cni/net.d"), filepath.Join(dir, "cni/bin"), cgroup2Mount(t))
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +94,19 @@ bin_dirs = [%q]
 	// it before the temp dir is removed.
 	t.Cleanup(func() { unix.Unmount(filepath.Join(dir, "state", "ns"), unix.MNT_DETACH) })
 	return d
+}
+
+// cgroup2Mount is the host's cgroup v2 hierarchy: /sys/fs/cgroup on a pure
+// v2 host, the cgroup2 mount of a hybrid one (as on crisp's build hosts).
+func cgroup2Mount(t *testing.T) string {
+	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return m
+		}
+	}
+	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	return ""
 }
 
 func (d *daemon) start(t *testing.T, args ...string) {
@@ -299,5 +316,25 @@ func TestConfigDefaultCommand(t *testing.T) {
 		if !strings.Contains(string(out), key) {
 			t.Errorf("default config lacks %q", key)
 		}
+	}
+}
+
+func TestRefusesAHierarchyThatIsNotCgroupV2(t *testing.T) {
+	d := newDaemon(t, "")
+	cfg, err := os.ReadFile(d.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /tmp stands for a v1 or hybrid /sys/fs/cgroup: not a cgroup2 mount.
+	bad := regexp.MustCompile(`(?m)^mount = .*$`).ReplaceAllString(string(cfg), `mount = "/tmp"`)
+	if err := os.WriteFile(d.config, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(crispBin, "--config", d.config).CombinedOutput()
+	if err == nil {
+		t.Fatalf("daemon started on a hierarchy that is not cgroup v2:\n%s", out)
+	}
+	if !strings.Contains(string(out), "[cgroup] mount") || !strings.Contains(string(out), "/tmp is not a cgroup v2") {
+		t.Errorf("refusal does not say what to configure:\n%s", out)
 	}
 }
