@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.podman.io/storage/pkg/reexec"
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/oci"
@@ -19,6 +20,10 @@ func main() {
 	// the container's init and never returns.
 	if oci.IsInit() {
 		oci.Init()
+	}
+	// go.podman.io/storage re-executes crisp to apply image layers.
+	if reexec.Init() {
+		return
 	}
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "crisp:", err)
@@ -61,6 +66,7 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 		newConfigCommand(),
 		newOCICommand(),
 		newReaperCommand(),
+		newImagesCommand(),
 	)
 	return root
 }

@@ -50,13 +50,3 @@ type RuntimeService struct {
 func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
 	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes}
 }
-
-// ImageService serves the CRI ImageService.
-type ImageService struct {
-	runtimeapi.UnimplementedImageServiceServer
-}
-
-// NewImageService returns the ImageService.
-func NewImageService() *ImageService {
-	return &ImageService{}
-}

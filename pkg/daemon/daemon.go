@@ -19,6 +19,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/cri"
+	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
@@ -69,7 +70,16 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}
 	srv := grpc.NewServer(cri.ServerOptions()...)
 	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{Network: netm, Sandboxes: sandboxes}))
-	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService())
+	images, err := image.Open(ctx, image.OptionsFromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := images.Close(); err != nil {
+			klog.ErrorS(err, "Closing image storage")
+		}
+	}()
+	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService(images))
 
 	lis, err := listenUnix(socket, cfg.GRPC.SocketGroup)
 	if err != nil {

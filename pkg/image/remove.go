@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
-	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/storage"
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// Remove removes the image ref names. By ID or digest the image goes with all
-// its names; by tag only that tag goes, and the image with it when it was the
-// last name. Removing an unknown image succeeds. An image a container layer
-// stands on is errdefs.ErrFailedPrecondition.
+// Remove removes the image ref names (an ID, a tag or a digest) with all its
+// names, as CRI requires of RemoveImage. Removing an unknown image succeeds.
+// An image a container layer stands on is errdefs.ErrFailedPrecondition.
 func (s *Store) Remove(ctx context.Context, ref string) error {
 	img, err := s.resolve(ref)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -25,13 +21,6 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 	}
 	if err != nil {
 		return err
-	}
-	if tag, ok := s.tagOf(ref, img); ok && len(img.Names) > 1 {
-		if err := s.store.RemoveNames(img.ID, []string{tag}); err != nil {
-			return fmt.Errorf("untag %s: %w", tag, err)
-		}
-		klog.InfoS("Untagged image", "image", tag, "id", img.ID)
-		return nil
 	}
 	if _, err := s.store.DeleteImage(img.ID, true); err != nil {
 		if errors.Is(err, storage.ErrImageUsedByContainer) {
@@ -45,22 +34,6 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 	s.meta.retain(s.knownIDs())
 	klog.InfoS("Removed image", "image", ref, "id", img.ID)
 	return nil
-}
-
-// tagOf returns the stored name ref means when ref is a reference by tag
-// rather than an ID or a digest.
-func (s *Store) tagOf(ref string, img *storage.Image) (string, bool) {
-	if id, ok := looksLikeID(ref); ok && strings.HasPrefix(img.ID, id) {
-		return "", false
-	}
-	named, err := ParseReference(ref)
-	if err != nil {
-		return "", false
-	}
-	if _, digested := named.(reference.Canonical); digested {
-		return "", false
-	}
-	return named.String(), slices.Contains(img.Names, named.String())
 }
 
 // knownIDs returns the IDs of the stored images; on error it returns nil,

@@ -1,0 +1,35 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
+)
+
+// PullImage pulls an image with the request's credentials and answers its
+// image ID, which ImageStatus and container creation accept.
+func (s *ImageService) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
+	ref := req.GetImage().GetImage()
+	if ref == "" {
+		return nil, errdefs.InvalidField("image.image", "must not be empty")
+	}
+	var auth *image.Auth
+	if a := req.GetAuth(); a != nil {
+		auth = &image.Auth{
+			Username:      a.GetUsername(),
+			Password:      a.GetPassword(),
+			Auth:          a.GetAuth(),
+			IdentityToken: a.GetIdentityToken(),
+			RegistryToken: a.GetRegistryToken(),
+		}
+	}
+	img, err := s.images.Pull(ctx, ref, auth)
+	if err != nil {
+		return nil, fmt.Errorf("image.image: %w", err)
+	}
+	return &runtimeapi.PullImageResponse{ImageRef: img.ID}, nil
+}
