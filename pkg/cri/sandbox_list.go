@@ -20,14 +20,10 @@ func (s *RuntimeService) ListPodSandbox(ctx context.Context, req *runtimeapi.Lis
 // as a stream; every pod is sent, in batches.
 func (s *RuntimeService) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
 	items := s.podSandboxes(req.GetFilter())
-	const batch = 100
-	for start := 0; start < len(items) || start == 0; start += batch {
-		end := min(start+batch, len(items))
+	for start := 0; start == 0 || start < len(items); start += streamBatch {
+		end := min(start+streamBatch, len(items))
 		if err := stream.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: items[start:end]}); err != nil {
 			return err
-		}
-		if end == len(items) {
-			break
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"context"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/config"
@@ -26,7 +27,12 @@ type Sandboxes interface {
 	Remove(ctx context.Context, id string) error
 	Get(id string) (*sandbox.Sandbox, error)
 	List() []*sandbox.Sandbox
+	Stats(id string) (*sandbox.Stats, error)
+	UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error
 }
+
+// streamBatch is how many items one message of a streaming list carries.
+const streamBatch = 100
 
 // RuntimeDeps are the packages the RuntimeService drives.
 type RuntimeDeps struct {

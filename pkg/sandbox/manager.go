@@ -58,10 +58,11 @@ type Manager struct {
 	bootID     string
 	containers ContainerStopper
 
-	mu    sync.Mutex
-	pods  map[string]*Sandbox // by id
-	names map[string]string   // reserved pod name → id
-	ops   map[string]*sync.Mutex
+	mu        sync.Mutex
+	pods      map[string]*Sandbox // by id
+	names     map[string]string   // reserved pod name → id
+	ops       map[string]*sync.Mutex
+	lastStats map[string]*cgroups.Stats
 }
 
 // NewManager opens the pod records and recovers what a previous daemon left:
@@ -77,13 +78,14 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("read boot id: %w", err)
 	}
 	m := &Manager{
-		opts:    opts,
-		records: records,
-		pins:    pinner{dir: filepath.Join(opts.StateDir, "ns")},
-		bootID:  strings.TrimSpace(string(bootID)),
-		pods:    map[string]*Sandbox{},
-		names:   map[string]string{},
-		ops:     map[string]*sync.Mutex{},
+		opts:      opts,
+		records:   records,
+		pins:      pinner{dir: filepath.Join(opts.StateDir, "ns")},
+		bootID:    strings.TrimSpace(string(bootID)),
+		pods:      map[string]*Sandbox{},
+		names:     map[string]string{},
+		ops:       map[string]*sync.Mutex{},
+		lastStats: map[string]*cgroups.Stats{},
 	}
 	if err := m.pins.prepare(); err != nil {
 		return nil, err
@@ -237,6 +239,7 @@ func (m *Manager) release(id, key string) {
 	}
 	delete(m.ops, id)
 	delete(m.pods, id)
+	delete(m.lastStats, id)
 }
 
 func (m *Manager) validate(spec *Spec) error {

@@ -175,6 +175,20 @@ func TestPodGetsNetworkNamespacesAndFiles(t *testing.T) {
 	// The pod answers from the host side of the bridge.
 	run(t, "ping", "-c", "1", "-W", "2", sb.IPs[0].String())
 
+	st, err := e.m.Stats(sb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Interfaces) != 1 || st.Interfaces[0].Name != "eth0" || st.Interfaces[0].RxBytes == 0 || st.Interfaces[0].TxBytes == 0 {
+		t.Errorf("pod interface stats after a ping = %+v, want eth0 with traffic", st.Interfaces)
+	}
+	if st.Cgroup == nil || st.Previous != nil {
+		t.Errorf("first stats sample: cgroup %v, previous %v", st.Cgroup, st.Previous)
+	}
+	if st2, err := e.m.Stats(sb.ID); err != nil || st2.Previous != st.Cgroup {
+		t.Errorf("second sample does not carry the first as previous: %v", err)
+	}
+
 	resolv, _ := os.ReadFile(filepath.Join(sb.Dir, ResolvConfFile))
 	wantResolv := "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
 	if string(resolv) != wantResolv {

@@ -105,4 +105,3 @@ func (t *Table[T]) List() ([]*T, error) {
 	})
 	return out, err
 }
-

@@ -81,6 +81,31 @@ func TestCrictlPodLifecycle(t *testing.T) {
 		t.Errorf("inspectp = %+v", status.Status)
 	}
 
+	var stats struct {
+		Stats []struct {
+			Attributes struct {
+				ID string `json:"id"`
+			} `json:"attributes"`
+			Linux struct {
+				CPU struct {
+					UsageCoreNanoSeconds *struct{} `json:"usageCoreNanoSeconds"`
+				} `json:"cpu"`
+				Network struct {
+					DefaultInterface struct {
+						Name string `json:"name"`
+					} `json:"defaultInterface"`
+				} `json:"network"`
+			} `json:"linux"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(crictl(t, d, "statsp", "-o", "json", "--id", id)), &stats); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats.Stats) != 1 || stats.Stats[0].Attributes.ID != id || stats.Stats[0].Linux.Network.DefaultInterface.Name != "eth0" ||
+		stats.Stats[0].Linux.CPU.UsageCoreNanoSeconds == nil {
+		t.Errorf("crictl statsp = %+v", stats)
+	}
+
 	crictl(t, d, "stopp", id)
 	crictl(t, d, "stopp", id)
 	if out := crictl(t, d, "pods", "--state", "notready", "-q"); strings.TrimSpace(out) != id {

@@ -1,0 +1,55 @@
+package network
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// InterfaceStats are one interface's traffic counters.
+type InterfaceStats struct {
+	Name              string
+	RxBytes, RxErrors uint64
+	TxBytes, TxErrors uint64
+}
+
+// DefaultInterface is the interface CNI gives a pod; kubelet reports its
+// counters as the pod's.
+const DefaultInterface = ifName
+
+// InterfaceStatsIn reads the counters of every interface but loopback in
+// the network namespace pinned at netnsPath, over a netlink socket opened
+// inside it; no process needs to live in the namespace.
+func InterfaceStatsIn(netnsPath string) ([]InterfaceStats, error) {
+	ns, err := netns.GetFromPath(netnsPath)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", netnsPath, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in %s: %w", netnsPath, err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces in %s: %w", netnsPath, err)
+	}
+	var out []InterfaceStats
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Flags&net.FlagLoopback != 0 || a.Statistics == nil {
+			continue
+		}
+		out = append(out, InterfaceStats{
+			Name:     a.Name,
+			RxBytes:  a.Statistics.RxBytes,
+			RxErrors: a.Statistics.RxErrors,
+			TxBytes:  a.Statistics.TxBytes,
+			TxErrors: a.Statistics.TxErrors,
+		})
+	}
+	return out, nil
+}

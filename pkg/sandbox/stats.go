@@ -1,0 +1,70 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/network"
+)
+
+// Stats is one sample of a pod's resource use.
+type Stats struct {
+	// Cgroup is the pod cgroup's accounting, which covers its containers.
+	Cgroup *cgroups.Stats
+	// Previous is the sample taken before this one (nil for the first), so
+	// rates such as CPU cores in use can be computed.
+	Previous *cgroups.Stats
+	// Interfaces are the pod network namespace's interfaces; none for a
+	// pod on the host network.
+	Interfaces []network.InterfaceStats
+}
+
+// Stats samples the pod's cgroup and network interfaces.
+func (m *Manager) Stats(id string) (*Stats, error) {
+	sb, err := m.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := cg.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("pod %s cgroup stats: %w", sb.ID, err)
+	}
+	st := &Stats{Cgroup: cur}
+	m.mu.Lock()
+	st.Previous = m.lastStats[sb.ID]
+	m.lastStats[sb.ID] = cur
+	m.mu.Unlock()
+	if netns := sb.Namespaces[NamespaceNet]; netns != "" && sb.State == StateReady {
+		st.Interfaces, err = network.InterfaceStatsIn(netns)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// UpdateResources applies new limits to the pod's cgroup, as after an
+// in-place pod resize.
+func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
+	sb, op, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	op.Lock()
+	defer op.Unlock()
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	if err != nil {
+		return err
+	}
+	if err := cg.Apply(res); err != nil {
+		return fmt.Errorf("update pod %s cgroup: %w", sb.ID, err)
+	}
+	return nil
+}
