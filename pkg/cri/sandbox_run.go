@@ -64,8 +64,12 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 			HostIP:        pm.HostIp,
 		})
 	}
+	bw, err := sandboxBandwidth(cfg.GetAnnotations())
+	if err != nil {
+		return sandbox.Spec{}, err
+	}
+	spec.Bandwidth = bw
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	var err error
 	if spec.NetworkMode, err = podNamespaceMode("network", ns.GetNetwork(), false); err != nil {
 		return sandbox.Spec{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -409,6 +410,17 @@ func networkPod(sb *Sandbox) *network.Pod {
 	}
 	if dns := sb.Spec.DNS; dns != nil {
 		p.DNS = &network.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+	}
+	if bw := sb.Spec.Bandwidth; bw != nil {
+		// The bandwidth plugin needs a burst with each rate; kubelet's
+		// other runtimes use the largest burst the kernel takes.
+		p.Bandwidth = &network.Bandwidth{}
+		if bw.IngressRate > 0 {
+			p.Bandwidth.IngressRate, p.Bandwidth.IngressBurst = bw.IngressRate, math.MaxInt32
+		}
+		if bw.EgressRate > 0 {
+			p.Bandwidth.EgressRate, p.Bandwidth.EgressBurst = bw.EgressRate, math.MaxInt32
+		}
 	}
 	return p
 }

@@ -55,6 +55,12 @@ type DNS struct {
 	Options  []string `json:"options,omitempty"`
 }
 
+// Bandwidth limits a pod's traffic, in bits per second; zero is unlimited.
+type Bandwidth struct {
+	IngressRate uint64 `json:"ingressRate,omitempty"`
+	EgressRate  uint64 `json:"egressRate,omitempty"`
+}
+
 // Spec is what a pod is asked to be, already validated by the caller.
 type Spec struct {
 	Metadata       Metadata          `json:"metadata"`
@@ -62,6 +68,7 @@ type Spec struct {
 	LogDirectory   string            `json:"logDirectory,omitempty"`
 	DNS            *DNS              `json:"dns,omitempty"`
 	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
+	Bandwidth      *Bandwidth        `json:"bandwidth,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"`
 	Annotations    map[string]string `json:"annotations,omitempty"`
 	RuntimeHandler string            `json:"runtimeHandler,omitempty"`

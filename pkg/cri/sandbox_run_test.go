@@ -1,0 +1,96 @@
+package cri
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+func validPodConfig() *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:  &runtimeapi.PodSandboxMetadata{Name: "p", Uid: "u", Namespace: "ns", Attempt: 2},
+		Hostname:  "p",
+		DnsConfig: &runtimeapi.DNSConfig{Servers: []string{"10.0.0.10"}},
+		PortMappings: []*runtimeapi.PortMapping{
+			{Protocol: runtimeapi.Protocol_UDP, ContainerPort: 53, HostPort: 5353, HostIp: "127.0.0.1"},
+		},
+		Annotations: map[string]string{"kubernetes.io/ingress-bandwidth": "10M"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "/kubepods/podu",
+			Sysctls:      map[string]string{"net.ipv4.ip_forward": "1"},
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+				Network: runtimeapi.NamespaceMode_NODE,
+				Pid:     runtimeapi.NamespaceMode_POD,
+				Ipc:     runtimeapi.NamespaceMode_POD,
+			}},
+		},
+	}
+}
+
+func TestSandboxSpecTranslation(t *testing.T) {
+	spec, err := sandboxSpec(validPodConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Metadata != (sandbox.Metadata{Name: "p", UID: "u", Namespace: "ns", Attempt: 2}) {
+		t.Errorf("metadata %+v", spec.Metadata)
+	}
+	if spec.NetworkMode != sandbox.ModeNode || spec.PIDMode != sandbox.ModePod || spec.IPCMode != sandbox.ModePod {
+		t.Errorf("modes net=%s pid=%s ipc=%s", spec.NetworkMode, spec.PIDMode, spec.IPCMode)
+	}
+	if len(spec.PortMappings) != 1 || spec.PortMappings[0] != (sandbox.PortMapping{Protocol: "UDP", ContainerPort: 53, HostPort: 5353, HostIP: "127.0.0.1"}) {
+		t.Errorf("port mappings %+v", spec.PortMappings)
+	}
+	if spec.Bandwidth == nil || spec.Bandwidth.IngressRate != 10_000_000 || spec.Bandwidth.EgressRate != 0 {
+		t.Errorf("bandwidth %+v", spec.Bandwidth)
+	}
+	if spec.CgroupParent != "/kubepods/podu" || spec.Sysctls["net.ipv4.ip_forward"] != "1" || spec.DNS.Servers[0] != "10.0.0.10" {
+		t.Errorf("spec %+v", spec)
+	}
+}
+
+func TestSandboxSpecRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		field  string
+		mutate func(*runtimeapi.PodSandboxConfig)
+	}{
+		{"config.metadata", func(c *runtimeapi.PodSandboxConfig) { c.Metadata = nil }},
+		{"config.metadata.name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = "" }},
+		{"config.metadata.uid", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Uid = "" }},
+		{"config.metadata.namespace", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Namespace = "" }},
+		{"config.port_mappings[0]", func(c *runtimeapi.PodSandboxConfig) { c.PortMappings[0].HostPort = 70000 }},
+		{"config.annotations[kubernetes.io/ingress-bandwidth]", func(c *runtimeapi.PodSandboxConfig) {
+			c.Annotations["kubernetes.io/ingress-bandwidth"] = "lots"
+		}},
+		{"config.annotations[kubernetes.io/egress-bandwidth]", func(c *runtimeapi.PodSandboxConfig) {
+			c.Annotations["kubernetes.io/egress-bandwidth"] = "10"
+		}},
+		{"namespace_options.network", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_CONTAINER
+		}},
+		{"namespace_options.pid", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_TARGET
+		}},
+		{"userns_options", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			cfg := validPodConfig()
+			tt.mutate(cfg)
+			_, err := sandboxSpec(cfg, "")
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("err = %v, want invalid argument naming %s", err, tt.field)
+			}
+		})
+	}
+	if _, err := sandboxSpec(nil, ""); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("nil config: %v", err)
+	}
+}
