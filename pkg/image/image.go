@@ -137,8 +137,8 @@ func (s *Store) resolve(ref string) (*storage.Image, error) {
 		if err == nil && strings.HasPrefix(img.ID, id) {
 			return img, nil
 		}
-		if strings.HasPrefix(ref, "sha256:") && len(id) == 64 {
-			// A bare digest may also be a manifest digest.
+		if len(id) == 64 {
+			// A full digest may also be a manifest digest; it is never a name.
 			if imgs, err := s.store.ImagesByDigest(digest.Digest("sha256:" + id)); err == nil && len(imgs) > 0 {
 				return imgs[0], nil
 			}

@@ -1,0 +1,127 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
+)
+
+func TestContainerLayerLifecycle(t *testing.T) {
+	for _, driver := range []string{DriverOverlay, DriverVFS} {
+		t.Run(driver, func(t *testing.T) {
+			reg := startRegistry(t, testregistry.Options{})
+			opts := testOptions(t, driver, reg)
+			s := openTestStore(t, opts)
+			if s.Driver() != driver {
+				t.Skipf("storage runs on %s here", s.Driver())
+			}
+			ctx := context.Background()
+			ref, _ := push(t, reg, "layers/busybox:1", busybox(t))
+			img, err := s.Pull(ctx, ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			c, err := s.CreateContainerLayer(ctx, "ctr-1", ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ImageID != img.ID || c.LayerID == "" {
+				t.Fatalf("layer %+v, want on image %s", c, img.ID)
+			}
+			if _, err := s.CreateContainerLayer(ctx, "ctr-1", ref); !errors.Is(err, errdefs.ErrAlreadyExists) {
+				t.Errorf("duplicate = %v, want already exists", err)
+			}
+			list, err := s.ContainerLayers(ctx)
+			if err != nil || len(list) != 1 || list[0] != *c {
+				t.Errorf("ContainerLayers = %v, %v", list, err)
+			}
+
+			root, err := s.Mount(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(filepath.Join(root, "bin", "busybox")); err != nil || fi.Mode()&0o111 == 0 {
+				t.Fatalf("rootfs has no executable /bin/busybox: %v", err)
+			}
+			again, err := s.Mount(ctx, c.ID)
+			if err != nil || again != root {
+				t.Errorf("second Mount = %s, %v; want %s", again, err, root)
+			}
+			before, err := s.DiskUsage(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const written = 3 << 20
+			if err := os.WriteFile(filepath.Join(root, "tmp", "data"), make([]byte, written), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Zeros still take blocks: fsync so the allocation shows.
+			f, _ := os.Open(filepath.Join(root, "tmp", "data"))
+			f.Sync()
+			f.Close()
+			after, err := s.DiskUsage(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Bytes-before.Bytes < written || after.Inodes <= before.Inodes {
+				t.Errorf("usage went from %+v to %+v after writing %d bytes", before, after, written)
+			}
+
+			if err := s.Unmount(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(mountsUnder(t, filepath.Dir(opts.Root)), root) {
+				t.Errorf("%s still mounted after Unmount", root)
+			}
+			if err := s.Unmount(ctx, c.ID); err != nil {
+				t.Errorf("Unmount of an unmounted layer = %v", err)
+			}
+			// The written file survives an unmount.
+			root, err = s.Mount(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "tmp", "data")); err != nil {
+				t.Errorf("written file lost across remount: %v", err)
+			}
+
+			// Removing a mounted layer unmounts it.
+			if err := s.RemoveContainerLayer(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if m := mountsUnder(t, filepath.Dir(opts.Root)); len(m) > 0 {
+				t.Errorf("mounts left after removal: %v", m)
+			}
+			if err := s.RemoveContainerLayer(ctx, c.ID); err != nil {
+				t.Errorf("second removal = %v", err)
+			}
+			if _, err := s.DiskUsage(ctx, c.ID); !errors.Is(err, errdefs.ErrNotFound) {
+				t.Errorf("DiskUsage of a removed layer = %v, want not found", err)
+			}
+			if _, err := s.Mount(ctx, c.ID); !errors.Is(err, errdefs.ErrNotFound) {
+				t.Errorf("Mount of a removed layer = %v, want not found", err)
+			}
+		})
+	}
+}
+
+func TestCreateContainerLayerBadInput(t *testing.T) {
+	s := openTestStore(t, testOptions(t, DriverOverlay))
+	ctx := context.Background()
+	if _, err := s.CreateContainerLayer(ctx, "", "busybox"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("empty id = %v, want invalid argument", err)
+	}
+	if _, err := s.CreateContainerLayer(ctx, "c", "no/such:image"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("unknown image = %v, want not found", err)
+	}
+	if cs, err := s.ContainerLayers(ctx); err != nil || len(cs) != 0 {
+		t.Errorf("failed creations left layers: %v %v", cs, err)
+	}
+}
