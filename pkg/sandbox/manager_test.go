@@ -557,3 +557,23 @@ func TestKubeletMadeCgroupParentIsKept(t *testing.T) {
 		t.Errorf("pod cgroup crisp made was not removed: %v", err)
 	}
 }
+
+func TestDualStackPod(t *testing.T) {
+	e := newEnv(t)
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"crisp-test","plugins":[
+  {"type":"bridge","bridge":"crisptest6","isGateway":true,
+   "ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"fd00:99::/64"}],[{"subnet":"10.97.0.0/24"}]]}}]}`, e.ipamDir)
+	if err := os.WriteFile(filepath.Join(e.confDir, "00-dual.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := e.m.Run(context.Background(), podSpec("dual"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sb.IPs) != 2 || !sb.IPs[0].Is4() || !sb.IPs[1].Is6() {
+		t.Fatalf("dual-stack pod IPs = %v, want IPv4 first, then IPv6", sb.IPs)
+	}
+	if err := e.m.Remove(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+}
