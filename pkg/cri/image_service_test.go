@@ -146,7 +146,7 @@ func TestImageServiceLifecycle(t *testing.T) {
 	}
 	var info struct {
 		ImageSpec struct {
-			Architecture string `json:"architecture"`
+			Architecture string                `json:"architecture"`
 			Config       struct{ User string } `json:"config"`
 		} `json:"imageSpec"`
 	}
