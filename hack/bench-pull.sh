@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Pull benchmark: crisp against containerd (the peer) on the same ~50 MB
+# image from a loopback registry (test/registry). Each round starts from an
+# empty image store on both sides; both unpack the layers onto overlay
+# storage. Prints the median pull time of each and the ratio crisp/containerd
+# (target: <= 1.0).
+#
+# Usage: hack/bench-pull.sh [ROUNDS]     (root; default 5 rounds)
+# Installs what it needs on first use: crictl and containerd/ctr v2.4.2,
+# built from the Go module proxy into _output/peer.
+set -euo pipefail
+
+ROUNDS=${1:-5}
+REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO_ROOT"
+TAGS='containers_image_openpgp exclude_graphdriver_btrfs'
+CONTAINERD_VERSION=v2.4.2
+CRICTL_VERSION=v1.37.0
+PEER=$REPO_ROOT/_output/peer
+WORK=$(mktemp -d /var/tmp/crisp-bench-pull.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	# containerd's snapshots stay mounted only while it runs; be sure.
+	grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "bench-pull: must run as root" >&2; exit 1; }
+
+# Tools, installed idempotently.
+mkdir -p "$PEER" "$REPO_ROOT/bin"
+if [ ! -x "$PEER/containerd" ] || [ ! -x "$PEER/ctr" ]; then
+	echo "bench-pull: building containerd $CONTAINERD_VERSION (first run only)"
+	GOBIN=$PEER GOFLAGS=-mod=mod go install \
+		"github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION" \
+		"github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION"
+fi
+CRICTL=$(command -v crictl || true)
+if [ -z "$CRICTL" ]; then
+	GOBIN=$PEER GOFLAGS=-mod=mod go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+	CRICTL=$PEER/crictl
+fi
+command -v busybox >/dev/null || [ -x /bin/busybox ] || apt-get install -y busybox-static >/dev/null
+go build -tags "$TAGS" -o "$REPO_ROOT/bin/crisp" ./cmd/crisp
+go build -o "$WORK/registry" ./test/registry
+
+# The registry, with one 50 MiB image of five incompressible layers.
+"$WORK/registry" -random bench/random:50m=50x5 >"$WORK/registry.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q '^ready' "$WORK/registry.out" && break; sleep 0.1; done
+ADDR=$(awk '/^ready/ {print $2}' "$WORK/registry.out")
+[ -n "$ADDR" ] || { cat "$WORK/registry.out" >&2; exit 1; }
+IMAGE=$ADDR/bench/random:50m
+
+# crisp, on its own root, state and socket.
+mkdir -p "$WORK/crisp"
+printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$ADDR" >"$WORK/crisp/registries.conf"
+cgmount=/sys/fs/cgroup
+[ -f /sys/fs/cgroup/cgroup.controllers ] || cgmount=/sys/fs/cgroup/unified
+cat >"$WORK/crisp/crisp.toml" <<TOML
+root = "$WORK/crisp/root"
+state = "$WORK/crisp/run"
+[grpc]
+address = "unix://$WORK/crisp/run/crisp.sock"
+[cgroup]
+mount = "$cgmount"
+missing_controller = "warn"
+[image]
+registries_conf = "$WORK/crisp/registries.conf"
+registries_conf_dir = "$WORK/crisp/registries.conf.d"
+TOML
+"$REPO_ROOT/bin/crisp" --config "$WORK/crisp/crisp.toml" >"$WORK/crisp/daemon.log" 2>&1 &
+PIDS+=($!)
+
+# containerd, without its CRI plugin, on its own root, state and socket.
+mkdir -p "$WORK/containerd"
+cat >"$WORK/containerd/config.toml" <<TOML
+version = 3
+root = "$WORK/containerd/root"
+state = "$WORK/containerd/state"
+disabled_plugins = ["io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$WORK/containerd/containerd.sock"
+[ttrpc]
+  address = "$WORK/containerd/containerd.sock.ttrpc"
+TOML
+"$PEER/containerd" --config "$WORK/containerd/config.toml" >"$WORK/containerd/daemon.log" 2>&1 &
+PIDS+=($!)
+
+for sock in "$WORK/crisp/run/crisp.sock" "$WORK/containerd/containerd.sock"; do
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || { echo "bench-pull: $sock did not appear" >&2; tail "$WORK"/*/daemon.log >&2; exit 1; }
+done
+
+crictl_() { "$CRICTL" --runtime-endpoint "unix://$WORK/crisp/run/crisp.sock" --image-endpoint "unix://$WORK/crisp/run/crisp.sock" "$@"; }
+ctr_() { "$PEER/ctr" --address "$WORK/containerd/containerd.sock" --namespace bench "$@"; }
+now() { date +%s%N; }
+
+crisp_times=()
+containerd_times=()
+for round in $(seq "$ROUNDS"); do
+	crictl_ rmi "$IMAGE" >/dev/null 2>&1 || true
+	t0=$(now)
+	crictl_ pull "$IMAGE" >/dev/null
+	t1=$(now)
+	crisp_times+=($(((t1 - t0) / 1000000)))
+
+	ctr_ images rm --sync "$IMAGE" >/dev/null 2>&1 || true
+	t0=$(now)
+	ctr_ images pull --plain-http "$IMAGE" >/dev/null
+	t1=$(now)
+	containerd_times+=($(((t1 - t0) / 1000000)))
+	echo "round $round: crisp ${crisp_times[-1]} ms, containerd ${containerd_times[-1]} ms"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+c=$(median "${crisp_times[@]}")
+p=$(median "${containerd_times[@]}")
+echo "image: $IMAGE (50 MiB, 5 layers), $ROUNDS rounds, median"
+echo "crisp:      $c ms"
+echo "containerd: $p ms"
+awk -v c="$c" -v p="$p" 'BEGIN {printf "ratio crisp/containerd: %.2f (target <= 1.00)\n", c / p}'
