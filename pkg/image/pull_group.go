@@ -2,16 +2,36 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"sync"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // pullGroup runs one pull per key at a time and shares its result with every
 // caller that asks for the same key meanwhile. The pull runs on its own
 // context: it is cancelled only when every caller waiting for it has given
-// up, so one impatient caller does not fail the others.
+// up, so one impatient caller does not fail the others, or when the group
+// shuts down.
 type pullGroup struct {
+	base    context.Context
+	stop    context.CancelFunc
+	running sync.WaitGroup
+
 	mu      sync.Mutex
 	flights map[string]*flight
+}
+
+func newPullGroup() *pullGroup {
+	g := &pullGroup{flights: make(map[string]*flight)}
+	g.base, g.stop = context.WithCancel(context.Background())
+	return g
+}
+
+// shutdown cancels the running pulls and waits for them to end.
+func (g *pullGroup) shutdown() {
+	g.stop()
+	g.running.Wait()
 }
 
 type flight struct {
@@ -26,16 +46,18 @@ type flight struct {
 // result or ctx, whichever comes first.
 func (g *pullGroup) do(ctx context.Context, key string, fn func(context.Context) (string, error)) (string, error) {
 	g.mu.Lock()
-	if g.flights == nil {
-		g.flights = make(map[string]*flight)
+	if err := g.base.Err(); err != nil {
+		g.mu.Unlock()
+		return "", fmt.Errorf("image store is closed: %w", errdefs.ErrUnavailable)
 	}
 	f, ok := g.flights[key]
 	if !ok {
-		// Keep ctx's values (such as a logger), not its cancellation.
-		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		fctx, cancel := context.WithCancel(g.base)
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		g.flights[key] = f
+		g.running.Add(1)
 		go func() {
+			defer g.running.Done()
 			id, err := fn(fctx)
 			cancel()
 			g.mu.Lock()

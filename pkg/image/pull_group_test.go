@@ -10,7 +10,8 @@ import (
 )
 
 func TestPullGroupSharesOneRun(t *testing.T) {
-	var g pullGroup
+	g := newPullGroup()
+	defer g.shutdown()
 	var runs atomic.Int32
 	release := make(chan struct{})
 	fn := func(ctx context.Context) (string, error) {
@@ -41,7 +42,8 @@ func TestPullGroupSharesOneRun(t *testing.T) {
 }
 
 func TestPullGroupCancellation(t *testing.T) {
-	var g pullGroup
+	g := newPullGroup()
+	defer g.shutdown()
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
 	fn := func(ctx context.Context) (string, error) {
@@ -80,5 +82,25 @@ func TestPullGroupCancellation(t *testing.T) {
 	id, err := g.do(context.Background(), "k", func(context.Context) (string, error) { return "fresh", nil })
 	if err != nil || id != "fresh" {
 		t.Fatalf("after cancellation: %q, %v", id, err)
+	}
+}
+
+func TestPullGroupShutdown(t *testing.T) {
+	g := newPullGroup()
+	ended := make(chan struct{})
+	go g.do(context.Background(), "k", func(ctx context.Context) (string, error) {
+		<-ctx.Done()
+		close(ended)
+		return "", ctx.Err()
+	})
+	time.Sleep(20 * time.Millisecond)
+	g.shutdown()
+	select {
+	case <-ended:
+	default:
+		t.Fatal("shutdown returned before the running pull ended")
+	}
+	if _, err := g.do(context.Background(), "k", func(context.Context) (string, error) { return "x", nil }); err == nil {
+		t.Fatal("a pull started after shutdown")
 	}
 }

@@ -26,7 +26,7 @@ type Store struct {
 	opts    Options
 	driver  string
 	tmpDir  string
-	pulls   pullGroup
+	pulls   *pullGroup
 	cleanup layerJanitor
 	meta    metaCache
 	usage   usageCache
@@ -55,7 +55,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image storage %s (%s): %w", opts.Root, driver, err)
 	}
-	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp")}
+	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup()}
 	s.cleanup.store = st
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		s.Close()
@@ -88,9 +88,10 @@ func (s *Store) Driver() string { return s.driver }
 // Root returns the storage root directory.
 func (s *Store) Root() string { return s.opts.Root }
 
-// Close releases the storage. Mounted container layers stay mounted, so
+// Close cancels running pulls and releases the storage. Mounted container layers stay mounted, so
 // running containers keep their root filesystems across a daemon restart.
 func (s *Store) Close() error {
+	s.pulls.shutdown()
 	mounted, err := s.store.Shutdown(false)
 	if errors.Is(err, storage.ErrLayerUsedByContainer) {
 		klog.V(2).InfoS("Image storage closed with container layers still mounted", "layers", len(mounted))
@@ -105,6 +106,7 @@ func (s *Store) Close() error {
 // CloseUnmountingAll releases the storage after unmounting every container
 // layer, for tests and for tearing a node down: no mount outlives it.
 func (s *Store) CloseUnmountingAll() error {
+	s.pulls.shutdown()
 	if _, err := s.store.Shutdown(true); err != nil {
 		return fmt.Errorf("close image storage %s: %w", s.opts.Root, err)
 	}
