@@ -34,6 +34,11 @@ guest_packages() {
 	sed -e 's/#.*//' -e 's/[[:space:]]//g' "$VM_DIR/packages.txt" | grep -v '^$' | paste -sd, -
 }
 
+# kernel_version DIR prints the version of the newest Debian kernel in DIR.
+kernel_version() {
+	basename "$(ls -d "$1"/lib/modules/*-amd64 | sort -V | tail -n 1)"
+}
+
 # configure_rootfs DIR: turn the debootstrap tree into a test guest.
 configure_rootfs() {
 	local root=$1
@@ -61,11 +66,17 @@ configure_rootfs() {
 		getty@tty1.service serial-getty@ttyS0.service \
 		systemd-networkd-wait-online.service
 
+	install -m 0644 "$VM_DIR/guest/image/modprobe-crisp-vm.conf" "$root/etc/modprobe.d/crisp-vm.conf"
+
 	# Only the drivers the qemu guest needs in its initrd: a smaller initrd
-	# unpacks much faster under TCG.
+	# unpacks much faster under TCG. (debootstrap ran with INITRD=No, so this
+	# is the only initrd built.)
 	sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
 	printf '%s\n' virtio_pci virtio_blk ext4 >>"$root/etc/initramfs-tools/modules"
-	chroot "$root" update-initramfs -u -k all
+	local kver
+	kver=$(kernel_version "$root")
+	rm -f "$root/boot/initrd.img-$kver"
+	chroot "$root" update-initramfs -c -k "$kver"
 
 	chroot "$root" apt-get clean
 	rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
@@ -79,7 +90,9 @@ build_image() {
 	local t0=$EPOCHREALTIME mirror
 	mirror=$(vm_debian_mirror)
 	vm_log "building guest image $key from $mirror (log: $work/build.log)"
-	if ! debootstrap --variant=minbase --include="$(guest_packages)" \
+	# INITRD=No: the kernel package's hook skips its initrd; configure_rootfs
+	# builds a small one once the initramfs configuration is in place.
+	if ! INITRD=No debootstrap --variant=minbase --include="$(guest_packages)" \
 		--cache-dir="$CRISP_VM_CACHE/debs" \
 		"$CRISP_VM_SUITE" "$work/rootfs" "$mirror" >"$work/build.log" 2>&1; then
 		tail -n 30 "$work/build.log" >&2
@@ -90,7 +103,7 @@ build_image() {
 
 	chroot "$work/rootfs" dpkg -l >"$work/packages.txt"
 	local kver
-	kver=$(basename "$(ls -d "$work"/rootfs/lib/modules/*-amd64 | sort -V | tail -n 1)")
+	kver=$(kernel_version "$work/rootfs")
 	cp "$work/rootfs/boot/vmlinuz-$kver" "$work/vmlinuz"
 	cp "$work/rootfs/boot/initrd.img-$kver" "$work/initrd.img"
 	echo "$kver" >"$work/kernel-version"

@@ -22,7 +22,7 @@ IMAGE=$(vm_image_dir)
 vm_prepare_run
 
 KERNEL_ARGS=(
-	root=/dev/vda rw console=ttyS0 panic=-1
+	root=/dev/vda rw console=ttyS0 quiet panic=-1 mitigations=off
 	systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all
 	# Marks a harness boot (crisp-vm.service's condition).
 	crisp.run=1
