@@ -1,0 +1,317 @@
+// Command podbench measures pod sandbox churn on any CRI v1 runtime: it runs
+// RunPodSandbox, StopPodSandbox and RemovePodSandbox in sequence for N pods,
+// one pod at a time, and prints the median, p90, min and max wall time of an
+// iteration. The same client drives every runtime hack/bench-pods.sh
+// compares, so differences come from the runtimes alone.
+//
+// Each pod asks for what kubelet asks for by default: its own network and IPC
+// namespaces, a PID namespace per container, cluster DNS settings, no port
+// mappings. After RunPodSandbox the pod's status is checked (ready, with an
+// IP address from the pod network) outside the timed window, so a runtime
+// cannot win by skipping the network. Any RPC error ends the run with a
+// non-zero exit status.
+//
+//	go run ./test/bench/podbench --endpoint unix:///run/crisp/crisp.sock -n 50
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// options are the command line flags.
+type options struct {
+	endpoint       string
+	label          string
+	iterations     int
+	warmup         int
+	timeout        time.Duration
+	cgroupParent   string
+	runtimeHandler string
+	sharePID       bool
+	requireIP      bool
+	jsonOut        bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.endpoint, "endpoint", "unix:///run/crisp/crisp.sock", "CRI endpoint to dial (unix:///path)")
+	flag.StringVar(&o.label, "label", "", "name printed with the results (default: the runtime's name from Version)")
+	flag.IntVar(&o.iterations, "n", 50, "measured iterations")
+	flag.IntVar(&o.warmup, "warmup", 1, "iterations run first and not measured")
+	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "deadline of each RPC")
+	flag.StringVar(&o.cgroupParent, "cgroup-parent", "", "linux.cgroup_parent of every pod (kubelet sets one; empty lets the runtime choose)")
+	flag.StringVar(&o.runtimeHandler, "runtime-handler", "", "runtime handler of every pod")
+	flag.BoolVar(&o.sharePID, "share-pid", false, "give pods a shared PID namespace (shareProcessNamespace: true)")
+	flag.BoolVar(&o.requireIP, "require-ip", true, "fail unless every ready pod reports an IP address")
+	flag.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object instead of a line of text")
+	flag.Parse()
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "podbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.iterations < 1 {
+		return fmt.Errorf("-n must be at least 1, got %d", o.iterations)
+	}
+	if o.warmup < 0 {
+		return fmt.Errorf("-warmup must not be negative, got %d", o.warmup)
+	}
+	if !strings.HasPrefix(o.endpoint, "unix://") {
+		return fmt.Errorf("-endpoint %q: only unix:// endpoints are supported", o.endpoint)
+	}
+	conn, err := grpc.NewClient(o.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", o.endpoint, err)
+	}
+	defer conn.Close()
+	b := &bench{opts: o, rt: runtimeapi.NewRuntimeServiceClient(conn)}
+
+	var v *runtimeapi.VersionResponse
+	if _, err := b.call(ctx, func(c context.Context) error {
+		var err error
+		v, err = b.rt.Version(c, &runtimeapi.VersionRequest{})
+		return err
+	}); err != nil {
+		return fmt.Errorf("Version on %s: %w", o.endpoint, err)
+	}
+	if o.label == "" {
+		o.label = v.RuntimeName
+	}
+	if err := b.checkEmpty(ctx); err != nil {
+		return err
+	}
+	run, err := newRunID()
+	if err != nil {
+		return err
+	}
+
+	for i := 0; i < o.warmup; i++ {
+		if _, err := b.iteration(ctx, fmt.Sprintf("podbench-%s-warmup-%d", run, i)); err != nil {
+			return fmt.Errorf("warm-up iteration %d: %w", i, err)
+		}
+	}
+	samples := make([]sample, 0, o.iterations)
+	for i := 0; i < o.iterations; i++ {
+		s, err := b.iteration(ctx, fmt.Sprintf("podbench-%s-%d", run, i))
+		if err != nil {
+			return fmt.Errorf("iteration %d: %w", i, err)
+		}
+		samples = append(samples, s)
+	}
+	if err := b.checkEmpty(ctx); err != nil {
+		return fmt.Errorf("after the run: %w", err)
+	}
+
+	r := summarize(o.label, v.RuntimeName, v.RuntimeVersion, samples)
+	if o.jsonOut {
+		enc := json.NewEncoder(out)
+		return enc.Encode(r)
+	}
+	_, err = fmt.Fprintln(out, r.String())
+	return err
+}
+
+// bench is one benchmark run against one runtime.
+type bench struct {
+	opts options
+	rt   runtimeapi.RuntimeServiceClient
+}
+
+// sample is the wall time of one iteration and of each of its RPCs.
+type sample struct {
+	run, stop, remove time.Duration
+}
+
+func (s sample) total() time.Duration { return s.run + s.stop + s.remove }
+
+// call runs one RPC under the per-RPC deadline and returns how long it took.
+func (b *bench) call(ctx context.Context, rpc func(context.Context) error) (time.Duration, error) {
+	c, cancel := context.WithTimeout(ctx, b.opts.timeout)
+	defer cancel()
+	start := time.Now()
+	err := rpc(c)
+	return time.Since(start), err
+}
+
+// iteration runs, checks, stops and removes one pod named name. On an error
+// it still tries to remove the pod, so a failed run leaves nothing behind.
+func (b *bench) iteration(ctx context.Context, name string) (s sample, err error) {
+	cfg, err := b.podConfig(name)
+	if err != nil {
+		return s, err
+	}
+	var id string
+	s.run, err = b.call(ctx, func(c context.Context) error {
+		resp, err := b.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: b.opts.runtimeHandler})
+		if err != nil {
+			return err
+		}
+		id = resp.PodSandboxId
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("RunPodSandbox %s: %w", name, err)
+	}
+	if id == "" {
+		return s, fmt.Errorf("RunPodSandbox %s returned an empty pod sandbox id", name)
+	}
+	defer func() {
+		if err != nil {
+			b.cleanup(ctx, id)
+		}
+	}()
+
+	if err := b.checkReady(ctx, id); err != nil {
+		return s, err
+	}
+	s.stop, err = b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.StopPodSandbox(c, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+		return err
+	})
+	if err != nil {
+		return s, fmt.Errorf("StopPodSandbox %s: %w", id, err)
+	}
+	s.remove, err = b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.RemovePodSandbox(c, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+		return err
+	})
+	if err != nil {
+		return s, fmt.Errorf("RemovePodSandbox %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// checkReady fails unless the pod is ready and, with -require-ip, has an
+// address from the pod network. It is not part of the measured time.
+func (b *bench) checkReady(ctx context.Context, id string) error {
+	var st *runtimeapi.PodSandboxStatusResponse
+	_, err := b.call(ctx, func(c context.Context) error {
+		var err error
+		st, err = b.rt.PodSandboxStatus(c, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("PodSandboxStatus %s: %w", id, err)
+	}
+	if got := st.GetStatus().GetState(); got != runtimeapi.PodSandboxState_SANDBOX_READY {
+		return fmt.Errorf("pod sandbox %s is %s after RunPodSandbox, want SANDBOX_READY", id, got)
+	}
+	if b.opts.requireIP && st.GetStatus().GetNetwork().GetIp() == "" {
+		return fmt.Errorf("pod sandbox %s has no IP address: is the CNI network configured?", id)
+	}
+	return nil
+}
+
+// cleanup stops and removes a pod after a failed iteration, best effort.
+func (b *bench) cleanup(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.StopPodSandbox(c, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+		return err
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "podbench: cleanup: StopPodSandbox %s: %v\n", id, err)
+	}
+	if _, err := b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.RemovePodSandbox(c, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+		return err
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "podbench: cleanup: RemovePodSandbox %s: %v\n", id, err)
+	}
+}
+
+// checkEmpty fails if the runtime lists any pod sandbox, so that leftovers
+// from an earlier run cannot skew the numbers and a run that leaks pods is
+// caught.
+func (b *bench) checkEmpty(ctx context.Context) error {
+	var list *runtimeapi.ListPodSandboxResponse
+	_, err := b.call(ctx, func(c context.Context) error {
+		var err error
+		list, err = b.rt.ListPodSandbox(c, &runtimeapi.ListPodSandboxRequest{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ListPodSandbox: %w", err)
+	}
+	if n := len(list.GetItems()); n > 0 {
+		ids := make([]string, 0, n)
+		for _, p := range list.Items {
+			ids = append(ids, p.Id)
+		}
+		return fmt.Errorf("runtime lists %d pod sandboxes, want none: %s", n, strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// podConfig is the PodSandboxConfig kubelet sends for a plain pod.
+func (b *bench) podConfig(name string) (*runtimeapi.PodSandboxConfig, error) {
+	uid, err := newUID()
+	if err != nil {
+		return nil, err
+	}
+	const namespace = "podbench"
+	pid := runtimeapi.NamespaceMode_CONTAINER
+	if b.opts.sharePID {
+		pid = runtimeapi.NamespaceMode_POD
+	}
+	return &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: namespace},
+		Hostname: name,
+		DnsConfig: &runtimeapi.DNSConfig{
+			Servers:  []string{"10.96.0.10"},
+			Searches: []string{namespace + ".svc.cluster.local", "svc.cluster.local", "cluster.local"},
+			Options:  []string{"ndots:5"},
+		},
+		Labels: map[string]string{
+			"io.kubernetes.pod.name":      name,
+			"io.kubernetes.pod.namespace": namespace,
+			"io.kubernetes.pod.uid":       uid,
+		},
+		Annotations: map[string]string{"kubernetes.io/config.source": "api"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: b.opts.cgroupParent,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{
+					Network: runtimeapi.NamespaceMode_POD,
+					Ipc:     runtimeapi.NamespaceMode_POD,
+					Pid:     pid,
+				},
+			},
+		},
+	}, nil
+}
+
+// newRunID names this run, so pod names never collide with another run's.
+func newRunID() (string, error) {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make run id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// newUID returns a random RFC 4122 version 4 UUID, the form of pod UIDs.
+func newUID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make pod uid: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
