@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,4 +218,34 @@ func TestKernelStatsMatchInterfaceFiles(t *testing.T) {
 			t.Error("cpu.pressure readable but no CPU pressure in stats")
 		}
 	}
+}
+
+func TestKernelCpusetPinsProcesses(t *testing.T) {
+	h := realHierarchy(t, MissingError, "cpuset")
+	m := testCgroup(t, h)
+	if err := m.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{CpusetCpus: "0", CpusetMems: "0"})); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	helper := startHelper(t, m, "sleep")
+	status, err := readFile("/proc/"+strconv.Itoa(helper.Process.Pid), "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv := parseColonFields(status); kv["Cpus_allowed_list"] != "0" || kv["Mems_allowed_list"] != "0" {
+		t.Errorf("helper runs with Cpus_allowed_list %q Mems_allowed_list %q, want 0 and 0", kv["Cpus_allowed_list"], kv["Mems_allowed_list"])
+	}
+	if eff, _ := readFile(m.Path(), "cpuset.cpus.effective"); strings.TrimSpace(eff) != "0" {
+		t.Errorf("cpuset.cpus.effective = %q", eff)
+	}
+}
+
+// parseColonFields parses /proc/<pid>/status "Key:\tvalue" lines.
+func parseColonFields(s string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
 }

@@ -1,0 +1,120 @@
+package cgroups
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// unitState returns the LoadState and ActiveState systemd reports for unit.
+func unitState(t *testing.T, m *Manager) (load, active string) {
+	t.Helper()
+	conn, err := m.h.systemdConn().get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := conn.GetUnitPropertiesContext(t.Context(), m.Unit())
+	if err != nil {
+		t.Fatalf("unit %s properties: %v", m.Unit(), err)
+	}
+	load, _ = props["LoadState"].(string)
+	active, _ = props["ActiveState"].(string)
+	return load, active
+}
+
+func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
+	h := realHierarchy(t, MissingError, "memory", "pids")
+	if fi, err := os.Lstat("/run/systemd/system"); err != nil || !fi.IsDir() {
+		t.Skip("needs systemd as PID 1 (the qemu guest)")
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	parent := fmt.Sprintf("kubepods-crisptest%d.slice", os.Getpid())
+	podPath, err := PodCgroupsPath(DriverSystemd, parent, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := NewManager(h, podPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pod.Create(ctx); err != nil {
+		t.Fatalf("Create pod slice: %v", err)
+	}
+	t.Cleanup(func() { _ = pod.Destroy(context.Background()) })
+	if want := h.Mount() + "/kubepods.slice/" + parent; pod.Path() != want || !pod.Exists() {
+		t.Fatalf("pod cgroup %s (exists %v), want %s", pod.Path(), pod.Exists(), want)
+	}
+	if load, active := unitState(t, pod); load != "loaded" || active != "active" {
+		t.Fatalf("pod slice %s is %s/%s", pod.Unit(), load, active)
+	}
+
+	ctrPath, err := ContainerCgroupsPath(DriverSystemd, parent, "p1", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := NewManager(h, ctrPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctr.Create(ctx); err != nil {
+		t.Fatalf("Create container: %v", err)
+	}
+	if err := ctr.Apply(ResourcesFromCRI(criMemory(48 << 20))); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	helper := startHelper(t, ctr, "sleep")
+	if err := ctr.AddProcess(helper.Process.Pid); err != nil {
+		t.Fatalf("AddProcess (starts the scope): %v", err)
+	}
+	if load, active := unitState(t, ctr); load != "loaded" || active != "active" {
+		t.Fatalf("container scope %s is %s/%s", ctr.Unit(), load, active)
+	}
+	conn, _ := h.systemdConn().get(ctx)
+	if p, err := conn.GetUnitTypePropertyContext(ctx, ctr.Unit(), "Scope", "Delegate"); err != nil || p.Value.Value() != true {
+		t.Errorf("scope Delegate = %v, %v; want true", p, err)
+	}
+	procs, err := ctr.Procs()
+	if err != nil || !slices.Contains(procs, helper.Process.Pid) {
+		t.Errorf("scope procs %v, %v; want %d", procs, err, helper.Process.Pid)
+	}
+	// systemd realizing the scope must not have reset crisp's limit.
+	if v, err := readUint(ctr.Path(), "memory.max"); err != nil || v != 48<<20 {
+		t.Errorf("memory.max after the scope started = %d, %v; want %d", v, err, 48<<20)
+	}
+	// A live update goes to systemd too, so a daemon-reload keeps it.
+	if err := ctr.Apply(ResourcesFromCRI(criMemory(64 << 20))); err != nil {
+		t.Fatalf("live Apply: %v", err)
+	}
+	if err := conn.ReloadContext(ctx); err != nil {
+		t.Fatalf("daemon-reload: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if v, err := readUint(ctr.Path(), "memory.max"); err != nil || v != 64<<20 {
+		t.Errorf("memory.max after update and daemon-reload = %d, %v; want %d", v, err, 64<<20)
+	}
+
+	if err := ctr.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy container: %v", err)
+	}
+	if ctr.Exists() {
+		t.Errorf("scope cgroup %s left behind", ctr.Path())
+	}
+	if load, active := unitState(t, ctr); active != "inactive" || load == "loaded" {
+		t.Errorf("scope %s left as %s/%s", ctr.Unit(), load, active)
+	}
+	if err := pod.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy pod: %v", err)
+	}
+	if pod.Exists() {
+		t.Errorf("pod slice cgroup %s left behind", pod.Path())
+	}
+	if load, active := unitState(t, pod); active != "inactive" || load == "loaded" {
+		t.Errorf("slice %s left as %s/%s", pod.Unit(), load, active)
+	}
+}
