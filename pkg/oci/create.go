@@ -152,7 +152,8 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	cfg := &initConfig{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
 		FifoFD: p.extraFD, ConsoleFD: consoleFD, State: state, NoPivot: opts.NoPivot,
-		NewUserNS: plan.isNew(specs.UserNamespace), NewCgroupNS: plan.has(specs.CgroupNamespace),
+		UserNS: plan.has(specs.UserNamespace), CgroupNS: plan.has(specs.CgroupNamespace),
+		JoinedMountNS: !plan.isNew(specs.MountNamespace),
 	}
 	if err := r.finishSetup(ctx, p, cfg, spec.Hooks); err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)

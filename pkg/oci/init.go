@@ -56,7 +56,12 @@ func runInit(conn *syncConn) error {
 		_ = conn.send(&message{Type: msgWarning, Message: fmt.Sprintf(format, args...)})
 	}
 	if !cfg.Exec {
-		if err := setupRootfs(conn, cfg); err != nil {
+		// A joined mount namespace has its root already.
+		setup := setupRootfs
+		if cfg.JoinedMountNS {
+			setup = createHooks
+		}
+		if err := setup(conn, cfg); err != nil {
 			return err
 		}
 		if spec.Hostname != "" {

@@ -89,10 +89,17 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 		Path:       "/proc/self/fd/4",
 		Args:       []string{"crisp", "init"},
 		Env:        env,
-		Stdin:      l.stdio[0],
-		Stdout:     l.stdio[1],
-		Stderr:     l.stdio[2],
 		ExtraFiles: files, // from fd 3: the sync socket first
+	}
+	// A nil *os.File in the io interfaces would close the descriptor.
+	if l.stdio[0] != nil {
+		cmd.Stdin = l.stdio[0]
+	}
+	if l.stdio[1] != nil {
+		cmd.Stdout = l.stdio[1]
+	}
+	if l.stdio[2] != nil {
+		cmd.Stderr = l.stdio[2]
 	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()

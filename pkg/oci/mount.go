@@ -125,7 +125,7 @@ func mountEntry(root *os.File, m specs.Mount, cfg *initConfig) error {
 		}
 		dir = fi.IsDir()
 	case typ == "cgroup" || typ == "cgroup2":
-		if !cfg.NewCgroupNS {
+		if !cfg.CgroupNS {
 			// Without a cgroup namespace a fresh mount would show the
 			// whole host hierarchy: bind the container's own cgroup.
 			src, bind, typ = cfg.CgroupDir, true, ""

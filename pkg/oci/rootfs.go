@@ -50,21 +50,11 @@ func setupRootfs(conn *syncConn, cfg *initConfig) error {
 			devMounted = true
 		}
 	}
-	if err := setupDevices(root, spec.Linux.Devices, devMounted, cfg.NewUserNS); err != nil {
+	if err := setupDevices(root, spec.Linux.Devices, devMounted, cfg.UserNS); err != nil {
 		return err
 	}
-	if err := conn.send(&message{Type: msgHooks}); err != nil {
+	if err := createHooks(conn, cfg); err != nil {
 		return err
-	}
-	if m, err := conn.expect(); err != nil {
-		return err
-	} else if m.Type != msgResume {
-		return fmt.Errorf("sync: unexpected message %q", m.Type)
-	}
-	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
-		if err := runHooks(context.Background(), "createContainer", spec.Hooks.CreateContainer, cfg.State); err != nil {
-			return err
-		}
 	}
 	if cfg.NoPivot {
 		err = moveRoot(cfg.Rootfs)
@@ -94,6 +84,24 @@ func setupRootfs(conn *syncConn, cfg *initConfig) error {
 		if err := remountPath("/", unix.MS_RDONLY); err != nil {
 			return fmt.Errorf("root.readonly: %w", err)
 		}
+	}
+	return nil
+}
+
+// createHooks lets the parent run the prestart and createRuntime hooks,
+// then runs the createContainer hooks, in the container's namespaces
+// before pivot_root.
+func createHooks(conn *syncConn, cfg *initConfig) error {
+	if err := conn.send(&message{Type: msgHooks}); err != nil {
+		return err
+	}
+	if m, err := conn.expect(); err != nil {
+		return err
+	} else if m.Type != msgResume {
+		return fmt.Errorf("sync: unexpected message %q", m.Type)
+	}
+	if h := cfg.Spec.Hooks; h != nil && len(h.CreateContainer) > 0 {
+		return runHooks(context.Background(), "createContainer", h.CreateContainer, cfg.State)
 	}
 	return nil
 }

@@ -88,10 +88,10 @@ func (c *syncConn) watch(ctx context.Context) func() {
 // initConfig is what the parent sends the init once it runs in the
 // container's namespaces.
 type initConfig struct {
-	ID      string        `json:"id"`
-	Bundle  string        `json:"bundle"`
-	Rootfs  string        `json:"rootfs"`
-	Spec    *specs.Spec   `json:"spec"`
+	ID      string         `json:"id"`
+	Bundle  string         `json:"bundle"`
+	Rootfs  string         `json:"rootfs"`
+	Spec    *specs.Spec    `json:"spec"`
 	Process *specs.Process `json:"process"`
 	// Exec is set for a process joining a running container: no root
 	// file system setup, no start fifo.
@@ -106,7 +106,10 @@ type initConfig struct {
 	State *specs.State `json:"state,omitempty"`
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
 	NoPivot bool `json:"noPivot,omitempty"`
-	// NewUserNS and NewCgroupNS say which namespaces the container has.
-	NewUserNS   bool `json:"newUserNS,omitempty"`
-	NewCgroupNS bool `json:"newCgroupNS,omitempty"`
+	// JoinedMountNS skips the root file system setup: the container
+	// joined a mount namespace that has its root.
+	JoinedMountNS bool `json:"joinedMountNS,omitempty"`
+	// UserNS and CgroupNS say which namespaces the container has.
+	UserNS   bool `json:"userNS,omitempty"`
+	CgroupNS bool `json:"cgroupNS,omitempty"`
 }

@@ -74,7 +74,10 @@ func validateSpec(spec *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	if plan.has(specs.UserNamespace) && plan.isNew(specs.UserNamespace) {
+	if !plan.has(specs.MountNamespace) {
+		return errdefs.InvalidField("linux.namespaces", "a container needs a mount namespace, new or joined")
+	}
+	if plan.isNew(specs.UserNamespace) {
 		if len(spec.Linux.UIDMappings) == 0 {
 			return errdefs.InvalidField("linux.uidMappings", "a new user namespace needs uid mappings")
 		}

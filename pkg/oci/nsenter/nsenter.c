@@ -207,6 +207,12 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (!sync)
 		return;
 	syncfd = atoi(sync);
+	// Closed standard descriptors would be reused by the pipes below.
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			bail("open /dev/null");
+	// A failed write is reported by its return value.
+	signal(SIGPIPE, SIG_IGN);
 	cgroupfd = env_fd("_CRISP_INIT_CGROUP");
 	statefd = env_fd("_CRISP_INIT_STATE");
 	exefd = env_fd("_CRISP_INIT_EXE");
@@ -310,5 +316,6 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		send_msg("init", self, NULL);
 	}
 	close(pidpipe[1]);
+	signal(SIGPIPE, SIG_DFL);
 	// Go's runtime starts after this returns, in the container's namespaces.
 }
