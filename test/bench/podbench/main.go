@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -38,11 +39,12 @@ type options struct {
 	iterations     int
 	warmup         int
 	timeout        time.Duration
-	cgroupParent   string
+	readyTimeout   time.Duration
+	cgroupRoot     string
 	runtimeHandler string
 	sharePID       bool
 	requireIP      bool
-	jsonOut        bool
+	jsonFile       string
 }
 
 func main() {
@@ -52,11 +54,12 @@ func main() {
 	flag.IntVar(&o.iterations, "n", 50, "measured iterations")
 	flag.IntVar(&o.warmup, "warmup", 1, "iterations run first and not measured")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "deadline of each RPC")
-	flag.StringVar(&o.cgroupParent, "cgroup-parent", "", "linux.cgroup_parent of every pod (kubelet sets one; empty lets the runtime choose)")
+	flag.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for the runtime to report RuntimeReady and NetworkReady")
+	flag.StringVar(&o.cgroupRoot, "cgroup-root", "", "give each pod the cgroup parent ROOT/pod<uid>, as kubelet's cgroupfs driver does (empty: no parent, the runtime chooses)")
 	flag.StringVar(&o.runtimeHandler, "runtime-handler", "", "runtime handler of every pod")
 	flag.BoolVar(&o.sharePID, "share-pid", false, "give pods a shared PID namespace (shareProcessNamespace: true)")
 	flag.BoolVar(&o.requireIP, "require-ip", true, "fail unless every ready pod reports an IP address")
-	flag.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object instead of a line of text")
+	flag.StringVar(&o.jsonFile, "json", "", "also write the result as one JSON object to this file (\"-\": stdout, instead of the line of text)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "podbench:", err)
@@ -92,6 +95,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.label == "" {
 		o.label = v.RuntimeName
 	}
+	if err := b.waitReady(ctx); err != nil {
+		return err
+	}
 	if err := b.checkEmpty(ctx); err != nil {
 		return err
 	}
@@ -118,9 +124,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	r := summarize(o.label, v.RuntimeName, v.RuntimeVersion, samples)
-	if o.jsonOut {
-		enc := json.NewEncoder(out)
-		return enc.Encode(r)
+	if o.jsonFile == "-" {
+		return json.NewEncoder(out).Encode(r)
+	}
+	if o.jsonFile != "" {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonFile, append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
 	}
 	_, err = fmt.Fprintln(out, r.String())
 	return err
@@ -234,6 +248,46 @@ func (b *bench) cleanup(ctx context.Context, id string) {
 	}
 }
 
+// waitReady waits until the runtime reports RuntimeReady and NetworkReady:
+// a runtime may load its CNI configuration after it starts serving.
+func (b *bench) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(b.opts.readyTimeout)
+	for {
+		var st *runtimeapi.StatusResponse
+		_, err := b.call(ctx, func(c context.Context) error {
+			var err error
+			st, err = b.rt.Status(c, &runtimeapi.StatusRequest{})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("Status: %w", err)
+		}
+		var notReady []string
+		for _, want := range []string{runtimeapi.RuntimeReady, runtimeapi.NetworkReady} {
+			ready := false
+			for _, c := range st.GetStatus().GetConditions() {
+				if c.Type == want && c.Status {
+					ready = true
+				}
+			}
+			if !ready {
+				notReady = append(notReady, want)
+			}
+		}
+		if len(notReady) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("runtime not ready after %s: %s false in %v", b.opts.readyTimeout, strings.Join(notReady, ", "), st.GetStatus().GetConditions())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // checkEmpty fails if the runtime lists any pod sandbox, so that leftovers
 // from an earlier run cannot skew the numbers and a run that leaks pods is
 // caught.
@@ -264,6 +318,10 @@ func (b *bench) podConfig(name string) (*runtimeapi.PodSandboxConfig, error) {
 		return nil, err
 	}
 	const namespace = "podbench"
+	var cgroupParent string
+	if b.opts.cgroupRoot != "" {
+		cgroupParent = path.Join(b.opts.cgroupRoot, "pod"+uid)
+	}
 	pid := runtimeapi.NamespaceMode_CONTAINER
 	if b.opts.sharePID {
 		pid = runtimeapi.NamespaceMode_POD
@@ -283,7 +341,7 @@ func (b *bench) podConfig(name string) (*runtimeapi.PodSandboxConfig, error) {
 		},
 		Annotations: map[string]string{"kubernetes.io/config.source": "api"},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: b.opts.cgroupParent,
+			CgroupParent: cgroupParent,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: &runtimeapi.NamespaceOption{
 					Network: runtimeapi.NamespaceMode_POD,
