@@ -46,6 +46,11 @@ func busyboxRootfs(t testing.TB) string {
 			return
 		}
 		rootfsDir = dir
+		// Root of a user namespace must be able to enter it.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			rootfsErr = err
+			return
+		}
 		for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
 			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 				rootfsErr = err
@@ -209,9 +214,10 @@ func runToExit(t testing.TB, rt *Runtime, spec *specs.Spec) (string, *ExitStatus
 // startContainer creates and starts a long-running container.
 func startContainer(t testing.TB, rt *Runtime, id string, spec *specs.Spec) *State {
 	t.Helper()
-	createContainer(t, rt, id, spec, nil)
+	out := newOutputPipe(t)
+	createContainer(t, rt, id, spec, out)
 	if err := rt.Start(context.Background(), id); err != nil {
-		t.Fatalf("start %s: %v", id, err)
+		t.Fatalf("start %s: %v (output %q)", id, err, out.text(t))
 	}
 	st, err := rt.State(context.Background(), id)
 	if err != nil {

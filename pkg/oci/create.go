@@ -61,7 +61,8 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 
 	dir := r.dir(id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	// 0711: the init, maybe root of a user namespace, reaches exec.fifo.
+	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
 		}
@@ -101,20 +102,34 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 
 	fifoPath := filepath.Join(dir, fifoFile)
-	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+	// The init opens the fifo through /proc/self/fd after switching to
+	// the container's user, possibly in a user namespace: like runc, let
+	// anyone write it and make the container's root its owner. The state
+	// directory (0700) keeps everyone else away from it.
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return fmt.Errorf("make %s: %w", fifoPath, err)
 	}
-	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", fifoPath, err)
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return fmt.Errorf("chmod %s: %w", fifoPath, err)
 	}
-	defer fifo.Close()
+	if uid, gid := hostRoot(spec); uid != 0 || gid != 0 {
+		if err := os.Chown(fifoPath, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", fifoPath, err)
+		}
+	}
+	// The init opens exec.fifo relative to this handle: no path, and no
+	// /proc, is needed in the container.
+	dirHandle, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer dirHandle.Close()
 	stateDir, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer stateDir.Close()
-	extra := []*os.File{fifo}
+	extra := []*os.File{dirHandle}
 	consoleFD := -1
 	if spec.Process.Terminal {
 		console, err := dialConsole(opts.ConsoleSocket)
@@ -151,7 +166,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	state := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: p.init.Pid, Bundle: bundle, Annotations: spec.Annotations}
 	cfg := &initConfig{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
-		FifoFD: p.extraFD, ConsoleFD: consoleFD, State: state, NoPivot: opts.NoPivot,
+		StateDirFD: p.extraFD, ConsoleFD: consoleFD, State: state, NoPivot: opts.NoPivot,
 		UserNS: plan.has(specs.UserNamespace), CgroupNS: plan.has(specs.CgroupNamespace),
 		JoinedMountNS: !plan.isNew(specs.MountNamespace),
 	}
@@ -209,4 +224,17 @@ func dialConsole(path string) (*os.File, error) {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
 	return f, nil
+}
+
+// hostRoot returns the host uid and gid that the container's root maps to.
+func hostRoot(spec *specs.Spec) (int, int) {
+	find := func(maps []specs.LinuxIDMapping) int {
+		for _, m := range maps {
+			if m.ContainerID == 0 {
+				return int(m.HostID)
+			}
+		}
+		return 0
+	}
+	return find(spec.Linux.UIDMappings), find(spec.Linux.GIDMappings)
 }

@@ -100,7 +100,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, opts
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
 	}
-	cfg := &initConfig{ID: id, Bundle: rec.Bundle, Rootfs: rec.Rootfs, Spec: rec.Config, Process: proc, Exec: true, FifoFD: -1, ConsoleFD: -1}
+	cfg := &initConfig{ID: id, Bundle: rec.Bundle, Rootfs: rec.Rootfs, Spec: rec.Config, Process: proc, Exec: true, StateDirFD: -1, ConsoleFD: -1}
 	if proc.Terminal {
 		cfg.ConsoleFD = p.extraFD
 	}

@@ -46,7 +46,7 @@ func runInit(conn *syncConn) error {
 	if err := conn.recv(cfg); err != nil {
 		return err
 	}
-	for _, fd := range []int{cfg.FifoFD, cfg.ConsoleFD} {
+	for _, fd := range []int{cfg.StateDirFD, cfg.ConsoleFD} {
 		if fd >= 0 {
 			unix.CloseOnExec(fd)
 		}
@@ -124,10 +124,11 @@ func runInit(conn *syncConn) error {
 	}
 	if !cfg.Exec {
 		// Block until Start opens the fifo for reading.
-		fifo, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", cfg.FifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(cfg.StateDirFD, fifoFile, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return failAfterReady(fmt.Errorf("open start fifo: %w", err))
 		}
+		fifo := os.NewFile(uintptr(fd), fifoFile)
 		if _, err := fifo.Write([]byte{0}); err != nil {
 			return failAfterReady(fmt.Errorf("write start fifo: %w", err))
 		}

@@ -99,9 +99,10 @@ type initConfig struct {
 	// CgroupDir is the container's cgroup directory on the host, bound
 	// at /sys/fs/cgroup when the container has no cgroup namespace.
 	CgroupDir string `json:"cgroupDir,omitempty"`
-	// FifoFD and ConsoleFD are descriptor numbers in the init, or -1.
-	FifoFD    int `json:"fifoFD"`
-	ConsoleFD int `json:"consoleFD"`
+	// StateDirFD (an O_PATH handle of the state directory, where
+	// exec.fifo is) and ConsoleFD are descriptor numbers in the init, or -1.
+	StateDirFD int `json:"stateDirFD"`
+	ConsoleFD  int `json:"consoleFD"`
 	// State is what createContainer and startContainer hooks receive.
 	State *specs.State `json:"state,omitempty"`
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.

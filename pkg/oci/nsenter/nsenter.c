@@ -174,6 +174,16 @@ __attribute__((noreturn)) static void monitor(int pidpipe, int statefd)
 	_exit(128 + WTERMSIG(status));
 }
 
+// become_root makes the process root of the user namespace it entered, so
+// that the files it creates have a mapped owner.
+static void become_root(void)
+{
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		bail("become root in the user namespace");
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		bail("drop supplementary groups");
+}
+
 static pid_t clone_into(int cgroupfd, int *joined)
 {
 	struct clone_args args;
@@ -283,6 +293,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			bail("join namespace %s", joinable[i].env + sizeof("_CRISP_INIT_NS_") - 1);
 		if (joinable[i].type == CLONE_NEWPID)
 			joinpid = 1;
+		if (joinable[i].type == CLONE_NEWUSER)
+			become_root();
 		close(nsfds[i]);
 	}
 	if (cloneflags & CLONE_NEWUSER) {
@@ -291,15 +303,14 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		// The parent writes uid_map and gid_map, then lets us go on.
 		send_msg("userns", getpid(), NULL);
 		await_ack();
-		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-			bail("become root in the user namespace");
+		become_root();
 	}
 	if (cloneflags & ~(unsigned long)CLONE_NEWUSER) {
 		if (unshare(cloneflags & ~(unsigned long)CLONE_NEWUSER) < 0)
 			bail("unshare namespaces 0x%lx", cloneflags & ~(unsigned long)CLONE_NEWUSER);
 	}
-	if ((cloneflags & CLONE_NEWPID) || joinpid) {
-		// A pid namespace applies to children only: fork the init.
+	if ((cloneflags & (CLONE_NEWPID | CLONE_NEWTIME)) || joinpid) {
+		// New pid and time namespaces apply to children only: fork.
 		child = fork();
 		if (child < 0)
 			bail("fork into pid namespace");
