@@ -193,7 +193,12 @@ func createContainer(t testing.TB, rt *Runtime, id string, spec *specs.Spec, out
 // runToExit runs spec to its end and returns its output and exit status.
 func runToExit(t testing.TB, rt *Runtime, spec *specs.Spec) (string, *ExitStatus) {
 	t.Helper()
-	id := "c" + strings.NewReplacer("/", "-", "#", "-").Replace(t.Name())
+	id := "c" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, t.Name())
 	out := newOutputPipe(t)
 	createContainer(t, rt, id, spec, out)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

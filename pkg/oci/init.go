@@ -33,7 +33,7 @@ func Init() {
 	conn := newSyncConn(os.NewFile(initSyncFD, "sync"))
 	err := runInit(conn)
 	// runInit returns only on failure.
-	if sendErr := conn.send(&message{Type: msgError, Message: err.Error()}); sendErr != nil {
+	if sendErr := conn.send(errorMessage(err)); sendErr != nil {
 		fmt.Fprintln(os.Stderr, "crisp init:", err)
 	}
 	os.Exit(1)
@@ -57,24 +57,14 @@ func runInit(conn *syncConn) error {
 	}
 	if !cfg.Exec {
 		// A joined mount namespace has its root already.
-		setup := setupRootfs
 		if cfg.JoinedMountNS {
-			setup = createHooks
-		}
-		if err := setup(conn, cfg); err != nil {
-			return err
-		}
-		if spec.Hostname != "" {
-			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-				return fmt.Errorf("hostname: %w", err)
+			if err := createHooks(conn, cfg); err != nil {
+				return err
 			}
-		}
-		if spec.Domainname != "" {
-			if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
-				return fmt.Errorf("domainname: %w", err)
+			if err := setupNamespaced(spec); err != nil {
+				return err
 			}
-		}
-		if err := applySysctls(spec.Linux.Sysctl); err != nil {
+		} else if err := setupRootfs(conn, cfg); err != nil {
 			return err
 		}
 	}
@@ -150,6 +140,22 @@ func runInit(conn *syncConn) error {
 		return failAfterReady(fmt.Errorf("exec %s: %w", path, err))
 	}
 	return nil
+}
+
+// setupNamespaced sets the hostname, domain name and sysctls, in the
+// container's namespaces, before /proc/sys becomes read-only.
+func setupNamespaced(spec *specs.Spec) error {
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("domainname: %w", err)
+		}
+	}
+	return applySysctls(spec.Linux.Sysctl)
 }
 
 // failAfterReady reports a failure once the parent stopped listening: on

@@ -70,6 +70,9 @@ func setupRootfs(conn *syncConn, cfg *initConfig) error {
 			return fmt.Errorf("linux.rootfsPropagation: %w", err)
 		}
 	}
+	if err := setupNamespaced(spec); err != nil {
+		return err
+	}
 	for i, p := range spec.Linux.MaskedPaths {
 		if err := maskPath(p); err != nil {
 			return fmt.Errorf("linux.maskedPaths[%d] %s: %w", i, p, err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // Messages on the sync socket between crisp (the parent) and a process
@@ -31,6 +33,19 @@ type message struct {
 	Type    string `json:"type"`
 	Pid     int    `json:"pid,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Field names the offending configuration field of an error.
+	Field string `json:"field,omitempty"`
+}
+
+// errorMessage carries err to the other side, keeping a field error's
+// field.
+func errorMessage(err error) *message {
+	m := &message{Type: msgError, Message: err.Error()}
+	var fe *errdefs.FieldError
+	if errors.As(err, &fe) {
+		m.Field, m.Message = fe.Field, fe.Problem
+	}
+	return m
 }
 
 // syncConn is one end of the sync socket.
@@ -74,6 +89,9 @@ func (c *syncConn) expect() (*message, error) {
 		return nil, err
 	}
 	if m.Type == msgError {
+		if m.Field != "" {
+			return nil, fmt.Errorf("container init: %w", errdefs.InvalidField(m.Field, m.Message))
+		}
 		return nil, fmt.Errorf("container init: %s", m.Message)
 	}
 	return m, nil

@@ -1,0 +1,145 @@
+package oci
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// mountInfo is one line of /proc/self/mountinfo.
+type mountInfo struct {
+	opts     string // per-mount options
+	optional string // propagation tags
+	fstype   string
+}
+
+// parseMountinfo maps mount points to their last (topmost) mount.
+func parseMountinfo(text string) map[string]mountInfo {
+	m := map[string]mountInfo{}
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 6 || len(g) < 1 {
+			continue
+		}
+		m[f[4]] = mountInfo{opts: f[5], optional: strings.Join(f[6:], " "), fstype: g[0]}
+	}
+	return m
+}
+
+func TestMounts(t *testing.T) {
+	rt := newTestRuntime(t)
+	hostDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hostDir, "hello"), []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(t, "sh", "-c", "cat /proc/self/mountinfo; echo ===; cat /m/bind/hello /m/file; (echo x > /m/bind/new) 2>/dev/null || echo bind is read-only")
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/m/tmpfs", Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "nosuid", "nodev", "noexec", "noatime", "size=1m"}},
+		specs.Mount{Destination: "/m/bind", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro", "nosuid", "private"}},
+		specs.Mount{Destination: "/m/file", Type: "bind", Source: filepath.Join(hostDir, "hello"), Options: []string{"bind", "ro"}},
+		specs.Mount{Destination: "/m/shared", Type: "tmpfs", Source: "tmpfs", Options: []string{"rshared", "relatime"}},
+	)
+	out, st := runToExit(t, rt, spec)
+	if st.Code != 0 {
+		t.Fatalf("exit %+v: %s", st, out)
+	}
+	info, rest, _ := strings.Cut(out, "===\n")
+	if rest != "from host\nfrom host\nbind is read-only\n" {
+		t.Errorf("bind mount contents: %q", rest)
+	}
+	mounts := parseMountinfo(info)
+	for _, tc := range []struct {
+		dest, fstype string
+		opts         []string
+		optional     string
+	}{
+		{"/", "", nil, ""},
+		{"/proc", "proc", nil, ""},
+		{"/dev", "tmpfs", []string{"nosuid"}, ""},
+		{"/dev/pts", "devpts", []string{"nosuid", "noexec"}, ""},
+		{"/dev/shm", "tmpfs", []string{"nosuid", "nodev", "noexec"}, ""},
+		{"/dev/mqueue", "mqueue", []string{"nosuid", "nodev", "noexec"}, ""},
+		{"/sys", "sysfs", []string{"ro", "nosuid", "nodev", "noexec"}, ""},
+		{"/sys/fs/cgroup", "cgroup2", []string{"ro", "nosuid", "nodev", "noexec"}, ""},
+		{"/m/tmpfs", "tmpfs", []string{"ro", "nosuid", "nodev", "noexec", "noatime"}, ""},
+		{"/m/bind", "", []string{"ro", "nosuid"}, "-"},
+		{"/m/file", "", []string{"ro"}, ""},
+		{"/m/shared", "tmpfs", []string{"relatime"}, "shared:"},
+	} {
+		m, ok := mounts[tc.dest]
+		if !ok {
+			t.Errorf("%s: not mounted", tc.dest)
+			continue
+		}
+		if tc.fstype != "" && m.fstype != tc.fstype {
+			t.Errorf("%s: type %s, want %s", tc.dest, m.fstype, tc.fstype)
+		}
+		have := map[string]bool{}
+		for _, o := range strings.Split(m.opts, ",") {
+			have[o] = true
+		}
+		for _, o := range tc.opts {
+			if !have[o] {
+				t.Errorf("%s: options %s lack %s", tc.dest, m.opts, o)
+			}
+		}
+		switch {
+		case tc.optional == "-" && m.optional != "":
+			t.Errorf("%s: private mount has propagation %q", tc.dest, m.optional)
+		case tc.optional != "" && tc.optional != "-" && !strings.Contains(m.optional, tc.optional):
+			t.Errorf("%s: propagation %q, want %s", tc.dest, m.optional, tc.optional)
+		}
+	}
+}
+
+// A symlink in the rootfs must not lead a mount outside it.
+func TestMountTargetSymlinkStaysInRoot(t *testing.T) {
+	rt := newTestRuntime(t)
+	rootfs := busyboxRootfs(t)
+	hostDir := t.TempDir()
+	link := filepath.Join(rootfs, "escape")
+	if err := os.Symlink(hostDir, link); err != nil {
+		t.Fatal(err)
+	}
+	// The link's target, resolved in the root, exists there.
+	inRoot := filepath.Join(rootfs, hostDir)
+	if err := os.MkdirAll(inRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(link)
+		os.RemoveAll(filepath.Join(rootfs, strings.Split(hostDir, "/")[1], strings.Split(hostDir, "/")[2]))
+	})
+	spec := testSpec(t, "sh", "-c", "grep -c ' "+hostDir+"/sub ' /proc/self/mountinfo")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/escape/sub", Type: "tmpfs", Source: "tmpfs"})
+	out, st := runToExit(t, rt, spec)
+	if st.Code != 0 || strings.TrimSpace(out) != "1" {
+		t.Errorf("tmpfs not at %s/sub inside the container: exit %+v, %q", hostDir, st, out)
+	}
+	if _, err := os.Lstat(filepath.Join(hostDir, "sub")); !os.IsNotExist(err) {
+		t.Errorf("mount target created on the host through the symlink: %v", err)
+	}
+}
+
+func TestMaskedReadonlyPathsAndReadonlyRoot(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sh", "-c", `
+		echo timer_list=$(cat /proc/timer_list | wc -c) keys=$(cat /proc/keys | wc -c)
+		echo firmware=$(ls /sys/firmware | wc -l)
+		(echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo sys=writable || echo sys=readonly
+		touch /newfile 2>/dev/null && echo root=writable || echo root=readonly
+		touch /dev/shm/ok && echo shm=writable`)
+	spec.Root.Readonly = true
+	out, st := runToExit(t, rt, spec)
+	want := "timer_list=0 keys=0\nfirmware=0\nsys=readonly\nroot=readonly\nshm=writable\n"
+	if st.Code != 0 || out != want {
+		t.Errorf("exit %+v, output %q, want %q", st, out, want)
+	}
+}
