@@ -160,7 +160,8 @@ func (m *Manager) AddProcess(pid int) error {
 	if strings.HasSuffix(m.loc.unit, ".scope") {
 		// The first process brings the systemd scope into being; later
 		// ones join it like any cgroup.
-		ctx := context.Background()
+		ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
+		defer cancel()
 		active, err := m.unitActive(ctx)
 		if err != nil {
 			return err

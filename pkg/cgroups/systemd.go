@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
+
+// systemdTimeout bounds systemd calls made by methods without a context.
+const systemdTimeout = 30 * time.Second
 
 // systemdConn is the hierarchy's lazily dialled connection to systemd,
 // re-dialled when systemd restarts.
@@ -199,11 +203,13 @@ func (m *Manager) setUnitResources(res *specs.LinuxResources) error {
 	if len(props) == 0 || !m.Exists() {
 		return nil
 	}
-	conn, err := m.h.systemdConn().get(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
+	defer cancel()
+	conn, err := m.h.systemdConn().get(ctx)
 	if err != nil {
 		return err
 	}
-	if err := conn.SetUnitPropertiesContext(context.Background(), m.loc.unit, true, props...); err != nil {
+	if err := conn.SetUnitPropertiesContext(ctx, m.loc.unit, true, props...); err != nil {
 		if isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
 			return nil
 		}
