@@ -112,8 +112,7 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 			a.jumpIf(bpf.JumpEqual, arc.audit, sections[arc.audit])
 		}
 	}
-	a.bind(badArch)
-	a.ret(retKillProcess)
+	a.jump(badArch)
 	if l, ok := sections[archX86_64.audit]; ok {
 		a.bind(l)
 		a.load(offNr)
@@ -139,6 +138,10 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 		emitRules(a, rules[archI386])
 		a.ret(defRet)
 	}
+	// Calls of other architectures (and x32 or i386 calls the profile
+	// does not list) kill the process, as libseccomp's default does.
+	a.bind(badArch)
+	a.ret(retKillProcess)
 	prog, err := a.assemble()
 	if err != nil {
 		return nil, fmt.Errorf("assemble filter: %w", err)
