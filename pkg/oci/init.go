@@ -122,7 +122,9 @@ func runInit(conn *syncConn) error {
 		if _, err := fifo.Write([]byte{0}); err != nil {
 			return failAfterReady(fmt.Errorf("write start fifo: %w", err))
 		}
-		fifo.Close()
+		// The fifo stays open until exec closes it (O_CLOEXEC): Start
+		// returns once the reader sees its end, after the process runs.
+		defer fifo.Close()
 		if spec.Hooks != nil {
 			st := *cfg.State
 			st.Status = specs.StateRunning

@@ -53,9 +53,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return nil
 }
 
-// awaitStartByte waits for the init to write its byte into the fifo.
+// awaitStartByte waits for the init to write its byte into the fifo and
+// then for the fifo's end: the init closes it by executing the process,
+// after the startContainer hooks.
 func awaitStartByte(ctx context.Context, fd int, init procRef) error {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	started := false
 	for {
 		n, err := unix.Poll(fds, 50)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -63,12 +66,27 @@ func awaitStartByte(ctx context.Context, fd int, init procRef) error {
 		}
 		if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
 			var b [1]byte
-			if _, err := unix.Read(fd, b[:]); err != nil {
+			n, err := unix.Read(fd, b[:])
+			if err != nil {
 				return fmt.Errorf("read start fifo: %w", err)
 			}
-			return nil
+			if n == 0 {
+				// The write end closed: the process runs (or the init died).
+				if !started {
+					return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+				}
+				return nil
+			}
+			started = true
+			continue
 		}
-		if n > 0 || !init.alive() {
+		if n > 0 {
+			if started {
+				return nil
+			}
+			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+		}
+		if !started && !init.alive() {
 			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
 		}
 		if err := ctx.Err(); err != nil {

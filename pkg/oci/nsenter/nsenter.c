@@ -143,6 +143,7 @@ __attribute__((noreturn)) static void monitor(int pidpipe, int statefd)
 	pid_t init = 0;
 	int status = 0, devnull;
 
+	prctl(PR_SET_NAME, "crisp-monitor", 0, 0, 0);
 	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		signal(signals[i], SIG_IGN);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -276,6 +277,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	}
 
 	// The container side. Nothing here may return to the monitor.
+	prctl(PR_SET_NAME, "crisp-init", 0, 0, 0);
 	close(pidpipe[0]);
 	if (statefd >= 0)
 		close(statefd);

@@ -1,0 +1,70 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestHooksRunInOrderWithState(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "log")
+	// Host hooks run the host's sh; startContainer runs in the container
+	// after pivot_root, where the log directory is bound at /hooklog.
+	hostHook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + dir + "/" + name + ".json; echo " + name + " >> " + logPath}}
+	}
+	spec := testSpec(t, "true")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/hooklog", Type: "bind", Source: dir, Options: []string{"bind"}})
+	spec.Hooks = &specs.Hooks{
+		Prestart:        []specs.Hook{hostHook("prestart")},
+		CreateRuntime:   []specs.Hook{hostHook("createRuntime")},
+		CreateContainer: []specs.Hook{hostHook("createContainer")},
+		StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > /hooklog/startContainer.json; echo startContainer >> /hooklog/log"}}},
+		Poststart:       []specs.Hook{hostHook("poststart")},
+		Poststop:        []specs.Hook{hostHook("poststop")},
+	}
+	createContainer(t, rt, "hooks", spec, nil)
+	if err := rt.Start(ctx, "hooks"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "hooks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Delete(ctx, "hooks", false); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(string(data)), []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("hooks ran as %v, want %v", got, want)
+	}
+	for name, status := range map[string]specs.ContainerState{
+		"createRuntime": specs.StateCreating, "createContainer": specs.StateCreating, "startContainer": specs.StateRunning,
+		"poststart": specs.StateRunning, "poststop": specs.StateStopped,
+	} {
+		var st specs.State
+		data, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if err == nil {
+			err = json.Unmarshal(data, &st)
+		}
+		if err != nil || st.ID != "hooks" || st.Status != status || st.Bundle == "" {
+			t.Errorf("%s hook got state %+v (%v), want id hooks, status %s", name, st, err, status)
+		}
+		if status != specs.StateStopped && st.Pid <= 0 {
+			t.Errorf("%s hook got no pid", name)
+		}
+	}
+}
