@@ -8,7 +8,10 @@
 # and the ratio crisp/containerd (target: <= 0.25). Missing the target is
 # reported, not an error; any failure to run is.
 #
-# Usage: hack/bench-pods.sh [ITERATIONS]       (root; default 50)
+# Usage: hack/bench-pods.sh [ITERATIONS [ROUNDS]]   (root; default 50 and 1)
+# ROUNDS > 1 repeats the pair with fresh daemons, alternating which runtime
+# goes first, and compares the medians of the rounds' medians: steadier on a
+# machine whose load changes.
 # Environment:
 #   CRISP_BIN       crisp binary (default bin/crisp, built with make build if missing)
 #   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-share-pid"
@@ -23,7 +26,9 @@ cd "$REPO_ROOT"
 require_root
 
 ITERATIONS=${1:-50}
+ROUNDS=${2:-1}
 [[ $ITERATIONS =~ ^[1-9][0-9]*$ ]] || die "ITERATIONS must be a positive number, got '$ITERATIONS'"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, got '$ROUNDS'"
 TARGET=0.25
 CRISP_BIN=${CRISP_BIN:-$REPO_ROOT/bin/crisp}
 read -r -a EXTRA_FLAGS <<<"${PODBENCH_FLAGS:-}"
@@ -182,26 +187,58 @@ cat >"$WORK/cni/net.d/10-bench.conflist" <<EOF
 }
 EOF
 
-# crisp first, then containerd: never both at once.
 new_netns "crisp-bench-$RUN_ID-crisp"
-start_crisp "/run/netns/crisp-bench-$RUN_ID-crisp"
-bench crisp "$CRISP_ENDPOINT"
-stop_crisp
-
 new_netns "crisp-bench-$RUN_ID-containerd"
-endpoint=$(containerd_peer_start "$WORK/containerd" --cni-conf-dir "$WORK/cni/net.d" --cni-bin-dir /opt/cni/bin \
-	--netns "/run/netns/crisp-bench-$RUN_ID-containerd")
-bench containerd "$endpoint"
-containerd_peer_stop "$WORK/containerd"
 
-c=$(field crisp median_ms)
-p=$(field containerd median_ms)
-[ -n "$c" ] && [ -n "$p" ] || die "podbench results incomplete"
+# bench_crisp R and bench_containerd R run round R with a freshly started
+# daemon, stopped again before the other one starts.
+bench_crisp() {
+	start_crisp "/run/netns/crisp-bench-$RUN_ID-crisp"
+	bench "crisp-$1" "$CRISP_ENDPOINT"
+	stop_crisp
+}
+bench_containerd() {
+	local endpoint
+	endpoint=$(containerd_peer_start "$WORK/containerd" --cni-conf-dir "$WORK/cni/net.d" --cni-bin-dir /opt/cni/bin \
+		--netns "/run/netns/crisp-bench-$RUN_ID-containerd")
+	bench "containerd-$1" "$endpoint"
+	containerd_peer_stop "$WORK/containerd"
+}
+
+# Never both at once. With several rounds the order alternates, so a change
+# in the machine's load over time does not favour one runtime.
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) -eq 1 ]; then
+		bench_crisp "$r"
+		bench_containerd "$r"
+	else
+		bench_containerd "$r"
+		bench_crisp "$r"
+	fi
+done
+
 echo
-echo "pod sandbox churn on $(nproc) cores, $ITERATIONS iterations each, median wall time of RunPodSandbox+StopPodSandbox+RemovePodSandbox:"
-printf '  crisp       %8.2f ms  (p90 %.2f ms)\n' "$c" "$(field crisp p90_ms)"
-printf '  containerd  %8.2f ms  (p90 %.2f ms)  %s + runc\n' "$p" "$(field containerd p90_ms)" "$CONTAINERD_VERSION"
-awk -v c="$c" -v p="$p" -v t="$TARGET" 'BEGIN {
-	r = c / p
+echo "pod sandbox churn on $(nproc) cores, median wall time of RunPodSandbox+StopPodSandbox+RemovePodSandbox"
+echo "over $ITERATIONS iterations per runtime and round; crisp $("$CRISP_BIN" version 2>/dev/null | awk 'NR == 1 {print $NF}'), containerd $CONTAINERD_VERSION + runc $("$CONTAINERD_PEER_RUNC" --version | awk 'NR == 1 {print $3}')"
+results=()
+for r in $(seq "$ROUNDS"); do
+	c=$(field "crisp-$r" median_ms)
+	p=$(field "containerd-$r" median_ms)
+	[ -n "$c" ] && [ -n "$p" ] || die "podbench results of round $r incomplete"
+	results+=("$c $p $(field "crisp-$r" p90_ms) $(field "containerd-$r" p90_ms)")
+done
+printf '%s\n' "${results[@]}" | awk -v t="$TARGET" -v rounds="$ROUNDS" '
+function median(a, n,    i, j, x) { # sorts a[1..n] in place
+	for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+	c[NR] = $1; p[NR] = $2
+	if (rounds > 1) printf "  round %d: crisp %.2f ms (p90 %.2f), containerd %.2f ms (p90 %.2f), ratio %.3f\n", NR, $1, $3, $2, $4, $1 / $2
+	else printf "  crisp       %8.2f ms  (p90 %.2f ms)\n  containerd  %8.2f ms  (p90 %.2f ms)\n", $1, $3, $2, $4
+}
+END {
+	mc = median(c, NR); mp = median(p, NR); r = mc / mp
+	if (rounds > 1) printf "  median of the %d rounds: crisp %.2f ms, containerd %.2f ms\n", NR, mc, mp
 	printf "  ratio crisp/containerd: %.3f  target <= %.2f: %s\n", r, t, (r <= t ? "MET" : "NOT MET")
 }'
