@@ -23,22 +23,24 @@ type sealedExe struct {
 }
 
 func openSealedExe() (*sealedExe, error) {
-	f, err := openReadOnlyExe()
+	f, err := openReadOnlyExe("/proc/self/exe")
 	if err == nil {
 		return &sealedExe{file: f, how: "ro-mount"}, nil
 	}
 	klog.V(2).InfoS("Read-only bind mount of the crisp binary unavailable, copying it to a sealed memfd", "err", err)
-	f, err = copySealedExe()
+	f, err = copySealedExe("/proc/self/exe")
 	if err != nil {
 		return nil, err
 	}
 	return &sealedExe{file: f, how: "memfd"}, nil
 }
 
-func openReadOnlyExe() (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+// openReadOnlyExe returns a handle of path on a private read-only bind
+// mount of it.
+func openReadOnlyExe(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("open_tree /proc/self/exe: %w", err)
+		return nil, fmt.Errorf("open_tree %s: %w", path, err)
 	}
 	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
@@ -48,8 +50,9 @@ func openReadOnlyExe() (*os.File, error) {
 	return os.NewFile(uintptr(fd), "crisp-exe"), nil
 }
 
-func copySealedExe() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+// copySealedExe copies path into a memfd sealed against any change.
+func copySealedExe(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open crisp binary: %w", err)
 	}

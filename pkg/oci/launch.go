@@ -176,6 +176,8 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 // abort kills whatever was started and waits until the monitor is gone,
 // so that a failed setup leaves no process behind.
 func (p *launched) abort() {
+	// A process waiting for an answer gives up on EOF.
+	p.conn.file.Close()
 	if p.init.Pid > 0 && p.init.alive() {
 		_ = unix.Kill(p.init.Pid, unix.SIGKILL)
 	}
@@ -190,7 +192,6 @@ func (p *launched) abort() {
 			klog.ErrorS(err, "Monitor did not exit after failed setup", "pid", p.monitor.Pid)
 		}
 	}
-	p.conn.file.Close()
 }
 
 // waitGone waits until the process exits, whoever its parent is.

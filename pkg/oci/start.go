@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 
@@ -40,13 +41,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("remove %s: %w", fifoPath, err)
 	}
 	if h := rec.Config.Hooks; h != nil && len(h.Poststart) > 0 {
-		st, err := r.State(ctx, id)
-		if err != nil {
-			return err
-		}
+		// The process may have exited already; the hooks still learn
+		// which process was started.
+		st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: rec.Init.Pid, Bundle: rec.Bundle, Annotations: rec.Config.Annotations}
 		// The container runs already: a failing poststart hook is only
 		// logged, as the runtime spec requires.
-		if err := runHooks(ctx, "poststart", h.Poststart, st.OCI()); err != nil {
+		if err := runHooks(ctx, "poststart", h.Poststart, st); err != nil {
 			klog.ErrorS(err, "Poststart hook failed", "id", id)
 		}
 	}
