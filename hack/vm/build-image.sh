@@ -39,6 +39,47 @@ kernel_version() {
 	basename "$(ls -d "$1"/lib/modules/*-amd64 | sort -V | tail -n 1)"
 }
 
+# module_load_order ROOT KVER MODULE... prints the .ko paths (relative to the
+# modules directory) needed for MODULE..., dependencies first, from modules.dep.
+module_load_order() {
+	local root=$1 kver=$2
+	shift 2
+	awk -v want="$*" '
+		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { gsub(/-/, "_", w[i]); order[i] = w[i] } }
+		{
+			path = $1; sub(/:$/, "", path)
+			name = path; sub(/.*\//, "", name); sub(/\.ko.*$/, "", name); gsub(/-/, "_", name)
+			line[name] = $0
+		}
+		function emit(p) { if (!(p in seen)) { seen[p] = 1; print p } }
+		END {
+			for (i = 1; i <= n; i++) {
+				if (!(order[i] in line)) { print "unknown module " order[i] > "/dev/stderr"; exit 1 }
+				k = split(line[order[i]], f, " ")
+				# modules.dep lists dependencies so that the last loads first.
+				for (j = k; j >= 2; j--) emit(f[j])
+				p = f[1]; sub(/:$/, "", p); emit(p)
+			}
+		}' "$root/lib/modules/$kver/modules.dep"
+}
+
+# make_initrd ROOT KVER OUT: a minimal initrd for the qemu guest: busybox,
+# the virtio and ext4 modules and guest/image/initrd-init as /init.
+make_initrd() {
+	local root=$1 kver=$2 out=$3 d m
+	d=$(mktemp -d)
+	mkdir -p "$d/bin" "$d/dev" "$d/proc" "$d/sys" "$d/newroot" "$d/lib/modules"
+	cp "$root/usr/bin/busybox" "$d/bin/busybox"
+	install -m 0755 "$VM_DIR/guest/image/initrd-init" "$d/init"
+	module_load_order "$root" "$kver" virtio_pci virtio_blk crc32c_generic ext4 >"$d/lib/modules/load-order"
+	while read -r m; do
+		mkdir -p "$d/lib/modules/$(dirname "$m")"
+		cp "$root/lib/modules/$kver/$m" "$d/lib/modules/$m"
+	done <"$d/lib/modules/load-order"
+	(cd "$d" && find . | cpio --quiet -o -H newc -R 0:0) >"$out"
+	rm -rf "$d"
+}
+
 # configure_rootfs DIR: turn the debootstrap tree into a test guest.
 configure_rootfs() {
 	local root=$1
@@ -68,16 +109,6 @@ configure_rootfs() {
 
 	install -m 0644 "$VM_DIR/guest/image/modprobe-crisp-vm.conf" "$root/etc/modprobe.d/crisp-vm.conf"
 
-	# Only the drivers the qemu guest needs in its initrd: a smaller initrd
-	# unpacks much faster under TCG. (debootstrap ran with INITRD=No, so this
-	# is the only initrd built.)
-	sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
-	printf '%s\n' virtio_pci virtio_blk ext4 >>"$root/etc/initramfs-tools/modules"
-	local kver
-	kver=$(kernel_version "$root")
-	rm -f "$root/boot/initrd.img-$kver"
-	chroot "$root" update-initramfs -c -k "$kver"
-
 	chroot "$root" apt-get clean
 	rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
 }
@@ -90,8 +121,8 @@ build_image() {
 	local t0=$EPOCHREALTIME mirror
 	mirror=$(vm_debian_mirror)
 	vm_log "building guest image $key from $mirror (log: $work/build.log)"
-	# INITRD=No: the kernel package's hook skips its initrd; configure_rootfs
-	# builds a small one once the initramfs configuration is in place.
+	# INITRD=No: the kernel package's hook skips its initramfs-tools initrd;
+	# make_initrd builds a much smaller one.
 	if ! INITRD=No debootstrap --variant=minbase --include="$(guest_packages)" \
 		--cache-dir="$CRISP_VM_CACHE/debs" \
 		"$CRISP_VM_SUITE" "$work/rootfs" "$mirror" >"$work/build.log" 2>&1; then
@@ -105,7 +136,7 @@ build_image() {
 	local kver
 	kver=$(kernel_version "$work/rootfs")
 	cp "$work/rootfs/boot/vmlinuz-$kver" "$work/vmlinuz"
-	cp "$work/rootfs/boot/initrd.img-$kver" "$work/initrd.img"
+	make_initrd "$work/rootfs" "$kver" "$work/initrd.img"
 	echo "$kver" >"$work/kernel-version"
 
 	# ext4 image straight from the directory: no loop device needed.
@@ -123,7 +154,7 @@ main() {
 	key=$(recipe_key)
 	out=$IMAGES/$CRISP_VM_SUITE-$key
 	if ((force)) || [[ ! -d $out ]]; then
-		vm_ensure_host_packages debootstrap debian-archive-keyring e2fsprogs
+		vm_ensure_host_packages debootstrap debian-archive-keyring e2fsprogs cpio
 		mkdir -p "$IMAGES"
 		# One builder at a time; whoever waited finds the image ready.
 		exec 9>"$CRISP_VM_CACHE/build.lock"

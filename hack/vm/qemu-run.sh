@@ -34,8 +34,10 @@ QEMU_ARGS=(
 	-serial stdio
 	-kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img"
 	-append "${KERNEL_ARGS[*]}"
-	# snapshot=on: writes go to a temporary overlay that qemu discards.
-	-drive "file=$IMAGE/rootfs.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe"
+	# snapshot=on: writes go to a temporary overlay that qemu discards. The
+	# image itself is only read; no image locking, since the whole-file read
+	# lock of a concurrent UML guest would otherwise make qemu refuse it.
+	-drive "file=$IMAGE/rootfs.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe,file.locking=off"
 	-device virtio-rng-pci
 	-nic none
 	-virtfs "local,path=$VM_RUN,mount_tag=crisp-run,security_model=passthrough,id=crisp-run"

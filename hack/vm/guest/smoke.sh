@@ -42,7 +42,8 @@ for ((i = 0; i < 300; i++)); do
 done
 [[ -S $SOCKET ]] || { cat "$tmp/crisp.log" >&2; fail "no socket $SOCKET after 30s"; }
 
-out=$(crictl --runtime-endpoint "$ENDPOINT" --timeout 30s version) ||
+printf 'runtime-endpoint: %s\ntimeout: 30\n' "$ENDPOINT" >"$tmp/crictl.yaml"
+out=$(crictl --config "$tmp/crictl.yaml" --runtime-endpoint "$ENDPOINT" version) ||
 	{ cat "$tmp/crisp.log" >&2; fail "crictl version failed"; }
 echo "$out"
 grep -Eq '^RuntimeName:[[:space:]]+crisp$' <<<"$out" || fail "RuntimeName is not crisp"
