@@ -1,77 +1,103 @@
 package image
 
 import (
+	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/types"
 	"k8s.io/klog/v2"
 )
 
-// pullProgress adds up the per-blob progress events of one pull.
+// pullProgress adds up the progress of the blobs of one pull. It is safe
+// for concurrent use: blobs download in parallel.
 type pullProgress struct {
-	done  map[string]uint64 // bytes copied per blob digest
-	total map[string]int64  // size per blob digest, -1 when unknown
+	mu    sync.Mutex
+	done  map[digest.Digest]uint64 // bytes copied per blob
+	total map[digest.Digest]int64  // size per blob, -1 when unknown
 }
 
 func newPullProgress() *pullProgress {
-	return &pullProgress{done: make(map[string]uint64), total: make(map[string]int64)}
+	return &pullProgress{done: make(map[digest.Digest]uint64), total: make(map[digest.Digest]int64)}
 }
 
-// observe records one event.
+// start records a blob about to be downloaded.
+func (p *pullProgress) start(d digest.Digest, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total[d] = size
+	p.done[d] = 0
+}
+
+// advance records n more bytes of blob d.
+func (p *pullProgress) advance(d digest.Digest, n uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done[d] += n
+}
+
+// observe records one go.podman.io/image progress event.
 func (p *pullProgress) observe(ev types.ProgressProperties) {
-	key := ev.Artifact.Digest.String()
+	d := ev.Artifact.Digest
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch ev.Event {
 	case types.ProgressEventNewArtifact:
-		p.total[key] = ev.Artifact.Size
-		p.done[key] = 0
+		p.total[d] = ev.Artifact.Size
+		p.done[d] = 0
 	case types.ProgressEventRead:
-		p.done[key] = ev.Offset
+		p.done[d] = ev.Offset
 	case types.ProgressEventDone:
 		if ev.Artifact.Size > 0 {
-			p.done[key] = uint64(ev.Artifact.Size)
+			p.done[d] = uint64(ev.Artifact.Size)
 		} else {
-			p.done[key] = ev.Offset
+			p.done[d] = ev.Offset
 		}
 	case types.ProgressEventSkipped:
 		// Already stored: nothing to download.
-		delete(p.total, key)
-		delete(p.done, key)
+		delete(p.total, d)
+		delete(p.done, d)
 	}
 }
 
-// bytes returns the bytes copied and the total size of the blobs started so
+// bytes returns the bytes copied, the total size of the blobs started so
 // far (blobs start a few at a time, so the total grows until the last one
-// starts).
-func (p *pullProgress) bytes() (done, total uint64) {
-	for key, d := range p.done {
-		done += d
-		if size := p.total[key]; size > 0 {
+// starts) and how many blobs that is.
+func (p *pullProgress) bytes() (done, total uint64, blobs int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d, n := range p.done {
+		done += n
+		if size := p.total[d]; size > 0 {
 			total += uint64(size)
 		} else {
-			total += d
+			total += n
 		}
 	}
-	return done, total
+	return done, total, len(p.done)
 }
 
-// logPullProgress logs the progress of the pull of image every interval
-// until events is closed.
-func logPullProgress(image string, interval time.Duration, events <-chan types.ProgressProperties) {
-	p := newPullProgress()
+// logEvery logs the progress of the pull of image every interval until
+// stop is closed.
+func (p *pullProgress) logEvery(image string, interval time.Duration, stop <-chan struct{}) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	start := time.Now()
 	for {
 		select {
-		case ev, ok := <-events:
-			if !ok {
-				return
-			}
-			p.observe(ev)
+		case <-stop:
+			return
 		case <-tick.C:
-			done, total := p.bytes()
+			done, total, blobs := p.bytes()
 			klog.InfoS("Pulling image", "image", image, "bytesDone", done, "bytesTotal", total,
-				"blobs", len(p.done), "elapsed", time.Since(start).Round(time.Second))
+				"blobs", blobs, "elapsed", time.Since(start).Round(time.Second))
 		}
+	}
+}
+
+// observeAll feeds events into p until events is closed.
+func (p *pullProgress) observeAll(events <-chan types.ProgressProperties) {
+	for ev := range events {
+		p.observe(ev)
 	}
 }

@@ -27,7 +27,7 @@ func TestPullProgress(t *testing.T) {
 	}
 	for i, s := range steps {
 		p.observe(s.ev)
-		if done, total := p.bytes(); done != s.done || total != s.total {
+		if done, total, _ := p.bytes(); done != s.done || total != s.total {
 			t.Errorf("step %d: %d of %d, want %d of %d", i, done, total, s.done, s.total)
 		}
 	}

@@ -62,15 +62,14 @@ func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id
 	if err := auth.apply(sys); err != nil {
 		return "", fmt.Errorf("pull %s: registry %s: %w", named, reference.Domain(named), err)
 	}
-	srcRef, err := docker.NewReference(named)
-	if err != nil {
-		return "", fmt.Errorf("pull %s: %w", named, err)
+	progress := newPullProgress()
+	stop := make(chan struct{})
+	go progress.logEvery(named.String(), s.opts.ProgressInterval, stop)
+	id, err = s.fetch(ctx, named, sys, progress)
+	close(stop)
+	if errors.Is(err, errNeedsCopy) {
+		id, err = s.copyFromRegistry(ctx, named, sys)
 	}
-	destRef, err := istorage.Transport.NewStoreReference(s.store, named, "")
-	if err != nil {
-		return "", fmt.Errorf("pull %s: %w", named, err)
-	}
-	id, err = s.copyImage(ctx, srcRef, destRef, sys)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
@@ -81,6 +80,20 @@ func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id
 	return id, nil
 }
 
+// copyFromRegistry pulls named with go.podman.io/image's generic copy, for
+// the images fetch leaves to it.
+func (s *Store) copyFromRegistry(ctx context.Context, named reference.Named, sys *types.SystemContext) (string, error) {
+	src, err := docker.NewReference(named)
+	if err != nil {
+		return "", err
+	}
+	dest, err := istorage.Transport.NewStoreReference(s.store, named, "")
+	if err != nil {
+		return "", err
+	}
+	return s.copyImage(ctx, src, dest, sys)
+}
+
 // copyImage copies src into the store at dest and returns the stored image ID.
 func (s *Store) copyImage(ctx context.Context, src, dest types.ImageReference, sys *types.SystemContext) (string, error) {
 	policy, err := s.policyContext()
@@ -89,11 +102,15 @@ func (s *Store) copyImage(ctx context.Context, src, dest types.ImageReference, s
 	}
 	defer policy.Destroy()
 
+	progress := newPullProgress()
+	stop := make(chan struct{})
+	defer close(stop)
+	go progress.logEvery(transportString(src), s.opts.ProgressInterval, stop)
 	events := make(chan types.ProgressProperties)
-	logged := make(chan struct{})
+	observed := make(chan struct{})
 	go func() {
-		logPullProgress(transportString(src), s.opts.ProgressInterval, events)
-		close(logged)
+		progress.observeAll(events)
+		close(observed)
 	}()
 	var resolved types.ImageReference
 	_, err = copy.Image(ctx, policy, dest, src, &copy.Options{
@@ -104,7 +121,7 @@ func (s *Store) copyImage(ctx context.Context, src, dest types.ImageReference, s
 		ReportResolvedReference: &resolved,
 	})
 	close(events)
-	<-logged
+	<-observed
 	if err != nil {
 		return "", err
 	}

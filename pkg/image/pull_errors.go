@@ -64,7 +64,7 @@ func classifyPullError(err error) (string, error) {
 		return "image not found", errdefs.ErrNotFound
 	case errors.Is(err, docker.ErrTooManyRequests):
 		return "rate limited", errdefs.ErrResourceExhausted
-	case strings.Contains(err.Error(), "Digest did not match"):
+	case errors.Is(err, errDigestMismatch), strings.Contains(err.Error(), "Digest did not match"):
 		return "content does not match its digest", nil
 	case strings.Contains(err.Error(), "is blocked in"):
 		return "registry is blocked by registries.conf", errdefs.ErrFailedPrecondition
