@@ -83,8 +83,7 @@ new_netns() {
 
 # wait_socket PATH PID: until PATH is a socket, failing if PID exits.
 wait_socket() {
-	local i
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		[ -S "$1" ] && return 0
 		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.1
@@ -127,8 +126,7 @@ EOF
 stop_crisp() {
 	[ -n "$CRISP_PID" ] || return 0
 	kill -TERM "$CRISP_PID" 2>/dev/null || true
-	local i
-	for i in $(seq 150); do
+	for _ in $(seq 150); do
 		kill -0 "$CRISP_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -228,7 +226,7 @@ results=()
 for r in $(seq "$ROUNDS"); do
 	c=$(field "crisp-$r" median_ms)
 	p=$(field "containerd-$r" median_ms)
-	[ -n "$c" ] && [ -n "$p" ] || die "podbench results of round $r incomplete"
+	if [ -z "$c" ] || [ -z "$p" ]; then die "podbench results of round $r incomplete"; fi
 	results+=("$c $p $(field "crisp-$r" p90_ms) $(field "containerd-$r" p90_ms)")
 done
 printf '%s\n' "${results[@]}" | awk -v t="$TARGET" -v rounds="$ROUNDS" '

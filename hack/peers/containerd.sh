@@ -29,7 +29,7 @@
 # Needs root, Go (/usr/local/go/bin is added to PATH) and Debian's apt.
 
 CONTAINERD_PEER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck source=../lib.sh
+# shellcheck source=hack/lib.sh
 . "$CONTAINERD_PEER_REPO/hack/lib.sh"
 
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
@@ -221,8 +221,7 @@ containerd_peer_start() {
 	PATH=$CONTAINERD_PEER_BIN:$PATH setsid "${cmd[@]}" >"$dir/containerd.log" 2>&1 </dev/null &
 	echo $! >"$dir/containerd.pid"
 
-	local i
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		if [ -S "$dir/containerd.sock" ] && containerd_peer_ctr "$dir" version >/dev/null 2>&1; then
 			break
 		fi
@@ -256,8 +255,7 @@ containerd_peer_stop() {
 	# Only a process started on this DIR's config is ours to stop.
 	if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--config $dir/config.toml"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		local i
-		for i in $(seq 100); do
+		for _ in $(seq 100); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -275,10 +273,10 @@ containerd_peer_stop() {
 		done
 	done
 	# Shims of this peer name its socket on their command line.
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF "$dir/containerd.sock" || continue
-		kill -KILL "${p#/proc/}" 2>/dev/null || true
+	local f p
+	grep -lzxF -- "$dir/containerd.sock" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
+		p=${f#/proc/}
+		kill -KILL "${p%/cmdline}" 2>/dev/null || true
 	done
 	# Snapshots, pinned network namespaces, shm: unmount deepest first.
 	local m
