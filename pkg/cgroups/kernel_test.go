@@ -47,6 +47,14 @@ func runHelper(what string) {
 	switch {
 	case what == "sleep":
 		select {}
+	case strings.HasPrefix(what, "readdev:"):
+		// Read 2 MiB from a block device with O_DIRECT, so that every
+		// byte is block I/O charged to this cgroup.
+		if err := readDirect(strings.TrimPrefix(what, "readdev:"), 2<<20); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case what == "spin":
 		runtime.GOMAXPROCS(1)
 		for x := 0; ; x++ {
