@@ -108,6 +108,19 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	if load, active := unitState(t, ctr); active != "inactive" || load == "loaded" {
 		t.Errorf("scope %s left as %s/%s", ctr.Unit(), load, active)
 	}
+	// A container that never got a process has a directory but no unit:
+	// Destroy must still leave nothing.
+	idle, err := NewManager(h, parent+":crisp:idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Create(ctx); err != nil {
+		t.Fatalf("Create idle container: %v", err)
+	}
+	if err := idle.Destroy(ctx); err != nil || idle.Exists() {
+		t.Errorf("Destroy of a never-started scope: %v (exists %v)", err, idle.Exists())
+	}
+
 	if err := pod.Destroy(ctx); err != nil {
 		t.Fatalf("Destroy pod: %v", err)
 	}

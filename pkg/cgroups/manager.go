@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,8 +68,12 @@ func (m *Manager) Exists() bool {
 // no-internal-process rule forbids both at once (a pod cgroup gets its
 // controllers enabled when its first container cgroup is created).
 //
-// For the systemd driver, Create starts the transient slice or scope unit
-// with Delegate=yes.
+// For the systemd driver, Create starts the transient slice unit of a pod.
+// A container's scope cannot exist without a process: Create prepares its
+// directory (so OpenFD works for CLONE_INTO_CGROUP) and AddProcess starts
+// the scope, with Delegate=yes, around the first process.
+//
+// A failed Create removes the directories it made.
 func (m *Manager) Create(ctx context.Context) error {
 	if m.loc.systemd() {
 		return m.createUnit(ctx)
@@ -77,14 +82,26 @@ func (m *Manager) Create(ctx context.Context) error {
 }
 
 // createDirs writes the cgroupfs tree itself.
-func (m *Manager) createDirs() error {
+func (m *Manager) createDirs() (retErr error) {
+	var made []string
+	defer func() {
+		if retErr != nil {
+			for _, d := range slices.Backward(made) {
+				_ = unix.Rmdir(d)
+			}
+		}
+	}()
 	dir := m.h.mount
 	for _, elem := range strings.Split(strings.TrimPrefix(m.loc.rel, "/"), "/") {
 		if err := enableControllers(dir); err != nil {
 			return err
 		}
 		dir = filepath.Join(dir, elem)
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		err := os.Mkdir(dir, 0o755)
+		switch {
+		case err == nil:
+			made = append(made, dir)
+		case !errors.Is(err, fs.ErrExist):
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
 	}

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -214,5 +215,21 @@ func TestCreateEnablesControllersAlongPath(t *testing.T) {
 	// Idempotent.
 	if err := m.Create(t.Context()); err != nil {
 		t.Fatalf("second Create: %v", err)
+	}
+}
+
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	ft := newFakeTree(t, MissingError, "cpu")
+	m := ft.manager("/a/b/c")
+	// /a will be made, then enabling controllers in it fails: the fake
+	// kernel does not give new directories a cgroup.controllers file.
+	if err := m.Create(t.Context()); err == nil {
+		t.Fatal("Create succeeded in a tree the kernel did not populate")
+	}
+	if _, err := readFile(ft.root, "a/cgroup.controllers"); err == nil {
+		t.Fatal("test setup: /a unexpectedly populated")
+	}
+	if entries, _ := filepath.Glob(filepath.Join(ft.root, "a")); len(entries) != 0 {
+		t.Errorf("failed Create left %v behind", entries)
 	}
 }
