@@ -16,6 +16,8 @@ CRISP_VM_CACHE=${CRISP_VM_CACHE:-/var/cache/crisp-vm}
 CRISP_VM_SUITE=bookworm
 # Default guest timeout in seconds (a hung guest is killed and reported).
 CRISP_VM_TIMEOUT=${CRISP_VM_TIMEOUT:-1200}
+# Seconds a guest may take to power off after reporting the command's status.
+VM_POWEROFF_GRACE=30
 
 vm_log() { printf 'crisp-vm: %s\n' "$*" >&2; }
 vm_die() {
@@ -224,12 +226,21 @@ vm_run_guest() {
 	tail -n +1 -F -s 0.2 --pid="$VM_GUEST_PID" "$VM_RUN/stderr" >&2 2>/dev/null &
 	VM_TAIL_PIDS+=" $!"
 
-	# Note when the guest reaches the command, for the boot time report.
-	local t_started=""
+	# Note when the guest reaches the command (for the boot time report) and
+	# when it reports the command's status: a guest that then fails to power
+	# off within VM_POWEROFF_GRACE seconds is killed.
+	local t_started="" t_done="" t_end
 	while kill -0 "$VM_GUEST_PID" 2>/dev/null; do
 		if [[ -z $t_started && -e $VM_RUN/started ]]; then
 			t_started=$EPOCHREALTIME
 			((VM_QUIET)) || vm_log "$name guest booted to command in $(vm_elapsed "$t0" "$t_started")s"
+		fi
+		if [[ -z $t_done && -e $VM_RUN/rc ]]; then
+			t_done=$EPOCHREALTIME
+		elif [[ -n $t_done && ${EPOCHREALTIME%.*} -gt $((${t_done%.*} + VM_POWEROFF_GRACE)) ]]; then
+			vm_log "$name guest did not power off ${VM_POWEROFF_GRACE}s after the command; killing it"
+			kill "$VM_GUEST_PID" 2>/dev/null || true
+			break
 		fi
 		sleep 0.1
 	done
@@ -239,17 +250,17 @@ vm_run_guest() {
 	# shellcheck disable=SC2086
 	wait $VM_TAIL_PIDS 2>/dev/null || true
 	VM_TAIL_PIDS=""
-	local t_end=$EPOCHREALTIME
+	t_end=$EPOCHREALTIME
 
 	local rc
-	if [[ $grc -eq 124 || $grc -eq 137 ]]; then
-		vm_log "$name guest timed out after ${VM_TIMEOUT}s and was killed"
-		vm_console_tail
-		rc=124
-	elif [[ -s $VM_RUN/rc ]]; then
+	if [[ -s $VM_RUN/rc ]]; then
 		rc=$(<"$VM_RUN/rc")
 		# The runner reports its own setup failures as 125.
 		[[ -z $t_started && -s $VM_RUN/guest.log ]] && cat "$VM_RUN/guest.log" >&2
+	elif [[ $grc -eq 124 || $grc -eq 137 ]]; then
+		vm_log "$name guest timed out after ${VM_TIMEOUT}s and was killed"
+		vm_console_tail
+		rc=124
 	else
 		vm_log "$name guest exited ($grc) without reporting a command status"
 		vm_console_tail
@@ -257,7 +268,7 @@ vm_run_guest() {
 	fi
 	if ((!VM_QUIET)); then
 		local cmd_s="?"
-		[[ -n $t_started ]] && cmd_s=$(vm_elapsed "$t_started" "$t_end")
+		[[ -n $t_started ]] && cmd_s=$(vm_elapsed "$t_started" "${t_done:-$t_end}")
 		vm_log "$name guest: command ${cmd_s}s, total $(vm_elapsed "$t0" "$t_end")s, exit $rc"
 	fi
 	exit "$rc"

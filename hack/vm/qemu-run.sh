@@ -31,6 +31,8 @@ QEMU_ARGS=(
 	-machine pc,accel=tcg -cpu max
 	-smp "${VM_CPUS:-2}" -m "${VM_MEM:-2048}"
 	-nodefaults -no-user-config -display none -no-reboot
+	# qboot: a minimal firmware that starts the kernel sooner than SeaBIOS.
+	-bios qboot.rom
 	-serial stdio
 	-kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img"
 	-append "${KERNEL_ARGS[*]}"
