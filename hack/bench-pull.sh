@@ -78,7 +78,8 @@ registries_conf = "$WORK/crisp/registries.conf"
 registries_conf_dir = "$WORK/crisp/registries.conf.d"
 TOML
 "$REPO_ROOT/bin/crisp" --config "$WORK/crisp/crisp.toml" >"$WORK/crisp/daemon.log" 2>&1 &
-PIDS+=($!)
+CRISP_PID=$!
+PIDS+=($CRISP_PID)
 
 # containerd, without its CRI plugin, on its own root, state and socket.
 mkdir -p "$WORK/containerd"
@@ -93,7 +94,8 @@ disabled_plugins = ["io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime
   address = "$WORK/containerd/containerd.sock.ttrpc"
 TOML
 "$PEER/containerd" --config "$WORK/containerd/config.toml" >"$WORK/containerd/daemon.log" 2>&1 &
-PIDS+=($!)
+CONTAINERD_PID=$!
+PIDS+=($CONTAINERD_PID)
 
 for sock in "$WORK/crisp/run/crisp.sock" "$WORK/containerd/containerd.sock"; do
 	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
@@ -103,21 +105,29 @@ done
 crictl_() { "$CRICTL" --runtime-endpoint "unix://$WORK/crisp/run/crisp.sock" --image-endpoint "unix://$WORK/crisp/run/crisp.sock" "$@"; }
 ctr_() { "$PEER/ctr" --address "$WORK/containerd/containerd.sock" --namespace bench "$@"; }
 now() { date +%s%N; }
+# CPU time (ms) a daemon and its reaped children have used so far.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15 + $16 + $17) * 1000 / hz)}' "/proc/$1/stat"; }
 
 crisp_times=()
 containerd_times=()
+crisp_cpu=0
+containerd_cpu=0
 for round in $(seq "$ROUNDS"); do
 	crictl_ rmi "$IMAGE" >/dev/null 2>&1 || true
+	c0=$(cpu_ms "$CRISP_PID")
 	t0=$(now)
 	crictl_ pull "$IMAGE" >/dev/null
 	t1=$(now)
 	crisp_times+=($(((t1 - t0) / 1000000)))
+	crisp_cpu=$((crisp_cpu + $(cpu_ms "$CRISP_PID") - c0))
 
 	ctr_ images rm --sync "$IMAGE" >/dev/null 2>&1 || true
+	c0=$(cpu_ms "$CONTAINERD_PID")
 	t0=$(now)
 	ctr_ images pull --plain-http "$IMAGE" >/dev/null
 	t1=$(now)
 	containerd_times+=($(((t1 - t0) / 1000000)))
+	containerd_cpu=$((containerd_cpu + $(cpu_ms "$CONTAINERD_PID") - c0))
 	echo "round $round: crisp ${crisp_times[-1]} ms, containerd ${containerd_times[-1]} ms"
 done
 
@@ -125,6 +135,6 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? 
 c=$(median "${crisp_times[@]}")
 p=$(median "${containerd_times[@]}")
 echo "image: $IMAGE (50 MiB, 5 layers), $ROUNDS rounds, median"
-echo "crisp:      $c ms"
-echo "containerd: $p ms"
+echo "crisp:      $c ms   (daemon CPU $((crisp_cpu / ROUNDS)) ms per pull)"
+echo "containerd: $p ms   (daemon CPU $((containerd_cpu / ROUNDS)) ms per pull)"
 awk -v c="$c" -v p="$p" 'BEGIN {printf "ratio crisp/containerd: %.2f (target <= 1.00)\n", c / p}'

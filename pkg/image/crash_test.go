@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.podman.io/storage"
 
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
@@ -74,13 +73,7 @@ func TestStorageConsistentAfterCrashMidPull(t *testing.T) {
 	cmd.Wait()
 
 	s := openTestStore(t, opts)
-	report, err := s.store.Check(storage.CheckMost())
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	if len(report.Layers)+len(report.Images)+len(report.Containers) > 0 {
-		t.Fatalf("storage damaged after a crash: %+v", report)
-	}
+	checkStorage(t, s)
 	if imgs, _ := storedCounts(t, s); imgs != 0 {
 		t.Fatalf("a killed pull left %d images", imgs)
 	}
@@ -91,4 +84,5 @@ func TestStorageConsistentAfterCrashMidPull(t *testing.T) {
 	if got.ID != configID(t, img) {
 		t.Fatalf("pulled %s, want %s", got.ID, configID(t, img))
 	}
+	checkStorage(t, s)
 }

@@ -86,6 +86,7 @@ func TestPullByTagAndDigest(t *testing.T) {
 	if n := reg.BlobGets(layerDigests(t, img)[0]); n != gets {
 		t.Errorf("pull by digest downloaded the stored layer again (%d -> %d)", gets, n)
 	}
+	checkStorage(t, s)
 	// Tag and digest both find it.
 	for _, q := range []string{ref, wantDigest, got.ID, got.ID[:12], "sha256:" + got.ID} {
 		if found, err := s.Get(ctx, q); err != nil || found.ID != got.ID {
@@ -177,6 +178,52 @@ func TestPullLayerFormats(t *testing.T) {
 				}
 			}
 		})
+	}
+	checkStorage(t, s)
+}
+
+func TestPullConfinesLayerToItsRoot(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	s := openTestStore(t, testOptions(t, DriverOverlay, reg))
+	outside := t.TempDir()
+	// A symlink to a host directory, then a file through it, then a path
+	// climbing out: all must land inside the layer.
+	layer, err := testregistry.Layer([]testregistry.File{
+		{Name: "escape", Linkname: outside},
+		{Name: "escape/through-symlink", Body: []byte("x")},
+		{Name: "../../../../../../" + outside[1:] + "/through-dotdot", Body: []byte("x")},
+	}, testregistry.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testregistry.Image(runtime.GOARCH, v1.Config{}, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := push(t, reg, "evil/escape:1", img)
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("a layer wrote outside its root: %v", entries)
+	}
+	// The file written through the symlink is inside the image instead.
+	c, err := s.CreateContainerLayer(ctx, "confined", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.RemoveContainerLayer(ctx, c.ID)
+	root, err := s.Mount(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, outside, "through-symlink")); err != nil {
+		t.Errorf("file written through the symlink is not inside the image: %v", err)
 	}
 }
 

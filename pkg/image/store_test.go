@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
@@ -156,6 +157,19 @@ func storedCounts(t testing.TB, s *Store) (images, layers int) {
 		t.Fatal(err)
 	}
 	return len(imgs), len(ls)
+}
+
+// checkStorage fails the test if go.podman.io/storage finds damage: every
+// layer's files must reproduce its recorded digest.
+func checkStorage(t testing.TB, s *Store) {
+	t.Helper()
+	report, err := s.store.Check(storage.CheckMost())
+	if err != nil {
+		t.Fatalf("storage check: %v", err)
+	}
+	if len(report.Layers)+len(report.Images)+len(report.Containers) > 0 {
+		t.Fatalf("storage damaged: layers %v images %v containers %v", report.Layers, report.Images, report.Containers)
+	}
 }
 
 func TestOpenRejectsBadOptions(t *testing.T) {
