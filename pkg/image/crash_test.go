@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
 
