@@ -139,6 +139,7 @@ EOF
 
 vm_parse_args() {
 	while (($#)); do
+		# shellcheck disable=SC2034 # VM_MEM and VM_CPUS are read by the front ends
 		case $1 in
 		--timeout) VM_TIMEOUT=$2; shift 2 ;;
 		--mem) VM_MEM=$2; shift 2 ;;
@@ -168,7 +169,7 @@ vm_parse_args() {
 
 # vm_prepare_run creates the per-run directory $VM_RUN that the guest mounts at
 # /crisp-vm:
-#   config       shell variables for guest/run.sh (repository, shares, cwd)
+#   config       shell variables for guest/run.sh (cwd, shares: the repository first)
 #   cmd          the command, as a bash script
 #   env          extra environment, one K=V per line
 #   run.sh       the in-guest runner (copied from guest/run.sh)
@@ -186,7 +187,6 @@ vm_prepare_run() {
 	done
 	cp "$VM_DIR/guest/run.sh" "$VM_RUN/run.sh"
 	{
-		printf 'REPO=%q\n' "$REPO_ROOT"
 		printf 'CWD=%q\n' "$VM_CWD"
 		printf 'SHARES=(%s)\n' "$(printf '%q ' "$REPO_ROOT" "${VM_SHARES[@]}")"
 	} >"$VM_RUN/config"

@@ -27,6 +27,7 @@ KERNEL_ARGS=(
 	# Marks a harness boot (crisp-vm.service's condition).
 	crisp.run=1
 )
+# shellcheck disable=SC2054 # commas are part of the arguments
 QEMU_ARGS=(
 	-machine pc,accel=tcg -cpu max
 	-smp "${VM_CPUS:-2}" -m "${VM_MEM:-2048}"

@@ -20,6 +20,7 @@ vm_ensure_host_packages user-mode-linux
 IMAGE=$(vm_image_dir)
 vm_prepare_run
 
+# shellcheck disable=SC2054 # commas are part of the arguments
 UML_ARGS=(
 	"mem=${VM_MEM:-2048}M"
 	# Writes go to a fresh sparse COW file in the run directory.

@@ -11,7 +11,7 @@ set -uo pipefail
 
 MODE=${1:?usage: run.sh uml|qemu}
 RUN=/crisp-vm
-REPO="" CWD="" SHARES=()
+CWD="" SHARES=()
 # shellcheck source=/dev/null
 . "$RUN/config"
 
@@ -25,6 +25,7 @@ must() {
 }
 
 finish() {
+	sync
 	echo "$1" >"$RUN/rc.tmp" && mv "$RUN/rc.tmp" "$RUN/rc"
 	sync
 	if [[ $MODE == uml ]]; then
