@@ -59,7 +59,7 @@ func setupDevices(root *os.File, devices []specs.LinuxDevice, ownDev, userns boo
 	if !ownDev {
 		return nil
 	}
-	dev, err := pathrs.OpenatInRoot(root, "/dev")
+	dev, err := openInRoot(root, "/dev")
 	if err != nil {
 		return fmt.Errorf("open /dev: %w", err)
 	}
@@ -81,7 +81,10 @@ func createDevice(root *os.File, d specs.LinuxDevice, userns bool) error {
 		defer target.Close()
 		return unix.Mount(d.Path, procFD(target), "", unix.MS_BIND, "")
 	}
-	parent, err := pathrs.MkdirAllHandle(root, filepath.Dir(d.Path), 0o755)
+	parent, err := openInRoot(root, filepath.Dir(d.Path))
+	if errors.Is(err, os.ErrNotExist) {
+		parent, err = pathrs.MkdirAllHandle(root, filepath.Dir(d.Path), 0o755)
+	}
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	defer child.Close()
 
 	files := []*os.File{child, l.exe.file}
+	// The init lives for milliseconds: no garbage collection, one P.
 	env := []string{"_CRISP_INIT_SYNC=3", "_CRISP_INIT_EXE=4"}
 	add := func(name string, f *os.File) {
 		env = append(env, name+"="+strconv.Itoa(3+len(files)))

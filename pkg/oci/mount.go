@@ -83,7 +83,7 @@ func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) 
 // directory or an empty file. No symlink can lead outside the root: every
 // component is resolved with openat2(RESOLVE_IN_ROOT) or its emulation.
 func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(root, dest)
+	f, err := openInRoot(root, dest)
 	if err == nil {
 		return f, nil
 	}
@@ -105,7 +105,24 @@ func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 	if err == nil {
 		unix.Close(fd)
 	}
-	return pathrs.OpenatInRoot(root, dest)
+	return openInRoot(root, dest)
+}
+
+// openInRoot opens an O_PATH handle of path resolved inside root: one
+// openat2(RESOLVE_IN_ROOT), the kernel's own containment of symlinks and
+// "..". Creation of missing components is left to pathrs-lite.
+func openInRoot(root *os.File, path string) (*os.File, error) {
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for {
+		fd, err := unix.Openat2(int(root.Fd()), path, how)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue // a concurrent rename; openat2 asks to retry
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "openat2", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
 }
 
 // mountEntry performs one of the spec's mounts inside the root.
@@ -169,7 +186,7 @@ func mountEntry(root *os.File, m specs.Mount, cfg *initConfig) error {
 		}
 	}
 	for _, p := range mo.propagation {
-		mnt, err := pathrs.OpenatInRoot(root, m.Destination)
+		mnt, err := openInRoot(root, m.Destination)
 		if err != nil {
 			return err
 		}
@@ -185,7 +202,7 @@ func mountEntry(root *os.File, m specs.Mount, cfg *initConfig) error {
 // remount applies flags to the bind mount now at dest, keeping the flags
 // that a user namespace locks on it.
 func remount(root *os.File, dest string, flags uintptr) error {
-	mnt, err := pathrs.OpenatInRoot(root, dest)
+	mnt, err := openInRoot(root, dest)
 	if err != nil {
 		return err
 	}
