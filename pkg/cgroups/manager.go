@@ -82,7 +82,22 @@ func (m *Manager) Create(ctx context.Context) error {
 }
 
 // createDirs writes the cgroupfs tree itself.
-func (m *Manager) createDirs() (retErr error) {
+func (m *Manager) createDirs() error {
+	// Fast path, every container of an existing pod: the parent already
+	// enables every controller the hierarchy has.
+	parent := filepath.Dir(m.dir)
+	if enabled, err := readFile(parent, "cgroup.subtree_control"); err == nil && m.h.enablesAll(enabled) {
+		if err := os.Mkdir(m.dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create cgroup %s: %w", m.dir, err)
+		}
+		return nil
+	}
+	return m.createPath()
+}
+
+// createPath walks from the mount down, enabling controllers and making
+// directories. A failure removes the directories it made.
+func (m *Manager) createPath() (retErr error) {
 	var made []string
 	defer func() {
 		if retErr != nil {
@@ -106,6 +121,18 @@ func (m *Manager) createDirs() (retErr error) {
 		}
 	}
 	return nil
+}
+
+// enablesAll reports whether a cgroup.subtree_control content enables every
+// controller of the hierarchy.
+func (h *Hierarchy) enablesAll(subtreeControl string) bool {
+	enabled := strings.Fields(subtreeControl)
+	for _, c := range h.available {
+		if !slices.Contains(enabled, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // enableControllers enables in dir's cgroup.subtree_control every controller
@@ -234,13 +261,17 @@ const destroyTimeout = 10 * time.Second
 
 // removeTree removes dir and its descendant cgroups, deepest first.
 func removeTree(ctx context.Context, dir string) error {
+	// Fast path: an empty leaf, or one already gone.
+	switch err := unix.Rmdir(dir); {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return nil
+	case !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY):
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, destroyTimeout)
 		defer cancel()
-	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
 	}
 	if err := killTree(ctx, dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

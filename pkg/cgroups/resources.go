@@ -61,7 +61,7 @@ func (m *Manager) Apply(res *specs.LinuxResources) error {
 		for _, w := range cw.writes {
 			// The controller is enabled, so a missing file is a size, a
 			// key or a feature this kernel does not have.
-			if !fileExists(m.dir, w.file) {
+			if !alwaysPresent[w.file] && !fileExists(m.dir, w.file) {
 				return errdefs.InvalidField(cw.what, fmt.Sprintf("this kernel has no cgroup interface file %s in %s", w.file, m.dir))
 			}
 		}
@@ -78,6 +78,15 @@ func (m *Manager) Apply(res *specs.LinuxResources) error {
 		}
 	}
 	return nil
+}
+
+// alwaysPresent are the files every kernel crisp supports has once their
+// controller is enabled; Apply checks the existence of the others before
+// writing anything.
+var alwaysPresent = map[string]bool{
+	"cpu.weight": true, "cpu.max": true, "cpuset.cpus": true, "cpuset.mems": true,
+	"memory.max": true, "memory.low": true, "memory.high": true, "memory.min": true,
+	"pids.max": true, "io.max": true,
 }
 
 // planResources turns res into per-controller file writes. exists reports

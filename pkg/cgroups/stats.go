@@ -111,15 +111,15 @@ func (m *Manager) Stats() (*Stats, error) {
 	if s.Memory, err = m.memoryStats(); err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
-	if fileExists(m.dir, "pids.current") {
-		p := &PidsStats{}
-		if p.Current, err = readUint(m.dir, "pids.current"); err != nil {
-			return nil, fmt.Errorf("stats: %w", err)
-		}
+	// A section's first file missing means its controller is off here.
+	if cur, err := readUint(m.dir, "pids.current"); err == nil {
+		p := &PidsStats{Current: cur}
 		if p.Limit, err = readUint(m.dir, "pids.max"); err != nil {
 			return nil, fmt.Errorf("stats: %w", err)
 		}
 		s.Pids = p
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("stats: %w", err)
 	}
 	if io, err := readFile(m.dir, "io.stat"); err == nil {
 		if s.IO, err = parseIOStat(io); err != nil {
@@ -143,14 +143,14 @@ func (m *Manager) Stats() (*Stats, error) {
 }
 
 func (m *Manager) memoryStats() (*MemoryStats, error) {
-	if !fileExists(m.dir, "memory.current") {
+	usage, err := readUint(m.dir, "memory.current")
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	ms := &MemoryStats{}
-	var err error
-	if ms.Usage, err = readUint(m.dir, "memory.current"); err != nil {
+	if err != nil {
 		return nil, err
 	}
+	ms := &MemoryStats{Usage: usage}
 	if ms.Limit, err = readUint(m.dir, "memory.max"); err != nil {
 		return nil, err
 	}
@@ -165,13 +165,13 @@ func (m *Manager) memoryStats() (*MemoryStats, error) {
 	ms.RSS = ms.Stat["anon"]
 	ms.PageFaults = ms.Stat["pgfault"]
 	ms.MajorPageFaults = ms.Stat["pgmajfault"]
-	if fileExists(m.dir, "memory.swap.current") {
-		if ms.SwapUsage, err = readUint(m.dir, "memory.swap.current"); err != nil {
-			return nil, err
-		}
+	// No memory.swap.current: the kernel does not account swap.
+	if ms.SwapUsage, err = readUint(m.dir, "memory.swap.current"); err == nil {
 		if ms.SwapLimit, err = readUint(m.dir, "memory.swap.max"); err != nil {
 			return nil, err
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	if ms.Events, err = m.memoryEvents(); err != nil {
 		return nil, err
