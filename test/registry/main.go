@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -28,17 +29,18 @@ func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	user := flag.String("user", "", "require basic authentication as USER:PASSWORD")
+	archives := flag.String("archives", "", "also write the busybox image to DIR as busybox.docker.tar and busybox.oci.tar.gz")
 	var busybox, random repeated
 	flag.Var(&busybox, "busybox", "push the busybox image (from /bin/busybox) as REPO:TAG (repeatable)")
 	flag.Var(&random, "random", "push an image of random data as REPO:TAG=MiB[xLAYERS] (repeatable)")
 	flag.Parse()
-	if err := run(*addr, *user, busybox, random); err != nil {
+	if err := run(*addr, *user, *archives, busybox, random); err != nil {
 		fmt.Fprintln(os.Stderr, "registry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, user string, busybox, random []string) error {
+func run(addr, user, archives string, busybox, random []string) error {
 	var opts testregistry.Options
 	if user != "" {
 		name, pass, ok := strings.Cut(user, ":")
@@ -81,6 +83,21 @@ func run(addr, user string, busybox, random []string) error {
 		if err := push(ctx, reg, ref, img); err != nil {
 			return err
 		}
+	}
+	if archives != "" {
+		img, err := testregistry.Busybox(runtime.GOARCH)
+		if err != nil {
+			return err
+		}
+		docker := filepath.Join(archives, "busybox.docker.tar")
+		if err := testregistry.WriteDockerArchive(docker, "airgap.example/tools/busybox:docker", img, false); err != nil {
+			return err
+		}
+		oci := filepath.Join(archives, "busybox.oci.tar.gz")
+		if err := testregistry.WriteOCIArchive(oci, "airgap.example/tools/busybox:oci", img, true); err != nil {
+			return err
+		}
+		fmt.Println("wrote", docker, oci)
 	}
 	fmt.Println("ready", reg.Addr())
 	<-ctx.Done()
