@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Pull benchmark: crisp against containerd (the peer) on the same ~50 MB
-# image from a loopback registry (test/registry). Each round starts from an
-# empty image store on both sides; both unpack the layers onto overlay
-# storage. Prints the median pull time of each and the ratio crisp/containerd
-# (target: <= 1.0).
+# Pull benchmark: crisp against containerd (the peer) on the same images
+# from a loopback registry (test/registry): "random", 50 MiB of incompressible
+# data in 5 layers, and "gosrc", the 64 MB / 4,300 files of Go's src/cmd in 4
+# gzip layers (many small compressible files, like a real image). Each round
+# starts from an empty image store on both sides; both unpack the layers onto
+# overlay storage. Prints the median pull time and daemon CPU per pull of
+# each, and the ratio crisp/containerd (target: <= 1.0).
 #
 # Usage: hack/bench-pull.sh [ROUNDS]     (root; default 5 rounds)
 # Installs what it needs on first use: crictl and containerd/ctr v2.4.2,
@@ -52,13 +54,13 @@ command -v busybox >/dev/null || [ -x /bin/busybox ] || apt-get install -y busyb
 go build -tags "$TAGS" -o "$REPO_ROOT/bin/crisp" ./cmd/crisp
 go build -o "$WORK/registry" ./test/registry
 
-# The registry, with one 50 MiB image of five incompressible layers.
-"$WORK/registry" -random bench/random:50m=50x5 >"$WORK/registry.out" 2>&1 &
+# The registry, with both images.
+GOSRC=$(go env GOROOT)/src/cmd
+"$WORK/registry" -random bench/random:50m=50x5 -tree "bench/gosrc:1=$GOSRC" >"$WORK/registry.out" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do grep -q '^ready' "$WORK/registry.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q '^ready' "$WORK/registry.out" && break; sleep 0.1; done
 ADDR=$(awk '/^ready/ {print $2}' "$WORK/registry.out")
 [ -n "$ADDR" ] || { cat "$WORK/registry.out" >&2; exit 1; }
-IMAGE=$ADDR/bench/random:50m
 
 # crisp, on its own root, state and socket.
 mkdir -p "$WORK/crisp"
@@ -108,33 +110,37 @@ now() { date +%s%N; }
 # CPU time (ms) a daemon and its reaped children have used so far.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15 + $16 + $17) * 1000 / hz)}' "/proc/$1/stat"; }
 
-crisp_times=()
-containerd_times=()
-crisp_cpu=0
-containerd_cpu=0
-for round in $(seq "$ROUNDS"); do
-	crictl_ rmi "$IMAGE" >/dev/null 2>&1 || true
-	c0=$(cpu_ms "$CRISP_PID")
-	t0=$(now)
-	crictl_ pull "$IMAGE" >/dev/null
-	t1=$(now)
-	crisp_times+=($(((t1 - t0) / 1000000)))
-	crisp_cpu=$((crisp_cpu + $(cpu_ms "$CRISP_PID") - c0))
-
-	ctr_ images rm --sync "$IMAGE" >/dev/null 2>&1 || true
-	c0=$(cpu_ms "$CONTAINERD_PID")
-	t0=$(now)
-	ctr_ images pull --plain-http "$IMAGE" >/dev/null
-	t1=$(now)
-	containerd_times+=($(((t1 - t0) / 1000000)))
-	containerd_cpu=$((containerd_cpu + $(cpu_ms "$CONTAINERD_PID") - c0))
-	echo "round $round: crisp ${crisp_times[-1]} ms, containerd ${containerd_times[-1]} ms"
-done
-
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-c=$(median "${crisp_times[@]}")
-p=$(median "${containerd_times[@]}")
-echo "image: $IMAGE (50 MiB, 5 layers), $ROUNDS rounds, median"
-echo "crisp:      $c ms   (daemon CPU $((crisp_cpu / ROUNDS)) ms per pull)"
-echo "containerd: $p ms   (daemon CPU $((containerd_cpu / ROUNDS)) ms per pull)"
-awk -v c="$c" -v p="$p" 'BEGIN {printf "ratio crisp/containerd: %.2f (target <= 1.00)\n", c / p}'
+
+# bench IMAGE DESCRIPTION: ROUNDS pulls on each side, interleaved.
+bench() {
+	local image=$1 what=$2 crisp_times=() containerd_times=() crisp_cpu=0 containerd_cpu=0 c0 t0 t1
+	for round in $(seq "$ROUNDS"); do
+		crictl_ rmi "$image" >/dev/null 2>&1 || true
+		c0=$(cpu_ms "$CRISP_PID")
+		t0=$(now)
+		crictl_ pull "$image" >/dev/null
+		t1=$(now)
+		crisp_times+=($(((t1 - t0) / 1000000)))
+		crisp_cpu=$((crisp_cpu + $(cpu_ms "$CRISP_PID") - c0))
+
+		ctr_ images rm --sync "$image" >/dev/null 2>&1 || true
+		c0=$(cpu_ms "$CONTAINERD_PID")
+		t0=$(now)
+		ctr_ images pull --plain-http "$image" >/dev/null 2>&1
+		t1=$(now)
+		containerd_times+=($(((t1 - t0) / 1000000)))
+		containerd_cpu=$((containerd_cpu + $(cpu_ms "$CONTAINERD_PID") - c0))
+		echo "  round $round: crisp ${crisp_times[-1]} ms, containerd ${containerd_times[-1]} ms"
+	done
+	local c p
+	c=$(median "${crisp_times[@]}")
+	p=$(median "${containerd_times[@]}")
+	echo "$what: $image, $ROUNDS rounds, median"
+	echo "  crisp:      $c ms   (daemon CPU $((crisp_cpu / ROUNDS)) ms per pull)"
+	echo "  containerd: $p ms   (daemon CPU $((containerd_cpu / ROUNDS)) ms per pull)"
+	awk -v c="$c" -v p="$p" 'BEGIN {printf "  ratio crisp/containerd: %.2f (target <= 1.00)\n", c / p}'
+}
+
+bench "$ADDR/bench/random:50m" "random (50 MiB incompressible, 5 layers)"
+bench "$ADDR/bench/gosrc:1" "gosrc (64 MB, 4,300 files, 4 gzip layers)"

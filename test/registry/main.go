@@ -30,17 +30,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	user := flag.String("user", "", "require basic authentication as USER:PASSWORD")
 	archives := flag.String("archives", "", "also write the busybox image to DIR as busybox.docker.tar and busybox.oci.tar.gz")
-	var busybox, random repeated
+	var busybox, random, tree repeated
 	flag.Var(&busybox, "busybox", "push the busybox image (from /bin/busybox) as REPO:TAG (repeatable)")
 	flag.Var(&random, "random", "push an image of random data as REPO:TAG=MiB[xLAYERS] (repeatable)")
+	flag.Var(&tree, "tree", "push an image of the files under DIR, in about 4 layers, as REPO:TAG=DIR (repeatable)")
 	flag.Parse()
-	if err := run(*addr, *user, *archives, busybox, random); err != nil {
+	if err := run(*addr, *user, *archives, busybox, random, tree); err != nil {
 		fmt.Fprintln(os.Stderr, "registry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, user, archives string, busybox, random []string) error {
+func run(addr, user, archives string, busybox, random, tree []string) error {
 	var opts testregistry.Options
 	if user != "" {
 		name, pass, ok := strings.Cut(user, ":")
@@ -77,6 +78,19 @@ func run(addr, user, archives string, busybox, random []string) error {
 		}
 		layers = max(layers, 1)
 		img, err := testregistry.LayeredImage(runtime.GOARCH, uint64(1+i)<<32, layers, mib<<20/layers, testregistry.Gzip)
+		if err != nil {
+			return err
+		}
+		if err := push(ctx, reg, ref, img); err != nil {
+			return err
+		}
+	}
+	for _, spec := range tree {
+		ref, dir, ok := strings.Cut(spec, "=")
+		if !ok {
+			return fmt.Errorf("-tree %q: want REPO:TAG=DIR", spec)
+		}
+		img, err := testregistry.TreeImage(runtime.GOARCH, dir, 4)
 		if err != nil {
 			return err
 		}

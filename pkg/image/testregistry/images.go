@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -183,4 +185,89 @@ func Index(images map[string]v1.Image) (v1.ImageIndex, error) {
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
 	return idx, nil
+}
+
+// TreeImage is an image of the files under dir (regular files, directories
+// and symlinks, with their modes), split into about n layers of similar
+// size by top-level entry, under "tree/". It stands for a real image: many
+// small, compressible files.
+func TreeImage(arch, dir string, n int) (v1.Image, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var groups [][]File
+	var total int64
+	var perEntry [][]File
+	for _, e := range entries {
+		files, size, err := treeFiles(dir, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		perEntry = append(perEntry, files)
+		total += size
+	}
+	target := total/int64(max(n, 1)) + 1
+	var cur []File
+	var curSize int64
+	for _, files := range perEntry {
+		cur = append(cur, files...)
+		for _, f := range files {
+			curSize += int64(len(f.Body))
+		}
+		if curSize >= target {
+			groups, cur, curSize = append(groups, cur), nil, 0
+		}
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	layers := make([]v1.Layer, 0, len(groups))
+	for _, g := range groups {
+		l, err := Layer(g, Gzip)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, l)
+	}
+	return Image(arch, v1.Config{Cmd: []string{"/bin/sh"}}, layers...)
+}
+
+// treeFiles reads the tree at dir/rel as layer entries under "tree/".
+func treeFiles(dir, rel string) ([]File, int64, error) {
+	var files []File
+	var size int64
+	err := filepath.WalkDir(filepath.Join(dir, rel), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := "tree/" + filepath.ToSlash(r)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			files = append(files, File{Name: name + "/", Dir: true, Mode: int64(info.Mode().Perm())})
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, File{Name: name, Linkname: target})
+		case d.Type().IsRegular():
+			body, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, File{Name: name, Mode: int64(info.Mode().Perm()), Body: body})
+			size += int64(len(body))
+		}
+		return nil
+	})
+	return files, size, err
 }
