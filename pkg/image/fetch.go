@@ -18,7 +18,8 @@ import (
 )
 
 // maxParallelDownloads bounds the layers of one pull downloaded at once.
-// Layers are applied in order, so more parallelism mostly delays the first.
+// Layers are committed lowest first, so more parallelism would mostly delay
+// the layer the others wait for.
 const maxParallelDownloads = 3
 
 // errDigestMismatch is content that does not hash to the digest naming it.
@@ -42,10 +43,11 @@ type remoteImage struct {
 	layers         []types.BlobInfo
 }
 
-// fetch pulls named into storage: it downloads the layers a few at a time,
-// verifying each against its digest, and applies each as soon as it and the
-// layers below it are there, decompressing it once. It returns the image ID,
-// or errNeedsCopy for images it leaves to go.podman.io/image's copy.
+// fetch pulls named into storage: go.podman.io/image resolves and verifies
+// the manifest and config, then fetchLayers downloads and unpacks the
+// missing layers in one pass each, and commitImage records the image. It
+// returns the image ID, or errNeedsCopy for images it leaves to
+// go.podman.io/image's copy.
 func (s *Store) fetch(ctx context.Context, named reference.Named, sys *types.SystemContext, progress *pullProgress) (string, error) {
 	ref, err := docker.NewReference(named)
 	if err != nil {
