@@ -9,7 +9,8 @@
 #
 # usage: build-image.sh [--force] [--prune]
 #   --force  rebuild even if a cached image exists
-#   --prune  remove cached images with other keys
+#   --prune  remove cached images with other keys (done after every build:
+#            guests still running keep their open image files)
 set -euo pipefail
 # shellcheck source=hack/vm/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,7 +37,8 @@ guest_packages() {
 
 # kernel_version DIR prints the version of the newest Debian kernel in DIR.
 kernel_version() {
-	basename "$(ls -d "$1"/lib/modules/*-amd64 | sort -V | tail -n 1)"
+	local dirs=("$1"/lib/modules/*-amd64)
+	printf '%s\n' "${dirs[@]##*/}" | sort -V | tail -n 1
 }
 
 # module_load_order ROOT KVER MODULE... prints the .ko paths (relative to the
@@ -170,7 +172,10 @@ main() {
 		if ((force)) && [[ -d $out ]]; then
 			rm -rf "$out"
 		fi
-		[[ -d $out ]] || build_image "$key" "$out"
+		if [[ ! -d $out ]]; then
+			build_image "$key" "$out"
+			prune=1
+		fi
 		exec 9>&-
 	fi
 	if ((prune)); then
