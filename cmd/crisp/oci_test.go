@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/oci"
+)
+
+// TestMain lets the test binary stand in for crisp: re-executed with
+// CRISP_TEST_MAIN=1 it runs main, and the OCI executor re-executes it to
+// enter containers.
+func TestMain(m *testing.M) {
+	if oci.IsInit() {
+		oci.Init()
+	}
+	if os.Getenv("CRISP_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// ociCLI runs `crisp oci` with the test's root and cgroup mount.
+type ociCLI struct {
+	t           *testing.T
+	root, mount string
+}
+
+func newOCICLI(t *testing.T) *ociCLI {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return &ociCLI{t: t, root: t.TempDir(), mount: m}
+		}
+	}
+	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	return nil
+}
+
+// run returns stdout, stderr and the exit code.
+func (c *ociCLI) run(args ...string) (string, string, int) {
+	c.t.Helper()
+	cmd := exec.Command("/proc/self/exe", append([]string{"oci", "--root", c.root, "--cgroup-mount", c.mount}, args...)...)
+	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	// Files, not pipes: a created container keeps crisp's stdio, and a
+	// pipe would not end while it runs.
+	dir := c.t.TempDir()
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer out.Close()
+	errOut, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer errOut.Close()
+	cmd.Stdout, cmd.Stderr = out, errOut
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		c.t.Fatal(err)
+	}
+	stdout, _ := os.ReadFile(out.Name())
+	stderr, _ := os.ReadFile(errOut.Name())
+	return string(stdout), string(stderr), cmd.ProcessState.ExitCode()
+}
+
+// busyboxBundle makes a bundle directory with a busybox rootfs and the
+// config.json of `crisp oci spec`, edited by edit.
+func busyboxBundle(t *testing.T, c *ociCLI, edit func(*specs.Spec)) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("needs busybox-static (apt-get install busybox-static)")
+	}
+	bundle := t.TempDir()
+	bin := filepath.Join(bundle, "rootfs", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"proc", "sys", "dev"} {
+		if err := os.Mkdir(filepath.Join(bundle, "rootfs", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range []string{"sh", "echo", "sleep", "cat"} {
+		if err := os.Symlink("busybox", filepath.Join(bin, applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, errOut, code := c.run("spec", "--bundle", bundle); code != 0 {
+		t.Fatalf("crisp oci spec: %d %s %s", code, out, errOut)
+	}
+	path := filepath.Join(bundle, "config.json")
+	spec := &specs.Spec{}
+	if data, err = os.ReadFile(path); err == nil {
+		err = json.Unmarshal(data, spec)
+	}
+	if err != nil {
+		t.Fatalf("config.json from crisp oci spec: %v", err)
+	}
+	edit(spec)
+	if data, err = json.Marshal(spec); err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
+func TestOCISpecThenRun(t *testing.T) {
+	c := newOCICLI(t)
+	for _, terminal := range []bool{false, true} {
+		bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+			s.Process.Terminal = terminal
+			s.Process.Args = []string{"sh", "-c", "echo hello from busybox; exit 5"}
+		})
+		out, errOut, code := c.run("run", "--bundle", bundle, "spec-run")
+		want := "hello from busybox\n"
+		if terminal {
+			want = "hello from busybox\r\n" // through the pseudo-terminal
+		}
+		if code != 5 || out != want {
+			t.Errorf("terminal %v: run exit %d, stdout %q (stderr %q), want 5 and %q", terminal, code, out, errOut, want)
+		}
+		if out, _, _ := c.run("list", "-q"); out != "" {
+			t.Errorf("run left containers behind: %q", out)
+		}
+	}
+}
+
+func TestOCILifecycleCommands(t *testing.T) {
+	c := newOCICLI(t)
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sleep", "100"}
+		s.Linux.CgroupsPath = "/crisp-test/cli"
+	})
+	must := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := c.run(args...)
+		if code != 0 {
+			t.Fatalf("crisp oci %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+		return out
+	}
+	status := func() string {
+		t.Helper()
+		var st oci.State
+		if err := json.Unmarshal([]byte(must("state", "cli")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return string(st.Status)
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	must("create", "--bundle", bundle, "--pid-file", pidFile, "cli")
+	t.Cleanup(func() { c.run("delete", "--force", "cli") })
+	if s := status(); s != "created" {
+		t.Errorf("after create: %s", s)
+	}
+	if data, err := os.ReadFile(pidFile); err != nil || len(data) == 0 {
+		t.Errorf("pid file: %q %v", data, err)
+	}
+	must("start", "cli")
+	if s := status(); s != "running" {
+		t.Errorf("after start: %s", s)
+	}
+	if out, _, code := c.run("exec", "cli", "sh", "-c", "echo exec works; exit 3"); code != 3 || out != "exec works\n" {
+		t.Errorf("exec: exit %d, %q", code, out)
+	}
+	if out := must("ps", "--format", "json", "cli"); !strings.HasPrefix(out, "[") || out == "[]\n" {
+		t.Errorf("ps: %q", out)
+	}
+	if out := must("list"); !strings.Contains(out, "cli") || !strings.Contains(out, "running") {
+		t.Errorf("list: %q", out)
+	}
+	must("pause", "cli")
+	if s := status(); s != "paused" {
+		t.Errorf("after pause: %s", s)
+	}
+	must("resume", "cli")
+	if _, _, code := c.run("delete", "cli"); code == 0 {
+		t.Error("delete of a running container succeeded without --force")
+	}
+	must("kill", "cli", "KILL")
+	must("delete", "cli")
+	if _, _, code := c.run("state", "cli"); code == 0 {
+		t.Error("state after delete succeeded")
+	}
+	var f struct {
+		OCIVersionMax string `json:"ociVersionMax"`
+	}
+	if err := json.Unmarshal([]byte(must("features")), &f); err != nil || f.OCIVersionMax != specs.Version {
+		t.Errorf("features: %+v %v", f, err)
+	}
+}

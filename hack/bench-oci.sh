@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench-oci.sh compares the lifecycle create -> start -> wait -> delete of a
+# /bin/true container under crisp and under runc (Debian's runc package), on
+# the same bundle, alternating one run of each. It prints both medians and
+# the ratio crisp/runc, for two paths:
+#
+#   cli      `crisp oci run` against `runc run` (each creates, starts, waits
+#            and deletes in one command)
+#   library  crisp's Go library (how the daemon runs containers) against the
+#            runc command line (how containerd's shim runs it), via
+#            `go test -bench BenchmarkLifecycle ./pkg/oci`
+#
+# Usage: hack/bench-oci.sh [iterations]   (default 50; run as root)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+n=${1:-50}
+tags='containers_image_openpgp exclude_graphdriver_btrfs'
+
+need() { # command package
+	command -v "$1" >/dev/null 2>&1 && return
+	apt-get install -y -qq "$2" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+}
+need runc runc
+need busybox busybox-static
+
+go build -tags "$tags" -o bin/crisp ./cmd/crisp
+crisp=$PWD/bin/crisp
+
+cgmount=/sys/fs/cgroup
+if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
+	cgmount=/sys/fs/cgroup/unified # hybrid host
+fi
+
+work=$(mktemp -d /tmp/crisp-bench-oci.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+bundle=$work/bundle
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev"
+cp "$(command -v busybox)" "$bundle/rootfs/bin/busybox"
+ln -s busybox "$bundle/rootfs/bin/true"
+"$crisp" oci spec --bundle "$bundle"
+# The default spec, with /bin/true and no terminal.
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' "$bundle/config.json"
+grep -q '"/bin/true"' "$bundle/config.json" || { echo "bench-oci: could not edit config.json" >&2; exit 1; }
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.3f\n", (e-s)*1000}'; }
+
+: >"$work/crisp" >"$work/runc"
+for i in $(seq "$n"); do
+	s=$EPOCHREALTIME
+	"$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "c$i" </dev/null
+	ms "$s" "$EPOCHREALTIME" >>"$work/crisp"
+	s=$EPOCHREALTIME
+	runc --root "$work/runc-root" run --bundle "$bundle" "r$i" </dev/null
+	ms "$s" "$EPOCHREALTIME" >>"$work/runc"
+done
+c=$(median <"$work/crisp")
+r=$(median <"$work/runc")
+echo "cli:     crisp oci run median ${c} ms, runc run median ${r} ms, ratio $(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}') ($n runs each)"
+
+out=$(go test -tags "$tags" -run '^$' -bench 'BenchmarkLifecycle' -benchtime "${n}x" ./pkg/oci)
+c=$(awk '/BenchmarkLifecycle\/crisp/ {print $5}' <<<"$out")
+r=$(awk '/BenchmarkLifecycle\/runc/ {print $5}' <<<"$out")
+echo "library: crisp median ${c} ms, runc create/start/wait/delete median ${r} ms, ratio $(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}') ($n runs each)"
