@@ -27,10 +27,16 @@ CRISP_BIN=$PWD/bin/crisp gotestsum --format pkgname-and-test-fails --jsonfile "$
 
 if [ "$mode" = all ]; then
 	log "guest tests"
-	CRISP_TEST_RESULTS=$results hack/vm/vm-test.sh || status=1
+	CRISP_TEST_RESULTS=$results hack/test-guests.sh || status=1
 fi
 
-# One closing line over every Go test that ran, on the host and in guests.
-count() { cat "$results"/*.json 2>/dev/null | grep -c "\"Action\":\"$1\",\"Package\":\"[^\"]*\",\"Test\"" || true; }
+# One closing line over every Go test that ran, subtests included: the
+# host's from go test's JSON, the guests' from their verbose output.
+count() {
+	local json guest
+	json=$(cat "$results"/*.json 2>/dev/null | grep -c "\"Action\":\"$1\",\"Package\":\"[^\"]*\",\"Test\"" || true)
+	guest=$(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^[[:space:]]*--- ${1^^}: " || true)
+	echo $((json + guest))
+}
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
 exit $status

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the tests that need what crisp's build hosts lack: a pure cgroup v2
+# hierarchy with controllers, systemd, CRIU. They run inside the project's
+# guests (hack/vm): user-mode Linux for the fast loop, qemu with Debian's
+# kernel and systemd for the rest. Called by hack/test.sh; output of the Go
+# test binaries goes to $CRISP_TEST_RESULTS/guest-*.log for the final count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+require_root
+
+results=${CRISP_TEST_RESULTS:-$(mktemp -d)}
+status=0
+
+# step NAME CMD...: run one guest step, keep its output, remember failure.
+step() {
+	local name=$1
+	shift
+	log "guest: $name"
+	if ! "$@" 2>&1 | tee "$results/guest-$name.log"; then
+		status=1
+		log "guest: $name FAILED"
+	fi
+}
+
+step smoke hack/vm/vm-test.sh smoke uml qemu
+# Kernel-facing packages in the user-mode Linux guest: cpu, io, memory and
+# pids controllers, all seven namespaces.
+step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/cgroups ./pkg/oci/... -- -test.v -test.count=1
+# The same cgroup package in qemu: cpuset, hugetlb, the systemd driver.
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 1500 ./pkg/cgroups -- -test.v -test.count=1
+# Limits end to end through `crisp oci run`.
+step cgroups-e2e hack/cgroups-e2e.sh uml qemu
+
+exit $status
