@@ -149,6 +149,7 @@ field() {
 }
 
 # What both runtimes need.
+apt_install iproute2 util-linux
 hack/install-cni.sh --plugins-only
 for p in bridge host-local portmap loopback; do
 	[ -x "/opt/cni/bin/$p" ] || die "CNI plugin $p missing from /opt/cni/bin"

@@ -48,7 +48,7 @@ case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; e
 containerd_peer_install() {
 	require_root
 	apt_install runc
-	local missing=()
+	local missing=() cmd
 	for cmd in containerd ctr containerd-shim-runc-v2; do
 		has_module_version "$CONTAINERD_PEER_BIN/$cmd" "$CONTAINERD_PEER_MODULE" "$CONTAINERD_VERSION" ||
 			missing+=("$CONTAINERD_PEER_MODULE/cmd/$cmd@$CONTAINERD_VERSION")
@@ -272,11 +272,17 @@ containerd_peer_stop() {
 				log "could not delete container $id of the containerd peer in $dir"
 		done
 	done
-	# Shims of this peer name its socket on their command line.
-	local f p
-	grep -lzxF -- "$dir/containerd.sock" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
-		p=${f#/proc/}
-		kill -KILL "${p%/cmdline}" 2>/dev/null || true
+	# Shims of this peer name its socket as an argument. Read in bash: a
+	# grep given the path would find itself.
+	local f p a args
+	for f in /proc/[0-9]*/cmdline; do
+		mapfile -d '' -t args 2>/dev/null <"$f" || continue
+		for a in "${args[@]}"; do
+			[ "$a" = "$dir/containerd.sock" ] || continue
+			p=${f#/proc/}
+			kill -KILL "${p%/cmdline}" 2>/dev/null || true
+			break
+		done
 	done
 	# Snapshots, pinned network namespaces, shm: unmount deepest first.
 	local m
