@@ -191,11 +191,27 @@ func TestInvalidSpecNamesField(t *testing.T) {
 		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "hook"}}} }, "hooks.poststop[0].path"},
 		{"device outside /dev", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/etc/x", Type: "c"}} }, "linux.devices[0].path"},
 		{"missing binary", func(s *specs.Spec) { s.Process.Args = []string{"no-such-binary"} }, "process.args[0]"},
+		{"unsupported setting", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FIFO"} }, "process.scheduler"},
+		{"bad JSON type", nil, "process.args"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := testSpec(t, "true")
-			tc.edit(spec)
-			err := rt.Create(context.Background(), "bad", writeBundle(t, spec), CreateOptions{})
+			bundle := writeBundle(t, spec)
+			if tc.edit != nil {
+				tc.edit(spec)
+				bundle = writeBundle(t, spec)
+			} else {
+				// A string where the spec wants a list of strings.
+				data, err := os.ReadFile(bundle + "/config.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				data = []byte(strings.Replace(string(data), `"args":["true"]`, `"args":"true"`, 1))
+				if err := os.WriteFile(bundle+"/config.json", data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := rt.Create(context.Background(), "bad", bundle, CreateOptions{})
 			var fe *errdefs.FieldError
 			if !errors.As(err, &fe) || fe.Field != tc.field {
 				t.Fatalf("error %v, want one naming %s", err, tc.field)

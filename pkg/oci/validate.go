@@ -112,6 +112,30 @@ func validateSpec(spec *specs.Spec) error {
 	if err := checkHooks(spec.Hooks); err != nil {
 		return err
 	}
+	return checkUnsupported(spec)
+}
+
+// checkUnsupported refuses settings crisp cannot honour, rather than
+// running a container that silently lacks them.
+func checkUnsupported(spec *specs.Spec) error {
+	l := spec.Linux
+	for field, set := range map[string]bool{
+		"linux.personality":          l.Personality != nil,
+		"linux.timeOffsets":          len(l.TimeOffsets) > 0,
+		"linux.intelRdt":             l.IntelRdt != nil,
+		"linux.memoryPolicy":         l.MemoryPolicy != nil,
+		"linux.netDevices":           len(l.NetDevices) > 0,
+		"linux.mountLabel":           l.MountLabel != "",
+		"linux.seccomp.listenerPath": l.Seccomp != nil && l.Seccomp.ListenerPath != "",
+		"process.scheduler":          spec.Process.Scheduler != nil,
+		"process.ioPriority":         spec.Process.IOPriority != nil,
+		"process.selinuxLabel":       spec.Process.SelinuxLabel != "",
+		"process.apparmorProfile":    spec.Process.ApparmorProfile != "",
+	} {
+		if set {
+			return errdefs.InvalidField(field, "is not supported by crisp")
+		}
+	}
 	return nil
 }
 
