@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // unitState returns the LoadState and ActiveState systemd reports for unit.
@@ -108,6 +110,33 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	if load, active := unitState(t, ctr); active != "inactive" || load == "loaded" {
 		t.Errorf("scope %s left as %s/%s", ctr.Unit(), load, active)
 	}
+	// Limits applied by one process survive another process starting the
+	// scope, as with crisp oci create and start.
+	other, err := NewManager(h, parent+":crisp:other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Create(ctx); err != nil {
+		t.Fatalf("Create other: %v", err)
+	}
+	if err := other.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 40 << 20, CpuQuota: 20000, CpuPeriod: 100000})); err != nil {
+		t.Fatalf("Apply other: %v", err)
+	}
+	fresh, _ := NewManager(h, parent+":crisp:other")
+	otherHelper := startHelper(t, fresh, "sleep")
+	if err := fresh.AddProcess(otherHelper.Process.Pid); err != nil {
+		t.Fatalf("AddProcess from a fresh Manager: %v", err)
+	}
+	if v, err := readUint(fresh.Path(), "memory.max"); err != nil || v != 40<<20 {
+		t.Errorf("memory.max after a fresh Manager started the scope = %d, %v; want %d", v, err, 40<<20)
+	}
+	if v, _ := readFile(fresh.Path(), "cpu.max"); v != "20000 100000\n" {
+		t.Errorf("cpu.max after a fresh Manager started the scope = %q", v)
+	}
+	if err := fresh.Destroy(ctx); err != nil || fresh.Exists() {
+		t.Errorf("Destroy other: %v (exists %v)", err, fresh.Exists())
+	}
+
 	// A container that never got a process has a directory but no unit:
 	// Destroy must still leave nothing.
 	idle, err := NewManager(h, parent+":crisp:idle")

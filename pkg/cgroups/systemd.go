@@ -110,15 +110,46 @@ func (m *Manager) startScope(ctx context.Context, pid int) error {
 		{Name: "DefaultDependencies", Value: godbus.MakeVariant(false)},
 	}
 	props = append(props, unitResourceProperties(m.applied)...)
+	// systemd writes its own defaults for the unit's attributes when it
+	// realizes the cgroup. Put crisp's limits back on top: the resources
+	// applied through this Manager, or else whatever the files held, as
+	// when another process applied them.
+	var saved []fileWrite
+	if m.applied == nil {
+		saved = m.snapshot(systemdManagedFiles)
+	}
 	if err := m.startUnit(ctx, props); err != nil {
 		return err
 	}
-	// systemd writes its own defaults for the unit's attributes when it
-	// realizes the cgroup: write crisp's limits again on top.
 	if m.applied != nil {
 		return m.Apply(m.applied)
 	}
+	for _, w := range saved {
+		if cur, err := readFile(m.dir, w.file); err == nil && cur != w.value {
+			if err := writeFile(m.dir, w.file, strings.TrimSuffix(w.value, "\n")); err != nil {
+				return fmt.Errorf("restore limits after starting %s: %w", m.loc.unit, err)
+			}
+		}
+	}
 	return nil
+}
+
+// systemdManagedFiles are the attributes systemd sets on a unit's own
+// cgroup when it starts it.
+var systemdManagedFiles = []string{
+	"cpu.weight", "cpu.max", "io.weight", "memory.min", "memory.low", "memory.high",
+	"memory.max", "memory.swap.max", "memory.zswap.max", "pids.max",
+}
+
+// snapshot reads those of files that exist.
+func (m *Manager) snapshot(files []string) []fileWrite {
+	var out []fileWrite
+	for _, f := range files {
+		if v, err := readFile(m.dir, f); err == nil {
+			out = append(out, fileWrite{f, v})
+		}
+	}
+	return out
 }
 
 // unitActive reports whether systemd runs the manager's unit.
