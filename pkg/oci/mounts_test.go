@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,89 @@ func TestMaskedReadonlyPathsAndReadonlyRoot(t *testing.T) {
 	want := "timer_list=0 keys=0\nfirmware=0\nsys=readonly\nroot=readonly\nshm=writable\n"
 	if st.Code != 0 || out != want {
 		t.Errorf("exit %+v, output %q, want %q", st, out, want)
+	}
+}
+
+func TestDevices(t *testing.T) {
+	rt := newTestRuntime(t)
+	mode := os.FileMode(0o640)
+	uid, gid := uint32(12), uint32(34)
+	spec := testSpec(t, "sh", "-c", `
+		for d in null zero full random urandom tty; do stat -c "$d %F %t:%T %a" /dev/$d; done
+		for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done
+		stat -c "mine %F %t:%T %a %u:%g" /dev/sub/mine
+		head -c 4 /dev/zero | wc -c`)
+	spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sub/mine", Type: "c", Major: 1, Minor: 7, FileMode: &mode, UID: &uid, GID: &gid}}
+	out, st := runToExit(t, rt, spec)
+	want := `null character special file 1:3 666
+zero character special file 1:5 666
+full character special file 1:7 666
+random character special file 1:8 666
+urandom character special file 1:9 666
+tty character special file 5:0 666
+fd -> /proc/self/fd
+stdin -> /proc/self/fd/0
+stdout -> /proc/self/fd/1
+stderr -> /proc/self/fd/2
+ptmx -> pts/ptmx
+mine character special file 1:7 640 12:34
+4
+`
+	if st.Code != 0 || out != want {
+		t.Errorf("exit %+v, output:\n%s\nwant:\n%s", st, out, want)
+	}
+}
+
+// pivot_root, MS_MOVE with chroot, and root propagation settings all give
+// the container the same root.
+func TestRootSwitchAndPropagation(t *testing.T) {
+	rt := newTestRuntime(t)
+	for _, tc := range []struct {
+		name, propagation string
+		noPivot           bool
+		want              string // propagation tag of / in the container
+	}{
+		// Default rslave: nothing the container mounts propagates out
+		// (the host's own propagation decides what comes in).
+		{"pivot_root", "", false, "!shared:"},
+		{"MS_MOVE and chroot", "", true, ""},
+		{"rshared", "rshared", false, "shared:"},
+		{"rprivate", "rprivate", false, "-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, "sh", "-c", "ls /bin/busybox; cat /proc/self/mountinfo")
+			spec.Linux.RootfsPropagation = tc.propagation
+			id := "root-" + strings.ReplaceAll(tc.name, " ", "-")
+			out := newOutputPipe(t)
+			if err := rt.Create(context.Background(), id, writeBundle(t, spec), CreateOptions{NoPivot: tc.noPivot, Stdout: out.w, Stderr: out.w}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rt.Delete(context.Background(), id, true) })
+			if err := rt.Start(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := rt.Wait(context.Background(), id); err != nil || st.Code != 0 {
+				t.Fatalf("%+v %v", st, err)
+			}
+			text := out.text(t)
+			first, rest, _ := strings.Cut(text, "\n")
+			if first != "/bin/busybox" {
+				t.Fatalf("root is not the rootfs: %q", text)
+			}
+			if tc.noPivot {
+				return // the old root stays mounted below the chroot
+			}
+			root, ok := parseMountinfo(rest)["/"]
+			switch {
+			case !ok:
+				t.Errorf("no / mount:\n%s", rest)
+			case tc.want == "-" && root.optional != "":
+				t.Errorf("/ propagation %q, want private", root.optional)
+			case tc.want == "!shared:" && strings.Contains(root.optional, "shared:"):
+				t.Errorf("/ propagation %q, want not shared", root.optional)
+			case tc.want != "-" && tc.want != "!shared:" && !strings.Contains(root.optional, tc.want):
+				t.Errorf("/ propagation %q, want %s", root.optional, tc.want)
+			}
+		})
 	}
 }
