@@ -14,7 +14,7 @@ const x32Bit = 0x40000000
 type arch struct {
 	name     specs.Arch
 	audit    uint32
-	syscalls map[string]uint32
+	syscalls syscallTable
 	// x32 marks the x32 ABI, checked within the x86_64 section.
 	x32 bool
 }

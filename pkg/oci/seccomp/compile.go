@@ -72,7 +72,7 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 		for a := range wanted {
 			var nrs []uint32
 			for _, name := range sc.Names {
-				nr, ok := a.syscalls[name]
+				nr, ok := a.syscalls.lookup(name)
 				if !ok {
 					if a == native {
 						unknown[name] = true

@@ -38,6 +38,16 @@ func run(t *testing.T, f *Filter, audit, nr uint32, args ...uint64) uint32 {
 
 func errnoRet(e uint) *uint { return &e }
 
+// nr looks a system call up, failing the test when it is unknown.
+func nr(t *testing.T, table syscallTable, name string) uint32 {
+	t.Helper()
+	n, ok := table.lookup(name)
+	if !ok {
+		t.Fatalf("no system call %s", name)
+	}
+	return n
+}
+
 func TestCompileActions(t *testing.T) {
 	prof := &specs.LinuxSeccomp{
 		DefaultAction:   specs.ActErrno,
@@ -66,17 +76,17 @@ func TestCompileActions(t *testing.T) {
 		audit, nr uint32
 		want      uint32
 	}{
-		{"x86_64 read", x64, syscallsX86_64["read"], retAllow},
-		{"i386 read", i386, syscallsI386["read"], retAllow},
-		{"x32 read", x64, syscallsX32["read"], retAllow},
-		{"errno", x64, syscallsX86_64["mkdir"], retErrno | uint32(unix.EXDEV)},
-		{"i386 errno", i386, syscallsI386["mkdir"], retErrno | uint32(unix.EXDEV)},
-		{"kill process", x64, syscallsX86_64["uname"], retKillProcess},
-		{"kill thread", x64, syscallsX86_64["getpid"], retKillThread},
-		{"trap", x64, syscallsX86_64["getppid"], retTrap},
-		{"log", x64, syscallsX86_64["getuid"], retLog},
-		{"default errno", x64, syscallsX86_64["chdir"], retErrno | uint32(unix.ENOSYS)},
-		{"i386 call 0 is restart_syscall, not read", i386, syscallsX86_64["read"], retErrno | uint32(unix.ENOSYS)},
+		{"x86_64 read", x64, nr(t, syscallsX86_64, "read"), retAllow},
+		{"i386 read", i386, nr(t, syscallsI386, "read"), retAllow},
+		{"x32 read", x64, nr(t, syscallsX32, "read"), retAllow},
+		{"errno", x64, nr(t, syscallsX86_64, "mkdir"), retErrno | uint32(unix.EXDEV)},
+		{"i386 errno", i386, nr(t, syscallsI386, "mkdir"), retErrno | uint32(unix.EXDEV)},
+		{"kill process", x64, nr(t, syscallsX86_64, "uname"), retKillProcess},
+		{"kill thread", x64, nr(t, syscallsX86_64, "getpid"), retKillThread},
+		{"trap", x64, nr(t, syscallsX86_64, "getppid"), retTrap},
+		{"log", x64, nr(t, syscallsX86_64, "getuid"), retLog},
+		{"default errno", x64, nr(t, syscallsX86_64, "chdir"), retErrno | uint32(unix.ENOSYS)},
+		{"i386 call 0 is restart_syscall, not read", i386, nr(t, syscallsX86_64, "read"), retErrno | uint32(unix.ENOSYS)},
 		{"unknown architecture", unix.AUDIT_ARCH_AARCH64, 0, retKillProcess},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +96,7 @@ func TestCompileActions(t *testing.T) {
 		})
 	}
 	// i386 read is 3, which is x86_64 close: the default applies.
-	if got := run(t, f, i386, syscallsI386["close"]); got != retErrno|uint32(unix.ENOSYS) {
+	if got := run(t, f, i386, nr(t, syscallsI386, "close")); got != retErrno|uint32(unix.ENOSYS) {
 		t.Errorf("i386 close: %#x", got)
 	}
 }
@@ -99,20 +109,20 @@ func TestCompileX32NotListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := run(t, f, unix.AUDIT_ARCH_X86_64, syscallsX32["read"]); got != retKillProcess {
+	if got := run(t, f, unix.AUDIT_ARCH_X86_64, nr(t, syscallsX32, "read")); got != retKillProcess {
 		t.Errorf("x32 call without x32 in the profile: %#x, want kill", got)
 	}
 	if got := run(t, f, unix.AUDIT_ARCH_I386, 3); got != retKillProcess {
 		t.Errorf("i386 call without i386 in the profile: %#x, want kill", got)
 	}
-	if got := run(t, f, unix.AUDIT_ARCH_X86_64, syscallsX86_64["mkdir"]); got != retErrno|uint32(unix.EPERM) {
+	if got := run(t, f, unix.AUDIT_ARCH_X86_64, nr(t, syscallsX86_64, "mkdir")); got != retErrno|uint32(unix.EPERM) {
 		t.Errorf("errno without errnoRet: %#x, want EPERM", got)
 	}
 }
 
 func TestCompileArgumentComparisons(t *testing.T) {
 	const big = uint64(0x1_0000_0005) // high word set
-	nr := syscallsX86_64["personality"]
+	nr := nr(t, syscallsX86_64, "personality")
 	for _, tc := range []struct {
 		op      specs.LinuxSeccompOperator
 		value   uint64
@@ -158,7 +168,7 @@ func TestCompileArgumentComparisons(t *testing.T) {
 }
 
 func TestCompileRuleOrderAndAlternatives(t *testing.T) {
-	kill := syscallsX86_64["kill"]
+	kill := nr(t, syscallsX86_64, "kill")
 	f, err := Compile(&specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
 		Syscalls: []specs.LinuxSyscall{
@@ -190,8 +200,8 @@ func TestCompileRuleOrderAndAlternatives(t *testing.T) {
 
 func TestCompileLargeProfileFits(t *testing.T) {
 	var names []string
-	for n := range syscallsX86_64 {
-		names = append(names, n)
+	for _, sc := range syscallsX86_64 {
+		names = append(names, sc.name)
 	}
 	f, err := Compile(&specs.LinuxSeccomp{
 		DefaultAction: specs.ActErrno,
@@ -205,7 +215,7 @@ func TestCompileLargeProfileFits(t *testing.T) {
 		t.Fatalf("%d instructions", f.Len())
 	}
 	for _, n := range []string{"read", "mseal", "openat2"} {
-		if got := run(t, f, unix.AUDIT_ARCH_X86_64, syscallsX86_64[n]); got != retAllow {
+		if got := run(t, f, unix.AUDIT_ARCH_X86_64, nr(t, syscallsX86_64, n)); got != retAllow {
 			t.Errorf("%s: %#x", n, got)
 		}
 	}

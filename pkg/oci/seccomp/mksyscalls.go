@@ -4,7 +4,7 @@
 // architectures, from the kernel's uapi headers (Debian: linux-libc-dev),
 // plus the syscalls added after those headers.
 //
-//	go run mksyscalls.go > zsyscalls.go
+//	go run mksyscalls.go | gofmt > zsyscalls.go
 package main
 
 import (
@@ -52,15 +52,17 @@ func parse(file string, bit int) map[string]int {
 	return m
 }
 
+// emit writes a table sorted by name: static data, so that no crisp
+// process pays for building it at start-up.
 func emit(name string, m map[string]int) {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Printf("var %s = map[string]uint32{\n", name)
+	fmt.Printf("var %s = syscallTable{\n", name)
 	for _, n := range names {
-		fmt.Printf("\t%q: %d,\n", n, m[n])
+		fmt.Printf("\t{%q, %d},\n", n, m[n])
 	}
 	fmt.Printf("}\n\n")
 }
