@@ -71,6 +71,15 @@ func TestStorageConsistentAfterCrashMidPull(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
+	// Layers the killed pull was unpacking stay in staging directories
+	// until the storage is next shut down cleanly.
+	first, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s := openTestStore(t, opts)
 	checkStorage(t, s)
 	if imgs, _ := storedCounts(t, s); imgs != 0 {

@@ -53,7 +53,8 @@ type stagedLayer struct {
 }
 
 // stageLayers unpacks layers first.. in parallel and commits them in order
-// on parent. Staged layers that are not committed are cleaned up.
+// on parent. Every staging directory is cleaned up at the end, committed or
+// not (committing moves the layer out of it).
 func (s *Store) stageLayers(ctx context.Context, img *remoteImage, ids []string, first int, parent string, progress *pullProgress) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -116,7 +117,6 @@ func (s *Store) stageLayers(ctx context.Context, img *remoteImage, ids []string,
 		if err != nil {
 			return "", fmt.Errorf("commit layer %s: %w", img.layers[i].Digest, err)
 		}
-		st.out = nil
 		parent = ids[i]
 	}
 	return parent, nil

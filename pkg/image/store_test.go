@@ -170,6 +170,10 @@ func checkStorage(t testing.TB, s *Store) {
 	if len(report.Layers)+len(report.Images)+len(report.Containers) > 0 {
 		t.Fatalf("storage damaged: layers %v images %v containers %v", report.Layers, report.Images, report.Containers)
 	}
+	// Pulls leave no staging directories behind.
+	if left, _ := os.ReadDir(filepath.Join(s.Root(), s.Driver(), "staging")); len(left) > 0 {
+		t.Fatalf("%d staging directories left behind", len(left))
+	}
 }
 
 func TestOpenRejectsBadOptions(t *testing.T) {
