@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,8 +85,35 @@ func (o *ociOptions) setupLog() error {
 		return fmt.Errorf("--log: %w", err)
 	}
 	klog.LogToStderr(false)
-	klog.SetOutput(f)
+	if o.logFormat == "json" {
+		klog.SetOutput(&jsonLines{w: f})
+	} else {
+		klog.SetOutput(f)
+	}
 	return nil
+}
+
+// jsonLines turns klog's text lines into runc-style JSON log lines, so that
+// a tool reading --log-format json can decode every line.
+type jsonLines struct{ w io.Writer }
+
+func (j *jsonLines) Write(p []byte) (int, error) {
+	level := "info"
+	if len(p) > 0 && (p[0] == 'E' || p[0] == 'F') {
+		level = "error"
+	} else if len(p) > 0 && p[0] == 'W' {
+		level = "warning"
+	}
+	line, err := json.Marshal(map[string]string{
+		"level": level, "msg": strings.TrimRight(string(p), "\n"), "time": time.Now().UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := j.w.Write(append(line, '\n')); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // report writes a failed command's error to --log in its format, as runc
