@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -205,6 +206,10 @@ func TestOCILifecycleCommands(t *testing.T) {
 		t.Error("delete of a running container succeeded without --force")
 	}
 	must("kill", "cli", "KILL")
+	// The signal is delivered asynchronously, as with runc.
+	for deadline := time.Now().Add(5 * time.Second); status() != "stopped" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	must("delete", "cli")
 	if _, _, code := c.run("state", "cli"); code == 0 {
 		t.Error("state after delete succeeded")
