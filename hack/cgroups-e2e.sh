@@ -10,7 +10,9 @@
 #         kill, live update
 #   qemu  qemu guest with systemd: the uml set plus cpuset, hugetlb and the
 #         systemd driver (scopes under kubepods.slice)
-# Prints "N passed, M failed" per environment; exits non-zero on a failure.
+# pkg/cgroups' go tests run first in each environment, so a guest boots once
+# for both. Prints "N passed, M failed" per environment; exits non-zero on a
+# failure.
 # Every container, cgroup and unit it makes is removed, and checked to be.
 set -euo pipefail
 
@@ -80,6 +82,8 @@ prepare() {
 	WORK=$(mktemp -d /var/tmp/crisp-cgroups-e2e.XXXXXX)
 	trap 'rm -rf "$WORK"' EXIT
 	(cd "$REPO" && go build -tags 'containers_image_openpgp exclude_graphdriver_btrfs' -o "$WORK/crisp" ./cmd/crisp)
+	# pkg/cgroups' own tests ride along, so each guest boots once.
+	(cd "$REPO" && go test -c -o "$WORK/cgroups.test" ./pkg/cgroups)
 	mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/proc" "$WORK/rootfs/dev" "$WORK/rootfs/sys" "$WORK/rootfs/tmp"
 	cp /bin/busybox "$WORK/rootfs/bin/busybox"
 	local c
@@ -231,6 +235,19 @@ scenario_systemd() {
 	systemctl stop kubepods-crispe2e.slice 2>/dev/null || true
 }
 
+# unit_tests runs pkg/cgroups' test binary, kernel tests included.
+unit_tests() {
+	local out=$WORK/go-test-$mode.log
+	if (cd "$WORK" && ./cgroups.test -test.v -test.count=1 >"$out" 2>&1); then
+		pass "go test ./pkg/cgroups: $(grep -c '^--- PASS' "$out") passed, $(grep -c '^--- SKIP' "$out") skipped"
+		# Skips name their missing precondition.
+		grep -A1 '^=== RUN' "$out" | grep -E '^\s+\S+_test.go:[0-9]+: needs' | sed 's/^\s*/     skip: /' | sort -u
+	else
+		grep -E '^(--- FAIL|\s+\S+_test.go)' "$out" | head -40
+		fail "go test ./pkg/cgroups"
+	fi
+}
+
 # guest MODE WORK: run the scenarios for MODE (host, uml or qemu).
 guest() {
 	local mode=$1
@@ -244,6 +261,7 @@ guest() {
 	# (hostfs, 9p) cannot hold.
 	STATE=$(mktemp -d /run/crisp-cgroups-e2e.XXXXXX)
 	echo "=== cgroups e2e ($mode, $CG: $(cat "$CG/cgroup.controllers"))"
+	unit_tests
 	scenario_place_freeze_kill
 	if has memory; then
 		scenario_oom
