@@ -196,8 +196,14 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 		BootID:    m.bootID,
 		Dir:       filepath.Join(m.opts.StateDir, "pods", id),
 	}
-	// The record comes first: if the daemon dies from here on, the restarted
-	// daemon finds it and undoes whatever was made.
+	if err := m.plan(sb); err != nil {
+		m.release(id, key)
+		return nil, err
+	}
+	// The record, with everything the pod is about to get, comes first: if
+	// the daemon dies from here on, the restarted daemon finds it and undoes
+	// whatever was made. Undoing is idempotent, so the record need not be
+	// rewritten after each step.
 	if err := m.records.Put(id, sb); err != nil {
 		m.release(id, key)
 		return nil, err
@@ -265,7 +271,48 @@ func (m *Manager) validate(spec *Spec) error {
 	return validateSysctls(spec)
 }
 
-// create makes the pod's kernel objects, recording each in sb as it goes.
+// plan fills in what sb will be made of, so that its first record already
+// says what to undo: the pod cgroup, the namespace pins, the network.
+func (m *Manager) plan(sb *Sandbox) error {
+	path, err := cgroups.PodCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID)
+	if err != nil {
+		return err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, path)
+	if err != nil {
+		return err
+	}
+	sb.Cgroup = path
+	// kubelet makes pod cgroups itself with the cgroupfs driver; only a
+	// cgroup crisp makes is removed with the pod.
+	sb.CgroupOwned = !cg.Exists()
+
+	sb.Namespaces = map[NamespaceKind]string{}
+	for _, k := range sb.newNamespaces() {
+		sb.Namespaces[k] = m.pins.pinPath(k, sb.ID)
+	}
+	if sb.Spec.PIDMode == ModePod {
+		sb.Namespaces[NamespacePID] = m.pins.pinPath(NamespacePID, sb.ID)
+	}
+	sb.NetworkAttached = sb.Spec.NetworkMode != ModeNode
+	return nil
+}
+
+// newNamespaces are the namespaces the pod creates and pins itself (the PID
+// namespace, if any, is its reaper's). A pod on the host network keeps the
+// host's name too.
+func (sb *Sandbox) newNamespaces() []NamespaceKind {
+	var kinds []NamespaceKind
+	if sb.Spec.NetworkMode != ModeNode {
+		kinds = append(kinds, NamespaceNet, NamespaceUTS)
+	}
+	if sb.Spec.IPCMode != ModeNode {
+		kinds = append(kinds, NamespaceIPC)
+	}
+	return kinds
+}
+
+// create makes the pod's kernel objects and files, as planned in sb.
 func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	spec := &sb.Spec
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
@@ -287,32 +334,28 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 
-	if err := m.createCgroup(ctx, sb); err != nil {
-		return err
+	if sb.CgroupOwned {
+		if err := m.createCgroup(ctx, sb); err != nil {
+			return err
+		}
 	}
 
-	var kinds []NamespaceKind
-	if !hostNetwork {
-		// A pod on the host network keeps the host's name too.
-		kinds = append(kinds, NamespaceNet, NamespaceUTS)
-	}
-	if spec.IPCMode != ModeNode {
-		kinds = append(kinds, NamespaceIPC)
-	}
-	if len(kinds) > 0 {
-		paths, err := m.pins.create(sb.ID, kinds, func() error {
-			if !hostNetwork && hostname != "" {
-				if err := unix.Sethostname([]byte(hostname)); err != nil {
-					return fmt.Errorf("set hostname %q: %w", hostname, err)
+	if kinds := sb.newNamespaces(); len(kinds) > 0 {
+		_, err := m.pins.create(sb.ID, kinds, func() error {
+			if !hostNetwork {
+				// A pod's localhost works without a CNI loopback plugin.
+				if err := setLoopbackUp(); err != nil {
+					return err
+				}
+				if hostname != "" {
+					if err := unix.Sethostname([]byte(hostname)); err != nil {
+						return fmt.Errorf("set hostname %q: %w", hostname, err)
+					}
 				}
 			}
 			return applySysctls(spec.Sysctls)
 		})
 		if err != nil {
-			return err
-		}
-		sb.Namespaces = paths
-		if err := m.records.Put(sb.ID, sb); err != nil {
 			return err
 		}
 	}
@@ -323,24 +366,17 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 			return err
 		}
 		sb.Reaper = reaper
+		// The reaper's pid is known only now; record it before anything else
+		// can fail, so that it is stopped on undo.
 		if err := m.records.Put(sb.ID, sb); err != nil {
 			return err
 		}
-		path, err := m.pins.pin(NamespacePID, sb.ID, fmt.Sprintf("/proc/%d/ns/pid", reaper.PID))
-		if err != nil {
+		if _, err := m.pins.pin(NamespacePID, sb.ID, fmt.Sprintf("/proc/%d/ns/pid", reaper.PID)); err != nil {
 			return err
 		}
-		if sb.Namespaces == nil {
-			sb.Namespaces = map[NamespaceKind]string{}
-		}
-		sb.Namespaces[NamespacePID] = path
 	}
 
 	if !hostNetwork {
-		sb.NetworkAttached = true
-		if err := m.records.Put(sb.ID, sb); err != nil {
-			return err
-		}
 		res, err := m.opts.Network.Attach(ctx, networkPod(sb))
 		if err != nil {
 			return err
@@ -350,28 +386,14 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
 }
 
-// createCgroup makes the pod's cgroup under the parent kubelet gave, unless
-// it exists already (kubelet makes pod cgroups itself with the cgroupfs
-// driver). Only a cgroup crisp made is removed with the pod.
+// createCgroup makes the pod's cgroup under the parent kubelet gave.
 func (m *Manager) createCgroup(ctx context.Context, sb *Sandbox) error {
-	path, err := cgroups.PodCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID)
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
 	if err != nil {
-		return err
-	}
-	cg, err := cgroups.NewManager(m.opts.Cgroups, path)
-	if err != nil {
-		return err
-	}
-	sb.Cgroup = path
-	if cg.Exists() {
-		return m.records.Put(sb.ID, sb)
-	}
-	sb.CgroupOwned = true
-	if err := m.records.Put(sb.ID, sb); err != nil {
 		return err
 	}
 	if err := cg.Create(ctx); err != nil {
-		return fmt.Errorf("create pod cgroup %s: %w", path, err)
+		return fmt.Errorf("create pod cgroup %s: %w", sb.Cgroup, err)
 	}
 	return nil
 }

@@ -172,6 +172,9 @@ func TestPodGetsNetworkNamespacesAndFiles(t *testing.T) {
 		t.Error("daemon is left in the pod's network namespace")
 	}
 
+	// localhost works inside the pod.
+	run(t, "nsenter", "--net="+netns, "ping", "-c", "1", "-W", "2", "127.0.0.1")
+
 	// The pod answers from the host side of the bridge.
 	run(t, "ping", "-c", "1", "-W", "2", sb.IPs[0].String())
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
@@ -43,13 +44,14 @@ func startReaper(podID string) (ReaperProcess, error) {
 	return ReaperProcess{PID: pid, StartTime: start}, nil
 }
 
-// alive reports whether the recorded reaper is still the same process.
+// alive reports whether the recorded reaper is still the same, running
+// (not zombie) process.
 func (r ReaperProcess) alive() bool {
 	if r.PID == 0 {
 		return false
 	}
-	start, err := processStartTime(r.PID)
-	return err == nil && start == r.StartTime
+	st, err := readProcessStat(r.PID)
+	return err == nil && st.startTime == r.StartTime && st.state != 'Z'
 }
 
 // stop kills the reaper, which ends the pod's PID namespace. A reaper that is
@@ -61,28 +63,48 @@ func (r ReaperProcess) stop() error {
 	if err := unix.Kill(r.PID, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("kill PID namespace reaper %d: %w", r.PID, err)
 	}
+	// SIGKILL is delivered asynchronously; the namespace is gone once the
+	// reaper has exited.
+	for deadline := time.Now().Add(2 * time.Second); r.alive(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("PID namespace reaper %d did not exit after SIGKILL", r.PID)
+		}
+	}
 	return nil
 }
 
-// processStartTime reads field 22 of /proc/<pid>/stat, the start time in
-// clock ticks since boot.
-func processStartTime(pid int) (uint64, error) {
+// processStat is what crisp reads from /proc/<pid>/stat.
+type processStat struct {
+	state     byte   // field 3: R, S, Z, ...
+	startTime uint64 // field 22: clock ticks since boot
+}
+
+func readProcessStat(pid int) (processStat, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, fmt.Errorf("read process %d: %w", pid, err)
+		return processStat{}, fmt.Errorf("read process %d: %w", pid, err)
 	}
 	// The command name may contain spaces and parentheses: split after the
 	// last ')'.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return processStat{}, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return processStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return processStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return processStat{state: fields[0][0], startTime: start}, nil
+}
+
+func processStartTime(pid int) (uint64, error) {
+	st, err := readProcessStat(pid)
+	return st.startTime, err
 }
 
 // RunReaper is the body of the reaper process: PID 1 of a pod's PID
