@@ -38,6 +38,7 @@ func (o *ociOptions) runtime() (*oci.Runtime, error) {
 // container process's status.
 type ociExitError struct{ code int }
 
+// Error describes the exit status.
 func (e *ociExitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func newOCICommand() *cobra.Command {
@@ -97,6 +98,7 @@ func (o *ociOptions) setupLog() error {
 // a tool reading --log-format json can decode every line.
 type jsonLines struct{ w io.Writer }
 
+// Write wraps one klog line in JSON.
 func (j *jsonLines) Write(p []byte) (int, error) {
 	level := "info"
 	if len(p) > 0 && (p[0] == 'E' || p[0] == 'F') {

@@ -221,3 +221,34 @@ func TestOCILifecycleCommands(t *testing.T) {
 		t.Errorf("features: %+v %v", f, err)
 	}
 }
+
+// The monitor records the exit status: a later crisp process reports it,
+// although the process that created the container is long gone.
+func TestOCIExitStatusOutlivesCreator(t *testing.T) {
+	c := newOCICLI(t)
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sh", "-c", "exit 9"}
+		s.Linux.CgroupsPath = "/crisp-test/cli-exit"
+	})
+	if _, errOut, code := c.run("create", "--bundle", bundle, "exit9"); code != 0 {
+		t.Fatalf("create: %s", errOut)
+	}
+	t.Cleanup(func() { c.run("delete", "--force", "exit9") })
+	if _, errOut, code := c.run("start", "exit9"); code != 0 {
+		t.Fatalf("start: %s", errOut)
+	}
+	var st oci.State
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		out, _, _ := c.run("state", "exit9")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == oci.StatusStopped && st.ExitStatus != nil {
+			break
+		}
+	}
+	if st.Status != oci.StatusStopped || st.ExitStatus == nil || st.ExitStatus.Code != 9 {
+		t.Errorf("state %+v, want stopped with exit code 9", st)
+	}
+}
