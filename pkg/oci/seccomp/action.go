@@ -18,8 +18,8 @@ const (
 	retAllow       = 0x7fff0000
 )
 
-// actionValue converts an action and its errno to a filter return value.
-// errnoRet is the rule's own, defaultErrno the profile's.
+// actionValue converts an action and its errno to a filter return value:
+// errnoRet if set, else defaultErrno if set, else EPERM.
 func actionValue(a specs.LinuxSeccompAction, errnoRet *uint, defaultErrno *uint) (uint32, error) {
 	errno := uint32(unix.EPERM)
 	if errnoRet != nil {

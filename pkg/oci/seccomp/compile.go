@@ -57,7 +57,9 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 	rules := map[*arch][]rule{}
 	unknown := map[string]bool{}
 	for i, sc := range s.Syscalls {
-		ret, err := actionValue(sc.Action, sc.ErrnoRet, s.DefaultErrnoRet)
+		// defaultErrnoRet is the default action's; a rule without
+		// errnoRet returns EPERM, as the runtime spec says.
+		ret, err := actionValue(sc.Action, sc.ErrnoRet, nil)
 		if err != nil {
 			return nil, fmt.Errorf("syscalls[%d].action: %w", i, err)
 		}

@@ -118,6 +118,17 @@ func TestCompileX32NotListed(t *testing.T) {
 	if got := run(t, f, unix.AUDIT_ARCH_X86_64, nr(t, syscallsX86_64, "mkdir")); got != retErrno|uint32(unix.EPERM) {
 		t.Errorf("errno without errnoRet: %#x, want EPERM", got)
 	}
+	// defaultErrnoRet belongs to the default action only.
+	f, err = Compile(&specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: errnoRet(uint(unix.ENOSYS)),
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, f, unix.AUDIT_ARCH_X86_64, nr(t, syscallsX86_64, "mkdir")); got != retErrno|uint32(unix.EPERM) {
+		t.Errorf("rule without errnoRet under defaultErrnoRet: %#x, want EPERM", got)
+	}
 }
 
 func TestCompileArgumentComparisons(t *testing.T) {
