@@ -33,7 +33,7 @@ func main() {
 	var busybox, random, tree repeated
 	flag.Var(&busybox, "busybox", "push the busybox image (from /bin/busybox) as REPO:TAG (repeatable)")
 	flag.Var(&random, "random", "push an image of random data as REPO:TAG=MiB[xLAYERS] (repeatable)")
-	flag.Var(&tree, "tree", "push an image of the files under DIR, in about 4 layers, as REPO:TAG=DIR (repeatable)")
+	flag.Var(&tree, "tree", "push an image of the files under DIR, in about 4 layers, as REPO:TAG=DIR (repeatable; images of different REPO:TAG share no layer)")
 	flag.Parse()
 	if err := run(*addr, *user, *archives, busybox, random, tree); err != nil {
 		fmt.Fprintln(os.Stderr, "registry:", err)
@@ -90,7 +90,7 @@ func run(addr, user, archives string, busybox, random, tree []string) error {
 		if !ok {
 			return fmt.Errorf("-tree %q: want REPO:TAG=DIR", spec)
 		}
-		img, err := testregistry.TreeImage(runtime.GOARCH, dir, 4)
+		img, err := testregistry.TreeImage(runtime.GOARCH, dir, 4, ref)
 		if err != nil {
 			return err
 		}

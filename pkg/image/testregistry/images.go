@@ -190,8 +190,9 @@ func Index(images map[string]v1.Image) (v1.ImageIndex, error) {
 // TreeImage is an image of the files under dir (regular files, directories
 // and symlinks, with their modes), split into about n layers of similar
 // size by top-level entry, under "tree/". It stands for a real image: many
-// small, compressible files.
-func TreeImage(arch, dir string, n int) (v1.Image, error) {
+// small, compressible files. Each layer also holds "tree/.salt", so images
+// built with different salts share no layer.
+func TreeImage(arch, dir string, n int, salt string) (v1.Image, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -223,7 +224,8 @@ func TreeImage(arch, dir string, n int) (v1.Image, error) {
 		groups = append(groups, cur)
 	}
 	layers := make([]v1.Layer, 0, len(groups))
-	for _, g := range groups {
+	for i, g := range groups {
+		g = append(g, File{Name: "tree/.salt", Body: fmt.Appendf(nil, "%s/%d\n", salt, i)})
 		l, err := Layer(g, Gzip)
 		if err != nil {
 			return nil, err
