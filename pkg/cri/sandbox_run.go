@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -51,13 +52,13 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 		Sysctls:        cfg.GetLinux().GetSysctls(),
 	}
 	if dns := cfg.GetDnsConfig(); dns != nil {
-		spec.DNS = &sandbox.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+		spec.DNS = &network.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
 	}
 	for i, pm := range cfg.GetPortMappings() {
 		if pm.ContainerPort <= 0 || pm.ContainerPort > 65535 || pm.HostPort < 0 || pm.HostPort > 65535 {
 			return sandbox.Spec{}, errdefs.InvalidField(fmt.Sprintf("config.port_mappings[%d]", i), "port out of range")
 		}
-		spec.PortMappings = append(spec.PortMappings, sandbox.PortMapping{
+		spec.PortMappings = append(spec.PortMappings, network.PortMapping{
 			Protocol:      pm.Protocol.String(),
 			ContainerPort: pm.ContainerPort,
 			HostPort:      pm.HostPort,

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -43,7 +44,7 @@ func TestSandboxSpecTranslation(t *testing.T) {
 	if spec.NetworkMode != sandbox.ModeNode || spec.PIDMode != sandbox.ModePod || spec.IPCMode != sandbox.ModePod {
 		t.Errorf("modes net=%s pid=%s ipc=%s", spec.NetworkMode, spec.PIDMode, spec.IPCMode)
 	}
-	if len(spec.PortMappings) != 1 || spec.PortMappings[0] != (sandbox.PortMapping{Protocol: "UDP", ContainerPort: 53, HostPort: 5353, HostIP: "127.0.0.1"}) {
+	if len(spec.PortMappings) != 1 || spec.PortMappings[0] != (network.PortMapping{Protocol: "UDP", ContainerPort: 53, HostPort: 5353, HostIP: "127.0.0.1"}) {
 		t.Errorf("port mappings %+v", spec.PortMappings)
 	}
 	if spec.Bandwidth == nil || spec.Bandwidth.IngressRate != 10_000_000 || spec.Bandwidth.EgressRate != 0 {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
 // Files a pod provides to its containers, inside Sandbox.Dir.
@@ -21,7 +23,7 @@ const hostResolvConf = "/etc/resolv.conf"
 
 // writeResolvConf writes the pod's resolv.conf: from its DNS config when it
 // has one, else the host's.
-func writeResolvConf(dir string, dns *DNS) error {
+func writeResolvConf(dir string, dns *network.DNS) error {
 	var data []byte
 	if dns == nil || (len(dns.Servers) == 0 && len(dns.Searches) == 0 && len(dns.Options) == 0) {
 		host, err := os.ReadFile(hostResolvConf)
@@ -35,7 +37,7 @@ func writeResolvConf(dir string, dns *DNS) error {
 	return writeFile(filepath.Join(dir, ResolvConfFile), data)
 }
 
-func resolvConf(dns *DNS) []byte {
+func resolvConf(dns *network.DNS) []byte {
 	var b bytes.Buffer
 	if len(dns.Searches) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.Searches, " "))

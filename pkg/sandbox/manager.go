@@ -425,14 +425,8 @@ func networkPod(sb *Sandbox) *network.Pod {
 	if ok, _ := isNamespacePin(p.NetNS); !ok {
 		p.NetNS = "" // CNI DEL must still run; plugins accept a missing netns
 	}
-	for _, pm := range sb.Spec.PortMappings {
-		p.PortMappings = append(p.PortMappings, network.PortMapping{
-			HostPort: pm.HostPort, ContainerPort: pm.ContainerPort, Protocol: pm.Protocol, HostIP: pm.HostIP,
-		})
-	}
-	if dns := sb.Spec.DNS; dns != nil {
-		p.DNS = &network.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
-	}
+	p.PortMappings = sb.Spec.PortMappings
+	p.DNS = sb.Spec.DNS
 	if bw := sb.Spec.Bandwidth; bw != nil {
 		// The bandwidth plugin needs a burst with each rate; kubelet's
 		// other runtimes use the largest burst the kernel takes.

@@ -102,7 +102,7 @@ func podSpec(name string) Spec {
 	return Spec{
 		Metadata: Metadata{Name: name, Namespace: "default", UID: "uid-" + name},
 		Hostname: name,
-		DNS:      &DNS{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}},
+		DNS:      &network.DNS{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}},
 	}
 }
 

@@ -10,6 +10,8 @@ package sandbox
 import (
 	"net/netip"
 	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
 // State is a pod sandbox's lifecycle state.
@@ -40,21 +42,6 @@ type Metadata struct {
 	Attempt   uint32 `json:"attempt"`
 }
 
-// PortMapping is a port the pod exposes on the host.
-type PortMapping struct {
-	Protocol      string `json:"protocol"`
-	ContainerPort int32  `json:"containerPort"`
-	HostPort      int32  `json:"hostPort"`
-	HostIP        string `json:"hostIP,omitempty"`
-}
-
-// DNS is the pod's resolver configuration.
-type DNS struct {
-	Servers  []string `json:"servers,omitempty"`
-	Searches []string `json:"searches,omitempty"`
-	Options  []string `json:"options,omitempty"`
-}
-
 // Bandwidth limits a pod's traffic, in bits per second; zero is unlimited.
 type Bandwidth struct {
 	IngressRate uint64 `json:"ingressRate,omitempty"`
@@ -63,20 +50,20 @@ type Bandwidth struct {
 
 // Spec is what a pod is asked to be, already validated by the caller.
 type Spec struct {
-	Metadata       Metadata          `json:"metadata"`
-	Hostname       string            `json:"hostname,omitempty"`
-	LogDirectory   string            `json:"logDirectory,omitempty"`
-	DNS            *DNS              `json:"dns,omitempty"`
-	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
-	Bandwidth      *Bandwidth        `json:"bandwidth,omitempty"`
-	Labels         map[string]string `json:"labels,omitempty"`
-	Annotations    map[string]string `json:"annotations,omitempty"`
-	RuntimeHandler string            `json:"runtimeHandler,omitempty"`
-	CgroupParent   string            `json:"cgroupParent,omitempty"`
-	Sysctls        map[string]string `json:"sysctls,omitempty"`
-	NetworkMode    NamespaceMode     `json:"networkMode"`
-	IPCMode        NamespaceMode     `json:"ipcMode"`
-	PIDMode        NamespaceMode     `json:"pidMode"`
+	Metadata       Metadata              `json:"metadata"`
+	Hostname       string                `json:"hostname,omitempty"`
+	LogDirectory   string                `json:"logDirectory,omitempty"`
+	DNS            *network.DNS          `json:"dns,omitempty"`
+	PortMappings   []network.PortMapping `json:"portMappings,omitempty"`
+	Bandwidth      *Bandwidth            `json:"bandwidth,omitempty"`
+	Labels         map[string]string     `json:"labels,omitempty"`
+	Annotations    map[string]string     `json:"annotations,omitempty"`
+	RuntimeHandler string                `json:"runtimeHandler,omitempty"`
+	CgroupParent   string                `json:"cgroupParent,omitempty"`
+	Sysctls        map[string]string     `json:"sysctls,omitempty"`
+	NetworkMode    NamespaceMode         `json:"networkMode"`
+	IPCMode        NamespaceMode         `json:"ipcMode"`
+	PIDMode        NamespaceMode         `json:"pidMode"`
 }
 
 // Sandbox is a pod sandbox's persistent record.
