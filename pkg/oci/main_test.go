@@ -7,13 +7,16 @@ import (
 )
 
 // TestMain lets the test binary serve as the crisp binary: the executor
-// re-executes /proc/self/exe to enter containers. The tests' parent cgroup
-// is removed at the end.
+// re-executes /proc/self/exe to enter containers. The busybox rootfs and
+// the tests' parent cgroup are removed at the end.
 func TestMain(m *testing.M) {
 	if IsInit() {
 		Init()
 	}
 	code := m.Run()
+	if rootfsDir != "" {
+		_ = os.RemoveAll(rootfsDir)
+	}
 	for _, mount := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
 		_ = os.Remove(filepath.Join(mount, "crisp-test"))
 	}
