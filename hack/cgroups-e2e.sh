@@ -80,7 +80,9 @@ EOF
 prepare() {
 	ensure_packages busybox-static python3
 	WORK=$(mktemp -d /var/tmp/crisp-cgroups-e2e.XXXXXX)
-	trap 'rm -rf "$WORK"' EXIT
+	OWN_WORK=1
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM HUP
 	(cd "$REPO" && go build -tags 'containers_image_openpgp exclude_graphdriver_btrfs' -o "$WORK/crisp" ./cmd/crisp)
 	# pkg/cgroups' own tests ride along, so each guest boots once.
 	(cd "$REPO" && go test -c -o "$WORK/cgroups.test" ./pkg/cgroups)
@@ -235,6 +237,25 @@ scenario_systemd() {
 	systemctl stop kubepods-crispe2e.slice 2>/dev/null || true
 }
 
+# cleanup removes every container and test cgroup, whatever state the run
+# stopped in.
+cleanup() {
+	local id
+	[[ -n ${STATE:-} ]] || { [[ -z ${OWN_WORK:-} ]] || rm -rf "$WORK"; return 0; }
+	for id in place memerr oom cpu pids update cpuset hugetlb systemd; do
+		oci delete --force "$id" >/dev/null 2>&1 || true
+	done
+	if [[ -d $CG/$E2E_CGROUP ]]; then
+		echo 1 >"$CG/$E2E_CGROUP/cgroup.kill" 2>/dev/null || true
+		find "$CG/$E2E_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	fi
+	if [[ -d /run/systemd/system ]]; then
+		systemctl stop kubepods-crispe2e.slice 2>/dev/null || true
+	fi
+	rm -rf "$STATE"
+	if [[ -n ${OWN_WORK:-} ]]; then rm -rf "$WORK"; fi
+}
+
 # unit_tests runs pkg/cgroups' test binary, kernel tests included.
 unit_tests() {
 	local out=$WORK/go-test-$mode.log
@@ -260,6 +281,11 @@ guest() {
 	# Container state needs FIFOs, which the guests' shared directories
 	# (hostfs, 9p) cannot hold.
 	STATE=$(mktemp -d /run/crisp-cgroups-e2e.XXXXXX)
+	# An interrupted run must not leave containers or cgroups behind.
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+	# A reader that goes away (| head) must not kill the run mid-way.
+	trap '' PIPE
 	echo "=== cgroups e2e ($mode, $CG: $(cat "$CG/cgroup.controllers"))"
 	unit_tests
 	scenario_place_freeze_kill
@@ -277,7 +303,6 @@ guest() {
 		if [[ -d /run/systemd/system ]]; then scenario_systemd; fi
 	fi
 	rmdir "$CG/$E2E_CGROUP" 2>/dev/null || true
-	rm -rf "$STATE"
 	check "no cgroup left behind" gone "$CG/$E2E_CGROUP"
 	echo "cgroups e2e ($mode): $PASSED passed, $FAILED failed"
 	((FAILED == 0))
@@ -301,7 +326,7 @@ main() {
 	local e
 	for e in "${envs[@]}"; do
 		case $e in
-		host) (guest host "$WORK") || rc=1 ;;
+		host) guest host "$WORK" || rc=1 ;;
 		*) "$REPO/hack/vm/$e-run.sh" -q --timeout 900 --share "$WORK" -- "$SELF" --guest "$e" "$WORK" || rc=1 ;;
 		esac
 	done
