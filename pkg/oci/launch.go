@@ -148,6 +148,14 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			if p.init, err = newProcRef(m.Pid); err != nil {
 				return p, fmt.Errorf("init %d: %w", m.Pid, err)
 			}
+			if l.cgroup != nil {
+				// clone3 already put init in the cgroup's directory; the
+				// systemd driver still has to start the container's scope
+				// around it (a no-op write for cgroupfs).
+				if err := l.cgroup.AddProcess(m.Pid); err != nil {
+					return p, fmt.Errorf("register init in cgroup: %w", err)
+				}
+			}
 			return p, nil
 		default:
 			return p, fmt.Errorf("sync: unexpected message %q", m.Type)
