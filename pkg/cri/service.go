@@ -34,10 +34,20 @@ type Sandboxes interface {
 // streamBatch is how many items one message of a streaming list carries.
 const streamBatch = 100
 
+// CgroupStatus describes the cgroup hierarchy crisp runs on.
+type CgroupStatus interface {
+	Mount() string
+	Available() []string
+	// Skipped lists controllers whose limits were skipped because the
+	// hierarchy lacks them (missing_controller = "warn").
+	Skipped() []string
+}
+
 // RuntimeDeps are the packages the RuntimeService drives.
 type RuntimeDeps struct {
 	Network   NetworkStatus
 	Sandboxes Sandboxes
+	Cgroups   CgroupStatus
 }
 
 // RuntimeService serves the CRI RuntimeService.
@@ -47,6 +57,7 @@ type RuntimeService struct {
 	config    *config.Config
 	network   NetworkStatus
 	sandboxes Sandboxes
+	cgroups   CgroupStatus
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
@@ -54,5 +65,5 @@ type RuntimeService struct {
 
 // NewRuntimeService returns the RuntimeService for the effective config.
 func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
-	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes}
+	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, cgroups: deps.Cgroups}
 }

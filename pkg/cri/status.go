@@ -54,9 +54,22 @@ func (s *RuntimeService) statusInfo() (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode network info: %w", err)
 	}
-	return map[string]string{
+	info := map[string]string{
 		"config":       string(cfg),
 		"cgroupDriver": fmt.Sprintf("%q", s.config.EffectiveCgroupDriver()),
 		"network":      string(network),
-	}, nil
+	}
+	if s.cgroups != nil {
+		cg, err := json.Marshal(map[string]any{
+			"mount":              s.cgroups.Mount(),
+			"controllers":        s.cgroups.Available(),
+			"missingController":  s.config.Cgroup.MissingController,
+			"skippedControllers": s.cgroups.Skipped(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("encode cgroup info: %w", err)
+		}
+		info["cgroup"] = string(cg)
+	}
+	return info, nil
 }

@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
 	srv := grpc.NewServer(cri.ServerOptions()...)
-	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{Network: netm, Sandboxes: sandboxes}))
+	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{Network: netm, Sandboxes: sandboxes, Cgroups: hierarchy}))
 	images, err := image.Open(ctx, image.OptionsFromConfig(cfg))
 	if err != nil {
 		return err

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // podNetworkDaemon starts a daemon in a private network namespace with a
@@ -106,6 +109,8 @@ func TestCrictlPodLifecycle(t *testing.T) {
 		t.Errorf("crictl statsp = %+v", stats)
 	}
 
+	checkPodResourceUpdate(t, d, id)
+
 	crictl(t, d, "stopp", id)
 	crictl(t, d, "stopp", id)
 	if out := crictl(t, d, "pods", "--state", "notready", "-q"); strings.TrimSpace(out) != id {
@@ -146,4 +151,43 @@ func networkReady(t *testing.T, info string) bool {
 		}
 	}
 	return false
+}
+
+// checkPodResourceUpdate resizes the pod's memory. Where the hierarchy has
+// the memory controller the pod cgroup gets the limit; where it lacks it
+// (this daemon runs with missing_controller = "warn"), Status must say the
+// limit was skipped.
+func checkPodResourceUpdate(t *testing.T, d *daemon, id string) {
+	t.Helper()
+	c := d.client(t)
+	const limit = 256 << 20
+	_, err := c.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
+		PodSandboxId: id,
+		Resources:    &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: limit},
+	})
+	if err != nil {
+		t.Fatalf("UpdatePodSandboxResources: %v", err)
+	}
+	mount := cgroup2Mount(t)
+	controllers, _ := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+	if strings.Contains(string(controllers), "memory") {
+		got, err := os.ReadFile(filepath.Join(mount, "crisp", "pod-"+id, "memory.max"))
+		if err != nil || strings.TrimSpace(string(got)) != fmt.Sprint(limit) {
+			t.Errorf("pod memory.max = %q, %v; want %d", got, err, limit)
+		}
+		return
+	}
+	st, err := c.Status(ctx(t), &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cg struct {
+		Skipped []string `json:"skippedControllers"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["cgroup"]), &cg); err != nil {
+		t.Fatalf("status info cgroup %q: %v", st.Info["cgroup"], err)
+	}
+	if !slices.Contains(cg.Skipped, "memory") {
+		t.Errorf("Status does not report the skipped memory controller: %s", st.Info["cgroup"])
+	}
 }
