@@ -36,6 +36,11 @@ count() {
 	local json guest
 	json=$(cat "$results"/*.json 2>/dev/null | grep -c "\"Action\":\"$1\",\"Package\":\"[^\"]*\",\"Test\"" || true)
 	guest=$(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^[[:space:]]*--- ${1^^}: " || true)
+	# hack/cgroups-e2e.sh reports its checks as "ok   ..." and "FAIL ...".
+	case $1 in
+	pass) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^ok   " || true))) ;;
+	fail) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^FAIL " || true))) ;;
+	esac
 	echo $((json + guest))
 }
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
