@@ -293,6 +293,11 @@ func (m *Manager) plan(sb *Sandbox) error {
 	}
 	if sb.Spec.PIDMode == ModePod {
 		sb.Namespaces[NamespacePID] = m.pins.pinPath(NamespacePID, sb.ID)
+		// Named after the pod: systemd scope names are global.
+		sb.ReaperCgroup, err = cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID, "reaper"+sb.ID)
+		if err != nil {
+			return err
+		}
 	}
 	sb.NetworkAttached = sb.Spec.NetworkMode != ModeNode
 	return nil
@@ -361,7 +366,11 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	}
 
 	if spec.PIDMode == ModePod {
-		reaper, err := startReaper(sb.ID)
+		cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
+		if err != nil {
+			return err
+		}
+		reaper, err := startReaper(ctx, sb.ID, cg)
 		if err != nil {
 			return err
 		}
@@ -394,6 +403,22 @@ func (m *Manager) createCgroup(ctx context.Context, sb *Sandbox) error {
 	}
 	if err := cg.Create(ctx); err != nil {
 		return fmt.Errorf("create pod cgroup %s: %w", sb.Cgroup, err)
+	}
+	return nil
+}
+
+// removeReaperCgroup removes the cgroup of the pod's reaper, which is
+// crisp's even below a pod cgroup kubelet made. Idempotent.
+func (m *Manager) removeReaperCgroup(ctx context.Context, sb *Sandbox) error {
+	if sb.ReaperCgroup == "" {
+		return nil
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
+	if err != nil {
+		return err
+	}
+	if err := cg.Destroy(ctx); err != nil {
+		return fmt.Errorf("remove reaper cgroup %s: %w", sb.ReaperCgroup, err)
 	}
 	return nil
 }
@@ -467,7 +492,7 @@ func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
 func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 	errs := []error{m.stopParts(ctx, sb)}
 	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
-	errs = append(errs, m.removeCgroup(ctx, sb))
+	errs = append(errs, m.removeReaperCgroup(ctx, sb), m.removeCgroup(ctx, sb))
 	if err := os.RemoveAll(sb.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod directory: %w", err))
 	}

@@ -255,6 +255,10 @@ func TestSharedPIDPodHasReaper(t *testing.T) {
 	if !strings.Contains(string(status), fmt.Sprintf("NSpid:\t%d\t1\n", sb.Reaper.PID)) {
 		t.Errorf("reaper is not PID 1 of its own namespace:\n%s", status)
 	}
+	procs, _ := os.ReadFile(filepath.Join(e.cgroups.Mount(), sb.ReaperCgroup, "cgroup.procs"))
+	if strings.TrimSpace(string(procs)) != fmt.Sprint(sb.Reaper.PID) || !strings.HasPrefix(sb.ReaperCgroup, sb.Cgroup+"/") {
+		t.Errorf("reaper cgroup %s (pod %s) holds %q, want the reaper %d", sb.ReaperCgroup, sb.Cgroup, procs, sb.Reaper.PID)
+	}
 	pidns := sb.Namespaces[NamespacePID]
 	if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", sb.Reaper.PID)); link != fmt.Sprintf("pid:[%d]", inode(t, pidns)) {
 		t.Errorf("pinned pid namespace %d is not the reaper's %s", inode(t, pidns), link)
@@ -528,6 +532,7 @@ func TestKubeletMadeCgroupParentIsKept(t *testing.T) {
 	})
 	spec := podSpec("kept")
 	spec.CgroupParent = "/crisptest-kubepods/podkept"
+	spec.PIDMode = ModePod // its reaper's cgroup goes below kubelet's
 	sb, err := e.m.Run(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -540,6 +545,9 @@ func TestKubeletMadeCgroupParentIsKept(t *testing.T) {
 	}
 	if _, err := os.Stat(parent); err != nil {
 		t.Errorf("kubelet's pod cgroup was removed with the pod: %v", err)
+	}
+	if children, _ := filepath.Glob(filepath.Join(parent, "crisp-*")); len(children) != 0 {
+		t.Errorf("cgroups left below kubelet's pod cgroup: %v", children)
 	}
 
 	// A parent kubelet has not made yet is made, and removed with the pod.

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 )
 
 // ReaperCommand is the hidden crisp subcommand that runs RunReaper.
@@ -20,15 +23,29 @@ const ReaperCommand = "pod-reaper"
 
 // startReaper starts the process that holds a pod's shared PID namespace:
 // the crisp binary itself as PID 1 of a new PID namespace, in its own
-// session so it outlives the daemon. It does nothing but reap the orphans
-// that containers leave behind.
-func startReaper(podID string) (ReaperProcess, error) {
+// session so it outlives the daemon, cloned straight into its cgroup cg
+// below the pod's. It does nothing but reap the orphans that containers
+// leave behind.
+func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (ReaperProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return ReaperProcess{}, fmt.Errorf("find crisp binary: %w", err)
 	}
+	if err := cg.Create(ctx); err != nil {
+		return ReaperProcess{}, fmt.Errorf("create reaper cgroup: %w", err)
+	}
+	cgfd, err := cg.OpenFD()
+	if err != nil {
+		return ReaperProcess{}, fmt.Errorf("open reaper cgroup: %w", err)
+	}
+	defer cgfd.Close()
 	cmd := exec.Command(self, ReaperCommand, podID)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWPID,
+		Setsid:      true,
+		UseCgroupFD: true,
+		CgroupFD:    int(cgfd.Fd()),
+	}
 	if err := cmd.Start(); err != nil {
 		return ReaperProcess{}, fmt.Errorf("start PID namespace reaper: %w", err)
 	}
@@ -37,6 +54,11 @@ func startReaper(podID string) (ReaperProcess, error) {
 	// restart it is the init system's child.
 	go cmd.Wait()
 	start, err := processStartTime(pid)
+	if err == nil {
+		// The systemd driver starts the scope around the process; for
+		// cgroupfs this confirms the placement clone3 made.
+		err = cg.AddProcess(pid)
+	}
 	if err != nil {
 		cmd.Process.Kill()
 		return ReaperProcess{}, err

@@ -77,8 +77,10 @@ type Sandbox struct {
 	BootID string `json:"bootID"`
 	// Namespaces maps a kind to its pinned path; absent means the host's.
 	Namespaces map[NamespaceKind]string `json:"namespaces,omitempty"`
-	// Reaper holds a shared PID namespace; zero when the pod has none.
-	Reaper ReaperProcess `json:"reaper,omitzero"`
+	// Reaper holds a shared PID namespace; zero when the pod has none. It
+	// lives in ReaperCgroup, below the pod's cgroup.
+	Reaper       ReaperProcess `json:"reaper,omitzero"`
+	ReaperCgroup string        `json:"reaperCgroup,omitempty"`
 	// Cgroup is the pod's cgroup in OCI cgroupsPath form; CgroupOwned says
 	// crisp made it (rather than kubelet) and so removes it.
 	Cgroup      string `json:"cgroup,omitempty"`
