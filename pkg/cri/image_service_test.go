@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,7 +15,6 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -83,20 +81,7 @@ func newImageFixture(t *testing.T) *imageFixture {
 		}
 	})
 
-	sock := filepath.Join(dir, "cri.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(ServerOptions()...)
-	runtimeapi.RegisterImageServiceServer(srv, NewImageService(store))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveConn(t, func(srv *grpc.Server) { runtimeapi.RegisterImageServiceServer(srv, NewImageService(store)) })
 	return &imageFixture{client: runtimeapi.NewImageServiceClient(conn), store: store, reg: reg, authed: authed}
 }
 
