@@ -31,7 +31,8 @@ type controllerWrites struct {
 // a bad request changes nothing. A limit whose controller is not enabled in
 // this cgroup fails with an error naming the controller, or is skipped under
 // MissingWarn. The unified map is written last, so its entries override the
-// structured fields.
+// structured fields. Device rules, when res has any, replace the cgroup's
+// device BPF program; without rules the program (or its absence) stays.
 func (m *Manager) Apply(res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
@@ -43,7 +44,7 @@ func (m *Manager) Apply(res *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if len(plan) == 0 {
+	if len(plan) == 0 && len(res.Devices) == 0 {
 		return nil
 	}
 	enabled, err := m.Controllers()
@@ -66,6 +67,13 @@ func (m *Manager) Apply(res *specs.LinuxResources) error {
 			}
 		}
 		writes = append(writes, cw.writes...)
+	}
+	// Device rules are a BPF program rather than a file write: attach it
+	// before the writes, so a rule set the kernel refuses changes nothing.
+	if len(res.Devices) > 0 {
+		if err := m.applyDevices(res.Devices); err != nil {
+			return err
+		}
 	}
 	if m.loc.systemd() {
 		if err := m.setUnitResources(res); err != nil {
@@ -336,6 +344,9 @@ func ValidateResources(res *specs.LinuxResources) error {
 		if err := validateUnified(key, res.Unified[key]); err != nil {
 			return err
 		}
+	}
+	if _, err := deviceRules(res.Devices); err != nil {
+		return err
 	}
 	return nil
 }

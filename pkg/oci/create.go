@@ -96,9 +96,6 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		}
 	}()
 	if spec.Linux.Resources != nil {
-		if len(spec.Linux.Resources.Devices) > 0 {
-			klog.InfoS("Device cgroup rules are not enforced on cgroup v2 by crisp yet", "id", id, "rules", len(spec.Linux.Resources.Devices))
-		}
 		if err := cg.Apply(spec.Linux.Resources); err != nil {
 			return fmt.Errorf("linux.resources: %w", err)
 		}

@@ -74,12 +74,7 @@ func setupDevices(root *os.File, devices []specs.LinuxDevice, ownDev, userns boo
 
 func createDevice(root *os.File, d specs.LinuxDevice, userns bool) error {
 	if userns {
-		target, err := openTarget(root, d.Path, false)
-		if err != nil {
-			return err
-		}
-		defer target.Close()
-		return unix.Mount(d.Path, procFD(target), "", unix.MS_BIND, "")
+		return bindDevice(root, d)
 	}
 	parent, err := openInRoot(root, filepath.Dir(d.Path))
 	if errors.Is(err, os.ErrNotExist) {
@@ -104,6 +99,12 @@ func createDevice(root *os.File, d specs.LinuxDevice, userns bool) error {
 	name := filepath.Base(d.Path)
 	_ = unix.Unlinkat(int(parent.Fd()), name, 0)
 	if err := unix.Mknodat(int(parent.Fd()), name, mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+		// The device rules of the container's cgroup may deny mknod (m)
+		// of this node: like runc, bind mount the host's node instead;
+		// the rules still decide whether it can be opened.
+		if errors.Is(err, unix.EPERM) {
+			return bindDevice(root, d)
+		}
 		return fmt.Errorf("mknod: %w", err)
 	}
 	// mknod applies the umask: set the mode exactly.
@@ -123,4 +124,14 @@ func createDevice(root *os.File, d specs.LinuxDevice, userns bool) error {
 		}
 	}
 	return nil
+}
+
+// bindDevice bind mounts the host's node d.Path at d.Path in the container.
+func bindDevice(root *os.File, d specs.LinuxDevice) error {
+	target, err := openTarget(root, d.Path, false)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return unix.Mount(d.Path, procFD(target), "", unix.MS_BIND, "")
 }

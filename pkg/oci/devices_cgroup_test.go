@@ -1,0 +1,63 @@
+package oci
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func devNum(v int64) *int64 { return &v }
+
+// TestDeviceCgroupRules runs containers whose linux.resources.devices deny
+// /dev/null (c 1:3) and allow /dev/zero (c 1:5): the kernel must refuse to
+// open /dev/null inside the container although the node exists there.
+func TestDeviceCgroupRules(t *testing.T) {
+	script := `
+		if echo x > /dev/null; then echo null-opened; fi
+		head -c 4 /dev/zero | wc -c`
+	tests := []struct {
+		name  string
+		rules []specs.LinuxDeviceCgroup
+	}{
+		{
+			// runc's and containerd's defaults: mknod allowed for any
+			// node, open only for listed devices.
+			name: "mknod allowed",
+			rules: []specs.LinuxDeviceCgroup{
+				{Allow: false, Access: "rwm"},
+				{Allow: true, Type: "c", Access: "m"},
+				{Allow: true, Type: "b", Access: "m"},
+				{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(5), Access: "rwm"},
+				{Allow: true, Type: "c", Major: devNum(136), Access: "rwm"},
+				{Allow: true, Type: "c", Major: devNum(5), Minor: devNum(2), Access: "rwm"},
+			},
+		},
+		{
+			// /dev/null cannot even be created: the executor falls back
+			// to bind mounting the host's node, which stays unopenable.
+			name: "mknod denied",
+			rules: []specs.LinuxDeviceCgroup{
+				{Allow: false, Access: "rwm"},
+				{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(5), Access: "rwm"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newTestRuntime(t)
+			spec := testSpec(t, "sh", "-c", script)
+			spec.Linux.Resources = &specs.LinuxResources{Devices: tt.rules}
+			out, st := runToExit(t, rt, spec)
+			if st.Code != 0 {
+				t.Fatalf("exit %+v, output:\n%s", st, out)
+			}
+			if strings.Contains(out, "null-opened") || !strings.Contains(out, "/dev/null: Operation not permitted") {
+				t.Errorf("/dev/null was not refused with EPERM; output:\n%s", out)
+			}
+			if !strings.HasSuffix(out, "4\n") {
+				t.Errorf("/dev/zero was not readable; output:\n%s", out)
+			}
+		})
+	}
+}
