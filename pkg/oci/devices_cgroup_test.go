@@ -1,10 +1,16 @@
 package oci
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 func devNum(v int64) *int64 { return &v }
@@ -57,6 +63,44 @@ func TestDeviceCgroupRules(t *testing.T) {
 			}
 			if !strings.HasSuffix(out, "4\n") {
 				t.Errorf("/dev/zero was not readable; output:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDeviceCgroupRulesInvalid checks that rule sets crisp cannot enforce
+// fail the create with an invalid argument naming the field, leaving no
+// state directory and no cgroup behind.
+func TestDeviceCgroupRulesInvalid(t *testing.T) {
+	rt := newTestRuntime(t)
+	tests := []struct {
+		name  string
+		rules []specs.LinuxDeviceCgroup
+		want  string
+	}{
+		{"empty access", []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: devNum(1), Minor: devNum(5)}}, "linux.resources.devices[1].access"},
+		{"pipe type", []specs.LinuxDeviceCgroup{{Allow: true, Type: "p", Access: "rwm"}}, "linux.resources.devices[0].type"},
+		// A deny inside an earlier wildcard allow, which cgroup v1
+		// silently ignores, is refused rather than half enforced.
+		{"hole in wildcard", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: devNum(1), Access: "rwm"},
+			{Allow: false, Type: "c", Major: devNum(1), Minor: devNum(3), Access: "rwm"},
+		}, "linux.resources.devices"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := testSpec(t, "true")
+			spec.Linux.Resources = &specs.LinuxResources{Devices: tt.rules}
+			err := rt.Create(context.Background(), "baddev", writeBundle(t, spec), CreateOptions{})
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("create error %v, want an invalid argument naming %s", err, tt.want)
+			}
+			if _, err := os.Stat(rt.dir("baddev")); !os.IsNotExist(err) {
+				t.Errorf("state directory left behind (%v)", err)
+			}
+			if _, err := os.Stat(filepath.Join(rt.cgroupMount, spec.Linux.CgroupsPath)); !os.IsNotExist(err) {
+				t.Errorf("cgroup left behind (%v)", err)
 			}
 		})
 	}
