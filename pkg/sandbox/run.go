@@ -1,0 +1,264 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/network"
+)
+
+// Run creates and starts a pod sandbox. On failure nothing of it remains.
+func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
+	if err := m.validate(&spec); err != nil {
+		return nil, err
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	key := nameKey(spec.Metadata)
+	m.mu.Lock()
+	if other, ok := m.names[key]; ok {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("pod sandbox name %q is reserved for %s: %w", key, other, errdefs.ErrAlreadyExists)
+	}
+	m.names[key] = id
+	op := &sync.Mutex{}
+	m.ops[id] = op
+	m.mu.Unlock()
+	op.Lock()
+	defer op.Unlock()
+
+	sb := &Sandbox{
+		ID:        id,
+		Spec:      spec,
+		State:     StateCreating,
+		CreatedAt: time.Now(),
+		BootID:    m.bootID,
+		Dir:       filepath.Join(m.opts.StateDir, "pods", id),
+	}
+	if err := m.plan(sb); err != nil {
+		m.release(id, key)
+		return nil, err
+	}
+	// The record, with everything the pod is about to get, comes first: if
+	// the daemon dies from here on, the restarted daemon finds it and undoes
+	// whatever was made. Undoing is idempotent, so the record need not be
+	// rewritten after each step.
+	if err := m.records.Put(id, sb); err != nil {
+		m.release(id, key)
+		return nil, err
+	}
+	if err := m.create(ctx, sb); err != nil {
+		cleanupCtx := context.WithoutCancel(ctx)
+		if terr := m.teardown(cleanupCtx, sb); terr != nil {
+			klog.ErrorS(terr, "Cleaning up failed pod sandbox", "pod", id)
+			// Keep the record so a later Remove or restart retries, but free
+			// the name: kubelet's retry must not be refused for it.
+			if perr := m.records.Put(id, sb); perr != nil {
+				klog.ErrorS(perr, "Saving pod sandbox record", "pod", id)
+			}
+			m.publish(sb)
+			m.mu.Lock()
+			delete(m.names, key)
+			m.mu.Unlock()
+			return nil, err
+		}
+		m.records.Delete(id)
+		m.release(id, key)
+		return nil, err
+	}
+	sb.State = StateReady
+	if err := m.records.Put(id, sb); err != nil {
+		m.teardown(context.WithoutCancel(ctx), sb)
+		m.records.Delete(id)
+		m.release(id, key)
+		return nil, err
+	}
+	m.publish(sb)
+	return clone(sb), nil
+}
+
+func (m *Manager) validate(spec *Spec) error {
+	if h := spec.RuntimeHandler; h != "" {
+		known := false
+		for _, k := range m.opts.RuntimeHandlers {
+			known = known || k == h
+		}
+		if !known {
+			return errdefs.InvalidField("runtime_handler", fmt.Sprintf("unknown runtime handler %q", h))
+		}
+	}
+	if spec.PIDMode == "" {
+		spec.PIDMode = ModeContainer
+	}
+	if spec.NetworkMode == "" {
+		spec.NetworkMode = ModePod
+	}
+	if spec.IPCMode == "" {
+		spec.IPCMode = ModePod
+	}
+	return validateSysctls(spec)
+}
+
+// plan fills in what sb will be made of, so that its first record already
+// says what to undo: the pod cgroup, the namespace pins, the network.
+func (m *Manager) plan(sb *Sandbox) error {
+	path, err := cgroups.PodCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID)
+	if err != nil {
+		return err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, path)
+	if err != nil {
+		return err
+	}
+	sb.Cgroup = path
+	// kubelet makes pod cgroups itself with the cgroupfs driver; only a
+	// cgroup crisp makes is removed with the pod.
+	sb.CgroupOwned = !cg.Exists()
+
+	sb.Namespaces = map[NamespaceKind]string{}
+	for _, k := range sb.newNamespaces() {
+		sb.Namespaces[k] = m.pins.pinPath(k, sb.ID)
+	}
+	if sb.Spec.PIDMode == ModePod {
+		sb.Namespaces[NamespacePID] = m.pins.pinPath(NamespacePID, sb.ID)
+		// Named after the pod: systemd scope names are global.
+		sb.ReaperCgroup, err = cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, sb.Spec.CgroupParent, sb.ID, "reaper"+sb.ID)
+		if err != nil {
+			return err
+		}
+	}
+	sb.NetworkAttached = sb.Spec.NetworkMode != ModeNode
+	return nil
+}
+
+// newNamespaces are the namespaces the pod creates and pins itself (the PID
+// namespace, if any, is its reaper's). A pod on the host network keeps the
+// host's name too.
+func (sb *Sandbox) newNamespaces() []NamespaceKind {
+	var kinds []NamespaceKind
+	if sb.Spec.NetworkMode != ModeNode {
+		kinds = append(kinds, NamespaceNet, NamespaceUTS)
+	}
+	if sb.Spec.IPCMode != ModeNode {
+		kinds = append(kinds, NamespaceIPC)
+	}
+	return kinds
+}
+
+// create makes the pod's kernel objects and files, as planned in sb.
+func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
+	spec := &sb.Spec
+	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
+		return fmt.Errorf("create pod directory: %w", err)
+	}
+	if err := writeResolvConf(sb.Dir, spec.DNS); err != nil {
+		return err
+	}
+	hostNetwork := spec.NetworkMode == ModeNode
+	hostname := spec.Hostname
+	if hostNetwork {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("read host name: %w", err)
+		}
+		hostname = h
+	}
+	if err := writeHostname(sb.Dir, hostname); err != nil {
+		return err
+	}
+
+	if sb.CgroupOwned {
+		if err := m.createCgroup(ctx, sb); err != nil {
+			return err
+		}
+	}
+
+	if kinds := sb.newNamespaces(); len(kinds) > 0 {
+		_, err := m.pins.create(sb.ID, kinds, func() error {
+			if !hostNetwork {
+				// A pod's localhost works without a CNI loopback plugin.
+				if err := setLoopbackUp(); err != nil {
+					return err
+				}
+				if hostname != "" {
+					if err := unix.Sethostname([]byte(hostname)); err != nil {
+						return fmt.Errorf("set hostname %q: %w", hostname, err)
+					}
+				}
+			}
+			return applySysctls(spec.Sysctls)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if spec.PIDMode == ModePod {
+		cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
+		if err != nil {
+			return err
+		}
+		reaper, err := startReaper(ctx, sb.ID, cg)
+		if err != nil {
+			return err
+		}
+		sb.Reaper = reaper
+		// The reaper's pid is known only now; record it before anything else
+		// can fail, so that it is stopped on undo.
+		if err := m.records.Put(sb.ID, sb); err != nil {
+			return err
+		}
+		if _, err := m.pins.pin(NamespacePID, sb.ID, fmt.Sprintf("/proc/%d/ns/pid", reaper.PID)); err != nil {
+			return err
+		}
+	}
+
+	if !hostNetwork {
+		res, err := m.opts.Network.Attach(ctx, networkPod(sb))
+		if err != nil {
+			return err
+		}
+		sb.IPs = res.IPs
+	}
+	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
+}
+
+// networkPod is what CNI needs to know of sb.
+func networkPod(sb *Sandbox) *network.Pod {
+	p := &network.Pod{
+		ID:        sb.ID,
+		Name:      sb.Spec.Metadata.Name,
+		Namespace: sb.Spec.Metadata.Namespace,
+		UID:       sb.Spec.Metadata.UID,
+		NetNS:     sb.Namespaces[NamespaceNet],
+	}
+	if ok, _ := isNamespacePin(p.NetNS); !ok {
+		p.NetNS = "" // CNI DEL must still run; plugins accept a missing netns
+	}
+	p.PortMappings = sb.Spec.PortMappings
+	p.DNS = sb.Spec.DNS
+	if bw := sb.Spec.Bandwidth; bw != nil {
+		// The bandwidth plugin needs a burst with each rate; kubelet's
+		// other runtimes use the largest burst the kernel takes.
+		p.Bandwidth = &network.Bandwidth{}
+		if bw.IngressRate > 0 {
+			p.Bandwidth.IngressRate, p.Bandwidth.IngressBurst = bw.IngressRate, math.MaxInt32
+		}
+		if bw.EgressRate > 0 {
+			p.Bandwidth.EgressRate, p.Bandwidth.EgressBurst = bw.EgressRate, math.MaxInt32
+		}
+	}
+	return p
+}

@@ -1,0 +1,97 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// Stop stops the pod's containers, detaches its network and ends its PID
+// namespace. The record and the pinned namespaces stay until Remove.
+// Stopping a stopped pod succeeds.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	sb, op, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	op.Lock()
+	defer op.Unlock()
+	cur := m.current(sb.ID)
+	stopErr := m.stopParts(ctx, cur)
+	if cur.State == StateReady {
+		cur.State = StateNotReady
+	}
+	if err := m.records.Put(cur.ID, cur); err != nil {
+		return errors.Join(stopErr, err)
+	}
+	m.publish(cur)
+	return stopErr
+}
+
+// Remove stops the pod if needed and removes everything of it: pins, files,
+// record. Removing an unknown pod succeeds.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	sb, op, err := m.lookup(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	op.Lock()
+	defer op.Unlock()
+	cur := m.current(sb.ID)
+	if cur.State == StateReady {
+		cur.State = StateNotReady
+	}
+	if err := m.teardown(ctx, cur); err != nil {
+		if perr := m.records.Put(cur.ID, cur); perr != nil {
+			klog.ErrorS(perr, "Saving pod sandbox record", "pod", cur.ID)
+		}
+		m.publish(cur)
+		return err
+	}
+	if err := m.records.Delete(cur.ID); err != nil {
+		return err
+	}
+	m.release(cur.ID, nameKey(cur.Spec.Metadata))
+	return nil
+}
+
+// stopParts stops what a not-ready pod must not keep running: its
+// containers, its network attachment and its PID namespace. Idempotent.
+func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
+	var errs []error
+	if m.containers != nil {
+		if err := m.containers.StopPodContainers(ctx, sb.ID); err != nil {
+			errs = append(errs, fmt.Errorf("stop containers: %w", err))
+		}
+	}
+	if sb.NetworkAttached {
+		if err := m.opts.Network.Detach(ctx, networkPod(sb)); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.NetworkAttached = false
+		}
+	}
+	if err := sb.Reaper.stop(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// teardown removes every kernel object and file of sb. Idempotent.
+func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
+	errs := []error{m.stopParts(ctx, sb)}
+	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
+	errs = append(errs, m.removeReaperCgroup(ctx, sb), m.removeCgroup(ctx, sb))
+	if err := os.RemoveAll(sb.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove pod directory: %w", err))
+	}
+	return errors.Join(errs...)
+}
