@@ -10,6 +10,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
+// recover loads every pod record a previous daemon left: pods still being
+// created when it died are undone, ready pods that lost their namespaces or
+// reaper (a reboot, a kill) are marked not ready.
 func (m *Manager) recover(ctx context.Context) error {
 	all, err := m.records.List()
 	if err != nil {
