@@ -24,7 +24,7 @@ const openNodesEnv = "CRISP_CGROUPS_TEST_OPEN_NODES"
 func TestOpenNodesChild(t *testing.T) {
 	paths := os.Getenv(openNodesEnv)
 	if paths == "" {
-		t.Skip("runs only as the child of the device rule tests")
+		t.Skip("a child process of the device rule tests: needs " + openNodesEnv + " set by its parent test")
 	}
 	for _, p := range strings.Fields(paths) {
 		fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC, 0)

@@ -19,7 +19,7 @@ func TestContainerLayerLifecycle(t *testing.T) {
 			opts := testOptions(t, driver, reg)
 			s := openTestStore(t, opts)
 			if s.Driver() != driver {
-				t.Skipf("storage runs on %s here", s.Driver())
+				t.Skipf("needs the %s storage driver to mount here; storage chose %s", driver, s.Driver())
 			}
 			ctx := context.Background()
 			ref, _ := push(t, reg, "layers/busybox:1", busybox(t))
