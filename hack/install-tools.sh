@@ -10,6 +10,10 @@ require_root
 BIN=${TOOLS_BIN:-/usr/local/bin}
 
 apt_install busybox-static iproute2 iputils-ping util-linux ca-certificates
+# Headers for the cgo parts of go.podman.io libraries, so that plain
+# `go build ./...` and `go vet ./...` work without crisp's build tags too
+# (bin/crisp itself is built with the tags and needs neither library).
+apt_install libgpgme-dev libbtrfs-dev pkg-config
 # Pod network tests use the standard CNI plugins (not the default config).
 hack/install-cni.sh --plugins-only
 
