@@ -23,38 +23,8 @@ func TestKernelDeviceRulesSystemdScope(t *testing.T) {
 	defer cancel()
 
 	parent := fmt.Sprintf("kubepods-crisptestdev%d.slice", os.Getpid())
-	podPath, err := PodCgroupsPath(DriverSystemd, parent, "p1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := NewManager(h, podPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pod.Create(ctx); err != nil {
-		t.Fatalf("Create pod slice: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := pod.Destroy(context.Background()); err != nil || pod.Exists() {
-			t.Errorf("Destroy pod: %v (exists %v)", err, pod.Exists())
-		}
-	})
-	ctrPath, err := ContainerCgroupsPath(DriverSystemd, parent, "p1", "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr, err := NewManager(h, ctrPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctr.Create(ctx); err != nil {
-		t.Fatalf("Create container: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := ctr.Destroy(context.Background()); err != nil || ctr.Exists() {
-			t.Errorf("Destroy container: %v (exists %v)", err, ctr.Exists())
-		}
-	})
+	systemdTestPod(ctx, t, h, parent)
+	ctr := systemdTestContainer(ctx, t, h, parent, "c1")
 	if err := ctr.Apply(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
 		{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},

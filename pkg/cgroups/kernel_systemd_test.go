@@ -27,16 +27,10 @@ func unitState(t *testing.T, m *Manager) (load, active string) {
 	return load, active
 }
 
-func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
-	h := realHierarchy(t, MissingError, "memory", "pids")
-	if fi, err := os.Lstat("/run/systemd/system"); err != nil || !fi.IsDir() {
-		t.Skip("needs systemd as PID 1 (the qemu guest)")
-	}
-	defer h.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-
-	parent := fmt.Sprintf("kubepods-crisptest%d.slice", os.Getpid())
+// systemdTestPod starts the slice of pod "p1" under the kubelet-style
+// parent slice, and removes it, checking, when the test ends.
+func systemdTestPod(ctx context.Context, t *testing.T, h *Hierarchy, parent string) *Manager {
+	t.Helper()
 	podPath, err := PodCgroupsPath(DriverSystemd, parent, "p1")
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +42,20 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	if err := pod.Create(ctx); err != nil {
 		t.Fatalf("Create pod slice: %v", err)
 	}
-	t.Cleanup(func() { _ = pod.Destroy(context.Background()) })
-	if want := h.Mount() + "/kubepods.slice/" + parent; pod.Path() != want || !pod.Exists() {
-		t.Fatalf("pod cgroup %s (exists %v), want %s", pod.Path(), pod.Exists(), want)
-	}
-	if load, active := unitState(t, pod); load != "loaded" || active != "active" {
-		t.Fatalf("pod slice %s is %s/%s", pod.Unit(), load, active)
-	}
+	t.Cleanup(func() {
+		if err := pod.Destroy(context.Background()); err != nil || pod.Exists() {
+			t.Errorf("Destroy pod: %v (exists %v)", err, pod.Exists())
+		}
+	})
+	return pod
+}
 
-	ctrPath, err := ContainerCgroupsPath(DriverSystemd, parent, "p1", "c1")
+// systemdTestContainer prepares the scope of container id in pod "p1"'s
+// slice (systemd starts it with its first process), and removes it,
+// checking, when the test ends.
+func systemdTestContainer(ctx context.Context, t *testing.T, h *Hierarchy, parent, id string) *Manager {
+	t.Helper()
+	ctrPath, err := ContainerCgroupsPath(DriverSystemd, parent, "p1", id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +66,33 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	if err := ctr.Create(ctx); err != nil {
 		t.Fatalf("Create container: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := ctr.Destroy(context.Background()); err != nil || ctr.Exists() {
+			t.Errorf("Destroy container: %v (exists %v)", err, ctr.Exists())
+		}
+	})
+	return ctr
+}
+
+func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
+	h := realHierarchy(t, MissingError, "memory", "pids")
+	if fi, err := os.Lstat("/run/systemd/system"); err != nil || !fi.IsDir() {
+		t.Skip("needs systemd as PID 1 (the qemu guest)")
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	parent := fmt.Sprintf("kubepods-crisptest%d.slice", os.Getpid())
+	pod := systemdTestPod(ctx, t, h, parent)
+	if want := h.Mount() + "/kubepods.slice/" + parent; pod.Path() != want || !pod.Exists() {
+		t.Fatalf("pod cgroup %s (exists %v), want %s", pod.Path(), pod.Exists(), want)
+	}
+	if load, active := unitState(t, pod); load != "loaded" || active != "active" {
+		t.Fatalf("pod slice %s is %s/%s", pod.Unit(), load, active)
+	}
+
+	ctr := systemdTestContainer(ctx, t, h, parent, "c1")
 	if err := ctr.Apply(ResourcesFromCRI(criMemory(48 << 20))); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
