@@ -3,69 +3,132 @@ package oci
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 func devNum(v int64) *int64 { return &v }
 
-// TestDeviceCgroupRules runs containers whose linux.resources.devices deny
-// /dev/null (c 1:3) and allow /dev/zero (c 1:5): the kernel must refuse to
-// open /dev/null inside the container although the node exists there.
+// openProbe is a shell function for the test containers: "probe DEV"
+// prints "DEV opened" when DEV opens for reading, else the shell's error.
+const openProbe = `probe() { if true <"$1"; then echo "$1 opened"; fi; }
+`
+
+// checkOpens checks the output of probes: each device of opened was opened,
+// each of refused was refused with EPERM.
+func checkOpens(t *testing.T, out string, opened, refused []string) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	for _, dev := range opened {
+		if !slices.Contains(lines, dev+" opened") {
+			t.Errorf("%s did not open; output:\n%s", dev, out)
+		}
+	}
+	for _, dev := range refused {
+		eperm := slices.ContainsFunc(lines, func(l string) bool {
+			return strings.Contains(l, dev) && strings.HasSuffix(l, "Operation not permitted")
+		})
+		if slices.Contains(lines, dev+" opened") || !eperm {
+			t.Errorf("%s was not refused with EPERM; output:\n%s", dev, out)
+		}
+	}
+}
+
+// TestDeviceCgroupRules runs containers with /dev/kmsg (c 1:11) in
+// linux.devices under several linux.resources.devices: the node exists in
+// each, but as with runc only a rule of the spec lets it open, while the
+// standard devices (/dev/zero here) are allowed after the spec's rules
+// whatever they say.
 func TestDeviceCgroupRules(t *testing.T) {
-	script := `
-		if echo x > /dev/null; then echo null-opened; fi
-		head -c 4 /dev/zero | wc -c`
+	script := openProbe + "probe /dev/kmsg; probe /dev/zero"
 	tests := []struct {
 		name  string
 		rules []specs.LinuxDeviceCgroup
+		kmsg  bool
 	}{
-		{
-			// runc's and containerd's defaults: mknod allowed for any
-			// node, open only for listed devices.
-			name: "mknod allowed",
-			rules: []specs.LinuxDeviceCgroup{
-				{Allow: false, Access: "rwm"},
-				{Allow: true, Type: "c", Access: "m"},
-				{Allow: true, Type: "b", Access: "m"},
-				{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(5), Access: "rwm"},
-				{Allow: true, Type: "c", Major: devNum(136), Access: "rwm"},
-				{Allow: true, Type: "c", Major: devNum(5), Minor: devNum(2), Access: "rwm"},
-			},
-		},
-		{
-			// /dev/null cannot even be created: the executor falls back
-			// to bind mounting the host's node, which stays unopenable.
-			name: "mknod denied",
-			rules: []specs.LinuxDeviceCgroup{
-				{Allow: false, Access: "rwm"},
-				{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(5), Access: "rwm"},
-			},
-		},
+		// runc's tests/integration/dev.bats "device cgroup deny": a node
+		// of linux.devices is not allowed by being listed.
+		{"deny all", []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, false},
+		// No rules at all still means deny-all plus the standard devices
+		// (runc's "use default allowed devices when linux resources is null").
+		{"no rules", nil, false},
+		{"allowed by a rule", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(11), Access: "r"},
+		}, true},
+		{"allow all", []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}, true},
+		{"standard devices outrank the spec", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: false, Type: "c", Major: devNum(1), Minor: devNum(5), Access: "rwm"},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := newTestRuntime(t)
 			spec := testSpec(t, "sh", "-c", script)
-			spec.Linux.Resources = &specs.LinuxResources{Devices: tt.rules}
+			spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11}}
+			spec.Linux.Resources = nil
+			if tt.rules != nil {
+				spec.Linux.Resources = &specs.LinuxResources{Devices: tt.rules}
+			}
 			out, st := runToExit(t, rt, spec)
 			if st.Code != 0 {
 				t.Fatalf("exit %+v, output:\n%s", st, out)
 			}
-			if strings.Contains(out, "null-opened") || !strings.Contains(out, "/dev/null: Operation not permitted") {
-				t.Errorf("/dev/null was not refused with EPERM; output:\n%s", out)
-			}
-			if !strings.HasSuffix(out, "4\n") {
-				t.Errorf("/dev/zero was not readable; output:\n%s", out)
+			if tt.kmsg {
+				checkOpens(t, out, []string{"/dev/kmsg", "/dev/zero"}, nil)
+			} else {
+				checkOpens(t, out, []string{"/dev/zero"}, []string{"/dev/kmsg"})
 			}
 		})
 	}
+}
+
+// TestExampleDeviceRules runs a container with the device rules of `crisp
+// oci spec` (deny-all, then runc's standard devices): it reads and writes
+// its standard devices and opens a pseudo-terminal, may mknod any node, but
+// cannot open a node of a host device, here the disk of the host's root
+// file system, /dev/kmsg and /dev/mem.
+func TestExampleDeviceRules(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	major, minor := unix.Major(st.Dev), unix.Minor(st.Dev)
+	if major == 0 {
+		t.Skip("needs the root file system on a block device, to mknod its disk in the container")
+	}
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sh", "-c", openProbe+fmt.Sprintf(`
+		head -c 4 /dev/zero | wc -c
+		echo x >/dev/null && echo "/dev/null written"
+		for d in full random urandom ptmx; do probe /dev/$d; done
+		mknod /dev/hostdisk b %d %d || echo "mknod failed"
+		mknod /dev/hostkmsg c 1 11 || echo "mknod failed"
+		mknod /dev/hostmem c 1 1 || echo "mknod failed"
+		for d in hostdisk hostkmsg hostmem; do probe /dev/$d; done`, major, minor))
+	if !reflect.DeepEqual(spec.Linux.Resources, Example().Linux.Resources) {
+		t.Fatalf("test spec resources %+v differ from Example's", spec.Linux.Resources)
+	}
+	out, exit := runToExit(t, rt, spec)
+	if exit.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", exit, out)
+	}
+	if !strings.HasPrefix(out, "4\n/dev/null written\n") || strings.Contains(out, "mknod failed") {
+		t.Errorf("standard devices or mknod refused; output:\n%s", out)
+	}
+	checkOpens(t, out, []string{"/dev/full", "/dev/random", "/dev/urandom", "/dev/ptmx"},
+		[]string{"/dev/hostdisk", "/dev/hostkmsg", "/dev/hostmem"})
 }
 
 // TestDeviceCgroupRulesInvalid checks that rule sets crisp cannot enforce

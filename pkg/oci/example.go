@@ -4,7 +4,7 @@ import specs "github.com/opencontainers/runtime-spec/specs-go"
 
 // Example returns the default config.json that `crisp oci spec` writes: a
 // shell in ./rootfs with the usual mounts, new namespaces, a few
-// capabilities and no_new_privs, like runc's.
+// capabilities, no_new_privs and a deny-all device rule, like runc's.
 func Example() *specs.Spec {
 	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 	return &specs.Spec{
@@ -42,6 +42,9 @@ func Example() *specs.Spec {
 				"/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi", "/sys/devices/virtual/powercap",
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+			// Deny every device; the standard ones are allowed after the
+			// spec's rules (see cgroupResources).
+			Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
 		},
 	}
 }
