@@ -11,17 +11,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.podman.io/storage/pkg/reexec"
 	"k8s.io/klog/v2"
-
-	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
 func main() {
-	// crisp re-executed to enter a container (see pkg/oci/nsenter) runs
-	// the container's init and never returns.
-	if oci.IsInit() {
-		oci.Init()
-	}
-	// go.podman.io/storage re-executes crisp to apply image layers.
+	// crisp re-executed to enter a container never gets here: the C
+	// constructor of pkg/oci/nsenter runs the container's init before Go
+	// starts. go.podman.io/storage re-executes crisp to apply image
+	// layers.
 	if reexec.Init() {
 		return
 	}

@@ -20,9 +20,6 @@ import (
 // CRISP_TEST_MAIN=1 it runs main, and the OCI executor re-executes it to
 // enter containers.
 func TestMain(m *testing.M) {
-	if oci.IsInit() {
-		oci.Init()
-	}
 	if os.Getenv("CRISP_TEST_MAIN") == "1" {
 		main()
 		os.Exit(0)

@@ -214,10 +214,32 @@ func (m *Manager) AddProcess(pid int) error {
 			return m.startScope(ctx, pid)
 		}
 	}
+	// A process cloned into the cgroup (CLONE_INTO_CGROUP) is there
+	// already. Writing cgroup.procs anyway is not free: every migration
+	// waits for an RCU grace period, milliseconds on an idle kernel.
+	if m.holds(pid) {
+		return nil
+	}
 	if err := writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 		return m.notFound(fmt.Errorf("add process %d: %w", pid, err))
 	}
 	return nil
+}
+
+// holds reports whether process pid is in the cgroup itself, as
+// /proc/<pid>/cgroup says. Unknown means no.
+func (m *Manager) holds(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(m.dir, m.h.Mount()), "/")
+	for _, line := range strings.Split(string(data), "\n") {
+		if path, ok := strings.CutPrefix(line, "0::"); ok {
+			return path == rel
+		}
+	}
+	return false
 }
 
 // Procs returns the processes in the cgroup itself (not in descendants).

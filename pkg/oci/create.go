@@ -95,10 +95,8 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 			}
 		}
 	}()
-	if spec.Linux.Resources != nil {
-		if err := cg.Apply(spec.Linux.Resources); err != nil {
-			return fmt.Errorf("linux.resources: %w", err)
-		}
+	if err := cg.Apply(cgroupResources(spec)); err != nil {
+		return fmt.Errorf("linux.resources: %w", err)
 	}
 
 	fifoPath := filepath.Join(dir, fifoFile)
@@ -176,12 +174,18 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	return rec.save(dir)
 }
 
-// finishSetup sends the init its configuration and serves it until it is
-// ready: the prestart and createRuntime hooks run when it asks.
+// finishSetup sends the init its program and serves it until it is ready:
+// the prestart and createRuntime hooks run when it asks.
 func (r *Runtime) finishSetup(ctx context.Context, p *launched, cfg *initConfig, hooks *specs.Hooks) error {
+	prog, err := compileInit(cfg, func(msg string) {
+		klog.InfoS("Container init", "id", cfg.ID, "warning", msg)
+	})
+	if err != nil {
+		return err
+	}
 	stop := p.conn.watch(ctx)
 	defer stop()
-	if err := p.conn.send(cfg); err != nil {
+	if err := p.conn.sendProgram(prog); err != nil {
 		return err
 	}
 	for {
@@ -201,7 +205,7 @@ func (r *Runtime) finishSetup(ctx context.Context, p *launched, cfg *initConfig,
 					return err
 				}
 			}
-			if err := p.conn.send(&message{Type: msgResume}); err != nil {
+			if err := p.conn.ack(); err != nil {
 				return err
 			}
 		case msgReady:

@@ -2,56 +2,57 @@ package oci
 
 import (
 	"fmt"
-	"syscall"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
-// setupCredentials switches to the process's user, groups and umask and
+// compileCredentials switches to the process's user, groups and umask and
 // sets its capabilities. Capabilities survive the switch from root through
-// PR_SET_KEEPCAPS.
-func setupCredentials(proc *specs.Process) error {
-	var caps *capSets
-	if proc.Capabilities != nil {
-		var err error
-		if caps, err = newCapSets(proc.Capabilities); err != nil {
+// PR_SET_KEEPCAPS; the bounding set is limited first, while the process
+// still has CAP_SETPCAP.
+func compileCredentials(p *program, proc *specs.Process) error {
+	type capSet struct {
+		names []string
+		mask  uint64
+	}
+	var bounding, effective, permitted, inheritable, ambient capSet
+	caps := proc.Capabilities
+	s := step{what: "process.capabilities"}
+	if caps != nil {
+		bounding.names, effective.names, permitted.names = caps.Bounding, caps.Effective, caps.Permitted
+		inheritable.names, ambient.names = caps.Inheritable, caps.Ambient
+		for _, set := range []*capSet{&bounding, &effective, &permitted, &inheritable, &ambient} {
+			var err error
+			if set.mask, err = capabilityMask(set.names); err != nil {
+				return fmt.Errorf("process.capabilities: %w", err)
+			}
+		}
+		last, err := capability.LastCap()
+		if err != nil {
 			return fmt.Errorf("process.capabilities: %w", err)
 		}
-		if err := caps.dropBounding(); err != nil {
-			return fmt.Errorf("process.capabilities: %w", err)
-		}
-		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("keep capabilities: %w", err)
-		}
+		p.add(nsenter.OpCapBounding, s, num(bounding.mask), num(last))
+		p.add(nsenter.OpKeepCaps, s, "1")
 	}
 	u := proc.User
-	groups := make([]int, 0, len(u.AdditionalGids))
+	groups := make([]string, 0, len(u.AdditionalGids))
 	for _, g := range u.AdditionalGids {
-		groups = append(groups, int(g))
+		groups = append(groups, num(g))
 	}
-	// syscall's setters apply to every thread of the Go runtime.
-	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Errorf("process.user.additionalGids: %w", err)
-	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("process.user.gid %d: %w", u.GID, err)
-	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("process.user.uid %d: %w", u.UID, err)
-	}
+	p.add(nsenter.OpSetgroups, step{what: "process.user.additionalGids"}, groups...)
+	p.add(nsenter.OpSetresgid, step{what: fmt.Sprintf("process.user.gid %d", u.GID)}, num(u.GID))
+	p.add(nsenter.OpSetresuid, step{what: fmt.Sprintf("process.user.uid %d", u.UID)}, num(u.UID))
 	if caps != nil {
-		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
-			return fmt.Errorf("keep capabilities: %w", err)
-		}
-		if err := caps.apply(); err != nil {
-			return fmt.Errorf("process.capabilities: %w", err)
-		}
+		p.add(nsenter.OpKeepCaps, s, "0")
+		p.add(nsenter.OpCapset, s, num(effective.mask), num(permitted.mask), num(inheritable.mask), num(ambient.mask))
 	}
-	umask := 0o022
+	umask := uint32(0o022)
 	if u.Umask != nil {
-		umask = int(*u.Umask)
+		umask = *u.Umask
 	}
-	unix.Umask(umask)
+	p.add(nsenter.OpUmask, step{what: "process.user.umask"}, num(umask))
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
 // defaultHookTimeout bounds a hook that sets no timeout of its own.
@@ -54,6 +55,27 @@ func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs
 		if err := runHook(ctx, h, data); err != nil {
 			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
 		}
+	}
+	return nil
+}
+
+// compileHooks runs hooks from the container's init, in its namespaces,
+// each with the state on its stdin.
+func compileHooks(p *program, name string, hooks []specs.Hook, state *specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode state for %s hooks: %w", name, err)
+	}
+	for i, h := range hooks {
+		timeout := int(defaultHookTimeout / time.Second)
+		if h.Timeout != nil {
+			timeout = *h.Timeout
+		}
+		args := append([]string{h.Path, num(timeout), string(data), num(len(h.Args))}, h.Args...)
+		p.add(nsenter.OpHook, step{what: fmt.Sprintf("%s hook %d (%s)", name, i, h.Path)}, append(args, h.Env...)...)
 	}
 	return nil
 }

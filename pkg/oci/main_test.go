@@ -10,9 +10,6 @@ import (
 // re-executes /proc/self/exe to enter containers. The busybox rootfs and
 // the tests' parent cgroup are removed at the end.
 func TestMain(m *testing.M) {
-	if IsInit() {
-		Init()
-	}
 	code := m.Run()
 	if rootfsDir != "" {
 		_ = os.RemoveAll(rootfsDir)

@@ -2,10 +2,11 @@ package oci
 
 import (
 	"fmt"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
 var rlimitTypes = map[string]int{
@@ -17,14 +18,9 @@ var rlimitTypes = map[string]int{
 	"RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
-// applyRlimits sets the process's resource limits. syscall.Setrlimit is
-// used so that Go's runtime does not restore its own RLIMIT_NOFILE at exec.
-func applyRlimits(limits []specs.POSIXRlimit) error {
+// compileRlimits sets the process's resource limits.
+func compileRlimits(p *program, limits []specs.POSIXRlimit) {
 	for i, rl := range limits {
-		lim := &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := syscall.Setrlimit(rlimitTypes[rl.Type], lim); err != nil {
-			return fmt.Errorf("process.rlimits[%d] %s: %w", i, rl.Type, err)
-		}
+		p.add(nsenter.OpRlimit, step{what: fmt.Sprintf("process.rlimits[%d] %s", i, rl.Type)}, num(rlimitTypes[rl.Type]), num(rl.Soft), num(rl.Hard))
 	}
-	return nil
 }

@@ -14,18 +14,18 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// Messages on the sync socket between crisp (the parent) and a process
-// entering a container. The nsenter constructor sends the first ones from C.
+// Messages on the sync socket from a process entering a container (all sent
+// by pkg/oci/nsenter, in C) to crisp, its parent. The parent answers some
+// with an ack, one byte, and sends the init its program.
 const (
-	msgMonitor = "monitor" // C: the monitor's pid
-	msgCgroup  = "cgroup"  // C: join the cgroup by pid (no CLONE_INTO_CGROUP); ack
-	msgUserns  = "userns"  // C: write the id maps of pid; ack
-	msgInit    = "init"    // C: the init's pid; the parent sends the initConfig
-	msgHooks   = "hooks"   // init: mounts done, run prestart/createRuntime hooks; parent replies msgResume
-	msgResume  = "resume"  // parent: go on
-	msgWarning = "warning" // init: something to log
-	msgReady   = "ready"   // init: created; waiting for start (or, for exec, about to execute)
-	msgError   = "error"   // either side: setup failed
+	msgMonitor = "monitor" // the monitor's pid
+	msgCgroup  = "cgroup"  // join the cgroup by pid (no CLONE_INTO_CGROUP); ack
+	msgUserns  = "userns"  // write the id maps of pid; ack
+	msgInit    = "init"    // the init's pid; the parent sends the init's program
+	msgHooks   = "hooks"   // mounts done: run the prestart and createRuntime hooks; ack
+	msgWarning = "warning" // something to log
+	msgReady   = "ready"   // created; waiting for start (or, for exec, about to execute)
+	msgError   = "error"   // setup failed
 )
 
 // message is one JSON line on the sync socket.
@@ -76,7 +76,7 @@ func (c *syncConn) recv(v any) error {
 	return nil
 }
 
-// ack answers a C-side request; the constructor reads exactly one byte.
+// ack answers a request; the init reads exactly one byte.
 func (c *syncConn) ack() error {
 	_, err := c.file.Write([]byte{'\n'})
 	return err
@@ -103,32 +103,39 @@ func (c *syncConn) watch(ctx context.Context) func() {
 	return func() { stop() }
 }
 
-// initConfig is what the parent sends the init once it runs in the
-// container's namespaces.
+// sendProgram sends the init its program.
+func (c *syncConn) sendProgram(prog []byte) error {
+	if _, err := c.file.Write(prog); err != nil {
+		return fmt.Errorf("sync send program: %w", err)
+	}
+	return nil
+}
+
+// initConfig is what the parent compiles the init's program from.
 type initConfig struct {
-	ID      string         `json:"id"`
-	Bundle  string         `json:"bundle"`
-	Rootfs  string         `json:"rootfs"`
-	Spec    *specs.Spec    `json:"spec"`
-	Process *specs.Process `json:"process"`
+	ID      string
+	Bundle  string
+	Rootfs  string
+	Spec    *specs.Spec
+	Process *specs.Process
 	// Exec is set for a process joining a running container: no root
 	// file system setup, no start fifo.
-	Exec bool `json:"exec,omitempty"`
+	Exec bool
 	// CgroupDir is the container's cgroup directory on the host, bound
 	// at /sys/fs/cgroup when the container has no cgroup namespace.
-	CgroupDir string `json:"cgroupDir,omitempty"`
+	CgroupDir string
 	// StateDirFD (an O_PATH handle of the state directory, where
 	// exec.fifo is) and ConsoleFD are descriptor numbers in the init, or -1.
-	StateDirFD int `json:"stateDirFD"`
-	ConsoleFD  int `json:"consoleFD"`
+	StateDirFD int
+	ConsoleFD  int
 	// State is what createContainer and startContainer hooks receive.
-	State *specs.State `json:"state,omitempty"`
+	State *specs.State
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
-	NoPivot bool `json:"noPivot,omitempty"`
+	NoPivot bool
 	// JoinedMountNS skips the root file system setup: the container
 	// joined a mount namespace that has its root.
-	JoinedMountNS bool `json:"joinedMountNS,omitempty"`
+	JoinedMountNS bool
 	// UserNS and CgroupNS say which namespaces the container has.
-	UserNS   bool `json:"userNS,omitempty"`
-	CgroupNS bool `json:"cgroupNS,omitempty"`
+	UserNS   bool
+	CgroupNS bool
 }

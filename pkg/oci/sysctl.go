@@ -2,12 +2,14 @@ package oci
 
 import (
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
 // ipcSysctls are the namespaced sysctls outside net.* and fs.mqueue.*.
@@ -49,13 +51,11 @@ func checkSysctls(sysctls map[string]string, plan nsPlan) error {
 	return nil
 }
 
-// applySysctls writes the (checked) sysctls in the container's namespaces.
-func applySysctls(sysctls map[string]string) error {
-	for key, value := range sysctls {
+// compileSysctls writes the (checked) sysctls in the container's
+// namespaces, in a stable order.
+func compileSysctls(p *program, sysctls map[string]string) {
+	for _, key := range slices.Sorted(maps.Keys(sysctls)) {
 		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-		if err := os.WriteFile(path, []byte(value), 0); err != nil {
-			return fmt.Errorf("linux.sysctl.%s: %w", key, err)
-		}
+		p.add(nsenter.OpWriteFile, step{what: "linux.sysctl." + key}, path, sysctls[key])
 	}
-	return nil
 }

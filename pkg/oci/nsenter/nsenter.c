@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "init.h"
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -40,23 +42,35 @@ static const struct {
 
 static int syncfd = -1;
 
-// send writes one JSON message to the parent. Strings are escaped.
-static void send_msg(const char *type, long pid, const char *message)
+// append_json appends s to buf as a JSON string's contents.
+static size_t append_json(char *buf, size_t n, size_t size, const char *s)
+{
+	for (const char *p = s; *p && n < size - 16; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\')
+			n += snprintf(buf + n, size - n, "\\%c", c);
+		else if (c < 0x20)
+			n += snprintf(buf + n, size - n, "\\u%04x", c);
+		else
+			buf[n++] = c;
+	}
+	return n;
+}
+
+// crisp_send writes one JSON message to the parent.
+void crisp_send(const char *type, long pid, const char *field, const char *message)
 {
 	char buf[4096];
 	size_t n = 0;
 	n += snprintf(buf + n, sizeof(buf) - n, "{\"type\":\"%s\",\"pid\":%ld", type, pid);
+	if (field && *field) {
+		n += snprintf(buf + n, sizeof(buf) - n, ",\"field\":\"");
+		n = append_json(buf, n, sizeof(buf), field);
+		n += snprintf(buf + n, sizeof(buf) - n, "\"");
+	}
 	if (message) {
 		n += snprintf(buf + n, sizeof(buf) - n, ",\"message\":\"");
-		for (const char *p = message; *p && n < sizeof(buf) - 16; p++) {
-			unsigned char c = (unsigned char)*p;
-			if (c == '"' || c == '\\')
-				n += snprintf(buf + n, sizeof(buf) - n, "\\%c", c);
-			else if (c < 0x20)
-				n += snprintf(buf + n, sizeof(buf) - n, "\\u%04x", c);
-			else
-				buf[n++] = c;
-		}
+		n = append_json(buf, n, sizeof(buf), message);
 		n += snprintf(buf + n, sizeof(buf) - n, "\"");
 	}
 	n += snprintf(buf + n, sizeof(buf) - n, "}\n");
@@ -68,6 +82,32 @@ static void send_msg(const char *type, long pid, const char *message)
 			return;
 		off += w;
 	}
+}
+
+// crisp_op_fail reports a failed operation of the init's program and
+// exits. Before the init reported ready the parent hears it (naming the
+// spec field when there is one); afterwards only the process's stderr can.
+void crisp_op_fail(struct crisp_init *in, const struct crisp_op *op, int err, const char *fmt, ...)
+{
+	char msg[2048];
+	size_t n = 0;
+	if (op->what && *op->what)
+		n += snprintf(msg, sizeof(msg), "%s", op->what);
+	if (fmt) {
+		va_list ap;
+		n += snprintf(msg + n, sizeof(msg) - n, "%s", n ? ": " : "");
+		va_start(ap, fmt);
+		n += vsnprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, fmt, ap);
+		va_end(ap);
+	}
+	if (err && n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, "%s%s", n ? ": " : "", strerror(err));
+	if (in->ready) {
+		dprintf(2, "crisp init: %s\n", msg);
+		_exit(127);
+	}
+	crisp_send("error", getpid(), op->field, msg);
+	_exit(1);
 }
 
 __attribute__((noreturn, format(printf, 1, 2))) static void bail(const char *fmt, ...)
@@ -82,17 +122,17 @@ __attribute__((noreturn, format(printf, 1, 2))) static void bail(const char *fmt
 		size_t n = strlen(msg);
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
 	}
-	send_msg("error", getpid(), msg);
+	crisp_send("error", getpid(), NULL, msg);
 	_exit(1);
 }
 
-// await blocks until the parent acknowledges the last message.
-static void await_ack(void)
+// crisp_await_ack blocks until the parent acknowledges the last message.
+void crisp_await_ack(int fd)
 {
 	char c;
 	ssize_t n;
 	do
-		n = read(syncfd, &c, 1);
+		n = read(fd, &c, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(1);
@@ -256,7 +296,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			_exit(0);
 		setsid();
 	}
-	send_msg("monitor", getpid(), NULL);
+	crisp_send("monitor", getpid(), NULL, NULL);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		bail("become subreaper");
 	if (pipe2(pidpipe, O_CLOEXEC) < 0)
@@ -285,8 +325,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		close(cgroupfd);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (!joined && cgroupfd >= 0) {
-		send_msg("cgroup", getpid(), NULL);
-		await_ack();
+		crisp_send("cgroup", getpid(), NULL, NULL);
+		crisp_await_ack(syncfd);
 	}
 	for (size_t i = 0; i < NJOINABLE; i++) {
 		if (nsfds[i] < 0)
@@ -303,8 +343,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		if (unshare(CLONE_NEWUSER) < 0)
 			bail("unshare user namespace");
 		// The parent writes uid_map and gid_map, then lets us go on.
-		send_msg("userns", getpid(), NULL);
-		await_ack();
+		crisp_send("userns", getpid(), NULL, NULL);
+		crisp_await_ack(syncfd);
 		become_root();
 	}
 	if (cloneflags & ~(unsigned long)CLONE_NEWUSER) {
@@ -318,7 +358,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			bail("fork into pid namespace");
 		if (child > 0) {
 			write_all(pidpipe[1], &child, sizeof(child));
-			send_msg("init", child, NULL);
+			crisp_send("init", child, NULL, NULL);
 			_exit(0);
 		}
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
@@ -326,9 +366,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		pid_t self = getpid();
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 		write_all(pidpipe[1], &self, sizeof(self));
-		send_msg("init", self, NULL);
+		crisp_send("init", self, NULL, NULL);
 	}
 	close(pidpipe[1]);
-	signal(SIGPIPE, SIG_DFL);
-	// Go's runtime starts after this returns, in the container's namespaces.
+	// The container's init: it never returns to start the Go runtime.
+	crisp_run_init(syncfd);
 }

@@ -1,6 +1,6 @@
 // Package seccomp owns the compilation of an OCI runtime-spec LinuxSeccomp
-// profile into a classic BPF program and its installation, in pure Go
-// without libseccomp.
+// profile into a classic BPF program, in pure Go without libseccomp. The
+// container's init (pkg/oci/nsenter) installs the program.
 //
 // The program checks the audit architecture first (x86_64, with x32 system
 // calls told apart by their number bit, and i386), then matches rules in

@@ -1,0 +1,143 @@
+// The hooks that run inside the container's namespaces: createContainer
+// and startContainer. Each gets the container's state on stdin and has a
+// timeout; its output becomes part of the error when it fails.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+// After the hook exits, its output is read for at most this long: a
+// process it left behind may hold the pipe open.
+#define OUTPUT_GRACE_MS 1000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+__attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int in, int out, uint32_t argc)
+{
+	const char *path = op->argv[2];
+	char **argv, **envp;
+	uint32_t nenv = op->argc - 6 - argc;
+
+	dup2(in, 0);
+	dup2(out, 1);
+	dup2(out, 2);
+	signal(SIGPIPE, SIG_DFL);
+	argv = calloc(argc + 2, sizeof(char *));
+	envp = calloc(nenv + 1, sizeof(char *));
+	if (!argv || !envp)
+		_exit(127);
+	if (argc == 0)
+		argv[0] = (char *)path;
+	else
+		memcpy(argv, op->argv + 6, argc * sizeof(char *));
+	memcpy(envp, op->argv + 6 + argc, nenv * sizeof(char *));
+	execve(path, argv, envp);
+	dprintf(2, "exec %s: %s", path, strerror(errno));
+	_exit(127);
+}
+
+void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
+{
+	const char *state = crisp_arg(in, op, 2);
+	long long timeout = crisp_arg_int(in, op, 1), deadline, exited_at = -1;
+	uint32_t argc = crisp_arg_uint(in, op, 3), statelen = op->len[4], written = 0;
+	int inpipe[2], outpipe[2], pidfd, status, done = 0;
+	char out[2048];
+	size_t outlen = 0;
+	pid_t pid;
+
+	if (6 + argc > op->argc)
+		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	if (pipe2(inpipe, O_CLOEXEC) < 0 || pipe2(outpipe, O_CLOEXEC) < 0)
+		crisp_op_fail(in, op, errno, "pipe");
+	pid = fork();
+	if (pid < 0)
+		crisp_op_fail(in, op, errno, "fork");
+	if (pid == 0)
+		hook_child(op, inpipe[0], outpipe[1], argc);
+	close(inpipe[0]);
+	close(outpipe[1]);
+	fcntl(inpipe[1], F_SETFL, O_NONBLOCK);
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		crisp_op_fail(in, op, errno, "pidfd_open");
+	deadline = now_ms() + timeout * 1000;
+	while (!done) {
+		struct pollfd fds[3] = {
+			{.fd = exited_at < 0 ? pidfd : -1, .events = POLLIN},
+			{.fd = outpipe[0], .events = POLLIN},
+			{.fd = written < statelen ? inpipe[1] : -1, .events = POLLOUT},
+		};
+		long long now = now_ms(), wait = deadline - now;
+		if (exited_at >= 0 && exited_at + OUTPUT_GRACE_MS - now < wait)
+			wait = exited_at + OUTPUT_GRACE_MS - now;
+		if (wait <= 0) {
+			if (exited_at >= 0)
+				break;
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			crisp_op_fail(in, op, 0, "timed out after %llds", timeout);
+		}
+		if (poll(fds, 3, (int)wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			crisp_op_fail(in, op, errno, "poll");
+		}
+		if (fds[0].revents && exited_at < 0)
+			exited_at = now_ms();
+		if (fds[1].revents) {
+			char buf[512];
+			ssize_t n = read(outpipe[0], buf, sizeof(buf));
+			if (n <= 0) { // the end, or an error: stop reading
+				close(outpipe[0]);
+				outpipe[0] = -1;
+			}
+			for (ssize_t i = 0; i < n && outlen < sizeof(out) - 1; i++)
+				out[outlen++] = buf[i];
+		}
+		if (outpipe[0] < 0 && exited_at >= 0)
+			done = 1;
+		if (fds[2].revents) {
+			ssize_t n = write(inpipe[1], state + written, statelen - written);
+			// A hook that does not read its stdin is not an error.
+			if (n < 0 && errno != EAGAIN)
+				written = statelen;
+			else if (n > 0)
+				written += n;
+		}
+		if (written >= statelen && inpipe[1] >= 0) {
+			close(inpipe[1]);
+			inpipe[1] = -1;
+		}
+	}
+	if (inpipe[1] >= 0)
+		close(inpipe[1]);
+	if (outpipe[0] >= 0)
+		close(outpipe[0]);
+	close(pidfd);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	while (outlen > 0 && (out[outlen - 1] == '\n' || out[outlen - 1] == ' '))
+		outlen--;
+	out[outlen] = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	if (WIFEXITED(status))
+		crisp_op_fail(in, op, 0, "exit status %d%s%s", WEXITSTATUS(status), outlen ? ": " : "", out);
+	crisp_op_fail(in, op, 0, "signal: %s%s%s", strsignal(WTERMSIG(status)), outlen ? ": " : "", out);
+}

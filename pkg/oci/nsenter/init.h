@@ -1,0 +1,88 @@
+// The container init's program: what crisp's parent compiles from an OCI
+// spec and the init, in C, carries out in the container before it executes
+// the container's process. See doc.go.
+#ifndef CRISP_INIT_H
+#define CRISP_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Operations. Every operation's first two arguments are the context that
+// prefixes its errors and the spec field an error names ("" for none).
+// The arguments listed below follow them. Numbers are decimal strings.
+#define CRISP_OP_MOUNT 1            // source, target, fstype, flags, data: plain mount(2)
+#define CRISP_OP_OPEN_ROOT 2        // path: the root later paths resolve in
+#define CRISP_OP_MOUNT_IN_ROOT 3    // dest, source, fstype, flags, data, fallback ("sysfs", "devpts" or "")
+#define CRISP_OP_BIND_IN_ROOT 4     // dest, source, dir (0/1), recursive (0/1)
+#define CRISP_OP_REMOUNT_IN_ROOT 5  // dest, flags
+#define CRISP_OP_PROPAGATE_IN_ROOT 6 // dest, flags
+#define CRISP_OP_MKNOD_IN_ROOT 7    // path, mode, major, minor, uid, gid (-1: keep)
+#define CRISP_OP_BIND_DEVICE 8      // path: the host's node, at the same path in the root
+#define CRISP_OP_SYMLINK_IN_ROOT 9  // link target, path
+#define CRISP_OP_HOOKS_SYNC 10      // ask the parent to run its hooks, wait for its ack
+#define CRISP_OP_HOOK 11            // path, timeout seconds, stdin, argc, argv..., env...
+#define CRISP_OP_PIVOT_ROOT 12      // rootfs, no pivot (0/1)
+#define CRISP_OP_SETHOSTNAME 13     // name
+#define CRISP_OP_SETDOMAINNAME 14   // name
+#define CRISP_OP_WRITE_FILE 15      // path, contents
+#define CRISP_OP_MASK_PATH 16       // path
+#define CRISP_OP_READONLY_PATH 17   // path
+#define CRISP_OP_REMOUNT 18         // path, flags
+#define CRISP_OP_CONSOLE 19         // console socket fd, rows, columns (0: keep)
+#define CRISP_OP_CHDIR 20           // path
+#define CRISP_OP_RLIMIT 21          // resource, soft, hard
+#define CRISP_OP_OOM_SCORE_ADJ 22   // score
+#define CRISP_OP_LOOK_PATH 23       // name, PATH
+#define CRISP_OP_SECCOMP 24         // flags, BPF program (struct sock_filter array)
+#define CRISP_OP_CAP_BOUNDING 25    // mask of capabilities kept, last capability
+#define CRISP_OP_KEEP_CAPS 26       // 0/1
+#define CRISP_OP_SETGROUPS 27       // gid...
+#define CRISP_OP_SETRESGID 28       // gid
+#define CRISP_OP_SETRESUID 29       // uid
+#define CRISP_OP_CAPSET 30          // effective, permitted, inheritable, ambient masks
+#define CRISP_OP_UMASK 31           // mask
+#define CRISP_OP_NO_NEW_PRIVS 32
+#define CRISP_OP_READY 33           // report ready; later failures go to stderr, exit 127
+#define CRISP_OP_WAIT_START 34      // state dir fd: block on exec.fifo until start
+#define CRISP_OP_EXEC 35            // argc, argv..., env...
+#define CRISP_OP_CLOEXEC 36         // fd
+
+// One decoded operation. Arguments are NUL-terminated; len excludes it.
+struct crisp_op {
+	uint32_t code;
+	uint32_t argc;
+	const char *what;
+	const char *field;
+	char **argv;
+	uint32_t *len;
+};
+
+// The init's state across operations.
+struct crisp_init {
+	int syncfd;
+	int rootfd;  // O_PATH handle of the root, or -1
+	int ready;   // failures are now reported on stderr
+	int fifofd;  // exec.fifo, open until exec
+	char path[4096]; // the executable found by CRISP_OP_LOOK_PATH
+};
+
+// Reporting, in nsenter.c.
+void crisp_send(const char *type, long pid, const char *field, const char *message);
+__attribute__((noreturn)) void crisp_op_fail(struct crisp_init *in, const struct crisp_op *op, int err,
+					     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void crisp_await_ack(int fd);
+
+// The program, in program.c. It never returns.
+__attribute__((noreturn)) void crisp_run_init(int syncfd);
+
+// Operations, by concern.
+void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op);  // rootfs.c
+void crisp_process_op(struct crisp_init *in, const struct crisp_op *op); // process.c
+void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op);   // hooks.c
+
+// Argument parsing shared by the operations, in program.c.
+long long crisp_arg_int(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
+unsigned long long crisp_arg_uint(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
+const char *crisp_arg(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
+
+#endif

@@ -1,0 +1,48 @@
+package nsenter
+
+// #include "init.h"
+import "C"
+
+// Op is an operation of the container init's program. init.h defines the
+// operations and their arguments; these are the same numbers.
+type Op uint32
+
+// The operations; see init.h for the arguments of each.
+const (
+	OpMount           Op = C.CRISP_OP_MOUNT
+	OpOpenRoot        Op = C.CRISP_OP_OPEN_ROOT
+	OpMountInRoot     Op = C.CRISP_OP_MOUNT_IN_ROOT
+	OpBindInRoot      Op = C.CRISP_OP_BIND_IN_ROOT
+	OpRemountInRoot   Op = C.CRISP_OP_REMOUNT_IN_ROOT
+	OpPropagateInRoot Op = C.CRISP_OP_PROPAGATE_IN_ROOT
+	OpMknodInRoot     Op = C.CRISP_OP_MKNOD_IN_ROOT
+	OpBindDevice      Op = C.CRISP_OP_BIND_DEVICE
+	OpSymlinkInRoot   Op = C.CRISP_OP_SYMLINK_IN_ROOT
+	OpHooksSync       Op = C.CRISP_OP_HOOKS_SYNC
+	OpHook            Op = C.CRISP_OP_HOOK
+	OpPivotRoot       Op = C.CRISP_OP_PIVOT_ROOT
+	OpSethostname     Op = C.CRISP_OP_SETHOSTNAME
+	OpSetdomainname   Op = C.CRISP_OP_SETDOMAINNAME
+	OpWriteFile       Op = C.CRISP_OP_WRITE_FILE
+	OpMaskPath        Op = C.CRISP_OP_MASK_PATH
+	OpReadonlyPath    Op = C.CRISP_OP_READONLY_PATH
+	OpRemount         Op = C.CRISP_OP_REMOUNT
+	OpConsole         Op = C.CRISP_OP_CONSOLE
+	OpChdir           Op = C.CRISP_OP_CHDIR
+	OpRlimit          Op = C.CRISP_OP_RLIMIT
+	OpOomScoreAdj     Op = C.CRISP_OP_OOM_SCORE_ADJ
+	OpLookPath        Op = C.CRISP_OP_LOOK_PATH
+	OpSeccomp         Op = C.CRISP_OP_SECCOMP
+	OpCapBounding     Op = C.CRISP_OP_CAP_BOUNDING
+	OpKeepCaps        Op = C.CRISP_OP_KEEP_CAPS
+	OpSetgroups       Op = C.CRISP_OP_SETGROUPS
+	OpSetresgid       Op = C.CRISP_OP_SETRESGID
+	OpSetresuid       Op = C.CRISP_OP_SETRESUID
+	OpCapset          Op = C.CRISP_OP_CAPSET
+	OpUmask           Op = C.CRISP_OP_UMASK
+	OpNoNewPrivs      Op = C.CRISP_OP_NO_NEW_PRIVS
+	OpReady           Op = C.CRISP_OP_READY
+	OpWaitStart       Op = C.CRISP_OP_WAIT_START
+	OpExec            Op = C.CRISP_OP_EXEC
+	OpCloexec         Op = C.CRISP_OP_CLOEXEC
+)

@@ -1,0 +1,360 @@
+// The container process's attributes: terminal, working directory, limits,
+// seccomp, credentials and capabilities, the wait for start, and exec.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+// console makes a pseudo-terminal the process's controlling terminal and
+// stdio, and sends its master to the console socket.
+static void console(struct crisp_init *in, const struct crisp_op *op)
+{
+	int sock = crisp_arg_int(in, op, 0);
+	unsigned short rows = crisp_arg_uint(in, op, 1), cols = crisp_arg_uint(in, op, 2);
+	int master, peer, unlock = 0;
+	char payload[] = "/dev/ptmx", control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = payload, .iov_len = sizeof(payload) - 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct cmsghdr *cmsg;
+
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		crisp_op_fail(in, op, errno, "open /dev/ptmx");
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		crisp_op_fail(in, op, errno, "unlock pty");
+	// TIOCGPTPEER opens the peer without a path lookup in /dev/pts.
+	peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (peer < 0) {
+		unsigned int n;
+		char path[64];
+		if (ioctl(master, TIOCGPTN, &n) < 0)
+			crisp_op_fail(in, op, errno, "pty number");
+		snprintf(path, sizeof(path), "/dev/pts/%u", n);
+		if ((peer = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+			crisp_op_fail(in, op, errno, "open pty peer");
+	}
+	if (rows || cols) {
+		struct winsize ws = {.ws_row = rows, .ws_col = cols};
+		if (ioctl(peer, TIOCSWINSZ, &ws) < 0)
+			crisp_op_fail(in, op, errno, "process.consoleSize");
+	}
+	memset(control, 0, sizeof(control));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+	if (sendmsg(sock, &msg, 0) < 0)
+		crisp_op_fail(in, op, errno, "send console to socket");
+	close(sock);
+	close(master);
+	if (setsid() < 0)
+		crisp_op_fail(in, op, errno, "setsid");
+	if (ioctl(peer, TIOCSCTTY, 0) < 0)
+		crisp_op_fail(in, op, errno, "controlling terminal");
+	for (int fd = 0; fd < 3; fd++)
+		if (dup3(peer, fd, 0) < 0)
+			crisp_op_fail(in, op, errno, "stdio");
+	if (peer > 2)
+		close(peer);
+}
+
+static void write_file(struct crisp_init *in, const struct crisp_op *op, const char *path, const char *data,
+		       size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t w;
+
+	if (fd < 0)
+		crisp_op_fail(in, op, errno, "open %s", path);
+	w = write(fd, data, n);
+	if (w < 0 || (size_t)w != n) {
+		int saved = w < 0 ? errno : EIO;
+		close(fd);
+		errno = saved;
+		crisp_op_fail(in, op, errno, "write %s", path);
+	}
+	close(fd);
+}
+
+// oom_score_adj sets the process's score. Lowering it needs
+// CAP_SYS_RESOURCE; without it the value is clamped to the current one with
+// a warning, as containerd's restrict_oom_score_adj does.
+static void oom_score_adj(struct crisp_init *in, const struct crisp_op *op)
+{
+	const char *score = crisp_arg(in, op, 0);
+	long want = crisp_arg_int(in, op, 0), current;
+	char buf[32], msg[160];
+	int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		crisp_op_fail(in, op, errno, "open");
+	if (write(fd, score, strlen(score)) >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EACCES && errno != EPERM)
+		crisp_op_fail(in, op, errno, NULL);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		crisp_op_fail(in, op, EACCES, NULL);
+	buf[n] = 0;
+	current = strtol(buf, NULL, 10);
+	if (want >= current)
+		crisp_op_fail(in, op, EACCES, NULL);
+	snprintf(msg, sizeof(msg), "process.oomScoreAdj %ld clamped to %ld: lowering it needs CAP_SYS_RESOURCE", want,
+		 current);
+	crisp_send("warning", getpid(), NULL, msg);
+}
+
+static int executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+// look_path finds the process's executable with the process's own PATH.
+static void look_path(struct crisp_init *in, const struct crisp_op *op)
+{
+	const char *name = crisp_arg(in, op, 0), *pathenv = crisp_arg(in, op, 1);
+	char *dirs;
+	struct stat st;
+
+	if (strchr(name, '/')) {
+		if (stat(name, &st) < 0)
+			crisp_op_fail(in, op, errno, "stat %s", name);
+		snprintf(in->path, sizeof(in->path), "%s", name);
+		return;
+	}
+	dirs = strdup(pathenv);
+	if (!dirs)
+		crisp_op_fail(in, op, ENOMEM, NULL);
+	// strsep keeps empty entries, which mean the working directory.
+	for (char *p = dirs, *dir; (dir = strsep(&p, ":"));) {
+		snprintf(in->path, sizeof(in->path), "%s/%s", *dir ? dir : ".", name);
+		if (executable(in->path)) {
+			free(dirs);
+			return;
+		}
+	}
+	free(dirs);
+	crisp_op_fail(in, op, 0, "\"%s\": executable file not found in $PATH in PATH %s", name, pathenv);
+}
+
+static void seccomp_load(struct crisp_init *in, const struct crisp_op *op)
+{
+	unsigned long flags = crisp_arg_uint(in, op, 0);
+	const char *bpf = crisp_arg(in, op, 1);
+	struct sock_fprog prog = {
+		.len = op->len[3] / sizeof(struct sock_filter),
+		.filter = (struct sock_filter *)bpf,
+	};
+
+	if (op->len[3] == 0 || op->len[3] % sizeof(struct sock_filter))
+		crisp_op_fail(in, op, EINVAL, "program of %u bytes", op->len[3]);
+	// Arguments are not aligned in the program: copy the instructions.
+	prog.filter = malloc(op->len[3]);
+	if (!prog.filter)
+		crisp_op_fail(in, op, ENOMEM, NULL);
+	memcpy(prog.filter, bpf, op->len[3]);
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
+		crisp_op_fail(in, op, errno, "install seccomp filter");
+	free(prog.filter);
+}
+
+static void cap_bounding(struct crisp_init *in, const struct crisp_op *op)
+{
+	unsigned long long keep = crisp_arg_uint(in, op, 0);
+	int last = crisp_arg_int(in, op, 1);
+
+	for (int c = 0; c <= last && c < 64; c++)
+		if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			crisp_op_fail(in, op, errno, "bounding set: drop %d", c);
+}
+
+static void cap_set(struct crisp_init *in, const struct crisp_op *op)
+{
+	unsigned long long eff = crisp_arg_uint(in, op, 0), perm = crisp_arg_uint(in, op, 1);
+	unsigned long long inh = crisp_arg_uint(in, op, 2), amb = crisp_arg_uint(in, op, 3);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {
+		{.effective = eff, .permitted = perm, .inheritable = inh},
+		{.effective = eff >> 32, .permitted = perm >> 32, .inheritable = inh >> 32},
+	};
+
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		crisp_op_fail(in, op, errno, "capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		crisp_op_fail(in, op, errno, "ambient capabilities");
+	for (int c = 0; c < 64; c++)
+		if ((amb & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+			crisp_op_fail(in, op, errno, "ambient capabilities: raise %d", c);
+}
+
+static void set_groups(struct crisp_init *in, const struct crisp_op *op)
+{
+	uint32_t n = op->argc - 2;
+	gid_t *gids = calloc(n ? n : 1, sizeof(gid_t));
+
+	if (!gids)
+		crisp_op_fail(in, op, ENOMEM, NULL);
+	for (uint32_t i = 0; i < n; i++)
+		gids[i] = crisp_arg_uint(in, op, i);
+	if (setgroups(n, gids) < 0)
+		crisp_op_fail(in, op, errno, NULL);
+	free(gids);
+}
+
+// wait_start reports nothing and blocks until Start opens exec.fifo for
+// reading. The fifo stays open until exec closes it (O_CLOEXEC): Start
+// returns once it sees the end, after the process runs.
+static void wait_start(struct crisp_init *in, const struct crisp_op *op)
+{
+	int dirfd = crisp_arg_int(in, op, 0);
+	char zero = 0;
+
+	in->fifofd = openat(dirfd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+	if (in->fifofd < 0)
+		crisp_op_fail(in, op, errno, "open start fifo");
+	if (write(in->fifofd, &zero, 1) != 1)
+		crisp_op_fail(in, op, errno, "write start fifo");
+	close(dirfd);
+}
+
+static void exec_process(struct crisp_init *in, const struct crisp_op *op)
+{
+	uint32_t argc = crisp_arg_uint(in, op, 0);
+	char **argv, **envp;
+
+	if (argc == 0 || 3 + argc > op->argc)
+		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	// The environment follows the arguments; split the array.
+	envp = calloc(op->argc - 3 - argc + 1, sizeof(char *));
+	if (!envp)
+		crisp_op_fail(in, op, ENOMEM, NULL);
+	memcpy(envp, op->argv + 3 + argc, (op->argc - 3 - argc) * sizeof(char *));
+	argv = calloc(argc + 1, sizeof(char *));
+	if (!argv)
+		crisp_op_fail(in, op, ENOMEM, NULL);
+	memcpy(argv, op->argv + 3, argc * sizeof(char *));
+	// Ignored signals stay ignored across exec: restore SIGPIPE.
+	signal(SIGPIPE, SIG_DFL);
+	execve(in->path, argv, envp);
+	crisp_op_fail(in, op, errno, "exec %s", in->path);
+}
+
+void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
+{
+	switch (op->code) {
+	case CRISP_OP_SETHOSTNAME: {
+		const char *name = crisp_arg(in, op, 0);
+		if (sethostname(name, strlen(name)) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	}
+	case CRISP_OP_SETDOMAINNAME: {
+		const char *name = crisp_arg(in, op, 0);
+		if (setdomainname(name, strlen(name)) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	}
+	case CRISP_OP_WRITE_FILE:
+		write_file(in, op, crisp_arg(in, op, 0), crisp_arg(in, op, 1), op->len[3]);
+		break;
+	case CRISP_OP_CONSOLE:
+		console(in, op);
+		break;
+	case CRISP_OP_CHDIR:
+		if (chdir(crisp_arg(in, op, 0)) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	case CRISP_OP_RLIMIT: {
+		struct rlimit rl = {.rlim_cur = crisp_arg_uint(in, op, 1), .rlim_max = crisp_arg_uint(in, op, 2)};
+		if (setrlimit(crisp_arg_int(in, op, 0), &rl) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	}
+	case CRISP_OP_OOM_SCORE_ADJ:
+		oom_score_adj(in, op);
+		break;
+	case CRISP_OP_LOOK_PATH:
+		look_path(in, op);
+		break;
+	case CRISP_OP_SECCOMP:
+		seccomp_load(in, op);
+		break;
+	case CRISP_OP_CAP_BOUNDING:
+		cap_bounding(in, op);
+		break;
+	case CRISP_OP_KEEP_CAPS:
+		if (prctl(PR_SET_KEEPCAPS, crisp_arg_int(in, op, 0), 0, 0, 0) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	case CRISP_OP_SETGROUPS:
+		set_groups(in, op);
+		break;
+	case CRISP_OP_SETRESGID: {
+		gid_t g = crisp_arg_uint(in, op, 0);
+		if (setresgid(g, g, g) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	}
+	case CRISP_OP_SETRESUID: {
+		uid_t u = crisp_arg_uint(in, op, 0);
+		if (setresuid(u, u, u) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	}
+	case CRISP_OP_CAPSET:
+		cap_set(in, op);
+		break;
+	case CRISP_OP_UMASK:
+		umask(crisp_arg_uint(in, op, 0));
+		break;
+	case CRISP_OP_NO_NEW_PRIVS:
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	case CRISP_OP_READY:
+		crisp_send("ready", getpid(), NULL, NULL);
+		in->ready = 1;
+		break;
+	case CRISP_OP_WAIT_START:
+		wait_start(in, op);
+		break;
+	case CRISP_OP_EXEC:
+		exec_process(in, op);
+		break;
+	case CRISP_OP_CLOEXEC:
+		if (fcntl(crisp_arg_int(in, op, 0), F_SETFD, FD_CLOEXEC) < 0)
+			crisp_op_fail(in, op, errno, NULL);
+		break;
+	default: {
+		static const struct crisp_op bad = {.what = "program", .field = ""};
+		crisp_op_fail(in, &bad, 0, "unknown operation %u", op->code);
+	}
+	}
+}
