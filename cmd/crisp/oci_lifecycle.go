@@ -117,6 +117,19 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 			f.consoleSocket = tty.socketPath
 		}
 	}
+	// Subscribing to signals costs a round trip with the Go runtime's
+	// signal thread per signal: do it while the container is created.
+	// Signals that arrive meanwhile wait in the channel.
+	sigs := make(chan os.Signal, 16)
+	subscribed := make(chan struct{})
+	if detach {
+		close(subscribed)
+	} else {
+		go func() {
+			signal.Notify(sigs, forwardedSignals()...)
+			close(subscribed)
+		}()
+	}
 	if err := f.create(ctx, rt, id); err != nil {
 		return err
 	}
@@ -126,11 +139,8 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 			return err
 		}
 	}
-	sigs := make(chan os.Signal, 16)
-	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
-	}
+	<-subscribed
+	// No signal.Stop: the command ends with the container.
 	if err := rt.Start(ctx, id); err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), id, true)
 		return err
@@ -158,13 +168,31 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 	return nil
 }
 
+// forwardedSignals are the signals `run` relays to the container, as runc
+// does: all that can be caught but SIGCHLD, SIGPIPE (about crisp's own
+// output) and SIGURG (the Go runtime's preemption); SIGWINCH resizes the
+// terminal.
+func forwardedSignals() []os.Signal {
+	// Signals 32 and 33 are glibc's own (thread cancellation and setxid).
+	const lastStandard, firstRealtime, lastRealtime = 31, 34, 64
+	var sigs []os.Signal
+	for s := syscall.Signal(1); s <= lastRealtime; s++ {
+		switch {
+		case s == unix.SIGKILL, s == unix.SIGSTOP, s == unix.SIGCHLD, s == unix.SIGPIPE, s == unix.SIGURG:
+			continue
+		case s > lastStandard && s < firstRealtime:
+			continue
+		}
+		sigs = append(sigs, s)
+	}
+	return sigs
+}
+
 // forwardSignals relays the signals crisp receives to the container's init.
 func forwardSignals(ctx context.Context, rt *oci.Runtime, id string, sigs <-chan os.Signal, tty *consoleProxy) {
 	for s := range sigs {
 		sig := s.(syscall.Signal)
 		switch sig {
-		case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-			continue
 		case unix.SIGWINCH:
 			if tty != nil {
 				tty.resize()

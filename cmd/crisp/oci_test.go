@@ -249,3 +249,58 @@ func TestOCIExitStatusOutlivesCreator(t *testing.T) {
 		t.Errorf("state %+v, want stopped with exit code 9", st)
 	}
 }
+
+// TestOCIRunForwardsSignals sends `crisp oci run` a signal that the
+// container's process traps: the process's exit code comes back.
+func TestOCIRunForwardsSignals(t *testing.T) {
+	c := newOCICLI(t)
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sh", "-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.05; done"}
+	})
+	out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command("/proc/self/exe", "oci", "--root", c.root, "--cgroup-mount", c.mount, "run", "--bundle", bundle, "signals")
+	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(out.Name())
+		if strings.Contains(string(data), "ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			c.run("delete", "--force", "signals")
+			t.Fatalf("the container did not start: %q", data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		c.run("delete", "--force", "signals")
+		t.Fatal("the container did not get the signal: run still waits")
+	}
+	data, _ := os.ReadFile(out.Name())
+	if code := cmd.ProcessState.ExitCode(); code != 7 || !strings.Contains(string(data), "got USR1") {
+		t.Errorf("run exited %d with output %q, want 7 and the trap's message", code, data)
+	}
+	if out, _, _ := c.run("list", "-q"); out != "" {
+		t.Errorf("run left containers behind: %q", out)
+	}
+}
