@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -273,7 +274,7 @@ func ioWrites(b *specs.LinuxBlockIO, exists func(string) bool) []fileWrite {
 }
 
 // pageSizePattern is the OCI hugepage size format: "2MB", "1GB", "64KB".
-var pageSizePattern = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+var pageSizePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`) })
 
 // ValidateResources checks res without touching the file system, naming the
 // offending field: values out of range, fields cgroup v2 has no equivalent
@@ -333,7 +334,7 @@ func ValidateResources(res *specs.LinuxResources) error {
 		}
 	}
 	for i, hp := range res.HugepageLimits {
-		if !pageSizePattern.MatchString(hp.Pagesize) {
+		if !pageSizePattern().MatchString(hp.Pagesize) {
 			return bad(fmt.Sprintf("hugepageLimits[%d].pageSize", i), fmt.Sprintf("%q is not a size like 2MB or 1GB", hp.Pagesize))
 		}
 	}
@@ -352,10 +353,12 @@ func ValidateResources(res *specs.LinuxResources) error {
 }
 
 // cpuListPattern is the kernel's cpu/node list format: "0-3,5,7-8".
-var cpuListPattern = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+var cpuListPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+})
 
 func checkCPUList(s string) error {
-	if s == "" || cpuListPattern.MatchString(s) {
+	if s == "" || cpuListPattern().MatchString(s) {
 		return nil
 	}
 	return fmt.Errorf("%q is not a list like 0-3,5", s)

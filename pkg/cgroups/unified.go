@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -26,7 +27,9 @@ var unifiedWritable = map[string][]string{
 }
 
 // hugetlbFilePattern matches hugetlb.<size>.max and hugetlb.<size>.rsvd.max.
-var hugetlbFilePattern = regexp.MustCompile(`^[1-9][0-9]*[KMG]B\.(rsvd\.)?max$`)
+var hugetlbFilePattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[1-9][0-9]*[KMG]B\.(rsvd\.)?max$`)
+})
 
 // validateUnified checks one unified entry: a writable file of a known
 // controller, named without any path separator, with a value the kernel can
@@ -42,7 +45,7 @@ func validateUnified(key, value string) error {
 		return errdefs.InvalidField(field, fmt.Sprintf("%q is not a file of a known cgroup v2 controller", key))
 	}
 	if controller == "hugetlb" {
-		if !hugetlbFilePattern.MatchString(file) {
+		if !hugetlbFilePattern().MatchString(file) {
 			return errdefs.InvalidField(field, "hugetlb files are hugetlb.<size>.max and hugetlb.<size>.rsvd.max")
 		}
 	} else if !slices.Contains(files, file) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.podman.io/image/v5/docker/reference"
 
@@ -11,8 +12,9 @@ import (
 )
 
 // idPattern matches an image ID or a unique prefix of one, as crictl prints
-// them truncated.
-var idPattern = regexp.MustCompile(`^(sha256:)?[a-f0-9]{3,64}$`)
+// them truncated. Like every pattern of crisp, it is compiled on first use:
+// package initialisation is paid by every crisp process.
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:)?[a-f0-9]{3,64}$`) })
 
 // ParseReference normalises an image reference the way Docker does:
 // "busybox" becomes "docker.io/library/busybox:latest"; a reference with a
@@ -47,7 +49,7 @@ func pullReference(ref string) (reference.Named, error) {
 // looksLikeID reports whether ref may be an image ID or an ID prefix, and
 // returns it without the "sha256:" prefix.
 func looksLikeID(ref string) (string, bool) {
-	if !idPattern.MatchString(ref) {
+	if !idPattern().MatchString(ref) {
 		return "", false
 	}
 	return strings.TrimPrefix(ref, "sha256:"), true
