@@ -58,6 +58,7 @@ func (r *Runtime) Update(_ context.Context, id string, res *specs.LinuxResources
 		return err
 	}
 	rec.Config.Linux.Resources = mergeResources(rec.Config.Linux.Resources, res)
+	rec.configJSON = nil
 	return rec.save(r.dir(id))
 }
 

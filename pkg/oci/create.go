@@ -40,7 +40,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err != nil {
 		return errdefs.InvalidField("bundle", err.Error())
 	}
-	spec, err := loadSpec(bundle)
+	spec, configJSON, err := loadSpec(bundle)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	rec := &record{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Init: p.init, Monitor: p.monitor,
-		CgroupMount: r.cgroupMount, CgroupsPath: cgroupsPath, Config: spec,
+		CgroupMount: r.cgroupMount, CgroupsPath: cgroupsPath, Config: spec, configJSON: configJSON,
 	}
 	state := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: p.init.Pid, Bundle: bundle, Annotations: spec.Annotations}
 	cfg := &initConfig{

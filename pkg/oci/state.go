@@ -139,6 +139,30 @@ type record struct {
 	CgroupMount string      `json:"cgroupMount"`
 	CgroupsPath string      `json:"cgroupsPath"`
 	Config      *specs.Spec `json:"config"`
+
+	// configJSON is Config as the bundle's config.json had it, while
+	// Config is unchanged.
+	configJSON json.RawMessage
+}
+
+// MarshalJSON writes Config from the bytes it was read from when it can:
+// encoding a whole spec by reflection costs a fresh crisp process more than
+// the rest of creating the container.
+func (rec *record) MarshalJSON() ([]byte, error) {
+	// plain has record's fields without this method; the outer Config
+	// hides plain's.
+	type plain record
+	config := rec.configJSON
+	if config == nil {
+		var err error
+		if config, err = json.Marshal(rec.Config); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(struct {
+		*plain
+		Config json.RawMessage `json:"config"`
+	}{(*plain)(rec), config})
 }
 
 // save writes the record atomically; readers never see a partial file.

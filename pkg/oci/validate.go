@@ -16,24 +16,28 @@ import (
 )
 
 // loadSpec reads and checks <bundle>/config.json.
-func loadSpec(bundle string) (*specs.Spec, error) {
+func loadSpec(bundle string) (*specs.Spec, json.RawMessage, error) {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("bundle %s: no config.json: %w", bundle, errdefs.ErrNotFound)
+		return nil, nil, fmt.Errorf("bundle %s: no config.json: %w", bundle, errdefs.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	spec := &specs.Spec{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(spec); err != nil {
-		return nil, decodeError(path, data, err)
+		return nil, nil, decodeError(path, data, err)
 	}
 	if err := validateSpec(spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return spec, nil
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, nil, decodeError(path, data, err)
+	}
+	return spec, compact.Bytes(), nil
 }
 
 // decodeError names the field or position of a JSON error.
