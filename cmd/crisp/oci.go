@@ -53,6 +53,8 @@ one created.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
+			// Most commands read a spec or a container's state.
+			go oci.PrepareDecoding()
 			return opts.setupLog()
 		},
 	}
