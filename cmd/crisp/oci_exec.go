@@ -165,16 +165,3 @@ func (f *execFlags) process(command []string, spec *specs.Spec) (*specs.Process,
 	}
 	return &p, nil
 }
-
-// readBundleSpec reads <bundle>/config.json.
-func readBundleSpec(bundle string) (*specs.Spec, error) {
-	data, err := os.ReadFile(bundle + "/config.json")
-	if err != nil {
-		return nil, err
-	}
-	spec := &specs.Spec{}
-	if err := json.Unmarshal(data, spec); err != nil {
-		return nil, fmt.Errorf("%s/config.json: %w", bundle, err)
-	}
-	return spec, nil
-}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,11 +106,11 @@ func newOCIRunCommand(opts *ociOptions) *cobra.Command {
 func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlags, detach bool) error {
 	var tty *consoleProxy
 	if !detach && f.consoleSocket == "" {
-		spec, err := readBundleSpec(f.bundle)
+		terminal, err := bundleTerminal(f.bundle)
 		if err != nil {
 			return err
 		}
-		if spec.Process != nil && spec.Process.Terminal {
+		if terminal {
 			// Like runc: receive the terminal ourselves and relay it.
 			if tty, err = newConsoleProxy(); err != nil {
 				return err
@@ -166,6 +168,24 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 		return &ociExitError{code: st.Code}
 	}
 	return nil
+}
+
+// bundleTerminal reports whether the bundle's process wants a terminal. It
+// decodes only that field: the whole spec is decoded by create.
+func bundleTerminal(bundle string) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false, err
+	}
+	var spec struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return false, fmt.Errorf("%s/config.json: %w", bundle, err)
+	}
+	return spec.Process != nil && spec.Process.Terminal, nil
 }
 
 // forwardedSignals are the signals `run` relays to the container, as runc
