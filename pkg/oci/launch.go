@@ -182,6 +182,13 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 	return write("gid_map", gids)
 }
 
+// reap collects the exit of the process behind pidfd if it is the caller's
+// child and has exited; it does nothing otherwise (ECHILD, or not yet).
+func reap(pidfd int) {
+	var info unix.Siginfo
+	_ = unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
+}
+
 // abort kills whatever was started and waits until the monitor is gone,
 // so that a failed setup leaves no process behind.
 func (p *launched) abort() {
@@ -203,7 +210,10 @@ func (p *launched) abort() {
 	}
 }
 
-// waitGone waits until the process exits, whoever its parent is.
+// waitGone waits until the process exits, whoever its parent is. A
+// process that is the caller's child (a monitor reparented to a caller that
+// is a child subreaper, as a daemon is) is reaped, so that it does not stay
+// a zombie.
 func waitGone(ctx context.Context, p procRef) error {
 	fd, err := unix.PidfdOpen(p.Pid, 0)
 	if errors.Is(err, unix.ESRCH) {
@@ -214,8 +224,10 @@ func waitGone(ctx context.Context, p procRef) error {
 	}
 	defer unix.Close(fd)
 	if !p.alive() {
-		return nil // the pid was recycled before we opened it
+		reap(fd)
+		return nil // gone, or the pid was recycled before we opened it
 	}
+	defer reap(fd)
 	for {
 		timeout := -1
 		if dl, ok := ctx.Deadline(); ok {

@@ -1,12 +1,19 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -142,4 +149,53 @@ func TestInvalidIDs(t *testing.T) {
 			t.Errorf("id %q: %v, want an error naming the id", id, err)
 		}
 	}
+}
+
+// TestSubreaperReapsMonitor runs a container from a caller that is a child
+// subreaper, as a daemon is: the monitor, reparented to the caller, must
+// not stay behind as a zombie once the container is deleted.
+func TestSubreaperReapsMonitor(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("become a child subreaper: %v", err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "true")
+	const id = "subreaper"
+	createContainer(t, rt, id, spec, nil)
+	rec, err := rt.load(id)
+	if err != nil || rec == nil {
+		t.Fatalf("load %s: %v", id, err)
+	}
+	if ppid := procPPid(t, rec.Monitor.Pid); ppid != os.Getpid() {
+		t.Fatalf("monitor %d has parent %d, want the subreaper %d", rec.Monitor.Pid, ppid, os.Getpid())
+	}
+	ctx := context.Background()
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Delete(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := procStat(rec.Monitor.Pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("monitor %d still exists after delete (a zombie?): %v", rec.Monitor.Pid, err)
+	}
+}
+
+// procPPid reads a process's parent pid from /proc/<pid>/stat.
+func procPPid(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ppid
 }
