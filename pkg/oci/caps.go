@@ -3,18 +3,20 @@ package oci
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 )
 
-// capsByName maps "CAP_CHOWN" and friends to capabilities this kernel knows.
-func capsByName() map[string]capability.Cap {
+// capsByName maps "CAP_CHOWN" and friends to the capabilities crisp knows,
+// built once.
+var capsByName = sync.OnceValue(func() map[string]capability.Cap {
 	m := map[string]capability.Cap{}
 	for _, c := range capability.ListKnown() {
 		m["CAP_"+strings.ToUpper(c.String())] = c
 	}
 	return m
-}
+})
 
 // parseCaps converts capability names. Names unknown to this kernel are an
 // error, so that a spec never silently grants less than it says.
