@@ -54,12 +54,28 @@ func (r *Runtime) Update(_ context.Context, id string, res *specs.LinuxResources
 	if err != nil {
 		return err
 	}
-	if err := cg.Apply(res); err != nil {
+	if err := cg.Apply(withStandardDevices(rec.Config, res)); err != nil {
 		return err
 	}
 	rec.Config.Linux.Resources = mergeResources(rec.Config.Linux.Resources, res)
 	rec.configJSON = nil
 	return rec.save(r.dir(id))
+}
+
+// withStandardDevices completes the device rules of an update as create
+// does (cgroupResources): new rules replace the spec's, and the standard
+// devices stay allowed after them.
+func withStandardDevices(spec *specs.Spec, res *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil || len(res.Devices) == 0 {
+		return res
+	}
+	linux := *spec.Linux
+	linux.Resources = &specs.LinuxResources{Devices: res.Devices}
+	updated := *spec
+	updated.Linux = &linux
+	out := *res
+	out.Devices = cgroupResources(&updated).Devices
+	return &out
 }
 
 // mergeResources overlays the set fields of upd on cur.

@@ -168,3 +168,37 @@ func TestDeviceCgroupRulesInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateDeviceRules updates the device rules of a running container:
+// the new rules apply, and the standard devices stay allowed after them as
+// at create.
+func TestUpdateDeviceRules(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx := context.Background()
+	spec := testSpec(t, "sleep", "100")
+	spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11}}
+	spec.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
+	startContainer(t, rt, "devupdate", spec)
+	probe := func() string {
+		t.Helper()
+		out := newOutputPipe(t)
+		proc := &specs.Process{Args: []string{"sh", "-c", openProbe + "probe /dev/kmsg; probe /dev/zero"}, Env: []string{"PATH=/bin"}, Cwd: "/"}
+		p, err := rt.Exec(ctx, "devupdate", proc, ExecOptions{Stdout: out.w, Stderr: out.w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return out.text(t)
+	}
+	checkOpens(t, probe(), []string{"/dev/zero"}, []string{"/dev/kmsg"})
+	err := rt.Update(ctx, "devupdate", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: devNum(1), Minor: devNum(11), Access: "r"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOpens(t, probe(), []string{"/dev/kmsg", "/dev/zero"}, nil)
+}
