@@ -68,3 +68,42 @@ func TestHooksRunInOrderWithState(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerHookFailures runs createContainer hooks, which the
+// container's init runs, that fail and that time out: create fails naming
+// the hook with its status and output, and leaves no container behind.
+func TestContainerHookFailures(t *testing.T) {
+	rt := newTestRuntime(t)
+	one := 1
+	for _, tc := range []struct {
+		name string
+		hook specs.Hook
+		want []string
+	}{
+		{"exit status", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat >/dev/null; echo bad hook; exit 3"}},
+			[]string{"createContainer hook 0 (/bin/sh)", "exit status 3", "bad hook"}},
+		{"timeout", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 10"}, Timeout: &one},
+			[]string{"createContainer hook 0 (/bin/sh)", "timed out after 1s"}},
+		{"missing binary", specs.Hook{Path: "/nonexistent/hook"},
+			[]string{"createContainer hook 0 (/nonexistent/hook)", "exit status 127", "no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, "true")
+			spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{tc.hook}}
+			id := "hookfail-" + strings.ReplaceAll(tc.name, " ", "-")
+			err := rt.Create(context.Background(), id, writeBundle(t, spec), CreateOptions{})
+			if err == nil {
+				_ = rt.Delete(context.Background(), id, true)
+				t.Fatal("create succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(w)) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if _, serr := rt.State(context.Background(), id); serr == nil {
+				t.Errorf("container %s exists after the failed create", id)
+			}
+		})
+	}
+}
