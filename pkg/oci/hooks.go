@@ -41,43 +41,47 @@ func checkHooks(h *specs.Hooks) error {
 	return nil
 }
 
-// runHooks runs hooks in order, each with the state on its stdin. The
-// first failure stops the sequence.
-func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs.State) error {
+// eachHook calls fn for each hook in order with the container's state
+// encoded for the hook's stdin; the first failure stops the sequence.
+func eachHook(name string, hooks []specs.Hook, state *specs.State, fn func(i int, h specs.Hook, input []byte) error) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(state)
+	input, err := json.Marshal(state)
 	if err != nil {
 		return fmt.Errorf("encode state for %s hooks: %w", name, err)
 	}
 	for i, h := range hooks {
-		if err := runHook(ctx, h, data); err != nil {
-			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
+		if err := fn(i, h, input); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// runHooks runs hooks in order, each with the state on its stdin. The
+// first failure stops the sequence.
+func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs.State) error {
+	return eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
+		if err := runHook(ctx, h, input); err != nil {
+			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
+		}
+		return nil
+	})
+}
+
 // compileHooks runs hooks from the container's init, in its namespaces,
 // each with the state on its stdin.
 func compileHooks(p *program, name string, hooks []specs.Hook, state *specs.State) error {
-	if len(hooks) == 0 {
-		return nil
-	}
-	data, err := json.Marshal(state)
-	if err != nil {
-		return fmt.Errorf("encode state for %s hooks: %w", name, err)
-	}
-	for i, h := range hooks {
+	return eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
 		timeout := int(defaultHookTimeout / time.Second)
 		if h.Timeout != nil {
 			timeout = *h.Timeout
 		}
-		args := append([]string{h.Path, num(timeout), string(data), num(len(h.Args))}, h.Args...)
+		args := append([]string{h.Path, num(timeout), string(input), num(len(h.Args))}, h.Args...)
 		p.add(nsenter.OpHook, step{what: fmt.Sprintf("%s hook %d (%s)", name, i, h.Path)}, append(args, h.Env...)...)
-	}
-	return nil
+		return nil
+	})
 }
 
 func runHook(ctx context.Context, h specs.Hook, state []byte) error {

@@ -229,6 +229,35 @@ static void at_mount(struct crisp_init *in, const struct crisp_op *op, const cha
 	close(fd);
 }
 
+// split_path splits path into its directory (written to dir, "/" for a
+// top-level name) and returns its last component.
+static const char *split_path(struct crisp_init *in, const struct crisp_op *op, const char *path, char dir[4096])
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || (size_t)(slash - path) >= 4096)
+		crisp_op_fail(in, op, EINVAL, "path %s", path);
+	memcpy(dir, path, slash - path);
+	dir[slash - path] = 0;
+	if (!dir[0])
+		strcpy(dir, "/");
+	return slash + 1;
+}
+
+// bind_device bind mounts the host's node path at the same path in the
+// root.
+static void bind_device(struct crisp_init *in, const struct crisp_op *op, const char *path)
+{
+	char buf[32];
+	int target = open_target(in, path, 0);
+
+	if (target < 0)
+		crisp_op_fail(in, op, errno, "mount target");
+	if (mount(path, fd_path(target, buf), NULL, MS_BIND, NULL) < 0)
+		crisp_op_fail(in, op, errno, "bind");
+	close(target);
+}
+
 static void mknod_in_root(struct crisp_init *in, const struct crisp_op *op)
 {
 	const char *path = crisp_arg(in, op, 0);
@@ -237,15 +266,9 @@ static void mknod_in_root(struct crisp_init *in, const struct crisp_op *op)
 	uid_t uid = crisp_arg_int(in, op, 4);
 	gid_t gid = crisp_arg_int(in, op, 5);
 	char dir[4096];
-	const char *name = strrchr(path, '/');
-	int parent;
+	const char *name = split_path(in, op, path, dir);
+	int parent = mkdir_all_in_root(in, dir, 0755);
 
-	if (!name || (size_t)(name - path) >= sizeof(dir))
-		crisp_op_fail(in, op, EINVAL, "device path");
-	memcpy(dir, path, name - path);
-	dir[name - path] = 0;
-	name++;
-	parent = mkdir_all_in_root(in, dir[0] ? dir : "/", 0755);
 	if (parent < 0)
 		crisp_op_fail(in, op, errno, "open %s", dir);
 	unlinkat(parent, name, 0);
@@ -254,15 +277,8 @@ static void mknod_in_root(struct crisp_init *in, const struct crisp_op *op)
 		// runc, bind mount the host's node; the rules still decide
 		// whether it can be opened.
 		if (errno == EPERM) {
-			char buf[32];
-			int target;
 			close(parent);
-			target = open_target(in, path, 0);
-			if (target < 0)
-				crisp_op_fail(in, op, errno, "mount target");
-			if (mount(path, fd_path(target, buf), NULL, MS_BIND, NULL) < 0)
-				crisp_op_fail(in, op, errno, "bind");
-			close(target);
+			bind_device(in, op, path);
 			return;
 		}
 		crisp_op_fail(in, op, errno, "mknod");
@@ -279,17 +295,12 @@ static void symlink_in_root(struct crisp_init *in, const struct crisp_op *op)
 {
 	const char *target = crisp_arg(in, op, 0), *path = crisp_arg(in, op, 1);
 	char dir[4096];
-	const char *name = strrchr(path, '/');
-	int parent;
+	const char *name = split_path(in, op, path, dir);
+	int parent = open_in_root(in, dir, O_DIRECTORY);
 
-	if (!name || (size_t)(name - path) >= sizeof(dir))
-		crisp_op_fail(in, op, EINVAL, "link path");
-	memcpy(dir, path, name - path);
-	dir[name - path] = 0;
-	parent = open_in_root(in, dir[0] ? dir : "/", O_DIRECTORY);
 	if (parent < 0)
 		crisp_op_fail(in, op, errno, "open %s", dir);
-	if (symlinkat(target, parent, name + 1) < 0 && errno != EEXIST)
+	if (symlinkat(target, parent, name) < 0 && errno != EEXIST)
 		crisp_op_fail(in, op, errno, "symlink");
 	close(parent);
 }
@@ -401,17 +412,9 @@ void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_MKNOD_IN_ROOT:
 		mknod_in_root(in, op);
 		break;
-	case CRISP_OP_BIND_DEVICE: {
-		const char *path = crisp_arg(in, op, 0);
-		char buf[32];
-		int target = open_target(in, path, 0);
-		if (target < 0)
-			crisp_op_fail(in, op, errno, "mount target");
-		if (mount(path, fd_path(target, buf), NULL, MS_BIND, NULL) < 0)
-			crisp_op_fail(in, op, errno, "bind");
-		close(target);
+	case CRISP_OP_BIND_DEVICE:
+		bind_device(in, op, crisp_arg(in, op, 0));
 		break;
-	}
 	case CRISP_OP_SYMLINK_IN_ROOT:
 		symlink_in_root(in, op);
 		break;
