@@ -36,6 +36,10 @@ func codeOf(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, errdefs.ErrResourceExhausted):
 		return codes.ResourceExhausted
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return codes.Unauthenticated
+	case errors.Is(err, errdefs.ErrPermissionDenied):
+		return codes.PermissionDenied
 	case errors.Is(err, errdefs.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -237,7 +237,7 @@ func TestImageServiceBadInput(t *testing.T) {
 			_, err := f.client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec(ref),
 				Auth: &runtimeapi.AuthConfig{Username: "bob", Password: "nope"}})
 			return err
-		}, codes.Unknown, "registry " + f.authed.Addr() + ": authentication failed"},
+		}, codes.Unauthenticated, "registry " + f.authed.Addr() + ": authentication failed"},
 		{"pull: unknown image", func() error {
 			_, err := f.client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec(f.reg.Addr() + "/none:1")})
 			return err

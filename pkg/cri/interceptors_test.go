@@ -58,6 +58,10 @@ func TestErrorsMapToCodes(t *testing.T) {
 		{fmt.Errorf("pod x: %w", errdefs.ErrAlreadyExists), codes.AlreadyExists},
 		{fmt.Errorf("in use: %w", errdefs.ErrFailedPrecondition), codes.FailedPrecondition},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
+		{fmt.Errorf("pull: %w", errdefs.ErrUnauthenticated), codes.Unauthenticated},
+		{fmt.Errorf("pull: %w", errdefs.ErrPermissionDenied), codes.PermissionDenied},
+		{fmt.Errorf("pull: %w", errdefs.ErrResourceExhausted), codes.ResourceExhausted},
+		{fmt.Errorf("pull: %w", errdefs.ErrUnavailable), codes.Unavailable},
 		{fmt.Errorf("plain failure"), codes.Unknown},
 		{status.Error(codes.Aborted, "kept"), codes.Aborted},
 	}

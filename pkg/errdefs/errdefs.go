@@ -15,6 +15,8 @@ var (
 	ErrUnavailable        = errors.New("unavailable")
 	ErrResourceExhausted  = errors.New("resource exhausted")
 	ErrDeadlineExceeded   = errors.New("deadline exceeded")
+	ErrUnauthenticated    = errors.New("unauthenticated")
+	ErrPermissionDenied   = errors.New("permission denied")
 )
 
 // InvalidField reports a bad value in the named request field, for example

@@ -49,17 +49,17 @@ func classifyPullError(err error) (string, error) {
 	case errors.Is(err, context.Canceled):
 		return "cancelled", context.Canceled
 	case errors.As(err, &unauthorized):
-		return "authentication failed", nil
+		return "authentication failed", errdefs.ErrUnauthenticated
 	case code == errcode.ErrorCodeUnauthorized:
-		return "authentication failed", nil
+		return "authentication failed", errdefs.ErrUnauthenticated
 	case code == errcode.ErrorCodeDenied:
-		return "access denied", nil
+		return "access denied", errdefs.ErrPermissionDenied
 	case code == v2.ErrorCodeManifestUnknown || code == v2.ErrorCodeNameUnknown || code == v2.ErrorCodeBlobUnknown:
 		return "image not found", errdefs.ErrNotFound
 	case errors.As(err, &status) && status.StatusCode == http.StatusUnauthorized:
-		return "authentication failed", nil
+		return "authentication failed", errdefs.ErrUnauthenticated
 	case errors.As(err, &status) && status.StatusCode == http.StatusForbidden:
-		return "access denied", nil
+		return "access denied", errdefs.ErrPermissionDenied
 	case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
 		return "image not found", errdefs.ErrNotFound
 	case errors.Is(err, docker.ErrTooManyRequests):

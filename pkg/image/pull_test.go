@@ -292,6 +292,9 @@ func TestPullAuthentication(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Pull = %v, want error containing %q", err, tt.wantErr)
 				}
+				if tt.wantErr == "authentication failed" && !errors.Is(err, errdefs.ErrUnauthenticated) {
+					t.Errorf("error %q is not classed unauthenticated", err)
+				}
 				if host := strings.SplitN(tt.ref, "/", 2)[0]; !strings.Contains(err.Error(), "registry "+host) {
 					t.Errorf("error %q does not name registry %s", err, host)
 				}
