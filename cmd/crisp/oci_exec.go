@@ -26,6 +26,7 @@ type execFlags struct {
 	groups        []string
 	caps          []string
 	noNewPrivs    bool
+	preserveFDs   int
 }
 
 func newOCIExecCommand(opts *ociOptions) *cobra.Command {
@@ -61,7 +62,8 @@ func newOCIExecCommand(opts *ociOptions) *cobra.Command {
 			socket = tty.socketPath
 		}
 		p, err := rt.Exec(ctx, id, proc, oci.ExecOptions{
-			ConsoleSocket: socket, Detach: f.detach, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+			ConsoleSocket: socket, Detach: f.detach, ExtraFiles: preservedFiles(f.preserveFDs),
+			Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		})
 		if err != nil {
 			return err
@@ -102,6 +104,7 @@ func newOCIExecCommand(opts *ociOptions) *cobra.Command {
 	fl.StringArrayVarP(&f.groups, "additional-gids", "g", nil, "additional gid (repeatable)")
 	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "add a capability (repeatable)")
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs")
+	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many descriptors from 3 up to the process")
 	return cmd
 }
 

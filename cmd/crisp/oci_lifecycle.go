@@ -23,6 +23,7 @@ type createFlags struct {
 	consoleSocket string
 	pidFile       string
 	noPivot       bool
+	preserveFDs   int
 }
 
 func (f *createFlags) add(cmd *cobra.Command) {
@@ -30,11 +31,12 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pseudo-terminal master")
 	cmd.Flags().StringVar(&f.pidFile, "pid-file", "", "file to write the container process's pid to")
 	cmd.Flags().BoolVar(&f.noPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root")
+	cmd.Flags().IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many descriptors from 3 up to the container's process")
 }
 
 func (f *createFlags) create(ctx context.Context, rt *oci.Runtime, id string) error {
 	err := rt.Create(ctx, id, f.bundle, oci.CreateOptions{
-		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot,
+		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot, ExtraFiles: preservedFiles(f.preserveFDs),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	})
 	if err != nil {
@@ -168,6 +170,16 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 		return &ociExitError{code: st.Code}
 	}
 	return nil
+}
+
+// preservedFiles are the n descriptors from 3 up that crisp was started
+// with, for --preserve-fds.
+func preservedFiles(n int) []*os.File {
+	files := make([]*os.File, 0, max(n, 0))
+	for i := range n {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	return files
 }
 
 // bundleTerminal reports whether the bundle's process wants a terminal. It

@@ -304,3 +304,27 @@ func TestOCIRunForwardsSignals(t *testing.T) {
 		t.Errorf("run left containers behind: %q", out)
 	}
 }
+
+// TestOCIRunPreserveFDs passes crisp a file at descriptor 3 and
+// --preserve-fds 1: the container's process writes to it.
+func TestOCIRunPreserveFDs(t *testing.T) {
+	c := newOCICLI(t)
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sh", "-c", "echo preserved >&3"}
+	})
+	shared, err := os.Create(filepath.Join(t.TempDir(), "fd3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	cmd := exec.Command("/proc/self/exe", "oci", "--root", c.root, "--cgroup-mount", c.mount, "run", "--preserve-fds", "1", "--bundle", bundle, "preserve")
+	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	cmd.ExtraFiles = []*os.File{shared}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run: %v: %s", err, out)
+	}
+	if data, _ := os.ReadFile(shared.Name()); string(data) != "preserved\n" {
+		t.Errorf("descriptor 3 got %q, want \"preserved\\n\"", data)
+	}
+}

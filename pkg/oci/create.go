@@ -27,6 +27,9 @@ type CreateOptions struct {
 	Stdin, Stdout, Stderr *os.File
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
 	NoPivot bool
+	// ExtraFiles are open files the process gets as descriptors 3 and up
+	// (runc's --preserve-fds); every other descriptor is closed on exec.
+	ExtraFiles []*os.File
 }
 
 // Create sets up container id from the bundle directory: namespaces, cgroup,
@@ -141,7 +144,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	l := &launch{
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
-		extra: extra, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 	}
 	p, err := l.start(ctx)
 	if err != nil {
@@ -164,7 +167,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	state := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: p.init.Pid, Bundle: bundle, Annotations: spec.Annotations}
 	cfg := &initConfig{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
-		StateDirFD: p.extraFD, ConsoleFD: consoleFD, State: state, NoPivot: opts.NoPivot,
+		StateDirFD: p.extraFD, ConsoleFD: consoleFD, PreservedFDs: len(opts.ExtraFiles), State: state, NoPivot: opts.NoPivot,
 		UserNS: plan.has(specs.UserNamespace), CgroupNS: plan.has(specs.CgroupNamespace),
 		JoinedMountNS: !plan.isNew(specs.MountNamespace),
 	}

@@ -24,6 +24,9 @@ type ExecOptions struct {
 	// Detach makes the process's monitor independent of the caller; the
 	// exit status is then not available.
 	Detach bool
+	// ExtraFiles are open files the process gets as descriptors 3 and up
+	// (runc's --preserve-fds); every other descriptor is closed on exec.
+	ExtraFiles []*os.File
 }
 
 // Process is a process started by Exec.
@@ -94,13 +97,16 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, opts
 	}
 	l := &launch{
 		exe: exe, ns: execPlan(rec.Config.Linux.Namespaces, rec.Init.Pid), cgroup: cg, detach: opts.Detach,
-		extra: extra, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 	}
 	p, err := l.start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
 	}
-	cfg := &initConfig{ID: id, Bundle: rec.Bundle, Rootfs: rec.Rootfs, Spec: rec.Config, Process: proc, Exec: true, StateDirFD: -1, ConsoleFD: -1}
+	cfg := &initConfig{
+		ID: id, Bundle: rec.Bundle, Rootfs: rec.Rootfs, Spec: rec.Config, Process: proc, Exec: true,
+		StateDirFD: -1, ConsoleFD: -1, PreservedFDs: len(opts.ExtraFiles),
+	}
 	if proc.Terminal {
 		cfg.ConsoleFD = p.extraFD
 	}

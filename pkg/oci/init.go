@@ -10,9 +10,6 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/oci/seccomp"
 )
 
-// initSyncFD is the sync socket's descriptor in a re-executed crisp.
-const initSyncFD = 3
-
 // defaultPath is the PATH the executable is looked up in when the process
 // sets none.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -91,7 +88,7 @@ func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 			return nil, err
 		}
 	}
-	args := append([]string{num(len(proc.Args))}, proc.Args...)
+	args := append([]string{num(cfg.PreservedFDs), num(len(proc.Args))}, proc.Args...)
 	p.add(nsenter.OpExec, step{}, append(args, proc.Env...)...)
 	return p.bytes(), nil
 }

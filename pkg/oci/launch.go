@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +26,8 @@ type launch struct {
 	detach   bool             // the monitor is not the caller's child
 	uidMaps  []specs.LinuxIDMapping
 	gidMaps  []specs.LinuxIDMapping
-	extra    []*os.File // more descriptors for the init, from fd 3+len(fixed)
+	extra    []*os.File // more descriptors for the init, after crisp's own
+	preserve []*os.File // descriptors the process gets at 3 and up
 	stdio    [3]*os.File
 }
 
@@ -56,13 +58,18 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	child := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer child.Close()
 
-	files := []*os.File{child, l.exe.file}
-	// The init lives for milliseconds: no garbage collection, one P.
-	env := []string{"_CRISP_INIT_SYNC=3", "_CRISP_INIT_EXE=4"}
-	add := func(name string, f *os.File) {
-		env = append(env, name+"="+strconv.Itoa(3+len(files)))
+	// The preserved descriptors come first, at 3 and up where the process
+	// will find them; crisp's own follow, named by environment variables.
+	files := slices.Clone(l.preserve)
+	var env []string
+	add := func(name string, f *os.File) int {
+		fd := 3 + len(files)
+		env = append(env, name+"="+strconv.Itoa(fd))
 		files = append(files, f)
+		return fd
 	}
+	add("_CRISP_INIT_SYNC", child)
+	exeFD := add("_CRISP_INIT_EXE", l.exe.file)
 	if l.cgroup != nil {
 		cgfd, err := l.cgroup.OpenFD()
 		if err != nil {
@@ -87,10 +94,10 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 		env = append(env, nsKinds[t].env+"="+path)
 	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/4",
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       []string{"crisp", "init"},
 		Env:        env,
-		ExtraFiles: files, // from fd 3: the sync socket first
+		ExtraFiles: files, // from fd 3
 	}
 	// A nil *os.File in the io interfaces would close the descriptor.
 	if l.stdio[0] != nil {

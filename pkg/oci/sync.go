@@ -128,6 +128,8 @@ type initConfig struct {
 	// exec.fifo is) and ConsoleFD are descriptor numbers in the init, or -1.
 	StateDirFD int
 	ConsoleFD  int
+	// PreservedFDs is how many descriptors from 3 up the process keeps.
+	PreservedFDs int
 	// State is what createContainer and startContainer hooks receive.
 	State *specs.State
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.

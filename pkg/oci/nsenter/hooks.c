@@ -36,6 +36,7 @@ __attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int 
 	dup2(in, 0);
 	dup2(out, 1);
 	dup2(out, 2);
+	crisp_cloexec_from(3);
 	signal(SIGPIPE, SIG_DFL);
 	argv = calloc(argc + 2, sizeof(char *));
 	envp = calloc(nenv + 1, sizeof(char *));

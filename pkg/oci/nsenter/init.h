@@ -44,7 +44,7 @@
 #define CRISP_OP_NO_NEW_PRIVS 32
 #define CRISP_OP_READY 33           // report ready; later failures go to stderr, exit 127
 #define CRISP_OP_WAIT_START 34      // state dir fd: block on exec.fifo until start
-#define CRISP_OP_EXEC 35            // argc, argv..., env...
+#define CRISP_OP_EXEC 35            // preserved fds, argc, argv..., env...
 #define CRISP_OP_CLOEXEC 36         // fd
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
@@ -79,6 +79,12 @@ __attribute__((noreturn)) void crisp_run_init(int syncfd);
 void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op);  // rootfs.c
 void crisp_process_op(struct crisp_init *in, const struct crisp_op *op); // process.c
 void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op);   // hooks.c
+
+// Descriptors, in fds.c. crisp_cloexec_from marks every descriptor >= low
+// close-on-exec; crisp_close_except closes every descriptor >= 3 but those
+// of the list, which -1 ends.
+void crisp_cloexec_from(int low);
+void crisp_close_except(const int *fds);
 
 // Argument parsing shared by the operations, in program.c.
 long long crisp_arg_int(struct crisp_init *in, const struct crisp_op *op, uint32_t i);

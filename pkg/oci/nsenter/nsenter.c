@@ -191,6 +191,11 @@ __attribute__((noreturn)) static void monitor(int pidpipe, int statefd)
 		dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
 		close(devnull);
 	}
+	{
+		// Nothing the caller passed is the monitor's to hold open.
+		int keep[] = {pidpipe, statefd, -1};
+		crisp_close_except(keep);
+	}
 	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave
 	close(pidpipe);

@@ -244,22 +244,25 @@ static void wait_start(struct crisp_init *in, const struct crisp_op *op)
 	close(dirfd);
 }
 
+// exec_process executes the container's process. Only stdio and the
+// preserved descriptors (3 and up, like runc's --preserve-fds) stay open.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
 {
-	uint32_t argc = crisp_arg_uint(in, op, 0);
+	uint32_t preserved = crisp_arg_uint(in, op, 0), argc = crisp_arg_uint(in, op, 1);
 	char **argv, **envp;
 
-	if (argc == 0 || 3 + argc > op->argc)
+	if (argc == 0 || 4 + argc > op->argc)
 		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
 	// The environment follows the arguments; split the array.
-	envp = calloc(op->argc - 3 - argc + 1, sizeof(char *));
+	envp = calloc(op->argc - 4 - argc + 1, sizeof(char *));
 	if (!envp)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(envp, op->argv + 3 + argc, (op->argc - 3 - argc) * sizeof(char *));
+	memcpy(envp, op->argv + 4 + argc, (op->argc - 4 - argc) * sizeof(char *));
 	argv = calloc(argc + 1, sizeof(char *));
 	if (!argv)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(argv, op->argv + 3, argc * sizeof(char *));
+	memcpy(argv, op->argv + 4, argc * sizeof(char *));
+	crisp_cloexec_from(3 + preserved);
 	// Ignored signals stay ignored across exec: restore SIGPIPE.
 	signal(SIGPIPE, SIG_DFL);
 	execve(in->path, argv, envp);

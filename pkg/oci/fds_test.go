@@ -1,0 +1,86 @@
+package oci
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestProcessGetsOnlyItsDescriptors leaves a descriptor open without
+// close-on-exec in the caller, as a careless parent of crisp might: neither
+// the container's process nor its monitor may inherit it, while the files
+// of ExtraFiles reach the process at 3 and up.
+func TestProcessGetsOnlyItsDescriptors(t *testing.T) {
+	// High, so that the child's own descriptors cannot cover it.
+	const leaked = 200
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Dup3(null, leaked, 0) // no O_CLOEXEC
+	unix.Close(null)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(leaked)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spec := testSpec(t, "sh", "-c", "echo through-fd-3 >&3; ls /proc/self/fd")
+	out := newOutputPipe(t)
+	opts := CreateOptions{Stdout: out.w, Stderr: out.w, ExtraFiles: []*os.File{w}}
+	if err := rt.Create(ctx, "fds", writeBundle(t, spec), opts); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := rt.Start(ctx, "fds"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "fds"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Delete(ctx, "fds", false); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := r.Read(buf)
+	if got := strings.TrimSpace(string(buf[:n])); got != "through-fd-3" {
+		t.Errorf("read %q from the extra file, want through-fd-3", got)
+	}
+	// ls lists 0-2, 3 and the directory it reads.
+	if fds := strings.Fields(out.text(t)); len(fds) != 5 || !slices.Equal(fds[:4], []string{"0", "1", "2", "3"}) {
+		t.Errorf("the process had descriptors %v, want 0-3 and ls's own", fds)
+	}
+
+	startContainer(t, rt, "fds-monitor", testSpec(t, "sleep", "100"))
+	rec, err := rt.load("fds-monitor")
+	if err != nil || rec == nil {
+		t.Fatalf("load: %v", err)
+	}
+	dir := "/proc/" + strconv.Itoa(rec.Monitor.Pid) + "/fd"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stdio on /dev/null and the state directory.
+	if len(entries) != 4 {
+		var names []string
+		for _, e := range entries {
+			link, _ := os.Readlink(dir + "/" + e.Name())
+			names = append(names, e.Name()+"->"+link)
+		}
+		t.Errorf("the monitor holds %d descriptors, want 4: %v", len(entries), names)
+	}
+}
