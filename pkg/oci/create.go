@@ -180,11 +180,15 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 // finishSetup sends the init its program and serves it until it is ready:
 // the prestart and createRuntime hooks run when it asks.
 func (r *Runtime) finishSetup(ctx context.Context, p *launched, cfg *initConfig, hooks *specs.Hooks) error {
-	prog, err := compileInit(cfg, func(msg string) {
-		klog.InfoS("Container init", "id", cfg.ID, "warning", msg)
-	})
+	warn := func(msg string) { klog.InfoS("Container init", "id", cfg.ID, "warning", msg) }
+	prog, err := compileInit(cfg, warn)
 	if err != nil {
 		return err
+	}
+	if score := cfg.Process.OOMScoreAdj; score != nil {
+		if err := setOOMScoreAdj(p.init.Pid, *score, warn); err != nil {
+			return err
+		}
 	}
 	stop := p.conn.watch(ctx)
 	defer stop()

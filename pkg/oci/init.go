@@ -46,9 +46,6 @@ func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 	}
 	p.add(nsenter.OpChdir, step{what: "process.cwd " + proc.Cwd, field: "process.cwd"}, proc.Cwd)
 	compileRlimits(p, proc.Rlimits)
-	if proc.OOMScoreAdj != nil {
-		p.add(nsenter.OpOomScoreAdj, step{what: "process.oomScoreAdj"}, num(*proc.OOMScoreAdj))
-	}
 	p.add(nsenter.OpLookPath, step{what: "", field: "process.args[0]"}, proc.Args[0], processPath(proc))
 	var filter *seccomp.Filter
 	if spec.Linux.Seccomp != nil {

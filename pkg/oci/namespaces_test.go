@@ -1,9 +1,13 @@
 package oci
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -90,5 +94,70 @@ func TestJoinNamespaces(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInitIsNotDumpable checks that a created container's init, which still
+// holds descriptors of the host, cannot be inspected by a process with the
+// same uid and capabilities but without CAP_SYS_PTRACE, as a container's
+// root is (CVE-2016-9962). Once the init executes the container's process,
+// that process is dumpable again.
+func TestInitIsNotDumpable(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to drop CAP_SYS_PTRACE")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutPtrace := func(args ...string) *exec.Cmd {
+		return exec.Command(setpriv, append([]string{"--bounding-set", "-sys_ptrace", "--"}, args...)...)
+	}
+	// The kernel lets a process read the /proc/<pid>/environ of a process
+	// with the same uid and no more capabilities only if that one is
+	// dumpable.
+	readEnviron := func(pid int) error {
+		if out, err := withoutPtrace("cat", fmt.Sprintf("/proc/%d/environ", pid)).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	observable := func() bool {
+		dumpable := withoutPtrace("sleep", "60")
+		nonDumpable := withoutPtrace(self)
+		nonDumpable.Env = append(os.Environ(), "CRISP_TEST_NONDUMPABLE=1")
+		for _, c := range []*exec.Cmd{dumpable, nonDumpable} {
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+		}
+		time.Sleep(200 * time.Millisecond) // let the second make itself non-dumpable
+		return readEnviron(dumpable.Process.Pid) == nil && readEnviron(nonDumpable.Process.Pid) != nil
+	}
+	if !observable() {
+		t.Skip("this kernel does not let dumpability decide access to /proc/<pid>/environ here: it cannot be observed")
+	}
+
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sleep", "100")
+	// No more capabilities than the observer, so that only dumpability
+	// decides.
+	caps := []string{"CAP_KILL"}
+	spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	createContainer(t, rt, "nodump", spec, nil)
+	st, err := rt.State(context.Background(), "nodump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := readEnviron(st.Pid); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("reading the created init's environ without CAP_SYS_PTRACE: %v, want permission denied", err)
+	}
+	if err := rt.Start(context.Background(), "nodump"); err != nil {
+		t.Fatal(err)
+	}
+	if err := readEnviron(st.Pid); err != nil {
+		t.Errorf("reading the running process's environ: %v, want it readable", err)
 	}
 }

@@ -31,7 +31,7 @@
 #define CRISP_OP_CONSOLE 19         // console socket fd, rows, columns (0: keep)
 #define CRISP_OP_CHDIR 20           // path
 #define CRISP_OP_RLIMIT 21          // resource, soft, hard
-#define CRISP_OP_OOM_SCORE_ADJ 22   // score
+// 22 is free: the parent sets oom_score_adj (oom.go).
 #define CRISP_OP_LOOK_PATH 23       // name, PATH
 #define CRISP_OP_SECCOMP 24         // flags, BPF program (struct sock_filter array)
 #define CRISP_OP_CAP_BOUNDING 25    // mask of capabilities kept, last capability

@@ -256,7 +256,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
-	int cgroupfd, statefd, exefd, pidpipe[2], joined, joinpid = 0;
+	int cgroupfd, statefd, exefd, pidpipe[2], joined, joinpid = 0, nsenters;
 	unsigned long cloneflags;
 	pid_t child;
 
@@ -329,6 +329,16 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (cgroupfd >= 0)
 		close(cgroupfd);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// Until it executes the container's process, the init holds
+	// descriptors of the host (the state directory, the root before the
+	// pivot): processes already in the namespaces it joins must not
+	// ptrace it or open its /proc files (CVE-2016-9962). execve makes the
+	// process dumpable again.
+	nsenters = cloneflags != 0;
+	for (size_t i = 0; i < NJOINABLE; i++)
+		nsenters |= nsfds[i] >= 0;
+	if (nsenters && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		bail("make the init non-dumpable");
 	if (!joined && cgroupfd >= 0) {
 		crisp_send("cgroup", getpid(), NULL, NULL);
 		crisp_await_ack(syncfd);
@@ -347,9 +357,15 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (cloneflags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			bail("unshare user namespace");
-		// The parent writes uid_map and gid_map, then lets us go on.
+		// The parent writes uid_map and gid_map, then lets us go on. The
+		// files of a non-dumpable process belong to the host's root,
+		// which the parent may not be in every user namespace.
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			bail("make the init dumpable for its id maps");
 		crisp_send("userns", getpid(), NULL, NULL);
 		crisp_await_ack(syncfd);
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			bail("make the init non-dumpable");
 		become_root();
 	}
 	if (cloneflags & ~(unsigned long)CLONE_NEWUSER) {

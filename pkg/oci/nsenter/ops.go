@@ -30,7 +30,6 @@ const (
 	OpConsole         Op = C.CRISP_OP_CONSOLE
 	OpChdir           Op = C.CRISP_OP_CHDIR
 	OpRlimit          Op = C.CRISP_OP_RLIMIT
-	OpOomScoreAdj     Op = C.CRISP_OP_OOM_SCORE_ADJ
 	OpLookPath        Op = C.CRISP_OP_LOOK_PATH
 	OpSeccomp         Op = C.CRISP_OP_SECCOMP
 	OpCapBounding     Op = C.CRISP_OP_CAP_BOUNDING

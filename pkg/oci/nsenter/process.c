@@ -98,38 +98,6 @@ static void write_file(struct crisp_init *in, const struct crisp_op *op, const c
 	close(fd);
 }
 
-// oom_score_adj sets the process's score. Lowering it needs
-// CAP_SYS_RESOURCE; without it the value is clamped to the current one with
-// a warning, as containerd's restrict_oom_score_adj does.
-static void oom_score_adj(struct crisp_init *in, const struct crisp_op *op)
-{
-	const char *score = crisp_arg(in, op, 0);
-	long want = crisp_arg_int(in, op, 0), current;
-	char buf[32], msg[160];
-	int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		crisp_op_fail(in, op, errno, "open");
-	if (write(fd, score, strlen(score)) >= 0) {
-		close(fd);
-		return;
-	}
-	if (errno != EACCES && errno != EPERM)
-		crisp_op_fail(in, op, errno, NULL);
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		crisp_op_fail(in, op, EACCES, NULL);
-	buf[n] = 0;
-	current = strtol(buf, NULL, 10);
-	if (want >= current)
-		crisp_op_fail(in, op, EACCES, NULL);
-	snprintf(msg, sizeof(msg), "process.oomScoreAdj %ld clamped to %ld: lowering it needs CAP_SYS_RESOURCE", want,
-		 current);
-	crisp_send("warning", getpid(), NULL, msg);
-}
-
 static int executable(const char *path)
 {
 	struct stat st;
@@ -300,9 +268,6 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 			crisp_op_fail(in, op, errno, NULL);
 		break;
 	}
-	case CRISP_OP_OOM_SCORE_ADJ:
-		oom_score_adj(in, op);
-		break;
 	case CRISP_OP_LOOK_PATH:
 		look_path(in, op);
 		break;
