@@ -212,6 +212,20 @@ static void wait_start(struct crisp_init *in, const struct crisp_op *op)
 	close(dirfd);
 }
 
+// reset_signals gives the process the signal state of a fresh one: every
+// signal at its default action and none blocked. Ignored signals stay
+// ignored across exec, and crisp's caller may have ignored some.
+static void reset_signals(void)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 // exec_process executes the container's process. Only stdio and the
 // preserved descriptors (3 and up, like runc's --preserve-fds) stay open.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
@@ -231,8 +245,7 @@ static void exec_process(struct crisp_init *in, const struct crisp_op *op)
 		crisp_op_fail(in, op, ENOMEM, NULL);
 	memcpy(argv, op->argv + 4, argc * sizeof(char *));
 	crisp_cloexec_from(3 + preserved);
-	// Ignored signals stay ignored across exec: restore SIGPIPE.
-	signal(SIGPIPE, SIG_DFL);
+	reset_signals();
 	execve(in->path, argv, envp);
 	crisp_op_fail(in, op, errno, "exec %s", in->path);
 }

@@ -3,9 +3,11 @@ package oci
 import (
 	"context"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,5 +84,19 @@ func TestProcessGetsOnlyItsDescriptors(t *testing.T) {
 			names = append(names, e.Name()+"->"+link)
 		}
 		t.Errorf("the monitor holds %d descriptors, want 4: %v", len(entries), names)
+	}
+}
+
+// TestProcessSignalStateIsClean ignores SIGHUP in the caller, as a daemon
+// started under nohup has it: the container's process still starts with
+// every signal at its default action and none blocked.
+func TestProcessSignalStateIsClean(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	rt := newTestRuntime(t)
+	out, st := runToExit(t, rt, testSpec(t, "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"))
+	want := "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+	if st.Code != 0 || out != want {
+		t.Errorf("exit %+v, signal state %q, want %q", st, out, want)
 	}
 }
