@@ -30,6 +30,11 @@ type CreateOptions struct {
 	// ExtraFiles are open files the process gets as descriptors 3 and up
 	// (runc's --preserve-fds); every other descriptor is closed on exec.
 	ExtraFiles []*os.File
+	// LogPath, when set, receives the process's stdout and stderr in the
+	// kubelet's CRI log format, written by the container's monitor so
+	// that no line depends on the caller; Stdout and Stderr are unused.
+	// ReopenLog reopens it after a rotation. It must be absolute.
+	LogPath string
 }
 
 // Create sets up container id from the bundle directory: namespaces, cgroup,
@@ -57,6 +62,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	plan, _ := planNamespaces(spec.Linux.Namespaces) // checked by loadSpec
 	if spec.Process.Terminal && opts.ConsoleSocket == "" {
 		return errdefs.InvalidField("process.terminal", "a terminal needs a console socket")
+	}
+	if opts.LogPath != "" && !filepath.IsAbs(opts.LogPath) {
+		return errdefs.InvalidField("log path", fmt.Sprintf("%q is not absolute", opts.LogPath))
+	}
+	if opts.LogPath != "" && spec.Process.Terminal {
+		return errdefs.InvalidField("log path", "a container with a terminal has no log: its output goes to the console socket")
 	}
 	exe, err := r.sealed()
 	if err != nil {
@@ -145,6 +156,10 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		logPath: opts.LogPath,
+	}
+	if opts.LogPath != "" {
+		l.stdio[1], l.stdio[2] = nil, nil
 	}
 	p, err := l.start(ctx)
 	if err != nil {
@@ -162,7 +177,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	rec := &record{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Init: p.init, Monitor: p.monitor,
-		CgroupMount: r.cgroupMount, CgroupsPath: cgroupsPath, Config: spec, configJSON: configJSON,
+		CgroupMount: r.cgroupMount, CgroupsPath: cgroupsPath, LogPath: opts.LogPath, Config: spec, configJSON: configJSON,
 	}
 	state := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: p.init.Pid, Bundle: bundle, Annotations: spec.Annotations}
 	cfg := &initConfig{

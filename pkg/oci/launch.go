@@ -28,6 +28,7 @@ type launch struct {
 	gidMaps  []specs.LinuxIDMapping
 	extra    []*os.File // more descriptors for the init, after crisp's own
 	preserve []*os.File // descriptors the process gets at 3 and up
+	logPath  string     // the monitor writes the process's output here
 	stdio    [3]*os.File
 }
 
@@ -86,6 +87,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	files = append(files, l.extra...)
 	if l.detach {
 		env = append(env, "_CRISP_INIT_DETACH=1")
+	}
+	if l.logPath != "" {
+		env = append(env, "_CRISP_INIT_LOG="+l.logPath)
 	}
 	if l.ns.clone != 0 {
 		env = append(env, "_CRISP_INIT_CLONE="+strconv.FormatUint(uint64(l.ns.clone), 10))

@@ -138,6 +138,7 @@ type record struct {
 	Monitor     procRef     `json:"monitor"`
 	CgroupMount string      `json:"cgroupMount"`
 	CgroupsPath string      `json:"cgroupsPath"`
+	LogPath     string      `json:"logPath,omitempty"`
 	Config      *specs.Spec `json:"config"`
 
 	// configJSON is Config as the bundle's config.json had it, while

@@ -72,6 +72,13 @@ __attribute__((noreturn)) void crisp_op_fail(struct crisp_init *in, const struct
 					     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void crisp_await_ack(int fd);
 
+struct crisp_log;
+
+// The monitor, in monitor.c: it waits for the init pid read from pidpipe,
+// records its exit in statefd and, with a log, writes the container's
+// output to it. It never returns.
+__attribute__((noreturn)) void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log);
+
 // The program, in program.c. It never returns.
 __attribute__((noreturn)) void crisp_run_init(int syncfd);
 

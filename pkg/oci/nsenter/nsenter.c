@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "logs.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -159,67 +160,6 @@ static void write_all(int fd, const void *buf, size_t n)
 	}
 }
 
-// record_exit stores the raw wait status as <state>/exit, atomically.
-static void record_exit(int statefd, int status)
-{
-	char buf[32];
-	int fd, n;
-	if (statefd < 0)
-		return;
-	fd = openat(statefd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	n = snprintf(buf, sizeof(buf), "%d\n", status);
-	write_all(fd, buf, n);
-	close(fd);
-	renameat(statefd, "exit.tmp", statefd, "exit");
-}
-
-// monitor waits for the container's init and records how it ended. It never
-// enters the Go runtime, so it costs a few pages of memory per container.
-__attribute__((noreturn)) static void monitor(int pidpipe, int statefd)
-{
-	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
-	pid_t init = 0;
-	int status = 0, devnull;
-
-	prctl(PR_SET_NAME, "crisp-monitor", 0, 0, 0);
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		signal(signals[i], SIG_IGN);
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull >= 0) {
-		dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
-		close(devnull);
-	}
-	{
-		// Nothing the caller passed is the monitor's to hold open.
-		int keep[] = {pidpipe, statefd, -1};
-		crisp_close_except(keep);
-	}
-	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
-		init = 0; // setup failed before init existed: reap and leave
-	close(pidpipe);
-	for (;;) {
-		int st;
-		pid_t w = waitpid(-1, &st, 0);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (init > 0 && w == init) {
-			status = st;
-			record_exit(statefd, st);
-			break;
-		}
-	}
-	if (init <= 0)
-		_exit(255);
-	if (WIFEXITED(status))
-		_exit(WEXITSTATUS(status));
-	_exit(128 + WTERMSIG(status));
-}
-
 // become_root makes the process root of the user namespace it entered, so
 // that the files it creates have a mapped owner.
 static void become_root(void)
@@ -256,7 +196,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
-	int cgroupfd, statefd, exefd, pidpipe[2], joined, joinpid = 0, nsenters;
+	int cgroupfd, statefd, exefd, pidpipe[2], outpipe[2], errpipe[2], joined, joinpid = 0, nsenters;
+	const char *logpath;
+	static struct crisp_log logger;
 	unsigned long cloneflags;
 	pid_t child;
 
@@ -276,6 +218,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		close(exefd);
 	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
 	unsetenv("_CRISP_INIT_CLONE");
+	logpath = getenv("_CRISP_INIT_LOG");
 
 	// Open every namespace before joining any, while the paths still
 	// resolve in the caller's mount namespace.
@@ -306,6 +249,18 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		bail("become subreaper");
 	if (pipe2(pidpipe, O_CLOEXEC) < 0)
 		bail("pipe");
+	logger.fd = -1;
+	if (logpath) {
+		// The monitor writes the container's stdout and stderr to its
+		// log, so that no line depends on crisp's daemon.
+		snprintf(logger.path, sizeof(logger.path), "%s", logpath);
+		if (crisp_log_open(&logger) < 0)
+			bail("open container log %s", logger.path);
+		if (pipe2(outpipe, O_CLOEXEC) < 0 || pipe2(errpipe, O_CLOEXEC) < 0)
+			bail("log pipes");
+		logger.out = (struct crisp_stream){.fd = outpipe[0], .name = "stdout"};
+		logger.err = (struct crisp_stream){.fd = errpipe[0], .name = "stderr"};
+	}
 
 	child = clone_into(cgroupfd, &joined);
 	if (child < 0)
@@ -318,12 +273,22 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 				close(nsfds[i]);
 		if (cgroupfd >= 0)
 			close(cgroupfd);
-		monitor(pidpipe[0], statefd);
+		if (logger.fd >= 0) {
+			close(outpipe[1]);
+			close(errpipe[1]);
+		}
+		crisp_monitor(pidpipe[0], statefd, logger.fd >= 0 ? &logger : NULL);
 	}
 
 	// The container side. Nothing here may return to the monitor.
 	prctl(PR_SET_NAME, "crisp-init", 0, 0, 0);
 	close(pidpipe[0]);
+	if (logger.fd >= 0) {
+		if (dup2(outpipe[1], 1) < 0 || dup2(errpipe[1], 2) < 0)
+			bail("log pipes as stdio");
+		close(outpipe[0]), close(outpipe[1]), close(errpipe[0]), close(errpipe[1]);
+		close(logger.fd);
+	}
 	if (statefd >= 0)
 		close(statefd);
 	if (cgroupfd >= 0)

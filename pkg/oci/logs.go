@@ -1,0 +1,50 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// ReopenLog makes the monitor of a container created with a LogPath reopen
+// it, after the kubelet renamed it to rotate it, and waits until the new
+// file exists. Lines written meanwhile land in the renamed file; none is
+// lost.
+func (r *Runtime) ReopenLog(ctx context.Context, id string) error {
+	rec, err := r.loadCreated(id)
+	if err != nil {
+		return err
+	}
+	if rec.LogPath == "" {
+		return fmt.Errorf("container %s has no log: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if err := signalProc(rec.Monitor, unix.SIGUSR1); err != nil {
+		return fmt.Errorf("container %s: reopen log: %w", id, err)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := os.Stat(rec.LogPath)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("container %s: reopen log: %w", id, err)
+		}
+		if !rec.Monitor.alive() {
+			return fmt.Errorf("container %s: its monitor exited before reopening %s: %w", id, rec.LogPath, errdefs.ErrFailedPrecondition)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("container %s: reopen log: %w", id, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

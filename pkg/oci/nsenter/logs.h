@@ -1,0 +1,35 @@
+// The container's log, written by its monitor. See logs.c.
+#ifndef CRISP_LOGS_H
+#define CRISP_LOGS_H
+
+#include <stddef.h>
+
+// The longest line written whole, as containerd's default
+// max_container_log_line_size; longer lines are split into P pieces.
+#define CRISP_LOG_LINE_MAX (16 * 1024)
+
+// A stream of the container: the read end of its stdout or stderr pipe and
+// the start of a line not yet ended.
+struct crisp_stream {
+	int fd; // -1 once it ended
+	const char *name;
+	char buf[CRISP_LOG_LINE_MAX];
+	size_t len;
+};
+
+struct crisp_log {
+	char path[4096];
+	int fd;
+	struct crisp_stream out, err;
+};
+
+// crisp_log_open opens (or, after the kubelet rotated it, reopens)
+// log->path for appending. It returns -1 with errno set on failure.
+int crisp_log_open(struct crisp_log *log);
+// crisp_log_read reads what the stream has and writes its complete lines.
+// It returns 0 when the stream ended.
+int crisp_log_read(struct crisp_log *log, struct crisp_stream *s);
+// crisp_log_flush writes the unended rest of a stream as a full line.
+void crisp_log_flush(struct crisp_log *log, struct crisp_stream *s);
+
+#endif

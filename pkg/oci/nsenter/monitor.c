@@ -1,0 +1,174 @@
+// The container's monitor: the process that stays behind when crisp starts
+// a container. It waits for the init, records how it ended and, when the
+// container has a log, writes the container's output to it. It never enters
+// the Go runtime, so it costs a few pages of memory per container.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "logs.h"
+
+// After the init exits, output is still read for this long: a process it
+// left behind may hold the pipes open.
+#define DRAIN_MS 2000
+
+// record_exit stores the raw wait status as <state>/exit, atomically.
+static void record_exit(int statefd, int status)
+{
+	char buf[32];
+	int fd, n;
+	if (statefd < 0)
+		return;
+	fd = openat(statefd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", status);
+	if (write(fd, buf, n) != n) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	renameat(statefd, "exit.tmp", statefd, "exit");
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// reap collects every exited child; it returns 1 and sets *status when one
+// of them is the init.
+static int reap(pid_t init, int flags, int *status)
+{
+	int found = 0;
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, flags);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return found;
+		if (init > 0 && w == init) {
+			*status = st;
+			found = 1;
+			if (!(flags & WNOHANG))
+				return found;
+		}
+	}
+}
+
+// follow runs the monitor of a container with a log: it writes the output
+// of both streams while the container runs, reopens the log on SIGUSR1
+// (after the kubelet rotated it) and, once the init exited, drains what is
+// left.
+static int follow(pid_t init, int statefd, struct crisp_log *log)
+{
+	struct crisp_stream *streams[] = {&log->out, &log->err};
+	long long deadline = -1;
+	int status = 0, exited = 0, sfd;
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		// No signalfd: write nothing more, but still record the exit.
+		reap(init, 0, &status);
+		record_exit(statefd, status);
+		return status;
+	}
+	// The init may have exited before the mask was set.
+	if (reap(init, WNOHANG, &status)) {
+		record_exit(statefd, status);
+		exited = 1, deadline = now_ms() + DRAIN_MS;
+	}
+	while (!exited || log->out.fd >= 0 || log->err.fd >= 0) {
+		struct pollfd fds[3] = {
+			{.fd = sfd, .events = POLLIN},
+			{.fd = log->out.fd, .events = POLLIN},
+			{.fd = log->err.fd, .events = POLLIN},
+		};
+		int timeout = -1;
+		if (exited) {
+			long long left = deadline - now_ms();
+			if (left <= 0)
+				break;
+			timeout = (int)left;
+		}
+		if (poll(fds, 3, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1)
+				crisp_log_open(log); // on failure keep writing the old file
+			if (!exited && reap(init, WNOHANG, &status)) {
+				record_exit(statefd, status);
+				exited = 1, deadline = now_ms() + DRAIN_MS;
+			} else if (exited) {
+				reap(init, WNOHANG, &status); // orphans reparented to us
+			}
+		}
+		for (int i = 0; i < 2; i++) {
+			if (streams[i]->fd < 0 || !fds[i + 1].revents)
+				continue;
+			if (!crisp_log_read(log, streams[i])) {
+				close(streams[i]->fd);
+				streams[i]->fd = -1;
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		crisp_log_flush(log, streams[i]);
+	return status;
+}
+
+void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log)
+{
+	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+	pid_t init = 0;
+	int status = 0, devnull;
+
+	prctl(PR_SET_NAME, "crisp-monitor", 0, 0, 0);
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		signal(signals[i], SIG_IGN);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+		close(devnull);
+	}
+	{
+		// Nothing the caller passed is the monitor's to hold open.
+		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
+			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe, -1};
+		crisp_close_except(keep);
+	}
+	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
+		init = 0; // setup failed before init existed: reap and leave
+	close(pidpipe);
+	if (init > 0 && log) {
+		status = follow(init, statefd, log);
+	} else if (reap(init, 0, &status)) {
+		record_exit(statefd, status);
+	}
+	if (init <= 0)
+		_exit(255);
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	_exit(128 + WTERMSIG(status));
+}
