@@ -217,11 +217,19 @@ static void wait_start(struct crisp_init *in, const struct crisp_op *op)
 // ignored across exec, and crisp's caller may have ignored some.
 static void reset_signals(void)
 {
+	// The kernel's struct sigaction: glibc's refuses the signals it keeps
+	// for itself (32 and 33), which a caller may still have ignored.
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		uint64_t mask;
+	} dfl = {.handler = SIG_DFL};
 	sigset_t none;
 
-	for (int sig = 1; sig < NSIG; sig++)
+	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
