@@ -78,14 +78,15 @@ func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 			}
 		}
 	}
-	// With no_new_privs the filter comes last, so that it need not allow
-	// the init's own system calls.
+	p.add(nsenter.OpPrepareExec, step{what: "prepare exec"}, num(cfg.PreservedFDs))
+	// With no_new_privs the filter comes last, right before execve, so
+	// that it need not allow the init's own system calls.
 	if filter != nil && proc.NoNewPrivileges {
 		if err := compileSeccomp(p, filter); err != nil {
 			return nil, err
 		}
 	}
-	args := append([]string{num(cfg.PreservedFDs), num(len(proc.Args))}, proc.Args...)
+	args := append([]string{num(len(proc.Args))}, proc.Args...)
 	p.add(nsenter.OpExec, step{}, append(args, proc.Env...)...)
 	return p.bytes(), nil
 }

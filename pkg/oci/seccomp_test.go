@@ -51,3 +51,23 @@ func TestSeccomp(t *testing.T) {
 		})
 	}
 }
+
+// TestSeccompLastBeforeExec installs, with no_new_privs, a profile that
+// kills on the system calls the init makes to prepare the exec (closing
+// descriptors, resetting signals): the filter must come after them, right
+// before execve, so the process still runs.
+func TestSeccompLastBeforeExec(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "true")
+	spec.Process.NoNewPrivileges = true
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"close_range", "rt_sigaction", "rt_sigprocmask", "fcntl"}, Action: specs.ActKillProcess},
+		},
+	}
+	if out, st := runToExit(t, rt, spec); st.Code != 0 {
+		t.Errorf("exit %+v (output %q), want 0", st, out)
+	}
+}

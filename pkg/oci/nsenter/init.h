@@ -44,8 +44,9 @@
 #define CRISP_OP_NO_NEW_PRIVS 32
 #define CRISP_OP_READY 33           // report ready; later failures go to stderr, exit 127
 #define CRISP_OP_WAIT_START 34      // state dir fd: block on exec.fifo until start
-#define CRISP_OP_EXEC 35            // preserved fds, argc, argv..., env...
+#define CRISP_OP_EXEC 35            // argc, argv..., env...
 #define CRISP_OP_CLOEXEC 36         // fd
+#define CRISP_OP_PREPARE_EXEC 37    // preserved fds: close-on-exec the others, reset signals
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

@@ -234,26 +234,24 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-// exec_process executes the container's process. Only stdio and the
-// preserved descriptors (3 and up, like runc's --preserve-fds) stay open.
+// exec_process executes the container's process. It makes no other system
+// call: a seccomp filter installed just before may allow nothing else.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
 {
-	uint32_t preserved = crisp_arg_uint(in, op, 0), argc = crisp_arg_uint(in, op, 1);
+	uint32_t argc = crisp_arg_uint(in, op, 0);
 	char **argv, **envp;
 
-	if (argc == 0 || 4 + argc > op->argc)
+	if (argc == 0 || 3 + argc > op->argc)
 		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
 	// The environment follows the arguments; split the array.
-	envp = calloc(op->argc - 4 - argc + 1, sizeof(char *));
+	envp = calloc(op->argc - 3 - argc + 1, sizeof(char *));
 	if (!envp)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(envp, op->argv + 4 + argc, (op->argc - 4 - argc) * sizeof(char *));
+	memcpy(envp, op->argv + 3 + argc, (op->argc - 3 - argc) * sizeof(char *));
 	argv = calloc(argc + 1, sizeof(char *));
 	if (!argv)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(argv, op->argv + 4, argc * sizeof(char *));
-	crisp_cloexec_from(3 + preserved);
-	reset_signals();
+	memcpy(argv, op->argv + 3, argc * sizeof(char *));
 	execve(in->path, argv, envp);
 	crisp_op_fail(in, op, errno, "exec %s", in->path);
 }
@@ -333,6 +331,12 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 		break;
 	case CRISP_OP_WAIT_START:
 		wait_start(in, op);
+		break;
+	case CRISP_OP_PREPARE_EXEC:
+		// Only stdio and the preserved descriptors (3 and up, like
+		// runc's --preserve-fds) stay open across exec.
+		crisp_cloexec_from(3 + crisp_arg_uint(in, op, 0));
+		reset_signals();
 		break;
 	case CRISP_OP_EXEC:
 		exec_process(in, op);
