@@ -22,11 +22,6 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 	spec, proc := cfg.Spec, cfg.Process
 	p := &program{}
-	for _, fd := range []int{cfg.StateDirFD, cfg.ConsoleFD} {
-		if fd >= 0 {
-			p.add(nsenter.OpCloexec, step{what: "close on exec"}, num(fd))
-		}
-	}
 	if !cfg.Exec {
 		if cfg.JoinedMountNS {
 			if err := compileCreateHooks(p, cfg); err != nil {

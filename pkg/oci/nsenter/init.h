@@ -31,22 +31,20 @@
 #define CRISP_OP_CONSOLE 19         // console socket fd, rows, columns (0: keep)
 #define CRISP_OP_CHDIR 20           // path
 #define CRISP_OP_RLIMIT 21          // resource, soft, hard
-// 22 is free: the parent sets oom_score_adj (oom.go).
-#define CRISP_OP_LOOK_PATH 23       // name, PATH
-#define CRISP_OP_SECCOMP 24         // flags, BPF program (struct sock_filter array)
-#define CRISP_OP_CAP_BOUNDING 25    // mask of capabilities kept, last capability
-#define CRISP_OP_KEEP_CAPS 26       // 0/1
-#define CRISP_OP_SETGROUPS 27       // gid...
-#define CRISP_OP_SETRESGID 28       // gid
-#define CRISP_OP_SETRESUID 29       // uid
-#define CRISP_OP_CAPSET 30          // effective, permitted, inheritable, ambient masks
-#define CRISP_OP_UMASK 31           // mask
-#define CRISP_OP_NO_NEW_PRIVS 32
-#define CRISP_OP_READY 33           // report ready; later failures go to stderr, exit 127
-#define CRISP_OP_WAIT_START 34      // state dir fd: block on exec.fifo until start
-#define CRISP_OP_EXEC 35            // argc, argv..., env...
-#define CRISP_OP_CLOEXEC 36         // fd
-#define CRISP_OP_PREPARE_EXEC 37    // preserved fds: close-on-exec the others, reset signals
+#define CRISP_OP_LOOK_PATH 22       // name, PATH
+#define CRISP_OP_SECCOMP 23         // flags, BPF program (struct sock_filter array)
+#define CRISP_OP_CAP_BOUNDING 24    // mask of capabilities kept, last capability
+#define CRISP_OP_KEEP_CAPS 25       // 0/1
+#define CRISP_OP_SETGROUPS 26       // gid...
+#define CRISP_OP_SETRESGID 27       // gid
+#define CRISP_OP_SETRESUID 28       // uid
+#define CRISP_OP_CAPSET 29          // effective, permitted, inheritable, ambient masks
+#define CRISP_OP_UMASK 30           // mask
+#define CRISP_OP_NO_NEW_PRIVS 31
+#define CRISP_OP_READY 32           // report ready; later failures go to stderr, exit 127
+#define CRISP_OP_WAIT_START 33      // state dir fd: block on exec.fifo until start
+#define CRISP_OP_EXEC 34            // argc, argv..., env...
+#define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

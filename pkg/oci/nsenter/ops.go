@@ -43,6 +43,5 @@ const (
 	OpReady           Op = C.CRISP_OP_READY
 	OpWaitStart       Op = C.CRISP_OP_WAIT_START
 	OpExec            Op = C.CRISP_OP_EXEC
-	OpCloexec         Op = C.CRISP_OP_CLOEXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
 )

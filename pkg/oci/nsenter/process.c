@@ -341,10 +341,6 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_EXEC:
 		exec_process(in, op);
 		break;
-	case CRISP_OP_CLOEXEC:
-		if (fcntl(crisp_arg_int(in, op, 0), F_SETFD, FD_CLOEXEC) < 0)
-			crisp_op_fail(in, op, errno, NULL);
-		break;
 	default: {
 		static const struct crisp_op bad = {.what = "program", .field = ""};
 		crisp_op_fail(in, &bad, 0, "unknown operation %u", op->code);
