@@ -48,11 +48,17 @@ func newOCICLI(t *testing.T) *ociCLI {
 	return nil
 }
 
+// command is `crisp oci` with the test's root and cgroup mount.
+func (c *ociCLI) command(args ...string) *exec.Cmd {
+	cmd := exec.Command("/proc/self/exe", append([]string{"oci", "--root", c.root, "--cgroup-mount", c.mount}, args...)...)
+	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	return cmd
+}
+
 // run returns stdout, stderr and the exit code.
 func (c *ociCLI) run(args ...string) (string, string, int) {
 	c.t.Helper()
-	cmd := exec.Command("/proc/self/exe", append([]string{"oci", "--root", c.root, "--cgroup-mount", c.mount}, args...)...)
-	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	cmd := c.command(args...)
 	// Files, not pipes: a created container keeps crisp's stdio, and a
 	// pipe would not end while it runs.
 	dir := c.t.TempDir()
@@ -263,8 +269,7 @@ func TestOCIRunForwardsSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := exec.Command("/proc/self/exe", "oci", "--root", c.root, "--cgroup-mount", c.mount, "run", "--bundle", bundle, "signals")
-	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	cmd := c.command("run", "--bundle", bundle, "signals")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -318,8 +323,7 @@ func TestOCIRunPreserveFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer shared.Close()
-	cmd := exec.Command("/proc/self/exe", "oci", "--root", c.root, "--cgroup-mount", c.mount, "run", "--preserve-fds", "1", "--bundle", bundle, "preserve")
-	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=1")
+	cmd := c.command("run", "--preserve-fds", "1", "--bundle", bundle, "preserve")
 	cmd.ExtraFiles = []*os.File{shared}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("run: %v: %s", err, out)
