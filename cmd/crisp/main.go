@@ -61,7 +61,6 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 		newVersionCommand(),
 		newConfigCommand(),
 		newOCICommand(),
-		newReaperCommand(),
 		newImagesCommand(),
 	)
 	return root

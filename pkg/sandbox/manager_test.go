@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -267,6 +269,23 @@ func TestSharedPIDPodHasReaper(t *testing.T) {
 	out := run(t, "nsenter", "--pid="+pidns, "--", "sh", "-c", "grep NSpid /proc/self/status")
 	if fields := strings.Fields(out); len(fields) != 3 || fields[2] == "1" {
 		t.Errorf("joined process NSpid = %q, want a second-level pid other than 1", out)
+	}
+	// The reaper is the C one: a single thread, no Go runtime.
+	if !strings.Contains(string(status), "Name:\tcrisp-reaper\n") || !strings.Contains(string(status), "Threads:\t1\n") {
+		t.Errorf("reaper is not the single-threaded crisp-reaper:\n%s", status)
+	}
+	// An orphan of the pod ends up the reaper's child; once it exits, the
+	// reaper collects it.
+	run(t, "nsenter", "--pid="+pidns, "--", "sh", "-c", "(sleep 0.1 &)")
+	time.Sleep(300 * time.Millisecond) // the orphan has exited
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		zombies := childZombies(t, sb.Reaper.PID)
+		if len(zombies) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reaper left zombies %v", zombies)
+		}
 	}
 	if err := e.m.Stop(context.Background(), sb.ID); err != nil {
 		t.Fatal(err)
@@ -587,4 +606,29 @@ func TestDualStackPod(t *testing.T) {
 	if err := e.m.Remove(context.Background(), sb.ID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// childZombies lists the zombie children of pid.
+func childZombies(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zombies []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+		if len(fields) > 1 && fields[0] == "Z" && fields[1] == strconv.Itoa(pid) {
+			zombies = append(zombies, child)
+		}
+	}
+	return zombies
 }

@@ -6,26 +6,23 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
-
-// ReaperCommand is the hidden crisp subcommand that runs RunReaper.
-const ReaperCommand = "pod-reaper"
 
 // startReaper starts the process that holds a pod's shared PID namespace:
 // the crisp binary itself as PID 1 of a new PID namespace, in its own
 // session so it outlives the daemon, cloned straight into its cgroup cg
 // below the pod's. It does nothing but reap the orphans that containers
-// leave behind.
+// leave behind, in C before the Go runtime starts (pkg/oci/nsenter's
+// reaper.c): a pod pays a few pages of memory for it.
 func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (ReaperProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -39,7 +36,10 @@ func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (Reaper
 		return ReaperProcess{}, fmt.Errorf("open reaper cgroup: %w", err)
 	}
 	defer cgfd.Close()
-	cmd := exec.Command(self, ReaperCommand, podID)
+	cmd := exec.Command(self)
+	// The arguments only name the process in ps.
+	cmd.Args = []string{"crisp", "pod-reaper", podID}
+	cmd.Env = []string{nsenter.ReaperEnv + "=1"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWPID,
 		Setsid:      true,
@@ -127,29 +127,4 @@ func readProcessStat(pid int) (processStat, error) {
 func processStartTime(pid int) (uint64, error) {
 	st, err := readProcessStat(pid)
 	return st.startTime, err
-}
-
-// RunReaper is the body of the reaper process: PID 1 of a pod's PID
-// namespace. It reaps every child that is reparented to it and exits on
-// SIGTERM or SIGINT.
-func RunReaper() error {
-	if os.Getpid() != 1 {
-		return errors.New("the pod reaper must run as PID 1 of a new PID namespace")
-	}
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
-	for sig := range signals {
-		if sig != unix.SIGCHLD {
-			return nil
-		}
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if pid <= 0 || err != nil {
-				break
-			}
-			klog.V(4).InfoS("Reaped orphan", "pid", pid, "status", ws)
-		}
-	}
-	return nil
 }

@@ -73,6 +73,10 @@ void crisp_await_ack(int fd);
 
 struct crisp_log;
 
+// The pod reaper, in reaper.c: PID 1 of a pod's shared PID namespace. It
+// never returns.
+__attribute__((noreturn)) void crisp_reaper(void);
+
 // The monitor, in monitor.c: it waits for the init pid read from pidpipe,
 // records its exit in statefd and, with a log, writes the container's
 // output to it. It never returns.

@@ -202,6 +202,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	unsigned long cloneflags;
 	pid_t child;
 
+	if (getenv("_CRISP_REAPER"))
+		crisp_reaper();
 	if (!sync)
 		return;
 	syncfd = atoi(sync);

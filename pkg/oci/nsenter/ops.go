@@ -45,3 +45,7 @@ const (
 	OpExec            Op = C.CRISP_OP_EXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
 )
+
+// ReaperEnv, set in the environment of a re-executed crisp, makes it the
+// pod reaper (reaper.c) before the Go runtime starts.
+const ReaperEnv = "_CRISP_REAPER"
