@@ -223,8 +223,7 @@ func (p *launched) abort() {
 
 // waitGone waits until the process exits, whoever its parent is. A
 // process that is the caller's child (a monitor reparented to a caller that
-// is a child subreaper, as a daemon is) is reaped, so that it does not stay
-// a zombie.
+// is a child subreaper) is reaped, so that it does not stay a zombie.
 func waitGone(ctx context.Context, p procRef) error {
 	fd, err := unix.PidfdOpen(p.Pid, 0)
 	if errors.Is(err, unix.ESRCH) {

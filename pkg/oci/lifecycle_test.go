@@ -152,7 +152,7 @@ func TestInvalidIDs(t *testing.T) {
 }
 
 // TestSubreaperReapsMonitor runs a container from a caller that is a child
-// subreaper, as a daemon is: the monitor, reparented to the caller, must
+// subreaper, as a daemon may be: the monitor, reparented to the caller, must
 // not stay behind as a zombie once the container is deleted.
 func TestSubreaperReapsMonitor(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
