@@ -103,6 +103,7 @@ prepare() {
 	bundle cpuset "/$E2E_CGROUP/cpuset" '{"cpu":{"cpus":"0","mems":"0"}}' 'sleep 1000'
 	bundle hugetlb "/$E2E_CGROUP/hugetlb" "{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":$((4 * mib))}]}" 'sleep 1000'
 	bundle systemd "kubepods-crispe2e.slice:crisp:e2e" "{\"memory\":{\"limit\":$((48 * mib))},\"pids\":{\"limit\":100}}" 'sleep 1000'
+	bundle sysdefault "" '{}' 'sleep 1000'
 }
 
 # --- both sides: the scenarios -------------------------------------------
@@ -235,6 +236,15 @@ scenario_systemd() {
 	check "systemd: scope cgroup removed" gone "$d"
 	check "systemd: no scope unit left" eval '! systemctl -q is-active crisp-e2e.scope'
 	systemctl stop kubepods-crispe2e.slice 2>/dev/null || true
+	# runc's --systemd-cgroup: a spec without a cgroup path gets a scope
+	# in system.slice.
+	d=$CG/system.slice/crisp-sysdefault.scope
+	oci --systemd-cgroup run -d -b "$WORK/bundles/sysdefault" sysdefault </dev/null >/dev/null ||
+		{ fail "systemd: --systemd-cgroup container did not start"; return; }
+	check "systemd: --systemd-cgroup default is crisp-sysdefault.scope in system.slice" test -d "$d"
+	check "systemd: crisp-sysdefault.scope is active" systemctl -q is-active crisp-sysdefault.scope
+	remove sysdefault
+	check "systemd: crisp-sysdefault.scope removed" gone "$d"
 }
 
 # cleanup removes every container and test cgroup, whatever state the run
@@ -242,7 +252,7 @@ scenario_systemd() {
 cleanup() {
 	local id
 	[[ -n ${STATE:-} ]] || { [[ -z ${OWN_WORK:-} ]] || rm -rf "$WORK"; return 0; }
-	for id in place memerr oom cpu pids update cpuset hugetlb systemd; do
+	for id in place memerr oom cpu pids update cpuset hugetlb systemd sysdefault; do
 		oci delete --force "$id" >/dev/null 2>&1 || true
 	done
 	if [[ -d $CG/$E2E_CGROUP ]]; then

@@ -23,6 +23,10 @@ type ociOptions struct {
 	missingController string
 	log               string
 	logFormat         string
+	systemdCgroup     bool
+	debug             bool
+	rootless          string
+	criu              string
 }
 
 // runtime opens the executor with the global flags.
@@ -31,7 +35,7 @@ func (o *ociOptions) runtime() (*oci.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing})
+	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup})
 }
 
 // ociExitError carries an exit code for `run` and `exec`, which return the
@@ -52,9 +56,17 @@ State lives under --root; any crisp process can act on a container another
 one created.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			// Most commands read a spec or a container's state.
 			go oci.PrepareDecoding()
+			if err := opts.checkRootless(); err != nil {
+				return err
+			}
+			if opts.debug {
+				if err := cmd.Root().PersistentFlags().Set("v", "4"); err != nil {
+					return err
+				}
+			}
 			return opts.setupLog()
 		},
 	}
@@ -64,6 +76,10 @@ one created.`,
 	f.StringVar(&opts.missingController, "missing-controller", "error", "a limit whose cgroup controller is missing: error or warn")
 	f.StringVar(&opts.log, "log", "", "log file (default stderr)")
 	f.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&opts.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is systemd's slice:prefix:name (default system.slice:crisp:<id>)")
+	f.BoolVar(&opts.debug, "debug", false, "log at debug level (-v 4)")
+	f.StringVar(&opts.rootless, "rootless", "auto", "runc's flag: only false or auto (as root) are supported")
+	f.StringVar(&opts.criu, "criu", "criu", "runc's flag, accepted for compatibility: crisp oci has no checkpoint command")
 	cmd.AddCommand(
 		newOCICreateCommand(opts), newOCIStartCommand(opts), newOCIRunCommand(opts), newOCIStateCommand(opts),
 		newOCIKillCommand(opts), newOCIDeleteCommand(opts), newOCIExecCommand(opts), newOCIPsCommand(opts),
@@ -71,6 +87,23 @@ one created.`,
 		newOCIFeaturesCommand(), newOCISpecCommand(),
 	)
 	return cmd
+}
+
+// checkRootless refuses --rootless=true, and auto when not root: crisp oci
+// runs containers as root only.
+func (o *ociOptions) checkRootless() error {
+	switch o.rootless {
+	case "false":
+		return nil
+	case "auto":
+		if os.Geteuid() == 0 {
+			return nil
+		}
+	case "true":
+	default:
+		return fmt.Errorf("--rootless: %q is not one of true, false, auto", o.rootless)
+	}
+	return fmt.Errorf("--rootless: crisp oci runs containers as root only")
 }
 
 // setupLog sends klog's output to --log.

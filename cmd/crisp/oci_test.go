@@ -332,3 +332,27 @@ func TestOCIRunPreserveFDs(t *testing.T) {
 		t.Errorf("descriptor 3 got %q, want \"preserved\\n\"", data)
 	}
 }
+
+// TestOCIRuncGlobalFlags passes runc's global flags that tools send:
+// --systemd-cgroup checks the cgroup path's form, --rootless=true is
+// refused, --debug and --criu are accepted.
+func TestOCIRuncGlobalFlags(t *testing.T) {
+	c := newOCICLI(t)
+	if _, errOut, code := c.run("--rootless", "true", "list"); code == 0 || !strings.Contains(errOut, "root only") {
+		t.Errorf("--rootless true: exit %d, stderr %q; want a refusal", code, errOut)
+	}
+	if out, errOut, code := c.run("--debug", "--criu", "/usr/sbin/criu", "--rootless", "false", "list", "-q"); code != 0 || out != "" {
+		t.Errorf("list with --debug --criu --rootless false: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"true"}
+		s.Linux.CgroupsPath = "/crisp-test/flags"
+	})
+	if _, errOut, code := c.run("--systemd-cgroup", "run", "--bundle", bundle, "flags"); code == 0 || !strings.Contains(errOut, "linux.cgroupsPath") {
+		t.Errorf("--systemd-cgroup with a cgroupfs path: exit %d, stderr %q; want an error naming linux.cgroupsPath", code, errOut)
+	}
+	if out, _, _ := c.run("list", "-q"); out != "" {
+		t.Errorf("the refused run left %q behind", out)
+	}
+}

@@ -2,12 +2,26 @@ package oci
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// defaultCgroupsPath places a container whose spec names no cgroup.
-func defaultCgroupsPath(id string) string { return "/crisp/" + id }
+// cgroupsPath returns where a container's cgroup goes: the spec's
+// linux.cgroupsPath or, when it names none, /crisp/<id> (a systemd scope
+// crisp-<id>.scope in system.slice with SystemdCgroup).
+func (r *Runtime) cgroupsPath(spec string, id string) (string, error) {
+	switch {
+	case spec == "" && r.systemd:
+		return "system.slice:crisp:" + id, nil
+	case spec == "":
+		return "/crisp/" + id, nil
+	case r.systemd && strings.HasPrefix(spec, "/"):
+		return "", errdefs.InvalidField("linux.cgroupsPath", fmt.Sprintf("%q is a cgroupfs path; with --systemd-cgroup it must be slice:prefix:name", spec))
+	}
+	return spec, nil
+}
 
 // openCgroup returns the manager of a container's cgroup. Every cgroup
 // operation of this package goes through pkg/cgroups.

@@ -90,9 +90,9 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		}
 	}()
 
-	cgroupsPath := spec.Linux.CgroupsPath
-	if cgroupsPath == "" {
-		cgroupsPath = defaultCgroupsPath(id)
+	cgroupsPath, err := r.cgroupsPath(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return err
 	}
 	cg, err := r.openCgroup(r.cgroupMount, cgroupsPath)
 	if err != nil {

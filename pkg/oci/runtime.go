@@ -27,6 +27,11 @@ type Options struct {
 	// MissingController says what to do with a limit whose cgroup
 	// controller the hierarchy lacks.
 	MissingController cgroups.MissingPolicy
+	// SystemdCgroup is runc's --systemd-cgroup: a container's
+	// linux.cgroupsPath must be systemd's slice:prefix:name, and one that
+	// names none gets system.slice:crisp:<id>. Without it crisp still
+	// tells the two forms apart by their syntax.
+	SystemdCgroup bool
 }
 
 // Runtime creates and manages containers whose state is under one root
@@ -35,6 +40,7 @@ type Runtime struct {
 	root        string
 	cgroupMount string
 	missing     cgroups.MissingPolicy
+	systemd     bool
 
 	exeOnce sync.Once
 	exe     *sealedExe
@@ -53,7 +59,7 @@ func New(opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("state root %s: %w", root, err)
 	}
-	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController}, nil
+	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController, systemd: opts.SystemdCgroup}, nil
 }
 
 // Root returns the state directory.

@@ -2,9 +2,12 @@ package oci
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // TestRecordConfigJSON checks that a record writes its config from the
@@ -45,5 +48,32 @@ func TestRecordConfigJSON(t *testing.T) {
 				t.Errorf("read back config %+v", back.Config)
 			}
 		})
+	}
+}
+
+// TestCgroupsPath checks where a container's cgroup goes with and without
+// runc's --systemd-cgroup.
+func TestCgroupsPath(t *testing.T) {
+	for _, tc := range []struct {
+		systemd    bool
+		spec, want string
+		fails      bool
+	}{
+		{false, "", "/crisp/c1", false},
+		{false, "/kubepods/pod1/c1", "/kubepods/pod1/c1", false},
+		{false, "kubepods.slice:cri:c1", "kubepods.slice:cri:c1", false},
+		{true, "", "system.slice:crisp:c1", false},
+		{true, "kubepods.slice:cri:c1", "kubepods.slice:cri:c1", false},
+		{true, "/kubepods/pod1/c1", "", true},
+	} {
+		r := &Runtime{systemd: tc.systemd}
+		got, err := r.cgroupsPath(tc.spec, "c1")
+		var fe *errdefs.FieldError
+		switch {
+		case tc.fails && (!errors.As(err, &fe) || fe.Field != "linux.cgroupsPath"):
+			t.Errorf("systemd %v, %q: %v, want an error naming linux.cgroupsPath", tc.systemd, tc.spec, err)
+		case !tc.fails && (err != nil || got != tc.want):
+			t.Errorf("systemd %v, %q: %q, %v; want %q", tc.systemd, tc.spec, got, err, tc.want)
+		}
 	}
 }
