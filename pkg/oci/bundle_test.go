@@ -34,12 +34,11 @@ func busyboxRootfs(t testing.TB) string {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("needs busybox-static (apt-get install busybox-static)")
+	}
 	rootfsOnce.Do(func() {
-		bb, err := exec.LookPath("busybox")
-		if err != nil {
-			rootfsErr = fmt.Errorf("needs busybox-static (apt-get install busybox-static): %w", err)
-			return
-		}
 		dir, err := os.MkdirTemp("", "crisp-oci-rootfs-")
 		if err != nil {
 			rootfsErr = err
@@ -78,7 +77,7 @@ func busyboxRootfs(t testing.TB) string {
 		}
 	})
 	if rootfsErr != nil {
-		t.Skip(rootfsErr.Error())
+		t.Fatalf("build the busybox rootfs: %v", rootfsErr)
 	}
 	return rootfsDir
 }
