@@ -38,7 +38,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("container %s is %s; stop it or use force: %w", id, st, errdefs.ErrFailedPrecondition)
 		}
 	}
-	if rec.Init.alive() {
+	if rec.Init.Alive() {
 		// cgroup.kill reaches frozen processes too.
 		if err := cg.Kill(); err != nil {
 			_ = signalProc(rec.Init, unix.SIGKILL)

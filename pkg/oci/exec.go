@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // ExecOptions are the caller's choices for Exec.
@@ -35,7 +36,7 @@ type Process struct {
 	Pid int
 
 	cmd  *exec.Cmd
-	init procRef
+	init proc.Ref
 }
 
 // Wait waits for the process and returns how it ended. The monitor exits

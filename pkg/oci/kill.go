@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // Kill sends sig to the container's init or, with all, to every process in
@@ -45,12 +46,12 @@ func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all boo
 
 // signalProc signals a process through a pidfd, so that a recycled pid is
 // never hit.
-func signalProc(p procRef, sig syscall.Signal) error {
+func signalProc(p proc.Ref, sig syscall.Signal) error {
 	fd, err := unix.PidfdOpen(p.Pid, 0)
 	if err == nil {
 		defer unix.Close(fd)
 	}
-	if err != nil || !p.alive() {
+	if err != nil || !p.Alive() {
 		return fmt.Errorf("process %d is not running: %w", p.Pid, errdefs.ErrFailedPrecondition)
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {

@@ -15,6 +15,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // launch describes a crisp process to start inside a container.
@@ -37,8 +39,8 @@ type launch struct {
 type launched struct {
 	cmd     *exec.Cmd
 	conn    *syncConn
-	monitor procRef
-	init    procRef
+	monitor proc.Ref
+	init    proc.Ref
 	// extraFD is the init's descriptor number of launch.extra[0].
 	extraFD int
 }
@@ -132,7 +134,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 		}
 		switch m.Type {
 		case msgMonitor:
-			if p.monitor, err = newProcRef(m.Pid); err != nil {
+			if p.monitor, err = proc.NewRef(m.Pid); err != nil {
 				return p, fmt.Errorf("monitor %d: %w", m.Pid, err)
 			}
 			if l.detach {
@@ -156,7 +158,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 				return p, err
 			}
 		case msgInit:
-			if p.init, err = newProcRef(m.Pid); err != nil {
+			if p.init, err = proc.NewRef(m.Pid); err != nil {
 				return p, fmt.Errorf("init %d: %w", m.Pid, err)
 			}
 			if l.cgroup != nil {
@@ -205,7 +207,7 @@ func reap(pidfd int) {
 func (p *launched) abort() {
 	// A process waiting for an answer gives up on EOF.
 	p.conn.file.Close()
-	if p.init.Pid > 0 && p.init.alive() {
+	if p.init.Pid > 0 && p.init.Alive() {
 		_ = unix.Kill(p.init.Pid, unix.SIGKILL)
 	}
 	if p.cmd.ProcessState == nil {
@@ -224,7 +226,7 @@ func (p *launched) abort() {
 // waitGone waits until the process exits, whoever its parent is. A
 // process that is the caller's child (a monitor reparented to a caller that
 // is a child subreaper) is reaped, so that it does not stay a zombie.
-func waitGone(ctx context.Context, p procRef) error {
+func waitGone(ctx context.Context, p proc.Ref) error {
 	fd, err := unix.PidfdOpen(p.Pid, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return nil
@@ -233,7 +235,7 @@ func waitGone(ctx context.Context, p procRef) error {
 		return fmt.Errorf("pidfd_open %d: %w", p.Pid, err)
 	}
 	defer unix.Close(fd)
-	if !p.alive() {
+	if !p.Alive() {
 		reap(fd)
 		return nil // gone, or the pid was recycled before we opened it
 	}

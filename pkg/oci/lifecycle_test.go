@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 func TestRunOutputAndExitCode(t *testing.T) {
@@ -180,7 +181,7 @@ func TestSubreaperReapsMonitor(t *testing.T) {
 	if err := rt.Delete(ctx, id, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := procStat(rec.Monitor.Pid); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := proc.Stat(rec.Monitor.Pid); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("monitor %d still exists after delete (a zombie?): %v", rec.Monitor.Pid, err)
 	}
 }

@@ -38,7 +38,7 @@ func (r *Runtime) ReopenLog(ctx context.Context, id string) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("container %s: reopen log: %w", id, err)
 		}
-		if !rec.Monitor.alive() {
+		if !rec.Monitor.Alive() {
 			return fmt.Errorf("container %s: its monitor exited before reopening %s: %w", id, rec.LogPath, errdefs.ErrFailedPrecondition)
 		}
 		select {

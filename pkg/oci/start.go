@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // Start runs the process of a created container and its poststart hooks.
@@ -56,7 +57,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // awaitStartByte waits for the init to write its byte into the fifo and
 // then for the fifo's end: the init closes it by executing the process,
 // after the startContainer hooks.
-func awaitStartByte(ctx context.Context, fd int, init procRef) error {
+func awaitStartByte(ctx context.Context, fd int, init proc.Ref) error {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	started := false
 	for {
@@ -86,7 +87,7 @@ func awaitStartByte(ctx context.Context, fd int, init procRef) error {
 			}
 			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
 		}
-		if !started && !init.alive() {
+		if !started && !init.Alive() {
 			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
 		}
 		if err := ctx.Err(); err != nil {

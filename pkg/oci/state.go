@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // Status is a container's lifecycle state: the four of the OCI runtime spec
@@ -80,62 +80,14 @@ func exitStatusOf(ws syscall.WaitStatus) *ExitStatus {
 	return &ExitStatus{Code: ws.ExitStatus()}
 }
 
-// procRef names a process robustly: a pid plus its start time, so that a
-// recycled pid is not mistaken for the process.
-type procRef struct {
-	Pid   int    `json:"pid"`
-	Start uint64 `json:"start"`
-}
-
-// newProcRef reads pid's start time.
-func newProcRef(pid int) (procRef, error) {
-	start, _, err := procStat(pid)
-	if err != nil {
-		return procRef{}, err
-	}
-	return procRef{Pid: pid, Start: start}, nil
-}
-
-// alive reports whether the process still runs (a zombie does not).
-func (p procRef) alive() bool {
-	if p.Pid <= 0 {
-		return false
-	}
-	start, state, err := procStat(p.Pid)
-	return err == nil && start == p.Start && state != 'Z' && state != 'X'
-}
-
-// procStat returns the start time and state letter from /proc/<pid>/stat.
-func procStat(pid int) (uint64, byte, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	// The command name may contain spaces and parentheses: fields start
-	// after the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
-	}
-	return start, fields[0][0], nil
-}
-
 // record is a container's persistent state, <root>/<id>/state.json.
 type record struct {
 	ID          string      `json:"id"`
 	Bundle      string      `json:"bundle"`
 	Rootfs      string      `json:"rootfs"`
 	Created     time.Time   `json:"created"`
-	Init        procRef     `json:"init"`
-	Monitor     procRef     `json:"monitor"`
+	Init        proc.Ref    `json:"init"`
+	Monitor     proc.Ref    `json:"monitor"`
 	CgroupMount string      `json:"cgroupMount"`
 	CgroupsPath string      `json:"cgroupsPath"`
 	LogPath     string      `json:"logPath,omitempty"`
@@ -226,7 +178,7 @@ func (r *Runtime) loadCreated(id string) (*record, error) {
 
 // status computes a container's status from its processes and files.
 func (r *Runtime) status(rec *record) Status {
-	if !rec.Init.alive() {
+	if !rec.Init.Alive() {
 		return StatusStopped
 	}
 	if _, err := os.Lstat(filepath.Join(r.dir(rec.ID), fifoFile)); err == nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // startReaper starts the process that holds a pod's shared PID namespace:
@@ -53,7 +52,7 @@ func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (Reaper
 	// Reap it when it exits while this daemon still runs; after a daemon
 	// restart it is the init system's child.
 	go cmd.Wait()
-	start, err := processStartTime(pid)
+	start, _, err := proc.Stat(pid)
 	if err == nil {
 		// The systemd driver starts the scope around the process; for
 		// cgroupfs this confirms the placement clone3 made.
@@ -68,13 +67,7 @@ func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (Reaper
 
 // alive reports whether the recorded reaper is still the same, running
 // (not zombie) process.
-func (r ReaperProcess) alive() bool {
-	if r.PID == 0 {
-		return false
-	}
-	st, err := readProcessStat(r.PID)
-	return err == nil && st.startTime == r.StartTime && st.state != 'Z'
-}
+func (r ReaperProcess) alive() bool { return proc.Alive(r.PID, r.StartTime) }
 
 // stop kills the reaper, which ends the pod's PID namespace. A reaper that is
 // already gone is no error.
@@ -93,38 +86,4 @@ func (r ReaperProcess) stop() error {
 		}
 	}
 	return nil
-}
-
-// processStat is what crisp reads from /proc/<pid>/stat.
-type processStat struct {
-	state     byte   // field 3: R, S, Z, ...
-	startTime uint64 // field 22: clock ticks since boot
-}
-
-func readProcessStat(pid int) (processStat, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return processStat{}, fmt.Errorf("read process %d: %w", pid, err)
-	}
-	// The command name may contain spaces and parentheses: split after the
-	// last ')'.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return processStat{}, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return processStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return processStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-	}
-	return processStat{state: fields[0][0], startTime: start}, nil
-}
-
-func processStartTime(pid int) (uint64, error) {
-	st, err := readProcessStat(pid)
-	return st.startTime, err
 }
