@@ -72,7 +72,7 @@ one created.`,
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&opts.root, "root", oci.DefaultRoot, "root directory for container state")
-	f.StringVar(&opts.cgroupMount, "cgroup-mount", "", "cgroup2 mount point (default /sys/fs/cgroup; /sys/fs/cgroup/unified on hybrid hosts)")
+	f.StringVar(&opts.cgroupMount, "cgroup-mount", "", "cgroup2 mount point (default /sys/fs/cgroup; pass /sys/fs/cgroup/unified on a hybrid host)")
 	f.StringVar(&opts.missingController, "missing-controller", "error", "a limit whose cgroup controller is missing: error or warn")
 	f.StringVar(&opts.log, "log", "", "log file (default stderr)")
 	f.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")

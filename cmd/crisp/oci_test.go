@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
@@ -38,14 +39,11 @@ func newOCICLI(t *testing.T) *ociCLI {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return &ociCLI{t: t, root: t.TempDir(), mount: m}
-		}
+	m := cgroups.FindMount()
+	if m == "" {
+		t.Skip("needs a cgroup2 mount")
 	}
-	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
-	return nil
+	return &ociCLI{t: t, root: t.TempDir(), mount: m}
 }
 
 // command is `crisp oci` with the test's root and cgroup mount.

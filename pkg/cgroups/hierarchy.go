@@ -105,6 +105,20 @@ func notCgroup2Message(mount string) string {
 	return msg + "; boot with systemd.unified_cgroup_hierarchy=1 or mount cgroup2"
 }
 
+// FindMount returns the cgroup2 hierarchy of this host: DefaultMount on a
+// pure cgroup v2 host, the first cgroup2 mount elsewhere (on a hybrid host,
+// typically /sys/fs/cgroup/unified), or "" when there is none.
+func FindMount() string {
+	var st unix.Statfs_t
+	if unix.Statfs(DefaultMount, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return DefaultMount
+	}
+	if mounts := cgroup2Mounts(); len(mounts) > 0 {
+		return mounts[0]
+	}
+	return ""
+}
+
 // cgroup2Mounts lists the mount points of cgroup2 file systems in this mount
 // namespace.
 func cgroup2Mounts() []string {

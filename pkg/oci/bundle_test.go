@@ -15,7 +15,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 )
 
 // The integration tests run real containers: root, a cgroup2 mount and
@@ -86,14 +87,11 @@ func busyboxRootfs(t testing.TB) string {
 // unified mount on a hybrid one.
 func cgroupMount(t testing.TB) string {
 	t.Helper()
-	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return m
-		}
+	m := cgroups.FindMount()
+	if m == "" {
+		t.Skip("needs a cgroup2 mount")
 	}
-	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
-	return ""
+	return m
 }
 
 // newTestRuntime returns a Runtime with its state in a temporary directory.

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 )
 
 // crispBin is the binary under test: $CRISP_BIN, or one built for this run.
@@ -99,14 +101,11 @@ missing_controller = "warn"
 // cgroup2Mount is the host's cgroup v2 hierarchy: /sys/fs/cgroup on a pure
 // v2 host, the cgroup2 mount of a hybrid one (as on crisp's build hosts).
 func cgroup2Mount(t *testing.T) string {
-	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return m
-		}
+	m := cgroups.FindMount()
+	if m == "" {
+		t.Skip("needs a cgroup2 mount")
 	}
-	t.Skip("needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
-	return ""
+	return m
 }
 
 func (d *daemon) start(t *testing.T, args ...string) {
