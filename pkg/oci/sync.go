@@ -37,33 +37,14 @@ type message struct {
 	Field string `json:"field,omitempty"`
 }
 
-// errorMessage carries err to the other side, keeping a field error's
-// field.
-func errorMessage(err error) *message {
-	m := &message{Type: msgError, Message: err.Error()}
-	var fe *errdefs.FieldError
-	if errors.As(err, &fe) {
-		m.Field, m.Message = fe.Field, fe.Problem
-	}
-	return m
-}
-
 // syncConn is one end of the sync socket.
 type syncConn struct {
 	file *os.File
 	dec  *json.Decoder
-	enc  *json.Encoder
 }
 
 func newSyncConn(f *os.File) *syncConn {
-	return &syncConn{file: f, dec: json.NewDecoder(f), enc: json.NewEncoder(f)}
-}
-
-func (c *syncConn) send(v any) error {
-	if err := c.enc.Encode(v); err != nil {
-		return fmt.Errorf("sync send: %w", err)
-	}
-	return nil
+	return &syncConn{file: f, dec: json.NewDecoder(f)}
 }
 
 func (c *syncConn) recv(v any) error {
