@@ -68,13 +68,19 @@ func (u *layerUnpacker) ApplyDiff(dest string, options *archive.TarOptions, diff
 	digester := digest.Canonical.Digester()
 	var size countWriter
 	tee := io.TeeReader(decompressed, io.MultiWriter(digester.Hash(), &size, owners))
-	stream, err := asm.NewInputTarStream(tee, tarsplitstorage.NewJSONPacker(packed), tarsplitstorage.NewDiscardFilePutter())
+	stream, disassembled, err := asm.NewInputTarStreamWithDone(tee, tarsplitstorage.NewJSONPacker(packed), tarsplitstorage.NewDiscardFilePutter())
 	if err == nil {
 		err = unpackConfined(dest, stream, options)
-	}
-	if err == nil {
-		// The tar stream may end before its padding does.
-		_, err = io.Copy(io.Discard, stream)
+		if err == nil {
+			// The tar stream may end before its padding does.
+			_, err = io.Copy(io.Discard, stream)
+		}
+		// Closing ends the disassembler on a failure; its result says
+		// when the tar-split metadata is complete.
+		stream.Close()
+		if perr := <-disassembled; err == nil {
+			err = perr
+		}
 	}
 	if cerr := owners.Close(); err == nil {
 		err = cerr
