@@ -42,7 +42,7 @@ void crisp_cloexec_from(int low)
 	each_fd_from(low, set_cloexec);
 }
 
-// keep lists the descriptors crisp_close_except leaves open; -1 ends it.
+// keep lists the descriptors crisp_detach_fds leaves open; -1 ends it.
 static const int *keep;
 
 static void close_unkept(int fd)
@@ -53,8 +53,13 @@ static void close_unkept(int fd)
 	close(fd);
 }
 
-void crisp_close_except(const int *fds)
+void crisp_detach_fds(const int *fds)
 {
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+		close(null);
+	}
 	keep = fds;
 	each_fd_from(3, close_unkept);
 }

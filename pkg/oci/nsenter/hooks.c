@@ -20,13 +20,6 @@
 // process it left behind may hold the pipe open.
 #define OUTPUT_GRACE_MS 1000
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 __attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int in, int out, uint32_t argc)
 {
 	const char *path = op->argv[2];
@@ -77,14 +70,14 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		crisp_op_fail(in, op, errno, "pidfd_open");
-	deadline = now_ms() + timeout * 1000;
+	deadline = crisp_now_ms() + timeout * 1000;
 	while (!done) {
 		struct pollfd fds[3] = {
 			{.fd = exited_at < 0 ? pidfd : -1, .events = POLLIN},
 			{.fd = outpipe[0], .events = POLLIN},
 			{.fd = written < statelen ? inpipe[1] : -1, .events = POLLOUT},
 		};
-		long long now = now_ms(), wait = deadline - now;
+		long long now = crisp_now_ms(), wait = deadline - now;
 		if (exited_at >= 0 && exited_at + OUTPUT_GRACE_MS - now < wait)
 			wait = exited_at + OUTPUT_GRACE_MS - now;
 		if (wait <= 0) {
@@ -100,7 +93,7 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 			crisp_op_fail(in, op, errno, "poll");
 		}
 		if (fds[0].revents && exited_at < 0)
-			exited_at = now_ms();
+			exited_at = crisp_now_ms();
 		if (fds[1].revents) {
 			char buf[512];
 			ssize_t n = read(outpipe[0], buf, sizeof(buf));

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 // Operations. Every operation's first two arguments are the context that
 // prefixes its errors and the spec field an error names ("" for none).
@@ -82,6 +83,9 @@ __attribute__((noreturn)) void crisp_reaper(void);
 // output to it. It never returns.
 __attribute__((noreturn)) void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log);
 
+// The context of errors in the program itself, in program.c.
+extern const struct crisp_op crisp_program_op;
+
 // The program, in program.c. It never returns.
 __attribute__((noreturn)) void crisp_run_init(int syncfd);
 
@@ -91,10 +95,19 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op); // proc
 void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op);   // hooks.c
 
 // Descriptors, in fds.c. crisp_cloexec_from marks every descriptor >= low
-// close-on-exec; crisp_close_except closes every descriptor >= 3 but those
-// of the list, which -1 ends.
+// close-on-exec; crisp_detach_fds, for the processes that outlive their
+// caller, puts stdio on /dev/null and closes every other descriptor but
+// those of the list, which -1 ends.
 void crisp_cloexec_from(int low);
-void crisp_close_except(const int *fds);
+void crisp_detach_fds(const int *fds);
+
+// crisp_now_ms is the monotonic clock in milliseconds.
+static inline long long crisp_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 // Argument parsing shared by the operations, in program.c.
 long long crisp_arg_int(struct crisp_init *in, const struct crisp_op *op, uint32_t i);

@@ -40,13 +40,6 @@ static void record_exit(int statefd, int status)
 	renameat(statefd, "exit.tmp", statefd, "exit");
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 // reap collects every exited child; it returns 1 and sets *status when one
 // of them is the init.
 static int reap(pid_t init, int flags, int *status)
@@ -93,7 +86,7 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 	// The init may have exited before the mask was set.
 	if (reap(init, WNOHANG, &status)) {
 		record_exit(statefd, status);
-		exited = 1, deadline = now_ms() + DRAIN_MS;
+		exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 	}
 	while (!exited || log->out.fd >= 0 || log->err.fd >= 0) {
 		struct pollfd fds[3] = {
@@ -103,7 +96,7 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 		};
 		int timeout = -1;
 		if (exited) {
-			long long left = deadline - now_ms();
+			long long left = deadline - crisp_now_ms();
 			if (left <= 0)
 				break;
 			timeout = (int)left;
@@ -119,7 +112,7 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 				crisp_log_open(log); // on failure keep writing the old file
 			if (!exited && reap(init, WNOHANG, &status)) {
 				record_exit(statefd, status);
-				exited = 1, deadline = now_ms() + DRAIN_MS;
+				exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 			} else if (exited) {
 				reap(init, WNOHANG, &status); // orphans reparented to us
 			}
@@ -142,21 +135,16 @@ void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log)
 {
 	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	pid_t init = 0;
-	int status = 0, devnull;
+	int status = 0;
 
 	prctl(PR_SET_NAME, "crisp-monitor", 0, 0, 0);
 	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		signal(signals[i], SIG_IGN);
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull >= 0) {
-		dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
-		close(devnull);
-	}
 	{
 		// Nothing the caller passed is the monitor's to hold open.
 		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
 			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe, -1};
-		crisp_close_except(keep);
+		crisp_detach_fds(keep);
 	}
 	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave

@@ -341,9 +341,7 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_EXEC:
 		exec_process(in, op);
 		break;
-	default: {
-		static const struct crisp_op bad = {.what = "program", .field = ""};
-		crisp_op_fail(in, &bad, 0, "unknown operation %u", op->code);
-	}
+	default:
+		crisp_op_fail(in, &crisp_program_op, 0, "unknown operation %u", op->code);
 	}
 }

@@ -13,6 +13,9 @@
 // A program larger than this is a bug in the parent, not a container.
 #define MAX_PROGRAM (64u << 20)
 
+// The context of errors in the program itself rather than in an operation.
+const struct crisp_op crisp_program_op = {.what = "program", .field = ""};
+
 static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -65,27 +68,27 @@ unsigned long long crisp_arg_uint(struct crisp_init *in, const struct crisp_op *
 // decode splits the next operation off buf; it returns the bytes used.
 static size_t decode(struct crisp_init *in, unsigned char *buf, size_t n, struct crisp_op *op)
 {
-	static const struct crisp_op bad = {.what = "program", .field = ""};
+	const struct crisp_op *bad = &crisp_program_op;
 	size_t off = 8;
 	if (n < 8)
-		crisp_op_fail(in, &bad, 0, "truncated operation");
+		crisp_op_fail(in, bad, 0, "truncated operation");
 	op->code = le32(buf);
 	op->argc = le32(buf + 4);
 	if (op->argc < 2 || op->argc > n / 4)
-		crisp_op_fail(in, &bad, 0, "operation %u has %u arguments", op->code, op->argc);
+		crisp_op_fail(in, bad, 0, "operation %u has %u arguments", op->code, op->argc);
 	op->argv = calloc(op->argc + 1, sizeof(char *));
 	op->len = calloc(op->argc, sizeof(uint32_t));
 	if (!op->argv || !op->len)
-		crisp_op_fail(in, &bad, ENOMEM, "decode");
+		crisp_op_fail(in, bad, ENOMEM, "decode");
 	for (uint32_t i = 0; i < op->argc; i++) {
 		uint32_t l;
 		if (n - off < 4)
-			crisp_op_fail(in, &bad, 0, "truncated operation %u", op->code);
+			crisp_op_fail(in, bad, 0, "truncated operation %u", op->code);
 		l = le32(buf + off);
 		off += 4;
 		// Each argument is followed by a NUL the parent adds.
 		if (n - off < (size_t)l + 1 || buf[off + l] != 0)
-			crisp_op_fail(in, &bad, 0, "truncated operation %u", op->code);
+			crisp_op_fail(in, bad, 0, "truncated operation %u", op->code);
 		op->argv[i] = (char *)buf + off;
 		op->len[i] = l;
 		off += l + 1;
@@ -134,10 +137,8 @@ void crisp_run_init(int syncfd)
 	fcntl(syncfd, F_SETFD, FD_CLOEXEC);
 	read_full(syncfd, hdr, sizeof(hdr));
 	n = le32(hdr);
-	if (n > MAX_PROGRAM) {
-		static const struct crisp_op bad = {.what = "program", .field = ""};
-		crisp_op_fail(&in, &bad, 0, "%zu bytes is too large", n);
-	}
+	if (n > MAX_PROGRAM)
+		crisp_op_fail(&in, &crisp_program_op, 0, "%zu bytes is too large", n);
 	prog = malloc(n ? n : 1);
 	if (!prog)
 		_exit(1);
@@ -149,8 +150,5 @@ void crisp_run_init(int syncfd)
 		free(op.argv);
 		free(op.len);
 	}
-	{
-		static const struct crisp_op end = {.what = "program", .field = ""};
-		crisp_op_fail(&in, &end, 0, "ended without executing the process");
-	}
+	crisp_op_fail(&in, &crisp_program_op, 0, "ended without executing the process");
 }

@@ -16,21 +16,15 @@
 void crisp_reaper(void)
 {
 	sigset_t set;
-	int null;
 
 	if (getpid() != 1) {
 		fprintf(stderr, "crisp: the pod reaper must run as PID 1 of a new PID namespace\n");
 		_exit(1);
 	}
 	prctl(PR_SET_NAME, "crisp-reaper", 0, 0, 0);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, 0), dup2(null, 1), dup2(null, 2);
-		close(null);
-	}
 	{
 		int keep[] = {-1};
-		crisp_close_except(keep);
+		crisp_detach_fds(keep);
 	}
 	// As PID 1 of its namespace it gets no signal it has no handler for
 	// from inside; SIGTERM and SIGINT from crisp end it, SIGKILL always.
