@@ -80,15 +80,7 @@ func TestLoadMultiLayerArchiveRootfs(t *testing.T) {
 	if _, err := s.Load(ctx, path); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.CreateContainerLayer(ctx, "multi", "example.org/multi:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.RemoveContainerLayer(ctx, c.ID)
-	root, err := s.Mount(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := mountNewContainer(t, s, "multi", "example.org/multi:1")
 	for _, f := range []string{"300.bin", "301.bin", "302.bin"} {
 		if _, err := os.Stat(filepath.Join(root, "data", f)); err != nil {
 			t.Errorf("layer file %s: %v", f, err)

@@ -213,15 +213,7 @@ func TestPullConfinesLayerToItsRoot(t *testing.T) {
 		t.Fatalf("a layer wrote outside its root: %v", entries)
 	}
 	// The file written through the symlink is inside the image instead.
-	c, err := s.CreateContainerLayer(ctx, "confined", ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.RemoveContainerLayer(ctx, c.ID)
-	root, err := s.Mount(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := mountNewContainer(t, s, "confined", ref)
 	if _, err := os.Stat(filepath.Join(root, outside, "through-symlink")); err != nil {
 		t.Errorf("file written through the symlink is not inside the image: %v", err)
 	}

@@ -205,3 +205,20 @@ func TestOpenOverlayOnThisHost(t *testing.T) {
 		t.Fatalf("driver = %s, want overlay", s.Driver())
 	}
 }
+
+// mountNewContainer creates a container layer named name on ref, mounts it
+// and returns its root; the layer is removed when the test ends.
+func mountNewContainer(t testing.TB, s *Store, name, ref string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.CreateContainerLayer(ctx, name, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.RemoveContainerLayer(ctx, c.ID) })
+	root, err := s.Mount(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}

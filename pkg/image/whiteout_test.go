@@ -55,15 +55,7 @@ func TestPullLayerSemantics(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkStorage(t, s)
-			c, err := s.CreateContainerLayer(ctx, "semantics", ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.RemoveContainerLayer(ctx, c.ID)
-			root, err := s.Mount(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			root := mountNewContainer(t, s, "semantics", ref)
 			for _, gone := range []string{"a/removed", "b/hidden", "a/.wh.removed", "b/.wh..wh..opq"} {
 				if _, err := os.Lstat(filepath.Join(root, gone)); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("%s: %v, want it gone", gone, err)
