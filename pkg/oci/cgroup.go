@@ -26,7 +26,7 @@ func (r *Runtime) cgroupsPath(spec string, id string) (string, error) {
 // openCgroup returns the manager of a container's cgroup. Every cgroup
 // operation of this package goes through pkg/cgroups.
 func (r *Runtime) openCgroup(mount, cgroupsPath string) (*containerCgroup, error) {
-	h, err := cgroups.OpenHierarchy(mount, r.missing)
+	h, err := r.hierarchy(mount)
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +35,26 @@ func (r *Runtime) openCgroup(mount, cgroupsPath string) (*containerCgroup, error
 		return nil, fmt.Errorf("linux.cgroupsPath: %w", err)
 	}
 	return &containerCgroup{Manager: m}, nil
+}
+
+// hierarchy returns the cgroup hierarchy at mount, opened once per Runtime:
+// it holds the systemd connection of the systemd driver, which every
+// operation on a container would otherwise dial anew.
+func (r *Runtime) hierarchy(mount string) (*cgroups.Hierarchy, error) {
+	r.hierarchiesMu.Lock()
+	defer r.hierarchiesMu.Unlock()
+	if h, ok := r.hierarchies[mount]; ok {
+		return h, nil
+	}
+	h, err := cgroups.OpenHierarchy(mount, r.missing)
+	if err != nil {
+		return nil, err
+	}
+	if r.hierarchies == nil {
+		r.hierarchies = map[string]*cgroups.Hierarchy{}
+	}
+	r.hierarchies[mount] = h
+	return h, nil
 }
 
 // containerCgroup is a container's cgroup.

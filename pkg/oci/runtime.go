@@ -45,6 +45,9 @@ type Runtime struct {
 	exeOnce sync.Once
 	exe     *sealedExe
 	exeErr  error
+
+	hierarchiesMu sync.Mutex
+	hierarchies   map[string]*cgroups.Hierarchy // by cgroup mount
 }
 
 // New returns a Runtime for opts, creating the root directory.
@@ -65,12 +68,20 @@ func New(opts Options) (*Runtime, error) {
 // Root returns the state directory.
 func (r *Runtime) Root() string { return r.root }
 
-// Close releases the cached sealed binary.
+// Close releases the cached sealed binary and the cgroup hierarchies (with
+// their systemd connections).
 func (r *Runtime) Close() error {
+	var errs []error
 	if r.exe != nil {
-		return r.exe.Close()
+		errs = append(errs, r.exe.Close())
 	}
-	return nil
+	r.hierarchiesMu.Lock()
+	defer r.hierarchiesMu.Unlock()
+	for mount, h := range r.hierarchies {
+		errs = append(errs, h.Close())
+		delete(r.hierarchies, mount)
+	}
+	return errors.Join(errs...)
 }
 
 // checkID refuses ids that could escape the root directory: an id is 1 to
