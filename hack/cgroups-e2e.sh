@@ -132,7 +132,12 @@ scenario_place_freeze_kill() {
 	run_detached place || { fail "place: container did not start"; return; }
 	local d n u1 u2
 	d=$(cg place)
-	n=$(wc -l <"$d/cgroup.procs")
+	# run returns once sh runs; its two sleeps follow (slowly under TCG).
+	for _ in $(seq 100); do
+		n=$(wc -l <"$d/cgroup.procs")
+		((n >= 3)) && break
+		sleep 0.05
+	done
 	check "place: the container's three processes are in its cgroup ($n)" test "$n" -eq 3
 	oci pause place
 	check "freeze: cgroup.events reports frozen 1" test "$(field "$d/cgroup.events" frozen)" = 1
