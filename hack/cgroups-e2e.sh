@@ -274,12 +274,16 @@ cleanup() {
 # unit_tests runs pkg/cgroups' test binary, kernel tests included.
 unit_tests() {
 	local out=$WORK/go-test-$mode.log
-	if (cd "$WORK" && ./cgroups.test -test.v -test.count=1 >"$out" 2>&1); then
+	# A test binary run by hand has no timeout of its own; a hung test must
+	# fail with its goroutines dumped, well before the guest's own timeout.
+	if (cd "$WORK" && ./cgroups.test -test.v -test.count=1 -test.timeout=5m >"$out" 2>&1); then
 		pass "go test ./pkg/cgroups: $(grep -c '^--- PASS' "$out") passed, $(grep -c '^--- SKIP' "$out") skipped"
 		# Skips name their missing precondition.
 		grep -A1 '^=== RUN' "$out" | grep -E '^\s+\S+_test.go:[0-9]+: needs' | sed 's/^\s*/     skip: /' | sort -u
 	else
-		grep -E '^(--- FAIL|\s+\S+_test.go)' "$out" | head -40
+		grep -E '^(--- FAIL|\s+\S+_test.go|panic: )' "$out" | head -40
+		# A timeout panics: show the test that hung and where it waits.
+		grep -q '^panic: test timed out' "$out" && grep -A60 '^panic: test timed out' "$out" | head -80
 		fail "go test ./pkg/cgroups"
 	fi
 }

@@ -43,7 +43,9 @@ func systemdTestPod(ctx context.Context, t *testing.T, h *Hierarchy, parent stri
 		t.Fatalf("Create pod slice: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := pod.Destroy(context.Background()); err != nil || pod.Exists() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := pod.Destroy(ctx); err != nil || pod.Exists() {
 			t.Errorf("Destroy pod: %v (exists %v)", err, pod.Exists())
 		}
 	})
@@ -67,7 +69,9 @@ func systemdTestContainer(ctx context.Context, t *testing.T, h *Hierarchy, paren
 		t.Fatalf("Create container: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := ctr.Destroy(context.Background()); err != nil || ctr.Exists() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ctr.Destroy(ctx); err != nil || ctr.Exists() {
 			t.Errorf("Destroy container: %v (exists %v)", err, ctr.Exists())
 		}
 	})
@@ -184,5 +188,30 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	}
 	if load, active := unitState(t, pod); active != "inactive" || load == "loaded" {
 		t.Errorf("slice %s left as %s/%s", pod.Unit(), load, active)
+	}
+}
+
+// The systemd connection is shared by every later call of the hierarchy: the
+// end of the context of the call that dialled it must not close it, or a
+// job started on it would never report its end.
+func TestKernelSystemdConnOutlivesDialContext(t *testing.T) {
+	h := realHierarchy(t, MissingError)
+	if fi, err := os.Lstat("/run/systemd/system"); err != nil || !fi.IsDir() {
+		t.Skip("needs systemd as PID 1 (the qemu guest)")
+	}
+	defer h.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	conn, err := h.systemdConn().get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	time.Sleep(200 * time.Millisecond)
+	if !conn.Connected() {
+		t.Fatal("the systemd connection closed with the context of the call that dialled it")
+	}
+	again, err := h.systemdConn().get(t.Context())
+	if err != nil || again != conn {
+		t.Errorf("second get = %p, %v; want the cached connection %p", again, err, conn)
 	}
 }

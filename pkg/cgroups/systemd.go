@@ -16,7 +16,8 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// systemdTimeout bounds systemd calls made by methods without a context.
+// systemdTimeout bounds systemd calls made by methods without a context,
+// and every wait for a systemd job.
 const systemdTimeout = 30 * time.Second
 
 // systemdConn is the hierarchy's lazily dialled connection to systemd,
@@ -47,7 +48,11 @@ func (s *systemdConn) get(ctx context.Context) (*sdbus.Conn, error) {
 		s.conn.Close()
 		s.conn = nil
 	}
-	conn, err := sdbus.NewWithContext(ctx)
+	// The connection is shared by later calls: it must not end with the
+	// context of the call that happened to dial it (godbus closes a
+	// connection when its context is done). A job whose connection closed
+	// under it would never report its end.
+	conn, err := sdbus.NewWithContext(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd (the systemd cgroup driver needs it): %w: %w", errdefs.ErrUnavailable, err)
 	}
@@ -172,6 +177,8 @@ func (m *Manager) unitActive(ctx context.Context) (bool, error) {
 // startUnit starts a transient unit and waits for the job to finish. A unit
 // that already exists (made by kubelet or an earlier crisp) is fine.
 func (m *Manager) startUnit(ctx context.Context, props []sdbus.Property) error {
+	ctx, cancel := context.WithTimeout(ctx, systemdTimeout)
+	defer cancel()
 	conn, err := m.h.systemdConn().get(ctx)
 	if err != nil {
 		return err
@@ -197,6 +204,8 @@ func (m *Manager) startUnit(ctx context.Context, props []sdbus.Property) error {
 // stopUnit stops the unit, waits for the job and clears a failed state so
 // that no unit is left behind. A unit that is not loaded is fine.
 func (m *Manager) stopUnit(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, systemdTimeout)
+	defer cancel()
 	conn, err := m.h.systemdConn().get(ctx)
 	if err != nil {
 		return err
