@@ -50,6 +50,7 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 		RuntimeHandler: handler,
 		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
 		Sysctls:        cfg.GetLinux().GetSysctls(),
+		Privileged:     cfg.GetLinux().GetSecurityContext().GetPrivileged(),
 	}
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		spec.DNS = &network.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}

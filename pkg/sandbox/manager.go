@@ -23,10 +23,14 @@ type Network interface {
 	Detach(ctx context.Context, pod *network.Pod) error
 }
 
-// ContainerStopper stops every container of a pod. The container manager
-// provides it; until one is set, pods have no containers to stop.
+// ContainerStopper stops and removes the containers of a pod. The container
+// manager provides it; until one is set, pods have no containers.
 type ContainerStopper interface {
+	// StopPodContainers stops every container of the pod.
 	StopPodContainers(ctx context.Context, podID string) error
+	// RemovePodContainers removes every container of the pod, stopping
+	// those still running.
+	RemovePodContainers(ctx context.Context, podID string) error
 }
 
 // Options configure a Manager.

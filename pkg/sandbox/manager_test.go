@@ -194,6 +194,14 @@ func TestPodGetsNetworkNamespacesAndFiles(t *testing.T) {
 		t.Errorf("second sample does not carry the first as previous: %v", err)
 	}
 
+	// The pod's /dev/shm is one tmpfs its containers share.
+	var fs unix.Statfs_t
+	if sb.Shm != filepath.Join(sb.Dir, ShmFile) {
+		t.Errorf("pod shm = %q, want %s", sb.Shm, filepath.Join(sb.Dir, ShmFile))
+	} else if err := unix.Statfs(sb.Shm, &fs); err != nil || fs.Type != unix.TMPFS_MAGIC || fs.Blocks*uint64(fs.Bsize) != shmSize {
+		t.Errorf("pod shm %s: statfs %v, type %#x, size %d; want a %d-byte tmpfs", sb.Shm, err, fs.Type, fs.Blocks*uint64(fs.Bsize), shmSize)
+	}
+
 	resolv, _ := os.ReadFile(filepath.Join(sb.Dir, ResolvConfFile))
 	wantResolv := "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
 	if string(resolv) != wantResolv {
@@ -239,6 +247,25 @@ func TestHostNetworkPod(t *testing.T) {
 	}
 	if sb.NetworkAttached {
 		t.Error("host-network pod was attached to the pod network")
+	}
+	if sb.Shm == "" {
+		t.Error("host-network pod with its own IPC namespace has no /dev/shm of its own")
+	}
+}
+
+func TestHostIPCPodUsesHostShm(t *testing.T) {
+	e := newEnv(t)
+	spec := podSpec("hostipc")
+	spec.IPCMode = ModeNode
+	sb, err := e.m.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sb.Namespaces[NamespaceIPC]; ok || sb.Shm != "" {
+		t.Errorf("host-IPC pod has IPC namespace %v, shm %q; want neither", sb.Namespaces[NamespaceIPC], sb.Shm)
+	}
+	if _, err := os.Stat(filepath.Join(sb.Dir, ShmFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("host-IPC pod has a shm directory: %v", err)
 	}
 }
 
@@ -514,6 +541,9 @@ func assertNothingLeft(t *testing.T, e *env) {
 	for _, line := range strings.Split(string(mountinfo), "\n") {
 		if strings.Contains(line, filepath.Join(e.state, "ns")+"/") {
 			t.Errorf("pin still mounted: %s", line)
+		}
+		if strings.Contains(line, filepath.Join(e.state, "pods")+"/") {
+			t.Errorf("pod shm still mounted: %s", line)
 		}
 	}
 	if links := run(t, "ip", "-o", "link", "show", "type", "veth"); links != "" {

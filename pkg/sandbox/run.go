@@ -140,6 +140,9 @@ func (m *Manager) plan(sb *Sandbox) error {
 		}
 	}
 	sb.NetworkAttached = sb.Spec.NetworkMode != ModeNode
+	if sb.Spec.IPCMode != ModeNode {
+		sb.Shm = filepath.Join(sb.Dir, ShmFile)
+	}
 	return nil
 }
 
@@ -177,6 +180,11 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	}
 	if err := writeHostname(sb.Dir, hostname); err != nil {
 		return err
+	}
+	if sb.Shm != "" {
+		if err := mountShm(sb.Shm); err != nil {
+			return err
+		}
 	}
 
 	if sb.CgroupOwned {

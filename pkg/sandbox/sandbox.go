@@ -61,9 +61,11 @@ type Spec struct {
 	RuntimeHandler string                `json:"runtimeHandler,omitempty"`
 	CgroupParent   string                `json:"cgroupParent,omitempty"`
 	Sysctls        map[string]string     `json:"sysctls,omitempty"`
-	NetworkMode    NamespaceMode         `json:"networkMode"`
-	IPCMode        NamespaceMode         `json:"ipcMode"`
-	PIDMode        NamespaceMode         `json:"pidMode"`
+	// Privileged allows the pod's containers to be privileged.
+	Privileged  bool          `json:"privileged,omitempty"`
+	NetworkMode NamespaceMode `json:"networkMode"`
+	IPCMode     NamespaceMode `json:"ipcMode"`
+	PIDMode     NamespaceMode `json:"pidMode"`
 }
 
 // Sandbox is a pod sandbox's persistent record.
@@ -86,7 +88,10 @@ type Sandbox struct {
 	Cgroup      string `json:"cgroup,omitempty"`
 	CgroupOwned bool   `json:"cgroupOwned,omitempty"`
 	// Dir holds the pod's files: resolv.conf, hosts, hostname, shm.
-	Dir string       `json:"dir"`
+	Dir string `json:"dir"`
+	// Shm is the pod's /dev/shm tmpfs (Dir/shm); empty for a pod on the
+	// host's IPC namespace, whose containers use the host's /dev/shm.
+	Shm string       `json:"shm,omitempty"`
 	IPs []netip.Addr `json:"ips,omitempty"`
 	// NetworkAttached records that CNI ADD may have run, so teardown knows
 	// to run DEL.

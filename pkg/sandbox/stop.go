@@ -87,9 +87,23 @@ func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
 
 // teardown removes every kernel object and file of sb. Idempotent.
 func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
-	errs := []error{m.stopParts(ctx, sb)}
+	var errs []error
+	if m.containers != nil {
+		// Containers hold bind mounts of the pod's files and namespaces.
+		if err := m.containers.RemovePodContainers(ctx, sb.ID); err != nil {
+			errs = append(errs, fmt.Errorf("remove containers: %w", err))
+		}
+	}
+	errs = append(errs, m.stopParts(ctx, sb))
 	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
 	errs = append(errs, m.removeReaperCgroup(ctx, sb), m.removeCgroup(ctx, sb))
+	if sb.Shm != "" {
+		if err := unmountShm(sb.Shm); err != nil {
+			// Removing the directory would empty the tmpfs through its
+			// mount point and then fail on it.
+			return errors.Join(append(errs, err)...)
+		}
+	}
 	if err := os.RemoveAll(sb.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod directory: %w", err))
 	}
