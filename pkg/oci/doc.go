@@ -8,8 +8,9 @@
 // Containers are started by re-executing the crisp binary. The C constructor
 // in pkg/oci/nsenter runs before Go's runtime: it becomes the container's
 // monitor (a tiny subreaper that records the exit status in
-// <root>/<id>/exit), and in a child joins and creates the namespaces. Go's
-// main then calls Init, which sets up the root file system, the process
-// attributes and seccomp, waits for Start on <root>/<id>/exec.fifo, and
-// executes the container's process. docs/oci.md describes the design.
+// <root>/<id>/exit), and in a child joins and creates the namespaces. The
+// child then carries out the program the parent compiled from the spec (the
+// root file system, the process attributes, seccomp), waits for Start on
+// <root>/<id>/exec.fifo and executes the container's process: a container
+// never starts the Go runtime. docs/oci.md describes the design.
 package oci
