@@ -17,6 +17,7 @@ var (
 	ErrDeadlineExceeded   = errors.New("deadline exceeded")
 	ErrUnauthenticated    = errors.New("unauthenticated")
 	ErrPermissionDenied   = errors.New("permission denied")
+	ErrNotImplemented     = errors.New("not implemented")
 )
 
 // InvalidField reports a bad value in the named request field, for example

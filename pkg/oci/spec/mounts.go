@@ -1,0 +1,242 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// Options of the container's own file systems, as containerd and runc use.
+var (
+	devOptions   = []string{"nosuid", "strictatime", "mode=755", "size=65536k"}
+	ptsOptions   = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}
+	shmOptions   = []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}
+	quietOptions = []string{"nosuid", "noexec", "nodev"}
+)
+
+// bindMountOptions are the mount_options a CRI mount may add to its bind:
+// restrictions only, so that they cannot undo readonly or the propagation.
+var bindMountOptions = map[string]bool{
+	"ro": true, "nosuid": true, "nodev": true, "noexec": true,
+	"noatime": true, "nodiratime": true, "relatime": true, "strictatime": true,
+}
+
+// buildMounts returns the container's mounts and the rootfs propagation
+// its mounts need. The defaults come first (/proc, /dev, /dev/pts,
+// /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup, the pod's files), then
+// config.mounts sorted by depth so that a mount never hides a deeper one.
+// A config mount replaces the defaults at or below its path, as in
+// containerd: kubelet mounts its own /etc/hosts, or a bigger /dev/shm.
+func buildMounts(c *Container) ([]specs.Mount, string, error) {
+	user, propagation, err := configMounts(c.Config.GetMounts())
+	if err != nil {
+		return nil, "", err
+	}
+	covered := func(dst string) bool {
+		for _, m := range user {
+			if dst == m.Destination || strings.HasPrefix(dst, m.Destination+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	var mounts []specs.Mount
+	for _, m := range defaultMounts(c) {
+		if !covered(m.Destination) {
+			mounts = append(mounts, m)
+		}
+	}
+	return append(mounts, user...), propagation, nil
+}
+
+// defaultMounts are the file systems every container gets, and the pod's
+// files.
+func defaultMounts(c *Container) []specs.Mount {
+	privileged := c.Config.GetLinux().GetSecurityContext().GetPrivileged()
+	readonly := c.Config.GetLinux().GetSecurityContext().GetReadonlyRootfs()
+	// A privileged container may write /sys and its cgroup, as in containerd.
+	sysMode := "ro"
+	if privileged {
+		sysMode = "rw"
+	}
+	mounts := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: quietOptions},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: devOptions},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: ptsOptions},
+		shmMount(c.Pod),
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: quietOptions},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: append(slices.Clone(quietOptions), sysMode)},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: append(slices.Clone(quietOptions), "relatime", sysMode)},
+	}
+	// The pod's files are shared by its containers: read-only in a
+	// container whose root is, so that it cannot change them for the others.
+	fileMode := "rw"
+	if readonly {
+		fileMode = "ro"
+	}
+	for _, f := range []struct{ dst, src string }{
+		{"/etc/resolv.conf", c.Pod.ResolvConf}, {"/etc/hosts", c.Pod.Hosts}, {"/etc/hostname", c.Pod.Hostname},
+	} {
+		if f.src != "" {
+			mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate", fileMode}})
+		}
+	}
+	return mounts
+}
+
+// shmMount is the pod's /dev/shm, the host's for a pod on the host's IPC
+// namespace (its System V and POSIX shared memory go together), or a
+// private tmpfs.
+func shmMount(pod Pod) specs.Mount {
+	src := pod.ShmDir
+	if src == "" && pod.IPCNS == "" {
+		src = "/dev/shm"
+	}
+	if src == "" {
+		return specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: shmOptions}
+	}
+	return specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec", "rw"}}
+}
+
+// configMounts translates config.mounts into bind mounts sorted by depth,
+// and returns the rootfs propagation they need: "rshared" for a
+// bidirectional mount, "rslave" for host-to-container, else "" (the
+// executor's default).
+func configMounts(cms []*runtimeapi.Mount) ([]specs.Mount, string, error) {
+	var mounts []specs.Mount
+	rootfsPropagation := ""
+	for i, m := range cms {
+		field := fmt.Sprintf("mounts[%d]", i)
+		if m == nil {
+			return nil, "", errdefs.InvalidField(field, "must be set")
+		}
+		if m.GetImage() != nil || m.GetImageSubPath() != "" {
+			return nil, "", fmt.Errorf("%s.image: image volumes are not supported yet: %w", field, errdefs.ErrNotImplemented)
+		}
+		if len(m.GetUidMappings())+len(m.GetGidMappings()) > 0 {
+			return nil, "", fmt.Errorf("%s.uidMappings: id-mapped mounts are not supported yet: %w", field, errdefs.ErrNotImplemented)
+		}
+		dst := m.GetContainerPath()
+		if !filepath.IsAbs(dst) || filepath.Clean(dst) != dst {
+			return nil, "", errdefs.InvalidField(field+".container_path", fmt.Sprintf("%q is not a clean absolute path", dst))
+		}
+		if dst == "/" {
+			return nil, "", errdefs.InvalidField(field+".container_path", "cannot mount over the container's root")
+		}
+		for _, prev := range mounts {
+			if prev.Destination == dst {
+				return nil, "", errdefs.InvalidField(field+".container_path", fmt.Sprintf("%s is mounted twice", dst))
+			}
+		}
+		src, err := hostPath(field+".host_path", m.GetHostPath())
+		if err != nil {
+			return nil, "", err
+		}
+		opts := []string{"rbind"}
+		switch p := m.GetPropagation(); p {
+		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+			opts = append(opts, "rprivate")
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			if err := checkSourcePropagation(field, src, false); err != nil {
+				return nil, "", err
+			}
+			opts = append(opts, "rslave")
+			if rootfsPropagation == "" {
+				rootfsPropagation = "rslave"
+			}
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			if err := checkSourcePropagation(field, src, true); err != nil {
+				return nil, "", err
+			}
+			opts = append(opts, "rshared")
+			rootfsPropagation = "rshared"
+		default:
+			return nil, "", errdefs.InvalidField(field+".propagation", fmt.Sprintf("unknown propagation %d", p))
+		}
+		if m.GetRecursiveReadOnly() {
+			// Kubelet asks only where the runtime says it can
+			// (RuntimeHandlerFeatures.recursive_read_only_mounts).
+			return nil, "", errdefs.InvalidField(field+".recursive_read_only", "crisp's executor does not support recursive read-only mounts")
+		}
+		if m.GetReadonly() {
+			opts = append(opts, "ro")
+		} else {
+			opts = append(opts, "rw")
+		}
+		for j, o := range m.GetMountOptions() {
+			if !bindMountOptions[o] {
+				return nil, "", errdefs.InvalidField(fmt.Sprintf("%s.mount_options[%d]", field, j), fmt.Sprintf("%q is not one of ro, nosuid, nodev, noexec, noatime, nodiratime, relatime, strictatime", o))
+			}
+			opts = append(opts, o)
+		}
+		// selinux_relabel is ignored: this host does not use SELinux and
+		// crisp's executor does not label.
+		mounts = append(mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts})
+	}
+	slices.SortStableFunc(mounts, func(a, b specs.Mount) int {
+		return strings.Count(a.Destination, "/") - strings.Count(b.Destination, "/")
+	})
+	return mounts, rootfsPropagation, nil
+}
+
+// hostPath checks a mount source: absolute and existing (kubelet creates
+// the directories it mounts). Symlinks are resolved on the host now, so
+// that the source does not depend on the container's view.
+func hostPath(field, path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", errdefs.InvalidField(field, fmt.Sprintf("%q is not an absolute path", path))
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", errdefs.InvalidField(field, fmt.Sprintf("%s does not exist", path))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	if _, err := os.Stat(resolved); err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return resolved, nil
+}
+
+// checkSourcePropagation makes sure that the host mount holding src
+// propagates to the container: shared for a bidirectional mount, shared or
+// a slave for host-to-container. Otherwise the propagation kubelet asked
+// for would silently not happen.
+func checkSourcePropagation(field, src string, bidirectional bool) error {
+	infos, err := mountinfo.GetMounts(mountinfo.ParentsFilter(src))
+	if err != nil {
+		return fmt.Errorf("%s: mount table: %w", field, err)
+	}
+	var holder *mountinfo.Info
+	for _, info := range infos {
+		if holder == nil || len(info.Mountpoint) > len(holder.Mountpoint) {
+			holder = info
+		}
+	}
+	if holder == nil {
+		return fmt.Errorf("%s: no mount holds %s", field, src)
+	}
+	shared, slave := false, false
+	for _, opt := range strings.Fields(holder.Optional) {
+		shared = shared || strings.HasPrefix(opt, "shared:")
+		slave = slave || strings.HasPrefix(opt, "master:")
+	}
+	switch {
+	case bidirectional && !shared:
+		return errdefs.InvalidField(field+".propagation", fmt.Sprintf("BIDIRECTIONAL needs %s to be on a shared mount; %s is not", src, holder.Mountpoint))
+	case !bidirectional && !shared && !slave:
+		return errdefs.InvalidField(field+".propagation", fmt.Sprintf("HOST_TO_CONTAINER needs %s to be on a shared or slave mount; %s is neither", src, holder.Mountpoint))
+	}
+	return nil
+}
