@@ -20,7 +20,7 @@ var defaultCapabilities = []capability.Cap{
 	capability.CAP_KILL, capability.CAP_AUDIT_WRITE,
 }
 
-// capSet is a set of capabilities of the running kernel.
+// capSet is a set of capabilities.
 type capSet map[capability.Cap]bool
 
 // names lists the set as OCI names, in the kernel's order.
@@ -36,22 +36,16 @@ func (s capSet) names() []string {
 
 // buildCapabilities applies linux.security_context.capabilities to the
 // default set, as containerd does: "ALL" in add starts from every
-// capability and "ALL" in drop from none; then the named ones are added,
-// then dropped. A privileged container has every capability of the running
-// kernel. Ambient capabilities are added to the other sets too, and are
-// the inheritable set: the kernel keeps only ambient capabilities that are
-// permitted and inheritable.
+// capability crisp holds and "ALL" in drop from none; then the named ones
+// are added, then dropped. A privileged container has every capability
+// crisp holds. Ambient capabilities are added to the other sets too, and
+// are the inheritable set: the kernel keeps only ambient capabilities that
+// are permitted and inheritable.
 func buildCapabilities(sc *runtimeapi.LinuxContainerSecurityContext) (*specs.LinuxCapabilities, error) {
 	const field = "linux.security_context.capabilities."
-	last, err := capability.LastCap()
+	all, err := heldCapabilities()
 	if err != nil {
-		return nil, fmt.Errorf("capabilities of the running kernel: %w", err)
-	}
-	all := capSet{}
-	for _, c := range capability.ListKnown() {
-		if c <= last {
-			all[c] = true
-		}
+		return nil, err
 	}
 	parse := func(list string, names []string) ([]capability.Cap, bool, error) {
 		var caps []capability.Cap
@@ -62,7 +56,7 @@ func buildCapabilities(sc *runtimeapi.LinuxContainerSecurityContext) (*specs.Lin
 				hasAll = true
 				continue
 			}
-			c, err := parseCapability(n, last)
+			c, err := parseCapability(n, all)
 			if err != nil {
 				return nil, false, errdefs.InvalidField(fmt.Sprintf("%s%s[%d]", field, list, i), err.Error())
 			}
@@ -124,16 +118,40 @@ func buildCapabilities(sc *runtimeapi.LinuxContainerSecurityContext) (*specs.Lin
 	}, nil
 }
 
+// heldCapabilities is every capability crisp can grant: those of the
+// running kernel that crisp's own process has (its effective set), as
+// containerd does. crisp running in a container, or under a systemd unit
+// with a CapabilityBoundingSet, may hold fewer than the kernel knows.
+func heldCapabilities() (capSet, error) {
+	self, err := capability.NewPid2(0)
+	if err != nil {
+		return nil, fmt.Errorf("crisp's capabilities: %w", err)
+	}
+	if err := self.Load(); err != nil {
+		return nil, fmt.Errorf("crisp's capabilities: %w", err)
+	}
+	last, err := capability.LastCap()
+	if err != nil {
+		return nil, fmt.Errorf("capabilities of the running kernel: %w", err)
+	}
+	held := capSet{}
+	for _, c := range capability.ListKnown() {
+		if c <= last && self.Get(capability.EFFECTIVE, c) {
+			held[c] = true
+		}
+	}
+	return held, nil
+}
+
 // parseCapability reads a capability name, with or without "CAP_", in any
-// case. A capability the running kernel lacks is an error, not silently
-// left out.
-func parseCapability(name string, last capability.Cap) (capability.Cap, error) {
-	n := strings.ToUpper(name)
-	n = strings.TrimPrefix(n, "CAP_")
+// case. A capability crisp cannot grant is an error, not silently left
+// out.
+func parseCapability(name string, held capSet) (capability.Cap, error) {
+	n := strings.TrimPrefix(strings.ToUpper(name), "CAP_")
 	for _, c := range capability.ListKnown() {
 		if strings.ToUpper(c.String()) == n {
-			if c > last {
-				return 0, fmt.Errorf("capability %q is not supported by the running kernel", name)
+			if !held[c] {
+				return 0, fmt.Errorf("capability %q is not available: the kernel or crisp itself lacks it", name)
 			}
 			return c, nil
 		}
