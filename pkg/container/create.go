@@ -1,0 +1,265 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
+	"github.com/crisp-runtime/crisp/pkg/oci"
+	"github.com/crisp-runtime/crisp/pkg/oci/spec"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// Create creates a container in pod podID from cfg: its writable layer, its
+// bundle and its OCI container, whose process waits for Start. On failure
+// nothing of it remains.
+func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*Container, error) {
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	pod, err := m.opts.Pods.Get(podID)
+	if err != nil {
+		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
+	}
+	if pod.State != sandbox.StateReady {
+		return nil, fmt.Errorf("pod_sandbox_id: pod sandbox %s is %s, not ready: %w", pod.ID, pod.State, errdefs.ErrFailedPrecondition)
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	md := Metadata{Name: cfg.Metadata.Name, Attempt: cfg.Metadata.Attempt}
+	key := nameKey(md, pod)
+	m.mu.Lock()
+	if other, ok := m.names[key]; ok {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("container name %q is reserved for %s: %w", key, other, errdefs.ErrAlreadyExists)
+	}
+	m.names[key] = id
+	op := &sync.Mutex{}
+	m.ops[id] = op
+	m.mu.Unlock()
+	op.Lock()
+	defer op.Unlock()
+
+	img, err := m.opts.Images.Get(ctx, cfg.Image.Image)
+	if err != nil {
+		m.release(id, key)
+		return nil, fmt.Errorf("image.image %q: %w", cfg.Image.Image, err)
+	}
+	cgroupsPath, err := cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, pod.Spec.CgroupParent, pod.ID, id)
+	if err != nil {
+		m.release(id, key)
+		return nil, err
+	}
+	c := &Container{
+		ID:          id,
+		PodID:       pod.ID,
+		Metadata:    md,
+		Name:        key,
+		Image:       cfg.Image.Image,
+		ImageID:     img.ID,
+		ImageRef:    imageRef(img),
+		Labels:      cfg.Labels,
+		Annotations: cfg.Annotations,
+		LogPath:     logPath(pod, cfg),
+		Mounts:      mountsFromCRI(cfg.Mounts),
+		Resources:   resourcesFromCRI(cfg.GetLinux().GetResources()),
+		State:       StateCreating,
+		CreatedAt:   time.Now(),
+		Bundle:      filepath.Join(m.bundles, id),
+		CgroupsPath: cgroupsPath,
+		BootID:      m.bootID,
+	}
+	// The record comes first: if the daemon dies from here on, the
+	// restarted daemon finds it and undoes whatever was made. Undoing is
+	// idempotent, so the record need not be rewritten after each step.
+	if err := m.records.Put(id, c); err != nil {
+		m.release(id, key)
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if err := m.create(ctx, c, pod, img, cfg); err != nil {
+		err = fmt.Errorf("create container %s: %w", id, err)
+		if terr := m.teardown(context.WithoutCancel(ctx), c); terr != nil {
+			klog.ErrorS(terr, "Cleaning up failed container", "container", id)
+			// Keep the record so that Remove or a restart retries, but
+			// free the name: kubelet's retry must not be refused for it.
+			c.State, c.Reason, c.Message = StateUnknown, ReasonCannotRun, err.Error()
+			if perr := m.save(c); perr != nil {
+				klog.ErrorS(perr, "Saving container record", "container", id)
+			}
+			m.mu.Lock()
+			delete(m.names, key)
+			m.mu.Unlock()
+			return nil, err
+		}
+		m.records.Delete(id)
+		m.release(id, key)
+		return nil, err
+	}
+	c.State = StateCreated
+	if err := m.records.Put(id, c); err != nil {
+		m.teardown(context.WithoutCancel(ctx), c)
+		m.records.Delete(id)
+		m.release(id, key)
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	m.publish(c)
+	m.watch(id)
+	klog.InfoS("Created container", "container", id, "pod", pod.ID, "name", md.Name, "image", c.ImageID)
+	return clone(c), nil
+}
+
+// validate checks what Create needs before anything is made.
+func validate(cfg *runtimeapi.ContainerConfig) error {
+	switch {
+	case cfg == nil:
+		return errdefs.InvalidField("config", "must be set")
+	case cfg.GetMetadata().GetName() == "":
+		return errdefs.InvalidField("metadata.name", "must not be empty")
+	case cfg.GetImage().GetImage() == "":
+		return errdefs.InvalidField("image.image", "must not be empty")
+	case cfg.Tty:
+		// A terminal's output goes to a console socket, not to a log the
+		// container's monitor writes; attach is not served yet either.
+		return fmt.Errorf("tty: containers with a terminal are not supported yet: %w", errdefs.ErrNotImplemented)
+	}
+	return nil
+}
+
+// imageRef is what ContainerStatus reports as image_ref: a repo digest of
+// the image when it has one, else its ID.
+func imageRef(img *image.Image) string {
+	if len(img.RepoDigests) > 0 {
+		return img.RepoDigests[0]
+	}
+	return img.ID
+}
+
+// logPath is the container's log file, the pod's log directory joined with
+// config.log_path; empty (no log) unless both are set.
+func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
+	if pod.Spec.LogDirectory == "" || cfg.LogPath == "" {
+		return ""
+	}
+	return filepath.Join(pod.Spec.LogDirectory, cfg.LogPath)
+}
+
+// create makes the container's layer, bundle and OCI container, as c says.
+func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig) error {
+	if _, err := m.opts.Images.CreateContainerLayer(ctx, c.ID, img.ID); err != nil {
+		return err
+	}
+	rootfs, err := m.opts.Images.Mount(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	target, err := m.targetPIDNamespace(cfg)
+	if err != nil {
+		return err
+	}
+	sc := &spec.Container{
+		ID:               c.ID,
+		Config:           cfg,
+		Pod:              podSpec(pod),
+		ImageRef:         c.ImageID,
+		ImageName:        c.Image,
+		Rootfs:           rootfs,
+		CgroupsPath:      c.CgroupsPath,
+		TargetPIDNS:      target,
+		DefaultPidsLimit: m.opts.DefaultPidsLimit,
+	}
+	if img.Config != nil {
+		sc.Image = &img.Config.Config
+	}
+	s, err := spec.Build(sc)
+	if err != nil {
+		return err
+	}
+	sig, err := spec.StopSignal(sc)
+	if err != nil {
+		return err
+	}
+	c.StopSignal = unix.SignalName(sig)
+	c.User = userOf(s.Process)
+	if err := writeBundle(c.Bundle, s); err != nil {
+		return err
+	}
+	if c.LogPath != "" {
+		if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
+			return fmt.Errorf("create log directory: %w", err)
+		}
+	}
+	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, oci.CreateOptions{LogPath: c.LogPath}); err != nil {
+		return err
+	}
+	st, err := m.opts.Runtime.State(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	c.Pid = st.Pid
+	return nil
+}
+
+// targetPIDNamespace returns the PID namespace of the running container
+// that namespace_options.target_id names, for a container that asks to
+// share it; "" when it asks for none.
+func (m *Manager) targetPIDNamespace(cfg *runtimeapi.ContainerConfig) (string, error) {
+	const field = "linux.security_context.namespace_options.target_id"
+	opts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if opts.GetPid() != runtimeapi.NamespaceMode_TARGET {
+		return "", nil
+	}
+	target, _, err := m.lookup(opts.GetTargetId())
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if target.State != StateRunning || target.Pid == 0 {
+		return "", fmt.Errorf("%s: container %s is %s, not running: %w", field, target.ID, target.State, errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Sprintf("/proc/%d/ns/pid", target.Pid), nil
+}
+
+// userOf is the identity the container's process runs as.
+func userOf(p *specs.Process) *User {
+	if p == nil {
+		return nil
+	}
+	u := &User{UID: int64(p.User.UID), GID: int64(p.User.GID)}
+	for _, g := range p.User.AdditionalGids {
+		u.SupplementalGroups = append(u.SupplementalGroups, int64(g))
+	}
+	return u
+}
+
+// writeBundle writes the container's bundle: a directory with config.json.
+// The root file system is the mounted layer spec.Root.Path names.
+func writeBundle(dir string, s *specs.Spec) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bundle: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	return nil
+}

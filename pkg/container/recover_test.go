@@ -1,0 +1,82 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+func TestRestartRecoversContainers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "restart", sandbox.ModeContainer)
+	exits := e.run(t, sb, config("exits", "trap 'exit 7' USR1; echo ready; while true; do sleep 0.05; done"))
+	keeps := e.run(t, sb, config("keeps", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"))
+	created := e.create(t, sb, config("created", "echo started"))
+	half := e.create(t, sb, config("half", "true"))
+	waitLog(t, exits.LogPath, "ready")
+	waitLog(t, keeps.LogPath, "ready")
+	// A crash in the middle of Create: a container with its layer, bundle
+	// and OCI state, still recorded as creating.
+	rec := e.m.current(half.ID)
+	rec.State = StateCreating
+	if err := e.m.records.Put(half.ID, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	e.close()
+	// While no manager runs, one container exits.
+	if err := unix.Kill(exits.Pid, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	exitFile := filepath.Join(e.state, "oci", exits.ID, "exit")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(exitFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container's monitor recorded no exit")
+		}
+	}
+	e.open(t)
+
+	got, err := e.m.Get(exits.ID)
+	if err != nil || got.State != StateExited || got.ExitCode != 7 || got.Reason != ReasonError || got.FinishedAt.Before(got.StartedAt) {
+		t.Errorf("container that exited meanwhile: %+v, %v; want exited with code 7", got, err)
+	}
+	if got, err := e.m.Get(keeps.ID); err != nil || got.State != StateRunning || got.Pid != keeps.Pid {
+		t.Errorf("running container after restart: %+v, %v; want running as pid %d", got, err, keeps.Pid)
+	}
+	if _, err := e.m.Get(half.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("half-made container after restart: %v, want undone", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.state, "oci", half.ID)); !os.IsNotExist(err) {
+		t.Errorf("half-made container's OCI state remains: %v", err)
+	}
+	// Its name is free for kubelet's retry.
+	e.create(t, sb, config("half", "true"))
+
+	// The running container is watched again: Stop sees it exit.
+	if err := e.m.Stop(ctx, keeps.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.m.Get(keeps.ID); got.State != StateExited || got.ExitCode != 0 {
+		t.Errorf("stopped after restart: state %s code %d, want exited 0", got.State, got.ExitCode)
+	}
+	// The created container can still be started.
+	if err := e.m.Start(ctx, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.waitExited(t, created.ID); got.ExitCode != 0 {
+		t.Errorf("created container started after restart exited %d", got.ExitCode)
+	}
+	waitLog(t, created.LogPath, "started")
+}

@@ -1,0 +1,72 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// Remove removes a container, killing it first if it still runs: its OCI
+// state and cgroup, its writable layer, its bundle, its record and its
+// name. The log file stays for kubelet to remove. Removing an unknown
+// container succeeds.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	c, op, err := m.lookup(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	op.Lock()
+	defer op.Unlock()
+	cur := m.current(c.ID)
+	if cur == nil {
+		return nil // removed while we waited for the lock
+	}
+	if err := m.teardown(ctx, cur); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
+	if err := m.records.Delete(cur.ID); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
+	m.release(cur.ID, cur.Name)
+	klog.InfoS("Removed container", "container", cur.ID)
+	return nil
+}
+
+// RemovePodContainers removes every container of pod podID, killing those
+// still running. It is sandbox.ContainerStopper's.
+func (m *Manager) RemovePodContainers(ctx context.Context, podID string) error {
+	var errs []error
+	for _, id := range m.podContainers(podID) {
+		errs = append(errs, m.Remove(ctx, id))
+	}
+	return errors.Join(errs...)
+}
+
+// teardown removes every kernel object and file of c: the OCI container
+// (whose forced delete kills what still runs and removes the cgroup), the
+// layer's mount, the layer and the bundle. Idempotent.
+func (m *Manager) teardown(ctx context.Context, c *Container) error {
+	var errs []error
+	if err := m.opts.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		// The processes may still hold the root file system: keep it.
+		return err
+	}
+	if err := m.opts.Images.Unmount(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		errs = append(errs, err)
+	}
+	if err := m.opts.Images.RemoveContainerLayer(ctx, c.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(c.Bundle); err != nil {
+		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
+	}
+	return errors.Join(errs...)
+}
