@@ -240,3 +240,24 @@ func TestRunPrivileged(t *testing.T) {
 		t.Errorf("output %q, want %q", got, want)
 	}
 }
+
+// TestRunProcessAndLocalhostSeccomp checks the process the executor
+// starts: working directory, environment, and a Localhost profile that
+// refuses mkdir with EACCES.
+func TestRunProcessAndLocalhostSeccomp(t *testing.T) {
+	rootfs := busyboxRootfs(t)
+	rt := newRuntime(t)
+	profile := filepath.Join(t.TempDir(), "profile.json")
+	if err := os.WriteFile(profile, []byte(ociProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := integrationContainer(t, rootfs, "sh", "-c", `pwd; echo "$HOME $FOO $BAR"; mkdir /tmp/x 2>/dev/null || echo denied`)
+	c.Image.Env = append(c.Image.Env, "FOO=image", "BAR=image")
+	c.Image.WorkingDir = "/tmp"
+	c.Config.Envs = []*runtimeapi.KeyValue{{Key: "FOO", Value: []byte("config")}}
+	c.Config.Linux.SecurityContext.Seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}
+	got := run(t, rt, c)
+	if want := "/tmp\n/root config image\ndenied\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}

@@ -88,6 +88,11 @@ func Build(c *Container) (*specs.Spec, error) {
 	if s.Mounts, s.Linux.RootfsPropagation, err = buildMounts(c); err != nil {
 		return nil, err
 	}
+	if len(c.Config.GetCDIDevices()) > 0 {
+		// Refused rather than ignored: the container would miss devices
+		// its pod was scheduled for.
+		return nil, fmt.Errorf("CDI_devices: CDI devices are not supported yet: %w", errdefs.ErrNotImplemented)
+	}
 	devices, rules, err := buildDevices(c.Config.GetDevices(), privileged)
 	if err != nil {
 		return nil, err

@@ -124,6 +124,31 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
+func TestBuildNotImplemented(t *testing.T) {
+	c := testContainer(t, func(c *Container) {
+		c.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/gpu=0"}}
+	})
+	if _, err := Build(c); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("CDI devices: error %v, want not implemented", err)
+	}
+}
+
+// TestBuildMinimalConfig builds a config with nothing but a command: every
+// optional message is nil.
+func TestBuildMinimalConfig(t *testing.T) {
+	c := &Container{ID: "c", Config: &runtimeapi.ContainerConfig{Command: []string{"/bin/true"}}, Rootfs: t.TempDir()}
+	s, err := Build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Process.User.UID != 0 || s.Process.Cwd != "/" || len(s.Process.Capabilities.Bounding) == 0 || s.Linux.Seccomp != nil {
+		t.Errorf("process %+v, seccomp %v; want root in / with the default capabilities, unconfined", s.Process, s.Linux.Seccomp)
+	}
+	if s.Linux.Resources == nil || len(s.Linux.Resources.Devices) != 1 {
+		t.Errorf("resources %+v, want the deny-all device rule only", s.Linux.Resources)
+	}
+}
+
 func TestBuildRootAndCgroup(t *testing.T) {
 	c := testContainer(t, func(c *Container) { sc(c).ReadonlyRootfs = true })
 	s, err := Build(c)
