@@ -40,6 +40,8 @@ func codeOf(err error) codes.Code {
 		return codes.Unauthenticated
 	case errors.Is(err, errdefs.ErrPermissionDenied):
 		return codes.PermissionDenied
+	case errors.Is(err, errdefs.ErrNotImplemented):
+		return codes.Unimplemented
 	case errors.Is(err, errdefs.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

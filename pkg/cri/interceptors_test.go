@@ -60,6 +60,7 @@ func TestErrorsMapToCodes(t *testing.T) {
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{fmt.Errorf("pull: %w", errdefs.ErrUnauthenticated), codes.Unauthenticated},
 		{fmt.Errorf("pull: %w", errdefs.ErrPermissionDenied), codes.PermissionDenied},
+		{fmt.Errorf("user namespaces: %w", errdefs.ErrNotImplemented), codes.Unimplemented},
 		{fmt.Errorf("pull: %w", errdefs.ErrResourceExhausted), codes.ResourceExhausted},
 		{fmt.Errorf("pull: %w", errdefs.ErrUnavailable), codes.Unavailable},
 		{fmt.Errorf("plain failure"), codes.Unknown},
