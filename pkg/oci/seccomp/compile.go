@@ -94,9 +94,14 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 		}
 	}
 	if warn != nil {
+		// A name the native architecture lacks but another requested one
+		// has (i386's chown32, _llseek, ...) is a rule for that
+		// architecture, not a mistake.
 		names := make([]string, 0, len(unknown))
 		for n := range unknown {
-			names = append(names, n)
+			if !knownToAny(wanted, n) {
+				names = append(names, n)
+			}
 		}
 		sort.Strings(names)
 		for _, n := range names {
@@ -272,4 +277,14 @@ func emitCompare(a *assembler, arg specs.LinuxSeccompArg, fail label) {
 		a.jumpIf(bpf.JumpNotEqual, wLo, fail)
 	}
 	a.bind(pass)
+}
+
+// knownToAny reports whether any of the architectures has the system call.
+func knownToAny(archs map[*arch]bool, name string) bool {
+	for a := range archs {
+		if _, ok := a.syscalls.lookup(name); ok {
+			return true
+		}
+	}
+	return false
 }

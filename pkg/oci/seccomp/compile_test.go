@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,6 +47,31 @@ func nr(t *testing.T, table syscallTable, name string) uint32 {
 		t.Fatalf("no system call %s", name)
 	}
 	return n
+}
+
+// A name only another requested architecture has (i386's chown32) applies
+// there and is no mistake; without that architecture it is one.
+func TestCompileWarnsOnlyForNamesNoArchitectureHas(t *testing.T) {
+	for _, tc := range []struct {
+		archs []specs.Arch
+		want  []string
+	}{
+		{[]specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}, []string{`seccomp: unknown system call "no_such_call" skipped`}},
+		{[]specs.Arch{specs.ArchX86_64}, []string{`seccomp: unknown system call "chown32" skipped`, `seccomp: unknown system call "no_such_call" skipped`}},
+	} {
+		prof := &specs.LinuxSeccomp{
+			DefaultAction: specs.ActErrno,
+			Architectures: tc.archs,
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"read", "chown32", "uretprobe", "no_such_call"}, Action: specs.ActAllow}},
+		}
+		var warnings []string
+		if _, err := Compile(prof, func(w string) { warnings = append(warnings, w) }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(warnings, tc.want) {
+			t.Errorf("architectures %v: warnings %q, want %q", tc.archs, warnings, tc.want)
+		}
+	}
 }
 
 func TestCompileActions(t *testing.T) {
