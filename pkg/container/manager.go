@@ -35,8 +35,10 @@ type Options struct {
 	// Images provides images and the containers' writable layers.
 	Images *image.Store
 	Pods   Pods
-	// Cgroups is the cgroup v2 hierarchy the containers' cgroups are in,
-	// read for OOM kills when a container exits; nil reports none.
+	// Cgroups is the cgroup v2 hierarchy the containers' cgroups are in:
+	// read for OOM kills when a container exits, and used to remove the
+	// cgroup of a container whose OCI state was lost. Without it no exit
+	// is OOMKilled.
 	Cgroups *cgroups.Hierarchy
 	// CgroupDriver is "cgroupfs" or "systemd", as for pods.
 	CgroupDriver string

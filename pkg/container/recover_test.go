@@ -80,3 +80,51 @@ func TestRestartRecoversContainers(t *testing.T) {
 	}
 	waitLog(t, created.LogPath, "started")
 }
+
+func TestRestartAfterRebootOrLostState(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "reboot", sandbox.ModeContainer)
+	rebooted := e.run(t, sb, config("rebooted", "sleep 1000"))
+	lost := e.run(t, sb, config("lost", "sleep 1000"))
+	// One record says it is of an earlier boot; the other's OCI state is
+	// gone (as after a reboot, /run being a tmpfs).
+	rec := e.m.current(rebooted.ID)
+	rec.BootID = "an-earlier-boot"
+	if err := e.m.records.Put(rec.ID, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	if err := unix.Kill(lost.Pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ociDir := filepath.Join(e.state, "oci", lost.ID)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(ociDir, "exit")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container's monitor recorded no exit")
+		}
+	}
+	if err := os.RemoveAll(ociDir); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	for _, c := range []*Container{rebooted, lost} {
+		got, err := e.m.Get(c.ID)
+		if err != nil || got.State != StateExited || got.ExitCode != unknownExitCode || got.Reason != ReasonUnknown || got.Message == "" {
+			t.Errorf("container %s after restart: %+v, %v; want exited, unknown", c.Metadata.Name, got, err)
+		}
+	}
+	// Removing them still removes everything.
+	for _, c := range []*Container{rebooted, lost} {
+		if err := e.m.Remove(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if alive(rebooted.Pid) {
+		t.Error("Remove left the process of the container recorded in an earlier boot running")
+	}
+	assertNothingLeft(t, e)
+}

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -55,7 +56,13 @@ func (m *Manager) RemovePodContainers(ctx context.Context, podID string) error {
 // layer's mount, the layer and the bundle. Idempotent.
 func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	var errs []error
-	if err := m.opts.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	err := m.opts.Runtime.Delete(ctx, c.ID, true)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		// The OCI state is gone (a reboot, or a crash before it was
+		// made); a cgroup may still be there, with processes even.
+		err = m.removeCgroup(ctx, c)
+	}
+	if err != nil {
 		// The processes may still hold the root file system: keep it.
 		return err
 	}
@@ -69,4 +76,20 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// removeCgroup removes the container's cgroup, killing what it still holds,
+// for a container whose OCI state is gone. Idempotent.
+func (m *Manager) removeCgroup(ctx context.Context, c *Container) error {
+	if m.opts.Cgroups == nil || c.CgroupsPath == "" {
+		return nil
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, c.CgroupsPath)
+	if err != nil {
+		return err
+	}
+	if err := cg.Destroy(ctx); err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", c.CgroupsPath, err)
+	}
+	return nil
 }
