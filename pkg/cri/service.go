@@ -7,11 +7,13 @@ package cri
 import (
 	"context"
 	"sync"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -31,6 +33,19 @@ type Sandboxes interface {
 	UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error
 }
 
+// Containers runs CRI containers (pkg/container).
+type Containers interface {
+	Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Get(id string) (*container.Container, error)
+	List() []*container.Container
+	UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error
+	ReopenLog(ctx context.Context, id string) error
+	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
+}
+
 // streamBatch is how many items one message of a streaming list carries.
 const streamBatch = 100
 
@@ -45,19 +60,21 @@ type CgroupStatus interface {
 
 // RuntimeDeps are the packages the RuntimeService drives.
 type RuntimeDeps struct {
-	Network   NetworkStatus
-	Sandboxes Sandboxes
-	Cgroups   CgroupStatus
+	Network    NetworkStatus
+	Sandboxes  Sandboxes
+	Containers Containers
+	Cgroups    CgroupStatus
 }
 
 // RuntimeService serves the CRI RuntimeService.
 type RuntimeService struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 
-	config    *config.Config
-	network   NetworkStatus
-	sandboxes Sandboxes
-	cgroups   CgroupStatus
+	config     *config.Config
+	network    NetworkStatus
+	sandboxes  Sandboxes
+	containers Containers
+	cgroups    CgroupStatus
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
@@ -65,5 +82,5 @@ type RuntimeService struct {
 
 // NewRuntimeService returns the RuntimeService for the effective config.
 func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
-	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, cgroups: deps.Cgroups}
+	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, containers: deps.Containers, cgroups: deps.Cgroups}
 }

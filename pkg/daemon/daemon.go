@@ -18,9 +18,11 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/cri"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/network"
+	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
 	"github.com/crisp-runtime/crisp/pkg/version"
@@ -68,8 +70,6 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
-	srv := grpc.NewServer(cri.ServerOptions()...)
-	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{Network: netm, Sandboxes: sandboxes, Cgroups: hierarchy}))
 	images, err := image.Open(ctx, image.OptionsFromConfig(cfg))
 	if err != nil {
 		return err
@@ -79,6 +79,37 @@ func Run(ctx context.Context, cfg *config.Config) error {
 			klog.ErrorS(err, "Closing image storage")
 		}
 	}()
+	executor, err := oci.New(oci.Options{
+		Root:              filepath.Join(cfg.State, "oci"),
+		CgroupMount:       hierarchy.Mount(),
+		MissingController: missing,
+		SystemdCgroup:     cfg.EffectiveCgroupDriver() == config.CgroupDriverSystemd,
+	})
+	if err != nil {
+		return err
+	}
+	defer executor.Close()
+	containers, err := container.NewManager(ctx, container.Options{
+		StateDir:         cfg.State,
+		Store:            meta,
+		Runtime:          executor,
+		Images:           images,
+		Pods:             sandboxes,
+		Cgroups:          hierarchy,
+		CgroupDriver:     cfg.EffectiveCgroupDriver(),
+		DefaultPidsLimit: cfg.Cgroup.DefaultPidsLimit,
+	})
+	if err != nil {
+		return fmt.Errorf("containers: %w", err)
+	}
+	// Closing stops watching for exits; the containers keep running.
+	defer containers.Close()
+	sandboxes.SetContainerStopper(containers)
+
+	srv := grpc.NewServer(cri.ServerOptions()...)
+	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{
+		Network: netm, Sandboxes: sandboxes, Containers: containers, Cgroups: hierarchy,
+	}))
 	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService(images))
 
 	lis, err := listenUnix(socket, cfg.GRPC.SocketGroup)

@@ -13,15 +13,16 @@ import (
 )
 
 // podNetworkDaemon starts a daemon in a private network namespace with a
-// bridge pod network whose leases live under the test's temp dir.
-func podNetworkDaemon(t *testing.T) (*daemon, string) {
+// bridge pod network whose leases live under the test's temp dir; extraTOML
+// is added to its config.
+func podNetworkDaemon(t *testing.T, extraTOML string) (*daemon, string) {
 	t.Helper()
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
 		if _, err := os.Stat(filepath.Join("/opt/cni/bin", p)); err != nil {
 			t.Skipf("needs the CNI %s plugin in /opt/cni/bin (make install installs the standard plugins)", p)
 		}
 	}
-	d := newDaemon(t, "")
+	d := newDaemon(t, extraTOML)
 	d.privateNetwork = true
 	ipam := filepath.Join(d.dir, "ipam")
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"crisp-it","plugins":[
@@ -42,7 +43,7 @@ func podNetworkDaemon(t *testing.T) (*daemon, string) {
 }
 
 func TestCrictlPodLifecycle(t *testing.T) {
-	d, ipam := podNetworkDaemon(t)
+	d, ipam := podNetworkDaemon(t, "")
 	if out := crictl(t, d, "info"); !strings.Contains(out, `"type": "NetworkReady",`+"\n"+`          "status": true`) &&
 		!networkReady(t, out) {
 		t.Fatalf("NetworkReady is not true with a CNI config:\n%s", out)

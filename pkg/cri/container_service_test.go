@@ -1,0 +1,220 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/container"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// fakeContainers records calls and answers from a fixed set of containers.
+type fakeContainers struct {
+	byID    map[string]*container.Container
+	calls   []string
+	timeout time.Duration
+}
+
+func (f *fakeContainers) Create(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error) {
+	f.calls = append(f.calls, "create "+podID+" "+cfg.Metadata.Name)
+	return &container.Container{ID: "new"}, nil
+}
+
+func (f *fakeContainers) Start(_ context.Context, id string) error { return f.call("start", id) }
+
+func (f *fakeContainers) Stop(_ context.Context, id string, timeout time.Duration) error {
+	f.timeout = timeout
+	return f.call("stop", id)
+}
+
+func (f *fakeContainers) Remove(_ context.Context, id string) error { return f.call("remove", id) }
+
+func (f *fakeContainers) Get(id string) (*container.Container, error) {
+	if c, ok := f.byID[id]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+}
+
+func (f *fakeContainers) List() []*container.Container {
+	var out []*container.Container
+	for _, c := range f.byID {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (f *fakeContainers) UpdateResources(_ context.Context, id string, _ *runtimeapi.LinuxContainerResources) error {
+	return f.call("update", id)
+}
+
+func (f *fakeContainers) ReopenLog(_ context.Context, id string) error { return f.call("reopen", id) }
+
+func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, []byte, int32, error) {
+	if err := f.call("exec", id); err != nil {
+		return nil, nil, 0, err
+	}
+	return []byte(strings.Join(cmd, " ")), nil, 7, nil
+}
+
+func (f *fakeContainers) call(what, id string) error {
+	f.calls = append(f.calls, what+" "+id)
+	if _, ok := f.byID[id]; !ok {
+		return fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
+	return nil
+}
+
+func newContainerService(t *testing.T) (*fakeContainers, runtimeapi.RuntimeServiceClient) {
+	t.Helper()
+	f := &fakeContainers{byID: map[string]*container.Container{
+		"aaa1": {ID: "aaa1", PodID: "pod1", Metadata: container.Metadata{Name: "web"}, State: container.StateRunning,
+			Labels: map[string]string{"app": "web"}, StopSignal: "SIGQUIT", Pid: 42, CreatedAt: time.Unix(1, 0), StartedAt: time.Unix(2, 0)},
+		"bbb2": {ID: "bbb2", PodID: "pod2", Metadata: container.Metadata{Name: "job"}, State: container.StateExited,
+			ExitCode: 3, Reason: container.ReasonError, CreatedAt: time.Unix(1, 0), StartedAt: time.Unix(2, 0), FinishedAt: time.Unix(3, 0)},
+		"ccc3": {ID: "ccc3", PodID: "pod1", State: container.StateCreating},
+	}}
+	cfg := config.Default()
+	return f, serve(t, NewRuntimeService(cfg, RuntimeDeps{Network: networkStatus{}, Containers: f}))
+}
+
+// Requests missing a required field are refused naming it, before the
+// container manager is called.
+func TestContainerRequestsNameTheirBadField(t *testing.T) {
+	f, c := newContainerService(t)
+	ctx := background(t)
+	for _, tc := range []struct {
+		field string
+		call  func() error
+	}{
+		{"pod_sandbox_id", func() error {
+			_, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{Config: &runtimeapi.ContainerConfig{}})
+			return err
+		}},
+		{"config", func() error {
+			_, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "pod1"})
+			return err
+		}},
+		{"config.metadata.name", func() error {
+			_, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "pod1", Config: &runtimeapi.ContainerConfig{
+				Image: &runtimeapi.ImageSpec{Image: "busybox"}}})
+			return err
+		}},
+		{"config.image.image", func() error {
+			_, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "pod1", Config: &runtimeapi.ContainerConfig{
+				Metadata: &runtimeapi.ContainerMetadata{Name: "web"}}})
+			return err
+		}},
+		{"container_id", func() error { _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{}); return err }},
+		{"container_id", func() error { _, err := c.StopContainer(ctx, &runtimeapi.StopContainerRequest{}); return err }},
+		{"timeout", func() error {
+			_, err := c.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: "aaa1", Timeout: -1})
+			return err
+		}},
+		{"container_id", func() error { _, err := c.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{}); return err }},
+		{"container_id", func() error { _, err := c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{}); return err }},
+		{"linux", func() error {
+			_, err := c.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "aaa1"})
+			return err
+		}},
+		{"container_id", func() error { _, err := c.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{}); return err }},
+		{"cmd", func() error { _, err := c.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "aaa1"}); return err }},
+	} {
+		err := tc.call()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("want InvalidArgument naming %s, got %v", tc.field, err)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("the manager was called for invalid requests: %v", f.calls)
+	}
+}
+
+func TestContainerCallsReachTheManager(t *testing.T) {
+	f, c := newContainerService(t)
+	ctx := background(t)
+	if r, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "pod1", Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "web"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}); err != nil || r.ContainerId != "new" {
+		t.Errorf("CreateContainer = %v, %v", r, err)
+	}
+	if _, err := c.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: "aaa1", Timeout: 30}); err != nil || f.timeout != 30*time.Second {
+		t.Errorf("StopContainer: %v, timeout %v", err, f.timeout)
+	}
+	// Stopping a container that is gone succeeds, as kubelet expects.
+	if _, err := c.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: "gone"}); err != nil {
+		t.Errorf("StopContainer of an unknown container: %v", err)
+	}
+	if _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: "gone"}); status.Code(err) != codes.NotFound {
+		t.Errorf("StartContainer of an unknown container: %v, want NotFound", err)
+	}
+	if r, err := c.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "aaa1", Cmd: []string{"echo", "hi"}}); err != nil || string(r.Stdout) != "echo hi" || r.ExitCode != 7 {
+		t.Errorf("ExecSync = %v, %v", r, err)
+	}
+	want := []string{"create pod1 web", "stop aaa1", "stop gone", "start gone", "exec aaa1"}
+	if strings.Join(f.calls, ",") != strings.Join(want, ",") {
+		t.Errorf("calls %v, want %v", f.calls, want)
+	}
+}
+
+func TestListContainersFilters(t *testing.T) {
+	_, c := newContainerService(t)
+	ctx := background(t)
+	for _, tc := range []struct {
+		name   string
+		filter *runtimeapi.ContainerFilter
+		want   string
+	}{
+		{"all but the one being created", nil, "aaa1,bbb2"},
+		{"id prefix", &runtimeapi.ContainerFilter{Id: "bb"}, "bbb2"},
+		{"pod", &runtimeapi.ContainerFilter{PodSandboxId: "pod1"}, "aaa1"},
+		{"state", &runtimeapi.ContainerFilter{State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_EXITED}}, "bbb2"},
+		{"label", &runtimeapi.ContainerFilter{LabelSelector: map[string]string{"app": "web"}}, "aaa1"},
+		{"label mismatch", &runtimeapi.ContainerFilter{LabelSelector: map[string]string{"app": "db"}}, ""},
+	} {
+		r, err := c.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: tc.filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ctr := range r.Containers {
+			ids = append(ids, ctr.Id)
+		}
+		slices.Sort(ids)
+		if got := strings.Join(ids, ","); got != tc.want {
+			t.Errorf("%s: listed %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestContainerStatusReportsExitAndInfo(t *testing.T) {
+	_, c := newContainerService(t)
+	ctx := background(t)
+	r, err := c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "bbb2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.Status
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.ExitCode != 3 || st.Reason != "Error" ||
+		st.FinishedAt != time.Unix(3, 0).UnixNano() || st.StartedAt != time.Unix(2, 0).UnixNano() || r.Info != nil {
+		t.Errorf("exited container status %v", st)
+	}
+	r, err = c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "aaa1", Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status.FinishedAt != 0 || r.Status.StopSignal != runtimeapi.Signal_SIGNAL_SIGQUIT || !strings.Contains(r.Info["info"], `"pid":42`) {
+		t.Errorf("running container status %v, info %v", r.Status, r.Info)
+	}
+	if _, err := c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "gone"}); status.Code(err) != codes.NotFound {
+		t.Errorf("status of an unknown container: %v, want NotFound", err)
+	}
+}
