@@ -92,7 +92,6 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	if err := m.create(ctx, c, pod, img, cfg); err != nil {
-		err = fmt.Errorf("create container %s: %w", id, err)
 		if terr := m.teardown(context.WithoutCancel(ctx), c); terr != nil {
 			klog.ErrorS(terr, "Cleaning up failed container", "container", id)
 			// Keep the record so that Remove or a restart retries, but
@@ -159,6 +158,7 @@ func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
 }
 
 // create makes the container's layer, bundle and OCI container, as c says.
+// Its errors name the container.
 func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig) error {
 	if _, err := m.opts.Images.CreateContainerLayer(ctx, c.ID, img.ID); err != nil {
 		return err
@@ -169,7 +169,7 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	target, err := m.targetPIDNamespace(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	sc := &spec.Container{
 		ID:               c.ID,
@@ -187,20 +187,20 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	s, err := spec.Build(sc)
 	if err != nil {
-		return err
+		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	sig, err := spec.StopSignal(sc)
 	if err != nil {
-		return err
+		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	c.StopSignal = unix.SignalName(sig)
 	c.User = userOf(s.Process)
 	if err := writeBundle(c.Bundle, s); err != nil {
-		return err
+		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	if c.LogPath != "" {
 		if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
-			return fmt.Errorf("create log directory: %w", err)
+			return fmt.Errorf("container %s: create log directory: %w", c.ID, err)
 		}
 	}
 	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, oci.CreateOptions{LogPath: c.LogPath}); err != nil {

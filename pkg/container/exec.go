@@ -120,7 +120,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		finish()
 		return outBuf.Bytes(), errBuf.Bytes(), int32(r.st.Code), nil
 	case <-ctx.Done():
-		if err := proc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		if err := proc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) && !errors.Is(err, unix.ESRCH) {
 			klog.ErrorS(err, "Killing timed-out exec", "container", c.ID, "pid", proc.Pid)
 		}
 		<-exited

@@ -3,8 +3,10 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +154,90 @@ func TestUnexecutableProcessCannotRun(t *testing.T) {
 	if got.ExitCode == 0 || got.Reason != ReasonCannotRun || !strings.Contains(got.Message, "exec /etc/passwd") {
 		t.Errorf("exit code %d reason %q message %q, want non-zero, %s, naming the exec failure", got.ExitCode, got.Reason, got.Message, ReasonCannotRun)
 	}
+}
+
+func TestReadersDoNotWaitForOperations(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod(t, "readers", sandbox.ModeContainer)
+	c := e.run(t, sb, config("slow", "trap '' TERM; echo ready; while true; do sleep 1; done"))
+	waitLog(t, c.LogPath, "ready")
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.m.Stop(context.Background(), c.ID, time.Hour) }()
+	// Stop holds the container's lock until the process is gone, which
+	// only the SIGKILL below (through the cgroup, not through Stop) makes
+	// happen.
+	_, op, err := e.m.lookup(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); op.TryLock(); time.Sleep(time.Millisecond) {
+		op.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("Stop never took the container's lock")
+		}
+	}
+	got, err := e.m.Get(c.ID)
+	if err != nil || got.State != StateRunning {
+		t.Errorf("Get during Stop: %+v, %v; want the running container", got, err)
+	}
+	if list := e.m.List(); len(list) != 1 {
+		t.Errorf("List during Stop: %d containers", len(list))
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned before the container exited: %v", err)
+	default:
+	}
+	if err := e.rt.Kill(context.Background(), c.ID, 9, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestManyContainersInParallel(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "many", sandbox.ModeContainer)
+	const n = 10
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("c%d", i)
+			c, err := e.m.Create(ctx, sb.ID, config(name, fmt.Sprintf("exit %d", i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := e.m.Start(ctx, c.ID); err != nil {
+				t.Error(err)
+				return
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				got, err := e.m.Get(c.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got.State == StateExited {
+					if got.ExitCode != int32(i) {
+						t.Errorf("container %s exited %d, want %d", name, got.ExitCode, i)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("container %s still %s", name, got.State)
+					return
+				}
+			}
+			if err := e.m.Remove(ctx, c.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	assertNothingLeft(t, e)
 }

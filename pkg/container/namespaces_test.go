@@ -1,13 +1,17 @@
 package container
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -85,5 +89,27 @@ func TestSharedPIDPod(t *testing.T) {
 		if pids := nsPids(t, c.Pid); len(pids) != 2 || pids[1] == "1" {
 			t.Errorf("container %s's NSpid %v, want a pid other than 1 in the pod's namespace", c.Metadata.Name, pids)
 		}
+	}
+}
+
+func TestTargetPIDNamespace(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod(t, "target", sandbox.ModeContainer)
+	target := e.run(t, sb, config("app", "echo ready; sleep 1000"))
+	waitLog(t, target.LogPath, "ready")
+	cfg := config("debug", "echo ready; sleep 1000")
+	cfg.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET, TargetId: target.ID}
+	debug := e.run(t, sb, cfg)
+	waitLog(t, debug.LogPath, "ready")
+	if got, want := nsLink(t, debug.Pid, "pid"), nsLink(t, target.Pid, "pid"); got != want {
+		t.Errorf("debug container's PID namespace %s, target's is %s", got, want)
+	}
+	// A target that no longer runs has no PID namespace to share.
+	if err := e.m.Stop(context.Background(), target.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metadata.Attempt = 1
+	if _, err := e.m.Create(context.Background(), sb.ID, cfg); !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "target_id") {
+		t.Errorf("Create targeting an exited container: %v, want failed precondition naming target_id", err)
 	}
 }

@@ -42,7 +42,9 @@ func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration) er
 	if cur.State == StateRunning && timeout > 0 {
 		sig := stopSignal(cur)
 		klog.V(2).InfoS("Stopping container", "container", cur.ID, "signal", unix.SignalName(sig), "timeout", timeout)
-		if err := m.opts.Runtime.Kill(ctx, cur.ID, sig, false); err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		// The process may have exited already, or exit meanwhile.
+		err := m.opts.Runtime.Kill(ctx, cur.ID, sig, false)
+		if err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("stop container %s: %w", cur.ID, err)
 		}
 		timer := time.NewTimer(timeout)
