@@ -8,8 +8,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +46,7 @@ type Config struct {
 	Cgroup Cgroup `toml:"cgroup" json:"cgroup"`
 	CNI    CNI    `toml:"cni" json:"cni"`
 	Image  Image  `toml:"image" json:"image"`
+	Stream Stream `toml:"stream" json:"stream"`
 }
 
 // GRPC configures the CRI endpoint.
@@ -84,6 +88,20 @@ type Image struct {
 type CNI struct {
 	ConfDir string   `toml:"conf_dir" json:"conf_dir"`
 	BinDirs []string `toml:"bin_dirs" json:"bin_dirs"`
+}
+
+// Stream configures the HTTP server that carries exec and port-forward
+// sessions; kubelet (or crictl) connects to the URLs the CRI calls return.
+type Stream struct {
+	// Address is the IP address to listen on.
+	Address string `toml:"address" json:"address"`
+	// Port is the TCP port to listen on; "0" picks a free one.
+	Port string `toml:"port" json:"port"`
+	// IdleTimeout closes a session that has carried nothing for this long.
+	IdleTimeout Duration `toml:"idle_timeout" json:"idle_timeout"`
+	// StreamCreationTimeout is how long a client has to open a session's
+	// streams once it has connected.
+	StreamCreationTimeout Duration `toml:"stream_creation_timeout" json:"stream_creation_timeout"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("10s").
@@ -227,8 +245,29 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("cgroup.driver: %q is not one of auto, systemd, cgroupfs", c.Cgroup.Driver))
 	}
+	errs = append(errs, c.Stream.validate()...)
 	return errors.Join(errs...)
 }
+
+func (s *Stream) validate() []error {
+	var errs []error
+	if _, err := netip.ParseAddr(s.Address); err != nil {
+		errs = append(errs, fmt.Errorf("stream.address: %q is not an IP address", s.Address))
+	}
+	if _, err := strconv.ParseUint(s.Port, 10, 16); err != nil {
+		errs = append(errs, fmt.Errorf("stream.port: %q is not a port number (0-65535)", s.Port))
+	}
+	if s.IdleTimeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("stream.idle_timeout: %s must be positive", s.IdleTimeout))
+	}
+	if s.StreamCreationTimeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("stream.stream_creation_timeout: %s must be positive", s.StreamCreationTimeout))
+	}
+	return errs
+}
+
+// ListenAddress is the host:port the streaming server listens on.
+func (s *Stream) ListenAddress() string { return net.JoinHostPort(s.Address, s.Port) }
 
 // SocketPath returns the filesystem path of the unix socket in grpc.address.
 func (c *Config) SocketPath() (string, error) {

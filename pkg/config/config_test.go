@@ -22,6 +22,30 @@ func TestDefaultIsValid(t *testing.T) {
 	if c.GRPC.ShutdownTimeout.Duration != 10*time.Second {
 		t.Errorf("grpc.shutdown_timeout = %s", c.GRPC.ShutdownTimeout)
 	}
+	if got := c.Stream.ListenAddress(); got != "127.0.0.1:0" {
+		t.Errorf("stream listen address = %q, want 127.0.0.1:0", got)
+	}
+	if c.Stream.IdleTimeout.Duration != 4*time.Hour || c.Stream.StreamCreationTimeout.Duration != 30*time.Second {
+		t.Errorf("stream timeouts = %s, %s; want 4h, 30s", c.Stream.IdleTimeout, c.Stream.StreamCreationTimeout)
+	}
+}
+
+func TestStreamListenAddress(t *testing.T) {
+	tests := []struct {
+		file, want string
+	}{
+		{"[stream]\naddress = \"0.0.0.0\"\nport = \"10010\"\n", "0.0.0.0:10010"},
+		{"[stream]\naddress = \"::1\"\n", "[::1]:0"},
+	}
+	for _, tt := range tests {
+		c, err := Load(writeConfig(t, tt.file), false)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.file, err)
+		}
+		if got := c.Stream.ListenAddress(); got != tt.want {
+			t.Errorf("%q: listen address %q, want %q", tt.file, got, tt.want)
+		}
+	}
 }
 
 func TestLoadMissingFile(t *testing.T) {
@@ -62,6 +86,11 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "[grpc]\nshutdown_timeout = \"soon\"\n", []string{"grpc.shutdown_timeout"}},
 		{"bad missing policy", "[cgroup]\nmissing_controller = \"ignore\"\n", []string{"cgroup.missing_controller"}},
 		{"bad storage driver", "[image]\nstorage_driver = \"btrfs\"\n", []string{"image.storage_driver"}},
+		{"stream host name", "[stream]\naddress = \"localhost\"\n", []string{"stream.address", "IP address"}},
+		{"stream port too big", "[stream]\nport = \"65536\"\n", []string{"stream.port", `"65536"`}},
+		{"stream port not a number", "[stream]\nport = \"http\"\n", []string{"stream.port"}},
+		{"stream idle timeout", "[stream]\nidle_timeout = \"0s\"\n", []string{"stream.idle_timeout", "positive"}},
+		{"stream creation timeout", "[stream]\nstream_creation_timeout = \"-1s\"\n", []string{"stream.stream_creation_timeout"}},
 		{"syntax error", "root = \n", []string{"line 1"}},
 	}
 	for _, tt := range tests {
