@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,8 +74,8 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 		Image:       cfg.Image.Image,
 		ImageID:     img.ID,
 		ImageRef:    imageRef(img),
-		Labels:      cfg.Labels,
-		Annotations: cfg.Annotations,
+		Labels:      maps.Clone(cfg.Labels),
+		Annotations: maps.Clone(cfg.Annotations),
 		LogPath:     logPath(pod, cfg),
 		Mounts:      mountsFromCRI(cfg.Mounts),
 		Resources:   resourcesFromCRI(cfg.GetLinux().GetResources()),
