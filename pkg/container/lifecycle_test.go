@@ -31,7 +31,11 @@ func TestExitCodesAndReasons(t *testing.T) {
 			if c.State != StateCreated || c.Pid == 0 || c.ImageID != e.imageID || c.ImageRef == "" || c.StopSignal != "SIGTERM" {
 				t.Fatalf("created container = %+v", c)
 			}
-			if err := e.m.Start(context.Background(), c.ID); err != nil {
+			// crictl names containers by a prefix of their id.
+			if got, err := e.m.Get(c.ID[:12]); err != nil || got.ID != c.ID {
+				t.Errorf("Get by prefix: %v, %v", got, err)
+			}
+			if err := e.m.Start(context.Background(), c.ID[:12]); err != nil {
 				t.Fatal(err)
 			}
 			got := e.waitExited(t, c.ID)

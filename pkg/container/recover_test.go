@@ -32,6 +32,16 @@ func TestRestartRecoversContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A crash right after the record was stored: nothing else exists.
+	early := &Container{
+		ID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", PodID: sb.ID, Name: "early_restart_default_uid-restart_0",
+		State: StateCreating, Bundle: filepath.Join(e.m.bundles, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+		CgroupsPath: "/crisp/pod-" + sb.ID + "/crisp-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	}
+	if err := e.m.records.Put(early.ID, early); err != nil {
+		t.Fatal(err)
+	}
+
 	e.close()
 	// While no manager runs, one container exits.
 	if err := unix.Kill(exits.Pid, unix.SIGUSR1); err != nil {
@@ -55,8 +65,13 @@ func TestRestartRecoversContainers(t *testing.T) {
 	if got, err := e.m.Get(keeps.ID); err != nil || got.State != StateRunning || got.Pid != keeps.Pid {
 		t.Errorf("running container after restart: %+v, %v; want running as pid %d", got, err, keeps.Pid)
 	}
-	if _, err := e.m.Get(half.ID); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("half-made container after restart: %v, want undone", err)
+	for _, id := range []string{half.ID, early.ID} {
+		if _, err := e.m.Get(id); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("half-made container after restart: %v, want undone", err)
+		}
+		if _, err := e.m.records.Get(id); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("half-made container's record after restart: %v, want removed", err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(e.state, "oci", half.ID)); !os.IsNotExist(err) {
 		t.Errorf("half-made container's OCI state remains: %v", err)
