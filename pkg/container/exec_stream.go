@@ -122,9 +122,9 @@ type streamIO struct {
 	// childEnds are the process's pipe ends, closed in the daemon once
 	// the process has them.
 	childEnds []*os.File
-	// outputs are the read ends the copies to stdout and stderr read:
-	// the pipes, or the terminal's master.
-	outputs []*os.File
+	// outputs are what the copies to stdout and stderr read: the pipes,
+	// or the terminal's master.
+	outputs []output
 	in      *os.File // the daemon's end for stdin, nil without one
 
 	consoleDir string
@@ -133,6 +133,13 @@ type streamIO struct {
 
 	copies sync.WaitGroup // the copies to stdout and stderr
 	done   chan struct{}  // closed when the exec ends; stops the resizes
+}
+
+// output is a copy from the process's output to one of the caller's
+// streams.
+type output struct {
+	r *os.File
+	w io.Writer
 }
 
 // makePipes makes a pipe for each stream the caller gave.
@@ -158,7 +165,7 @@ func (s *streamIO) makePipes() error {
 		}
 		*out.child = w
 		s.childEnds = append(s.childEnds, w)
-		s.outputs = append(s.outputs, r)
+		s.outputs = append(s.outputs, output{r, out.w})
 	}
 	return nil
 }
@@ -199,7 +206,13 @@ func (s *streamIO) start(ctx context.Context) error {
 			return err
 		}
 		s.master = master
-		s.outputs = []*os.File{master}
+		// A terminal without a stdout stream is still read, so the
+		// process never blocks on a full terminal.
+		var w io.Writer = io.Discard
+		if s.stdout != nil {
+			w = s.stdout
+		}
+		s.outputs = []output{{master, w}}
 		go s.applyResizes()
 	}
 	if s.stdin != nil {
@@ -216,21 +229,11 @@ func (s *streamIO) start(ctx context.Context) error {
 			}
 		}()
 	}
-	outs := []io.Writer{s.stdout, s.stderr}
-	if s.master != nil {
-		outs = []io.Writer{s.stdout}
-	}
-	for i, r := range s.outputs {
-		w := outs[i]
-		if w == nil || w == io.WriteCloser(nil) {
-			// A terminal without a stdout stream is still read, so the
-			// process never blocks on a full terminal.
-			w = io.Discard
-		}
+	for _, out := range s.outputs {
 		s.copies.Add(1)
 		go func() {
 			defer s.copies.Done()
-			_, _ = io.Copy(w, r)
+			_, _ = io.Copy(out.w, out.r)
 		}()
 	}
 	return nil
@@ -276,8 +279,8 @@ func (s *streamIO) outputDone() <-chan struct{} {
 func (s *streamIO) close() {
 	close(s.done)
 	s.closeChildEnds()
-	for _, f := range s.outputs {
-		f.Close()
+	for _, out := range s.outputs {
+		out.r.Close()
 	}
 	if s.in != nil {
 		s.in.Close()
