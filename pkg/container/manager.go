@@ -65,6 +65,7 @@ type Manager struct {
 	names      map[string]string     // reserved container name → id
 	ops        map[string]*sync.Mutex
 	exits      map[string]*exitWatch
+	lastStats  map[string]*cgroups.Stats // by id: the sample before the next
 }
 
 // NewManager opens the container records and recovers what a previous
@@ -93,6 +94,7 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		names:      map[string]string{},
 		ops:        map[string]*sync.Mutex{},
 		exits:      map[string]*exitWatch{},
+		lastStats:  map[string]*cgroups.Stats{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {
@@ -135,6 +137,7 @@ func (m *Manager) release(id, key string) {
 	delete(m.ops, id)
 	delete(m.containers, id)
 	delete(m.exits, id)
+	delete(m.lastStats, id)
 }
 
 // lookup resolves id, or a unique prefix of one, to its container and

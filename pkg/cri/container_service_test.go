@@ -12,9 +12,11 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
 )
 
 // fakeContainers records calls and answers from a fixed set of containers.
@@ -64,6 +66,18 @@ func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ 
 		return nil, nil, 0, err
 	}
 	return []byte(strings.Join(cmd, " ")), nil, 7, nil
+}
+
+func (f *fakeContainers) Stats(_ context.Context, id string) (*container.Stats, error) {
+	if err := f.call("stats", id); err != nil {
+		return nil, err
+	}
+	return &container.Stats{
+		Cgroup:        &cgroups.Stats{Timestamp: time.Unix(10, 0), CPU: cgroups.CPUStats{UsageUsec: 5}},
+		WritableLayer: image.Usage{Bytes: 4096, Inodes: 3},
+		Mountpoint:    "/var/lib/crisp/storage",
+		Timestamp:     time.Unix(10, 0),
+	}, nil
 }
 
 func (f *fakeContainers) call(what, id string) error {
@@ -216,5 +230,38 @@ func TestContainerStatusReportsExitAndInfo(t *testing.T) {
 	}
 	if _, err := c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "gone"}); status.Code(err) != codes.NotFound {
 		t.Errorf("status of an unknown container: %v, want NotFound", err)
+	}
+}
+
+func TestContainerStats(t *testing.T) {
+	_, c := newContainerService(t)
+	ctx := background(t)
+	r, err := c.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "aaa1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats
+	if st.Attributes.Id != "aaa1" || st.Attributes.Metadata.Name != "web" || st.WritableLayer.UsedBytes.Value != 4096 ||
+		st.WritableLayer.InodesUsed.Value != 3 || st.WritableLayer.FsId.Mountpoint != "/var/lib/crisp/storage" ||
+		st.Cpu.UsageCoreNanoSeconds.Value != 5000 {
+		t.Errorf("container stats %v", st)
+	}
+	if _, err := c.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("stats without an id: %v, want InvalidArgument", err)
+	}
+	if _, err := c.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "gone"}); status.Code(err) != codes.NotFound {
+		t.Errorf("stats of an unknown container: %v, want NotFound", err)
+	}
+	// Only created and running containers have live use to report.
+	l, err := c.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Stats) != 1 || l.Stats[0].Attributes.Id != "aaa1" {
+		t.Errorf("ListContainerStats = %v, want aaa1 alone", l.Stats)
+	}
+	l, err = c.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: "pod2"}})
+	if err != nil || len(l.Stats) != 0 {
+		t.Errorf("ListContainerStats of pod2 = %v, %v; want none", l.GetStats(), err)
 	}
 }

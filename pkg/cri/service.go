@@ -44,6 +44,7 @@ type Containers interface {
 	UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error
 	ReopenLog(ctx context.Context, id string) error
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
+	Stats(ctx context.Context, id string) (*container.Stats, error)
 }
 
 // streamBatch is how many items one message of a streaming list carries.

@@ -1,0 +1,62 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
+)
+
+// Stats is one sample of a container's resource use.
+type Stats struct {
+	// Cgroup is the container cgroup's accounting; nil once the cgroup is
+	// gone (a container whose executor state was lost).
+	Cgroup *cgroups.Stats
+	// Previous is the sample taken before this one (nil for the first), so
+	// rates such as CPU cores in use can be computed.
+	Previous *cgroups.Stats
+	// WritableLayer is what the container wrote to its layer, measured at
+	// Timestamp on the filesystem mounted at Mountpoint.
+	WritableLayer image.Usage
+	Mountpoint    string
+	Timestamp     time.Time
+}
+
+// Stats samples the container's cgroup and measures its writable layer.
+func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
+	c, err := m.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stats{Mountpoint: m.opts.Images.Root()}
+	if m.opts.Cgroups != nil && c.CgroupsPath != "" {
+		cg, err := cgroups.NewManager(m.opts.Cgroups, c.CgroupsPath)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		cur, err := cg.Stats()
+		switch {
+		case errors.Is(err, errdefs.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("container %s cgroup stats: %w", c.ID, err)
+		default:
+			st.Cgroup = cur
+			m.mu.Lock()
+			if _, ok := m.containers[c.ID]; ok {
+				st.Previous = m.lastStats[c.ID]
+				m.lastStats[c.ID] = cur
+			}
+			m.mu.Unlock()
+		}
+	}
+	st.WritableLayer, err = m.opts.Images.DiskUsage(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	st.Timestamp = time.Now()
+	return st, nil
+}
