@@ -65,6 +65,9 @@ type RuntimeDeps struct {
 	Sandboxes  Sandboxes
 	Containers Containers
 	Cgroups    CgroupStatus
+	// Streams serves Exec and PortForward; without it they are
+	// unimplemented.
+	Streams Streams
 }
 
 // RuntimeService serves the CRI RuntimeService.
@@ -76,6 +79,7 @@ type RuntimeService struct {
 	sandboxes  Sandboxes
 	containers Containers
 	cgroups    CgroupStatus
+	streams    Streams
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
@@ -83,5 +87,5 @@ type RuntimeService struct {
 
 // NewRuntimeService returns the RuntimeService for the effective config.
 func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
-	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, containers: deps.Containers, cgroups: deps.Cgroups}
+	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, containers: deps.Containers, cgroups: deps.Cgroups, streams: deps.Streams}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
+	"github.com/crisp-runtime/crisp/pkg/streaming"
 	"github.com/crisp-runtime/crisp/pkg/version"
 )
 
@@ -105,10 +106,27 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	// Closing stops watching for exits; the containers keep running.
 	defer containers.Close()
 	sandboxes.SetContainerStopper(containers)
+	streams, err := streaming.Start(ctx, streaming.Options{
+		Address:               cfg.Stream.ListenAddress(),
+		IdleTimeout:           cfg.Stream.IdleTimeout.Duration,
+		StreamCreationTimeout: cfg.Stream.StreamCreationTimeout.Duration,
+		Containers:            containers,
+		Pods:                  sandboxes,
+	})
+	if err != nil {
+		return err
+	}
+	// Closing ends the exec and port-forward sessions still running.
+	defer func() {
+		if err := streams.Close(); err != nil {
+			klog.ErrorS(err, "Closing the streaming server")
+		}
+	}()
+	klog.InfoS("Serving exec and port-forward sessions", "url", streams.URL())
 
 	srv := grpc.NewServer(cri.ServerOptions()...)
 	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{
-		Network: netm, Sandboxes: sandboxes, Containers: containers, Cgroups: hierarchy,
+		Network: netm, Sandboxes: sandboxes, Containers: containers, Cgroups: hierarchy, Streams: streams,
 	}))
 	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService(images))
 
