@@ -154,6 +154,32 @@ func TestCrictlContainerLifecycle(t *testing.T) {
 		t.Errorf("exec output %q, want %q", out, "in ctr-pod")
 	}
 
+	var stats struct {
+		Stats []struct {
+			Attributes struct {
+				ID string `json:"id"`
+			} `json:"attributes"`
+			CPU struct {
+				UsageCoreNanoSeconds struct {
+					Value string `json:"value"`
+				} `json:"usageCoreNanoSeconds"`
+			} `json:"cpu"`
+			WritableLayer struct {
+				InodesUsed struct {
+					Value string `json:"value"`
+				} `json:"inodesUsed"`
+			} `json:"writableLayer"`
+		} `json:"stats"`
+	}
+	decodeCrictlJSON(t, crictl(t, d, "stats", "-o", "json", "--id", long), &stats)
+	if len(stats.Stats) != 1 || stats.Stats[0].Attributes.ID != long || stats.Stats[0].CPU.UsageCoreNanoSeconds.Value == "" ||
+		stats.Stats[0].WritableLayer.InodesUsed.Value == "" {
+		t.Errorf("crictl stats = %+v", stats)
+	}
+	if out := crictl(t, d, "logs", short); out != "hello\nctr-pod\n" {
+		t.Errorf("crictl logs (stdout) = %q", out)
+	}
+
 	if err := d.stop(t, syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Fatalf("daemon stop: %v\n%s", err, d.stderr.String())
 	}
