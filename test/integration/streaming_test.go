@@ -97,6 +97,21 @@ func TestCrictlExecAndPortForward(t *testing.T) {
 		}
 	})
 
+	t.Run("exec with a terminal", func(t *testing.T) {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Skip("needs script (util-linux) to give crictl a terminal")
+		}
+		// script runs crictl on a terminal of a known size, which crictl
+		// passes on to the exec's terminal. Its own terminal may echo a
+		// byte or two before crictl makes it raw.
+		args := crictlCommand(t, d, "exec", "-it", id, "sh", "-c", "tty; stty size").Args
+		line := "stty rows 30 cols 100; exec " + shellQuote(args)
+		out, err := exec.Command("script", "-qec", line, "/dev/null").CombinedOutput()
+		if err != nil || !regexp.MustCompile(`/dev/pts/\d+\r\n30 100\r\n$`).Match(out) {
+			t.Errorf("crictl exec -it = %q, %v; want the terminal's name and size", out, err)
+		}
+	})
+
 	t.Run("port forward", func(t *testing.T) {
 		cmd := crictlCommand(t, d, "port-forward", podID, ":8080")
 		out, err := cmd.StdoutPipe()
@@ -140,4 +155,13 @@ func forwardedPort(t *testing.T, out io.Reader) int {
 		}
 	}
 	return 0
+}
+
+// shellQuote joins args into one sh command line.
+func shellQuote(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(quoted, " ")
 }
