@@ -68,16 +68,15 @@ func TestCrictlExecAndPortForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	podID := strings.TrimSpace(crictl(t, d, "runp", podJSON))
+	// The pod's containers outlive the daemon: remove them however the
+	// test ends.
+	t.Cleanup(func() { crictl(t, d, "rmp", "--force", podID) })
 	// The web server listens on the pod's loopback only: a forward must
 	// reach it from inside the pod's network namespace.
 	script := "mkdir -p /www && echo hello from the pod > /www/index.html && exec busybox httpd -f -p 127.0.0.1:8080 -h /www"
 	id := strings.TrimSpace(crictl(t, d, "create", podID, containerJSON(t, d, "web", ref, script), podJSON))
 	crictl(t, d, "start", id)
 	waitContainerState(t, d, id, "CONTAINER_RUNNING", 10*time.Second)
-	defer func() {
-		crictl(t, d, "stopp", podID)
-		crictl(t, d, "rmp", podID)
-	}()
 
 	t.Run("exec", func(t *testing.T) {
 		// crictl reports the command's exit code and fails itself.
