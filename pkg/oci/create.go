@@ -35,6 +35,11 @@ type CreateOptions struct {
 	// that no line depends on the caller; Stdout and Stderr are unused.
 	// ReopenLog reopens it after a rotation. It must be absolute.
 	LogPath string
+	// OpenStdin gives a container with a LogPath a stdin pipe that its
+	// monitor holds: clients of Attach write to it. With StdinOnce the
+	// pipe closes when the first attached client ends its input (CRI's
+	// stdin and stdin_once).
+	OpenStdin, StdinOnce bool
 }
 
 // Create sets up container id from the bundle directory: namespaces, cgroup,
@@ -68,6 +73,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	if opts.LogPath != "" && spec.Process.Terminal {
 		return errdefs.InvalidField("log path", "a container with a terminal has no log: its output goes to the console socket")
+	}
+	if opts.OpenStdin && (opts.LogPath == "" || opts.Stdin != nil) {
+		return errdefs.InvalidField("stdin", "an attachable stdin needs a log path and no stdin file")
+	}
+	if opts.StdinOnce && !opts.OpenStdin {
+		return errdefs.InvalidField("stdin_once", "needs stdin")
 	}
 	exe, err := r.sealed()
 	if err != nil {
@@ -157,6 +168,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		logPath: opts.LogPath,
+	}
+	switch {
+	case opts.StdinOnce:
+		l.stdin = "once"
+	case opts.OpenStdin:
+		l.stdin = "open"
 	}
 	if opts.LogPath != "" {
 		l.stdio[1], l.stdio[2] = nil, nil

@@ -31,6 +31,7 @@ type launch struct {
 	extra    []*os.File // more descriptors for the init, after crisp's own
 	preserve []*os.File // descriptors the process gets at 3 and up
 	logPath  string     // the monitor writes the process's output here
+	stdin    string     // with logPath: "open" or "once" for a stdin pipe the monitor holds
 	stdio    [3]*os.File
 }
 
@@ -92,6 +93,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	}
 	if l.logPath != "" {
 		env = append(env, "_CRISP_INIT_LOG="+l.logPath)
+		if l.stdin != "" {
+			env = append(env, "_CRISP_INIT_STDIN="+l.stdin)
+		}
 	}
 	if l.ns.clone != 0 {
 		env = append(env, "_CRISP_INIT_CLONE="+strconv.FormatUint(uint64(l.ns.clone), 10))

@@ -62,6 +62,8 @@ int crisp_log_read(struct crisp_log *log, struct crisp_stream *s)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n < 0 && errno == EAGAIN ? 1 : 0;
+	if (log->tee)
+		log->tee(log->tee_arg, s == &log->out ? 1 : 2, s->buf + s->len, n);
 	s->len += n;
 	for (size_t i = s->len - n; i < s->len; i++) {
 		if (s->buf[i] != '\n')

@@ -21,6 +21,10 @@ struct crisp_log {
 	char path[4096];
 	int fd;
 	struct crisp_stream out, err;
+	// tee, when set, gets every chunk read from a stream (1 for stdout,
+	// 2 for stderr) before it is logged.
+	void (*tee)(void *arg, int stream, const char *data, size_t n);
+	void *tee_arg;
 };
 
 // crisp_log_open opens (or, after the kubelet rotated it, reopens)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "init.h"
 #include "logs.h"
 
@@ -65,12 +66,23 @@ static int reap(pid_t init, int flags, int *status)
 // of both streams while the container runs, reopens the log on SIGUSR1
 // (after the kubelet rotated it) and, once the init exited, drains what is
 // left.
-static int follow(pid_t init, int statefd, struct crisp_log *log)
+static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once)
 {
 	struct crisp_stream *streams[] = {&log->out, &log->err};
+	static struct crisp_attach attach;
 	long long deadline = -1;
 	int status = 0, exited = 0, sfd;
 	sigset_t mask;
+
+	// Without the socket the container still runs and logs; only Attach
+	// is refused.
+	if (statefd < 0 || crisp_attach_init(&attach, statefd, stdin_fd, stdin_once) < 0) {
+		if (stdin_fd >= 0)
+			close(stdin_fd);
+		attach.listen_fd = attach.stdin_fd = -1;
+	} else {
+		log->tee = crisp_attach_output, log->tee_arg = &attach;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -89,19 +101,21 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 		exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 	}
 	while (!exited || log->out.fd >= 0 || log->err.fd >= 0) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[3 + CRISP_ATTACH_CLIENTS + 2] = {
 			{.fd = sfd, .events = POLLIN},
 			{.fd = log->out.fd, .events = POLLIN},
 			{.fd = log->err.fd, .events = POLLIN},
 		};
-		int timeout = -1;
+		int nfds = 3, timeout = -1;
+		if (attach.listen_fd >= 0)
+			nfds += crisp_attach_pollfds(&attach, fds + 3);
 		if (exited) {
 			long long left = deadline - crisp_now_ms();
 			if (left <= 0)
 				break;
 			timeout = (int)left;
 		}
-		if (poll(fds, 3, timeout) < 0) {
+		if (poll(fds, nfds, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -113,6 +127,7 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 			if (!exited && reap(init, WNOHANG, &status)) {
 				record_exit(statefd, status);
 				exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
+				crisp_attach_close_stdin(&attach);
 			} else if (exited) {
 				reap(init, WNOHANG, &status); // orphans reparented to us
 			}
@@ -125,13 +140,15 @@ static int follow(pid_t init, int statefd, struct crisp_log *log)
 				streams[i]->fd = -1;
 			}
 		}
+		if (attach.listen_fd >= 0)
+			crisp_attach_handle(&attach, fds + 3, nfds - 3);
 	}
 	for (int i = 0; i < 2; i++)
 		crisp_log_flush(log, streams[i]);
 	return status;
 }
 
-void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log)
+void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once)
 {
 	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	pid_t init = 0;
@@ -143,14 +160,15 @@ void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log)
 	{
 		// Nothing the caller passed is the monitor's to hold open.
 		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
-			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe, -1};
+			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe,
+			      stdin_fd < 0 ? pidpipe : stdin_fd, -1};
 		crisp_detach_fds(keep);
 	}
 	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave
 	close(pidpipe);
 	if (init > 0 && log) {
-		status = follow(init, statefd, log);
+		status = follow(init, statefd, log, stdin_fd, stdin_once);
 	} else if (reap(init, 0, &status)) {
 		record_exit(statefd, status);
 	}

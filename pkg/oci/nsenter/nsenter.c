@@ -196,8 +196,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
-	int cgroupfd, statefd, exefd, pidpipe[2], outpipe[2], errpipe[2], joined, joinpid = 0, nsenters;
-	const char *logpath;
+	int cgroupfd, statefd, exefd, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
+	const char *logpath, *stdin_mode;
 	static struct crisp_log logger;
 	unsigned long cloneflags;
 	pid_t child;
@@ -221,6 +221,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
 	unsetenv("_CRISP_INIT_CLONE");
 	logpath = getenv("_CRISP_INIT_LOG");
+	// "open" or "once": the monitor holds the container's stdin for
+	// attached clients (CRI's stdin and stdin_once).
+	stdin_mode = getenv("_CRISP_INIT_STDIN");
 
 	// Open every namespace before joining any, while the paths still
 	// resolve in the caller's mount namespace.
@@ -262,6 +265,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			bail("log pipes");
 		logger.out = (struct crisp_stream){.fd = outpipe[0], .name = "stdout"};
 		logger.err = (struct crisp_stream){.fd = errpipe[0], .name = "stderr"};
+		if (stdin_mode && pipe2(inpipe, O_CLOEXEC) < 0)
+			bail("stdin pipe");
 	}
 
 	child = clone_into(cgroupfd, &joined);
@@ -279,7 +284,10 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			close(outpipe[1]);
 			close(errpipe[1]);
 		}
-		crisp_monitor(pidpipe[0], statefd, logger.fd >= 0 ? &logger : NULL);
+		if (inpipe[0] >= 0)
+			close(inpipe[0]);
+		crisp_monitor(pidpipe[0], statefd, logger.fd >= 0 ? &logger : NULL, inpipe[1],
+			      stdin_mode && strcmp(stdin_mode, "once") == 0);
 	}
 
 	// The container side. Nothing here may return to the monitor.
@@ -290,6 +298,11 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			bail("log pipes as stdio");
 		close(outpipe[0]), close(outpipe[1]), close(errpipe[0]), close(errpipe[1]);
 		close(logger.fd);
+		if (inpipe[0] >= 0) {
+			if (dup2(inpipe[0], 0) < 0)
+				bail("stdin pipe as stdin");
+			close(inpipe[0]), close(inpipe[1]);
+		}
 	}
 	if (statefd >= 0)
 		close(statefd);

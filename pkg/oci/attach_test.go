@@ -1,0 +1,169 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// syncBuffer is a bytes.Buffer safe for the attach's writer goroutine and
+// the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAttachStdinOnce attaches to a container that reads its stdin: what
+// the client writes reaches it, the end of the client's input closes the
+// container's stdin (stdin_once), and the attach ends when it exits. The
+// log has the output too.
+func TestAttachStdinOnce(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	spec := testSpec(t, "sh", "-c", "echo ready; while read line; do echo got $line; echo seen >&2; done; echo stdin ended")
+	if err := rt.Create(ctx, "stdin", writeBundle(t, spec), CreateOptions{LogPath: logPath, OpenStdin: true, StdinOnce: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "stdin", true) })
+	if err := rt.Start(ctx, "stdin"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the container's first line", func() bool {
+		return len(readLog(t, logPath)) > 0
+	})
+
+	stdinR, stdinW := io.Pipe()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- rt.Attach(ctx, "stdin", AttachStreams{Stdin: stdinR, Stdout: &stdout, Stderr: &stderr}) }()
+	// Input is sent once the monitor accepted the connection; retry the
+	// first line until it shows, as an interactive user would.
+	waitFor(t, "the first line echoed through the attach", func() bool {
+		if strings.Contains(stdout.String(), "got one") {
+			return true
+		}
+		if stdout.String() == "" {
+			stdinW.Write([]byte("one\n"))
+		}
+		return false
+	})
+	stdinW.Write([]byte("two\n"))
+	waitFor(t, "the second line", func() bool { return strings.Contains(stdout.String(), "got two") })
+	stdinW.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Attach: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the attach did not end when the container exited")
+	}
+	if st, err := rt.Wait(ctx, "stdin"); err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	if !strings.HasSuffix(stdout.String(), "got two\nstdin ended\n") || !strings.Contains(stderr.String(), "seen\n") {
+		t.Errorf("attached stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	if got := strings.Join(stream(readLog(t, logPath), "stdout"), "|"); !strings.HasPrefix(got, "F ready|F got one") || !strings.HasSuffix(got, "F got two|F stdin ended") {
+		t.Errorf("log stdout %q", got)
+	}
+}
+
+// TestAttachOutputToSeveralClients attaches two clients without stdin: both
+// get the output; one leaving does not disturb the other or the container.
+func TestAttachOutputToSeveralClients(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	spec := testSpec(t, "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done")
+	if err := rt.Create(ctx, "ticker", writeBundle(t, spec), CreateOptions{LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "ticker", true) })
+	if err := rt.Start(ctx, "ticker"); err != nil {
+		t.Fatal(err)
+	}
+	var a, b syncBuffer
+	ctxA, cancelA := context.WithCancel(ctx)
+	doneA := make(chan error, 1)
+	doneB := make(chan error, 1)
+	go func() { doneA <- rt.Attach(ctxA, "ticker", AttachStreams{Stdout: &a}) }()
+	go func() { doneB <- rt.Attach(ctx, "ticker", AttachStreams{Stdout: &b}) }()
+	waitFor(t, "output on both clients", func() bool {
+		return strings.Contains(a.String(), "tick") && strings.Contains(b.String(), "tick")
+	})
+	cancelA()
+	if err := <-doneA; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled attach = %v, want context.Canceled", err)
+	}
+	if err := <-doneB; err != nil {
+		t.Fatalf("second attach: %v", err)
+	}
+	if !strings.HasSuffix(b.String(), "tick 199\n") {
+		t.Errorf("second client's output ends %q", b.String()[max(0, len(b.String())-40):])
+	}
+	if st, err := rt.Wait(ctx, "ticker"); err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	if n := len(stream(readLog(t, logPath), "stdout")); n != 200 {
+		t.Errorf("log has %d lines, want 200", n)
+	}
+}
+
+func TestAttachRefusals(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spec := testSpec(t, "true")
+	bundle := writeBundle(t, spec)
+	if err := rt.Create(ctx, "nostdin", bundle, CreateOptions{OpenStdin: true}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("stdin without a log: %v, want invalid argument", err)
+	}
+	if err := rt.Create(ctx, "once", bundle, CreateOptions{LogPath: filepath.Join(t.TempDir(), "l"), StdinOnce: true}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("stdin_once without stdin: %v, want invalid argument", err)
+	}
+	if err := rt.Create(ctx, "nolog", bundle, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "nolog", true) })
+	if err := rt.Attach(ctx, "nolog", AttachStreams{}); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("attach to a container without a log: %v, want failed precondition", err)
+	}
+	if err := rt.Attach(ctx, "missing", AttachStreams{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("attach to a missing container: %v, want not found", err)
+	}
+}

@@ -1,0 +1,171 @@
+// The attach socket: a SOCK_SEQPACKET socket in the container's state
+// directory through which CRI's Attach reaches a running container. The
+// monitor, which owns the container's stdio, copies the container's output
+// to every attached client and the clients' input to the container's stdin.
+// Every packet starts with its type (attach.h); the monitor closes the
+// connections when it exits, after the container did.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "attach.h"
+
+int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int once)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	a->listen_fd = -1;
+	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
+		a->clients[i] = -1;
+	a->stdin_fd = stdin_fd;
+	a->once = once;
+	a->pending_len = a->pending_off = 0;
+	if (stdin_fd >= 0)
+		fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
+	// The state directory's path may be longer than a socket address:
+	// bind through the descriptor.
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (a->listen_fd < 0)
+		return -1;
+	if (bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(a->listen_fd, 8) < 0) {
+		int err = errno;
+		close(a->listen_fd);
+		a->listen_fd = -1;
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int crisp_attach_pollfds(struct crisp_attach *a, struct pollfd *fds)
+{
+	int n = 0;
+	// Input waits while the pipe is full.
+	short in = a->pending_len > a->pending_off ? 0 : POLLIN;
+
+	fds[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+	fds[n++] = (struct pollfd){.fd = a->pending_len > a->pending_off ? a->stdin_fd : -1, .events = POLLOUT};
+	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
+		fds[n++] = (struct pollfd){.fd = a->clients[i], .events = in};
+	return n;
+}
+
+void crisp_attach_close_stdin(struct crisp_attach *a)
+{
+	if (a->stdin_fd >= 0)
+		close(a->stdin_fd);
+	a->stdin_fd = -1;
+	a->pending_len = a->pending_off = 0;
+}
+
+// flush writes pending input to the container's stdin as far as it goes.
+static void flush(struct crisp_attach *a)
+{
+	while (a->stdin_fd >= 0 && a->pending_off < a->pending_len) {
+		ssize_t w = write(a->stdin_fd, a->pending + a->pending_off, a->pending_len - a->pending_off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w <= 0) {
+			// The container closed its stdin.
+			crisp_attach_close_stdin(a);
+			return;
+		}
+		a->pending_off += w;
+	}
+	a->pending_len = a->pending_off = 0;
+}
+
+// drop ends client i's attach; with stdin_once that ends the stdin too.
+static void drop(struct crisp_attach *a, int i)
+{
+	close(a->clients[i]);
+	a->clients[i] = -1;
+	if (a->once)
+		crisp_attach_close_stdin(a);
+}
+
+static void client_input(struct crisp_attach *a, int i)
+{
+	static char buf[CRISP_ATTACH_PACKET];
+	ssize_t n;
+
+	do
+		n = recv(a->clients[i], buf, sizeof(buf), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		drop(a, i);
+		return;
+	}
+	switch (buf[0]) {
+	case CRISP_ATTACH_STDIN:
+		if (a->stdin_fd < 0 || n == 1)
+			return;
+		memcpy(a->pending, buf + 1, n - 1);
+		a->pending_len = n - 1, a->pending_off = 0;
+		flush(a);
+		return;
+	case CRISP_ATTACH_STDIN_EOF:
+		if (a->once)
+			crisp_attach_close_stdin(a);
+		return;
+	}
+}
+
+void crisp_attach_handle(struct crisp_attach *a, const struct pollfd *fds, int n)
+{
+	if (n < 2 || a->listen_fd < 0)
+		return;
+	if (fds[1].revents)
+		flush(a);
+	for (int i = 0; i < CRISP_ATTACH_CLIENTS && i + 2 < n; i++) {
+		if (a->clients[i] < 0 || fds[i + 2].fd != a->clients[i] || !fds[i + 2].revents)
+			continue;
+		if (fds[i + 2].revents & POLLIN)
+			client_input(a, i);
+		else if (fds[i + 2].revents & (POLLHUP | POLLERR))
+			drop(a, i);
+	}
+	if (fds[0].revents & POLLIN) {
+		for (;;) {
+			int c = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), i;
+			if (c < 0)
+				break;
+			for (i = 0; i < CRISP_ATTACH_CLIENTS && a->clients[i] >= 0; i++)
+				;
+			if (i == CRISP_ATTACH_CLIENTS) {
+				close(c);
+				continue;
+			}
+			a->clients[i] = c;
+		}
+	}
+}
+
+void crisp_attach_output(void *attach, int stream, const char *data, size_t n)
+{
+	struct crisp_attach *a = attach;
+	static char buf[CRISP_ATTACH_PACKET];
+
+	while (n > 0) {
+		size_t chunk = n < sizeof(buf) - 1 ? n : sizeof(buf) - 1;
+		buf[0] = (char)stream;
+		memcpy(buf + 1, data, chunk);
+		for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++) {
+			if (a->clients[i] < 0)
+				continue;
+			if (send(a->clients[i], buf, chunk + 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN && errno != EINTR)
+				drop(a, i);
+		}
+		data += chunk, n -= chunk;
+	}
+}
