@@ -204,7 +204,12 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 			return fmt.Errorf("container %s: create log directory: %w", c.ID, err)
 		}
 	}
-	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, oci.CreateOptions{LogPath: c.LogPath}); err != nil {
+	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
+	if opts.OpenStdin && c.LogPath == "" {
+		// The stdin is held by the monitor that writes the log.
+		return errdefs.InvalidField("stdin", "a container with stdin needs a log_path (and its pod a log_directory)")
+	}
+	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
 		return err
 	}
 	st, err := m.opts.Runtime.State(ctx, c.ID)

@@ -1,0 +1,74 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// lockedBuffer is written by the attach and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAttachStdinOnce attaches to a container created with stdin and
+// stdin_once, as kubectl run -i does: input reaches the container, the end
+// of it ends the container, and the log has everything.
+func TestAttachStdinOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb := e.pod(t, "attach", sandbox.ModeContainer)
+	cfg := config("attach", "echo ready; while read l; do echo got $l; done; echo bye")
+	cfg.Stdin, cfg.StdinOnce = true, true
+	c := e.run(t, sb, cfg)
+	waitLog(t, c.LogPath, "ready")
+
+	in, inW := io.Pipe()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "got hi"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo through the attach; output %q", out.String())
+		}
+		if out.String() == "" {
+			inW.Write([]byte("hi\n"))
+		}
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	got := e.waitExited(t, c.ID)
+	if got.ExitCode != 0 || !strings.HasSuffix(out.String(), "bye\n") {
+		t.Errorf("exit code %d, attached output %q", got.ExitCode, out.String())
+	}
+	if lines := strings.Join(readLog(t, c.LogPath), "|"); !strings.Contains(lines, "got hi") || !strings.HasSuffix(lines, "bye") {
+		t.Errorf("log %q", lines)
+	}
+	if err := e.m.Attach(ctx, c.ID, nil, &out, nil); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("attach to an exited container: %v, want failed precondition", err)
+	}
+}
