@@ -25,13 +25,15 @@ import (
 // Without a terminal the process reads stdin through a pipe, which is
 // closed when stdin ends so that a command reading to end of file (cat)
 // finishes; a nil stream is /dev/null. With tty the process gets a new
-// terminal: stdin is typed into it (its end is the client's ^D, a byte like
-// any other), stdout receives its output and stderr is unused, as the
-// terminal merges the two; each size from resize is applied to it.
+// terminal: stdin is typed into it, stdout receives its output and stderr
+// is unused, as the terminal merges the two; each size from resize is
+// applied to it. The end of stdin hangs the terminal up.
 //
-// When ctx is done the process is killed and Exec returns the cause. A copy
-// from stdin blocked in a read ends only when the caller closes stdin, as
-// the streaming server does once Exec returns.
+// A client that stops taking output is gone: the process's output is
+// closed, so that it does not block writing to it. When ctx is done the
+// process is killed and Exec returns the cause. A copy from stdin blocked
+// in a read ends only when the caller closes stdin, as the streaming server
+// does once Exec returns.
 func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) (int32, error) {
 	if len(cmd) == 0 {
 		return 0, errdefs.InvalidField("cmd", "must not be empty")
@@ -222,21 +224,43 @@ func (s *streamIO) start(ctx context.Context) error {
 		}
 		go func() {
 			_, _ = io.Copy(in, s.stdin)
-			// End of stdin is end of file for a pipe; on a terminal it
-			// is the client's to type.
-			if s.master == nil {
-				s.in.Close()
-			}
+			// End of stdin is end of file for a pipe. A client on a
+			// terminal types ^D as a byte like any other, so the end of
+			// its stdin means it has gone: the terminal is hung up, as
+			// closing a terminal window does (the process gets SIGHUP).
+			in.Close()
 		}()
 	}
 	for _, out := range s.outputs {
 		s.copies.Add(1)
 		go func() {
 			defer s.copies.Done()
-			_, _ = io.Copy(out.w, out.r)
+			w := &clientWriter{w: out.w}
+			_, _ = io.Copy(w, out.r)
+			if w.err != nil {
+				// The client is gone: the process's next write fails
+				// (a broken pipe) or its terminal is hung up, instead of
+				// it blocking on output nobody reads.
+				out.r.Close()
+			}
 		}()
 	}
 	return nil
+}
+
+// clientWriter remembers a failed write to the caller's stream, which
+// io.Copy does not tell apart from a failed read of the process's output.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // applyResizes sets the terminal's size to each size the caller sends

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -45,6 +46,12 @@ func (b *streamBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// goneStream is the stream of a client that has gone away.
+type goneStream struct{}
+
+func (goneStream) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+func (goneStream) Close() error              { return nil }
 
 func TestExecStreams(t *testing.T) {
 	e := newEnv(t)
@@ -141,6 +148,29 @@ func TestExecStreams(t *testing.T) {
 		}
 		if want := "next\r\n30 100\r\nnext\r\n40 120\r\n"; stdout.String() != want {
 			t.Errorf("terminal output %q, want %q", stdout.String(), want)
+		}
+	})
+
+	t.Run("the end of stdin hangs the terminal up", func(t *testing.T) {
+		// The deadline only keeps a broken test from hanging.
+		dctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		var stdout streamBuffer
+		code, err := e.m.Exec(dctx, c.ID, []string{"sh", "-c", "exec sleep 1000"}, strings.NewReader(""), &stdout, nil, true, nil)
+		if err != nil || code != 128+int32(unix.SIGHUP) {
+			t.Errorf("Exec = %d, %v; want the process ended by SIGHUP", code, err)
+		}
+	})
+
+	t.Run("a client gone ends the output", func(t *testing.T) {
+		// Without the client the output pipe would fill and the loop
+		// block forever; the deadline only keeps a broken test from
+		// hanging.
+		dctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		code, err := e.m.Exec(dctx, c.ID, []string{"sh", "-c", "while echo y; do :; done; exit 7"}, nil, goneStream{}, nil, false, nil)
+		if err != nil || (code != 7 && code != 128+int32(unix.SIGPIPE)) {
+			t.Errorf("Exec = %d, %v; want the writes to fail", code, err)
 		}
 	})
 
