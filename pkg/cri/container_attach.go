@@ -9,9 +9,8 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// Attach is not supported yet: a container's stdio is owned by its
-// monitor, which writes it to the container's log and has no way to hand
-// it to a client. Logs are read from the log file instead.
+// Attach is not supported yet: the streaming server does not connect
+// clients to a container's own stdio. Its output is in its log file.
 func (s *RuntimeService) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, fmt.Errorf("Attach: a container's stdio is owned by its monitor and cannot be attached to yet; read its log or use Exec: %w", errdefs.ErrNotImplemented)
+	return nil, fmt.Errorf("Attach: attaching to a container's stdio is not supported yet; use Exec, or read the container's log: %w", errdefs.ErrNotImplemented)
 }

@@ -122,7 +122,7 @@ func TestStreamingRequestsGetURLs(t *testing.T) {
 func TestAttachAndStreamingWithoutAServerAreUnimplemented(t *testing.T) {
 	_, c := newStreamService(t)
 	ctx := background(t)
-	if _, err := c.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "aaa1", Stdout: true}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "monitor") {
+	if _, err := c.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "aaa1", Stdout: true}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "not supported yet") {
 		t.Errorf("Attach = %v, want Unimplemented saying why", err)
 	}
 	f, _ := newContainerService(t)

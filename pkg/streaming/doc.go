@@ -9,7 +9,5 @@
 // which expires unused after a minute. It listens on loopback by default;
 // kubelet on the same node reaches it there. TLS is not supported yet.
 //
-// Attach is not supported yet: a container's stdio belongs to its monitor,
-// which writes it to the container's log and offers no way to attach to
-// it.
+// Attach is not served yet: the calls for it answer Unimplemented.
 package streaming

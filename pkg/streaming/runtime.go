@@ -50,10 +50,10 @@ func (s *sessions) Exec(ctx context.Context, containerID string, cmd []string, s
 	return nil
 }
 
-// Attach is not supported: a container's stdio is owned by its monitor,
-// which writes it to the container's log and cannot hand it out yet.
+// Attach is not served yet: the streaming server does not connect clients
+// to a container's own stdio.
 func (s *sessions) Attach(_ context.Context, containerID string, _ io.Reader, _, _ io.WriteCloser, _ bool, _ <-chan remotecommand.TerminalSize) error {
-	return fmt.Errorf("attach to container %s: a container's stdio is owned by its monitor and cannot be attached to yet: %w", containerID, errdefs.ErrNotImplemented)
+	return fmt.Errorf("attach to container %s: attaching to a container's stdio is not supported yet; use exec, or read its log: %w", containerID, errdefs.ErrNotImplemented)
 }
 
 // PortForward forwards stream to port of the pod.

@@ -79,7 +79,7 @@ func TestExecReportsTheExitCode(t *testing.T) {
 func TestAttachIsNotImplemented(t *testing.T) {
 	s := &sessions{containers: &fakeContainers{}, pods: fakePods{}, ctx: context.Background()}
 	err := s.Attach(context.Background(), "c1", nil, nil, nil, false, nil)
-	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "monitor") {
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "not supported yet") {
 		t.Errorf("Attach = %v, want not implemented, saying why", err)
 	}
 }
