@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,13 +23,22 @@ const (
 	attachStdout    = 1
 	attachStderr    = 2
 	attachStdinDone = 3
+	attachResize    = 4
 )
+
+// TerminalSize is a terminal's size in characters.
+type TerminalSize struct {
+	Width, Height uint16
+}
 
 // AttachStreams are the caller's ends of an attach: nil ones are not
 // attached.
 type AttachStreams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Resize carries the client's terminal size for a container with a
+	// terminal, whose output all comes on Stdout.
+	Resize <-chan TerminalSize
 }
 
 // Attach connects the streams to a created or running container that has a
@@ -49,11 +59,17 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams AttachStreams) 
 		return fmt.Errorf("attach to container %s: %w", id, err)
 	}
 	defer conn.Close()
+	// The resize copy ends with the attach.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
 	if streams.Stdin != nil {
 		go sendStdin(conn, streams.Stdin)
+	}
+	if streams.Resize != nil {
+		go sendResizes(ctx, conn, streams.Resize)
 	}
 	err = receiveOutput(conn, streams.Stdout, streams.Stderr)
 	// The socket's end stops the stdin copy at its next write; a reader
@@ -110,6 +126,27 @@ func sendStdin(conn *os.File, in io.Reader) {
 		if err != nil {
 			conn.Write([]byte{attachStdinDone})
 			return
+		}
+	}
+}
+
+// sendResizes passes the client's terminal sizes on until the channel
+// closes, the attach ends or ctx does.
+func sendResizes(ctx context.Context, conn *os.File, sizes <-chan TerminalSize) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case size, ok := <-sizes:
+			if !ok {
+				return
+			}
+			pkt := []byte{attachResize}
+			pkt = binary.NativeEndian.AppendUint16(pkt, size.Height)
+			pkt = binary.NativeEndian.AppendUint16(pkt, size.Width)
+			if _, err := conn.Write(pkt); err != nil {
+				return
+			}
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -68,7 +70,9 @@ func TestAttachStdinOnce(t *testing.T) {
 	stdinR, stdinW := io.Pipe()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- rt.Attach(ctx, "stdin", AttachStreams{Stdin: stdinR, Stdout: &stdout, Stderr: &stderr}) }()
+	go func() {
+		done <- rt.Attach(ctx, "stdin", AttachStreams{Stdin: stdinR, Stdout: &stdout, Stderr: &stderr})
+	}()
 	// Input is sent once the monitor accepted the connection; retry the
 	// first line until it shows, as an interactive user would.
 	waitFor(t, "the first line echoed through the attach", func() bool {
@@ -165,5 +169,64 @@ func TestAttachRefusals(t *testing.T) {
 	}
 	if err := rt.Attach(ctx, "missing", AttachStreams{}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("attach to a missing container: %v, want not found", err)
+	}
+}
+
+// TestAttachTerminal runs a container with a terminal that its monitor
+// holds: the output is logged and attached, input reaches the terminal,
+// and a resize changes its size.
+func TestAttachTerminal(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	spec := testSpec(t, "sh", "-c", "tty; stty size; while read line; do echo got $line; stty size; done; echo eof")
+	spec.Process.Terminal = true
+	spec.Process.ConsoleSize = &specs.Box{Height: 24, Width: 80}
+	if err := rt.Create(ctx, "tty", writeBundle(t, spec), CreateOptions{LogPath: logPath, OpenStdin: true, StdinOnce: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "tty", true) })
+	if err := rt.Start(ctx, "tty"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the terminal's size in the log", func() bool {
+		return strings.Contains(strings.Join(stream(readLog(t, logPath), "stdout"), "|"), "24 80")
+	})
+
+	stdinR, stdinW := io.Pipe()
+	resize := make(chan TerminalSize, 1)
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- rt.Attach(ctx, "tty", AttachStreams{Stdin: stdinR, Stdout: &out, Resize: resize})
+	}()
+	resize <- TerminalSize{Width: 100, Height: 30}
+	// Each line makes the container print its size again; stdin and
+	// resizes travel separately, so repeat until the new size shows.
+	waitFor(t, "the new size after a resize", func() bool {
+		if strings.Contains(out.String(), "30 100") {
+			return true
+		}
+		stdinW.Write([]byte("ping\n"))
+		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	stdinW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	if st, err := rt.Wait(ctx, "tty"); err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v (output %q)", st, err, out.String())
+	}
+	if !strings.Contains(out.String(), "got ping") || !strings.Contains(out.String(), "eof") {
+		t.Errorf("attached output %q", out.String())
+	}
+	lines := stream(readLog(t, logPath), "stdout")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "F /dev/pts/") {
+		t.Errorf("the log's first line is %q, want the terminal's name", lines)
+	}
+	if len(stream(readLog(t, logPath), "stderr")) != 0 {
+		t.Error("a terminal has no stderr, but the log has stderr lines")
 	}
 }

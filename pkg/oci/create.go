@@ -65,14 +65,14 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		return errdefs.InvalidField("root.path", fmt.Sprintf("%s is not a directory", rootfs))
 	}
 	plan, _ := planNamespaces(spec.Linux.Namespaces) // checked by loadSpec
-	if spec.Process.Terminal && opts.ConsoleSocket == "" {
-		return errdefs.InvalidField("process.terminal", "a terminal needs a console socket")
+	if spec.Process.Terminal && opts.ConsoleSocket == "" && opts.LogPath == "" {
+		return errdefs.InvalidField("process.terminal", "a terminal needs a console socket or a log path")
 	}
 	if opts.LogPath != "" && !filepath.IsAbs(opts.LogPath) {
 		return errdefs.InvalidField("log path", fmt.Sprintf("%q is not absolute", opts.LogPath))
 	}
-	if opts.LogPath != "" && spec.Process.Terminal {
-		return errdefs.InvalidField("log path", "a container with a terminal has no log: its output goes to the console socket")
+	if opts.LogPath != "" && opts.ConsoleSocket != "" {
+		return errdefs.InvalidField("console socket", "a container with a log keeps its terminal in its monitor: it takes no console socket")
 	}
 	if opts.OpenStdin && (opts.LogPath == "" || opts.Stdin != nil) {
 		return errdefs.InvalidField("stdin", "an attachable stdin needs a log path and no stdin file")
@@ -154,7 +154,20 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer stateDir.Close()
 	extra := []*os.File{dirHandle}
 	consoleFD := -1
-	if spec.Process.Terminal {
+	var ttySocket *os.File
+	switch {
+	case spec.Process.Terminal && opts.LogPath != "":
+		// The monitor holds the terminal: it logs its output and serves
+		// it to Attach. The init sends it the master on a socket pair.
+		initEnd, monitorEnd, err := socketPair()
+		if err != nil {
+			return err
+		}
+		defer initEnd.Close()
+		defer monitorEnd.Close()
+		extra = append(extra, initEnd)
+		ttySocket = monitorEnd
+	case spec.Process.Terminal:
 		console, err := dialConsole(opts.ConsoleSocket)
 		if err != nil {
 			return err
@@ -167,7 +180,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-		logPath: opts.LogPath,
+		logPath: opts.LogPath, ttySocket: ttySocket,
 	}
 	switch {
 	case opts.StdinOnce:
@@ -267,6 +280,15 @@ func dialConsole(path string) (*os.File, error) {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
 	return f, nil
+}
+
+// socketPair returns the two ends of a unix stream socket pair.
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("terminal socket pair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "tty-init"), os.NewFile(uintptr(fds[1]), "tty-monitor"), nil
 }
 
 // hostRoot returns the host uid and gid that the container's root maps to.

@@ -32,7 +32,10 @@ type launch struct {
 	preserve []*os.File // descriptors the process gets at 3 and up
 	logPath  string     // the monitor writes the process's output here
 	stdin    string     // with logPath: "open" or "once" for a stdin pipe the monitor holds
-	stdio    [3]*os.File
+	// ttySocket, with logPath, is the monitor's end of the socket on which
+	// the init sends the terminal's master.
+	ttySocket *os.File
+	stdio     [3]*os.File
 }
 
 // launched is a started process: its monitor, its init and the sync socket
@@ -85,6 +88,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	}
 	if l.stateDir != nil {
 		add("_CRISP_INIT_STATE", l.stateDir)
+	}
+	if l.ttySocket != nil {
+		add("_CRISP_INIT_TTY", l.ttySocket)
 	}
 	extraFD := 3 + len(files)
 	files = append(files, l.extra...)

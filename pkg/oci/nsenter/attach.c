@@ -9,8 +9,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -24,6 +26,7 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 		a->clients[i] = -1;
 	a->stdin_fd = stdin_fd;
 	a->once = once;
+	a->tty = -1;
 	a->pending_len = a->pending_off = 0;
 	if (stdin_fd >= 0)
 		fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
@@ -58,9 +61,25 @@ int crisp_attach_pollfds(struct crisp_attach *a, struct pollfd *fds)
 
 void crisp_attach_close_stdin(struct crisp_attach *a)
 {
-	if (a->stdin_fd >= 0)
-		close(a->stdin_fd);
+	int fd = a->stdin_fd;
+
+	if (fd < 0)
+		return;
 	a->stdin_fd = -1;
+	if (a->tty >= 0) {
+		// A terminal has no end of input but the one its user types:
+		// the EOF character, which ends a read at the start of a line.
+		// It follows what input is still pending, as far as that goes.
+		struct termios t;
+		char eof = tcgetattr(a->tty, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+		if (a->pending_len > a->pending_off && write(fd, a->pending + a->pending_off, a->pending_len - a->pending_off) < 0) {
+			// The terminal is gone or full: the EOF may not fit either.
+		}
+		if (write(fd, &eof, 1) < 0) {
+			// As above.
+		}
+	}
+	close(fd);
 	a->pending_len = a->pending_off = 0;
 }
 
@@ -117,6 +136,14 @@ static void client_input(struct crisp_attach *a, int i)
 	case CRISP_ATTACH_STDIN_EOF:
 		if (a->once)
 			crisp_attach_close_stdin(a);
+		return;
+	case CRISP_ATTACH_RESIZE:
+		if (a->tty >= 0 && n >= 5) {
+			unsigned short size[2];
+			memcpy(size, buf + 1, sizeof(size));
+			struct winsize ws = {.ws_row = size[0], .ws_col = size[1]};
+			ioctl(a->tty, TIOCSWINSZ, &ws);
+		}
 		return;
 	}
 }

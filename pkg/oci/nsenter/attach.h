@@ -18,6 +18,7 @@ enum {
 	CRISP_ATTACH_STDOUT = 1,    // monitor → client: the container's stdout
 	CRISP_ATTACH_STDERR = 2,    // monitor → client: the container's stderr
 	CRISP_ATTACH_STDIN_EOF = 3, // client → monitor: the client's stdin ended
+	CRISP_ATTACH_RESIZE = 4,    // client → monitor: rows and columns (two native uint16)
 };
 
 struct crisp_attach {
@@ -27,6 +28,8 @@ struct crisp_attach {
 	// container has none or it was closed; once closes it when the first
 	// client that attached to it ends its input (CRI's stdin_once).
 	int stdin_fd, once;
+	// tty is the container's terminal master, for resizes; -1 without one.
+	int tty;
 	// pending holds input the pipe did not take yet; while it does, no
 	// more input is read from clients.
 	char pending[CRISP_ATTACH_PACKET];

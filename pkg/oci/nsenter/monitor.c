@@ -8,7 +8,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,7 +68,52 @@ static int reap(pid_t init, int flags, int *status)
 // of both streams while the container runs, reopens the log on SIGUSR1
 // (after the kubelet rotated it) and, once the init exited, drains what is
 // left.
-static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once)
+// receive_tty takes the terminal master the init sends on sock (see
+// console in process.c); -1 when none came.
+static int receive_tty(int sock)
+{
+	char data[64], control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct cmsghdr *cmsg;
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+// take_tty makes the terminal master the container's output stream (a
+// terminal has one), its stdin when it has one, and the target of resizes.
+static void take_tty(struct crisp_log *log, struct crisp_attach *attach, int master)
+{
+	for (struct crisp_stream *s = &log->out; s; s = s == &log->out ? &log->err : NULL) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+	}
+	log->out.fd = master;
+	if (attach->listen_fd < 0)
+		return;
+	attach->tty = dup(master);
+	if (attach->stdin_fd >= 0) {
+		// The container was given a stdin: with a terminal, that is the
+		// terminal, not the pipe its init replaced.
+		close(attach->stdin_fd);
+		attach->stdin_fd = dup(master);
+		if (attach->stdin_fd >= 0)
+			fcntl(attach->stdin_fd, F_SETFL, fcntl(attach->stdin_fd, F_GETFL) | O_NONBLOCK);
+	}
+}
+
+static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once, int ttysock)
 {
 	struct crisp_stream *streams[] = {&log->out, &log->err};
 	static struct crisp_attach attach;
@@ -101,14 +148,15 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 		exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 	}
 	while (!exited || log->out.fd >= 0 || log->err.fd >= 0) {
-		struct pollfd fds[3 + CRISP_ATTACH_CLIENTS + 2] = {
+		struct pollfd fds[4 + CRISP_ATTACH_CLIENTS + 2] = {
 			{.fd = sfd, .events = POLLIN},
 			{.fd = log->out.fd, .events = POLLIN},
 			{.fd = log->err.fd, .events = POLLIN},
 		};
-		int nfds = 3, timeout = -1;
+		int nfds = 4, timeout = -1;
+		fds[3] = (struct pollfd){.fd = ttysock, .events = POLLIN};
 		if (attach.listen_fd >= 0)
-			nfds += crisp_attach_pollfds(&attach, fds + 3);
+			nfds += crisp_attach_pollfds(&attach, fds + 4);
 		if (exited) {
 			long long left = deadline - crisp_now_ms();
 			if (left <= 0)
@@ -140,15 +188,22 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 				streams[i]->fd = -1;
 			}
 		}
+		if (ttysock >= 0 && fds[3].revents) {
+			int master = receive_tty(ttysock);
+			close(ttysock);
+			ttysock = -1;
+			if (master >= 0)
+				take_tty(log, &attach, master);
+		}
 		if (attach.listen_fd >= 0)
-			crisp_attach_handle(&attach, fds + 3, nfds - 3);
+			crisp_attach_handle(&attach, fds + 4, nfds - 4);
 	}
 	for (int i = 0; i < 2; i++)
 		crisp_log_flush(log, streams[i]);
 	return status;
 }
 
-void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once)
+void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once, int ttysock)
 {
 	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	pid_t init = 0;
@@ -161,14 +216,14 @@ void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd
 		// Nothing the caller passed is the monitor's to hold open.
 		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
 			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe,
-			      stdin_fd < 0 ? pidpipe : stdin_fd, -1};
+			      stdin_fd < 0 ? pidpipe : stdin_fd, ttysock < 0 ? pidpipe : ttysock, -1};
 		crisp_detach_fds(keep);
 	}
 	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave
 	close(pidpipe);
 	if (init > 0 && log) {
-		status = follow(init, statefd, log, stdin_fd, stdin_once);
+		status = follow(init, statefd, log, stdin_fd, stdin_once, ttysock);
 	} else if (reap(init, 0, &status)) {
 		record_exit(statefd, status);
 	}

@@ -196,7 +196,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
-	int cgroupfd, statefd, exefd, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
+	int cgroupfd, statefd, exefd, ttysock, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
 	const char *logpath, *stdin_mode;
 	static struct crisp_log logger;
 	unsigned long cloneflags;
@@ -216,6 +216,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	cgroupfd = env_fd("_CRISP_INIT_CGROUP");
 	statefd = env_fd("_CRISP_INIT_STATE");
 	exefd = env_fd("_CRISP_INIT_EXE");
+	// The monitor's end of the socket on which the init sends the
+	// terminal's master, when the monitor holds the container's terminal.
+	ttysock = env_fd("_CRISP_INIT_TTY");
 	if (exefd >= 0)
 		close(exefd);
 	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
@@ -287,12 +290,14 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		if (inpipe[0] >= 0)
 			close(inpipe[0]);
 		crisp_monitor(pidpipe[0], statefd, logger.fd >= 0 ? &logger : NULL, inpipe[1],
-			      stdin_mode && strcmp(stdin_mode, "once") == 0);
+			      stdin_mode && strcmp(stdin_mode, "once") == 0, ttysock);
 	}
 
 	// The container side. Nothing here may return to the monitor.
 	prctl(PR_SET_NAME, "crisp-init", 0, 0, 0);
 	close(pidpipe[0]);
+	if (ttysock >= 0)
+		close(ttysock);
 	if (logger.fd >= 0) {
 		if (dup2(outpipe[1], 1) < 0 || dup2(errpipe[1], 2) < 0)
 			bail("log pipes as stdio");
