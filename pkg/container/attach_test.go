@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
@@ -48,7 +50,7 @@ func TestAttachStdinOnce(t *testing.T) {
 	in, inW := io.Pipe()
 	var out lockedBuffer
 	done := make(chan error, 1)
-	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil) }()
+	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil, nil) }()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "got hi"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no echo through the attach; output %q", out.String())
@@ -68,7 +70,46 @@ func TestAttachStdinOnce(t *testing.T) {
 	if lines := strings.Join(readLog(t, c.LogPath), "|"); !strings.Contains(lines, "got hi") || !strings.HasSuffix(lines, "bye") {
 		t.Errorf("log %q", lines)
 	}
-	if err := e.m.Attach(ctx, c.ID, nil, &out, nil); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+	if err := e.m.Attach(ctx, c.ID, nil, &out, nil, nil); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("attach to an exited container: %v, want failed precondition", err)
+	}
+}
+
+// TestAttachTerminal runs a tty container with stdin, as kubectl run -it
+// does: the client's input reaches its terminal, a resize changes the
+// terminal's size, the end of the input ends the container, and the log
+// has the terminal's output.
+func TestAttachTerminal(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb := e.pod(t, "tty", sandbox.ModeContainer)
+	cfg := config("tty", "tty; while read l; do echo got $l; stty size; done; echo bye")
+	cfg.Tty, cfg.Stdin, cfg.StdinOnce = true, true, true
+	c := e.run(t, sb, cfg)
+	waitLog(t, c.LogPath, "/dev/pts/0")
+
+	in, inW := io.Pipe()
+	resize := make(chan remotecommand.TerminalSize, 1)
+	resize <- remotecommand.TerminalSize{Width: 90, Height: 20}
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil, resize) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "20 90"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the resize never showed; output %q", out.String())
+		}
+		inW.Write([]byte("x\n"))
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	got := e.waitExited(t, c.ID)
+	if got.ExitCode != 0 || !strings.Contains(out.String(), "got x") || !strings.Contains(out.String(), "bye") {
+		t.Errorf("exit code %d, attached output %q", got.ExitCode, out.String())
+	}
+	if lines := strings.Join(readLog(t, c.LogPath), "|"); !strings.Contains(lines, "got x") {
+		t.Errorf("log %q", lines)
 	}
 }

@@ -132,10 +132,6 @@ func validate(cfg *runtimeapi.ContainerConfig) error {
 		return errdefs.InvalidField("metadata.name", "must not be empty")
 	case cfg.GetImage().GetImage() == "":
 		return errdefs.InvalidField("image.image", "must not be empty")
-	case cfg.Tty:
-		// A terminal's output goes to a console socket, not to a log the
-		// container's monitor writes; attach is not served yet either.
-		return fmt.Errorf("tty: containers with a terminal are not supported yet: %w", errdefs.ErrNotImplemented)
 	}
 	return nil
 }
@@ -205,9 +201,13 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		}
 	}
 	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
+	// The stdin and the terminal are held by the monitor that writes the
+	// log.
 	if opts.OpenStdin && c.LogPath == "" {
-		// The stdin is held by the monitor that writes the log.
 		return errdefs.InvalidField("stdin", "a container with stdin needs a log_path (and its pod a log_directory)")
+	}
+	if cfg.Tty && c.LogPath == "" {
+		return errdefs.InvalidField("tty", "a container with a terminal needs a log_path (and its pod a log_directory)")
 	}
 	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
 		return err

@@ -18,8 +18,14 @@ import (
 
 // fakeStreams records the requests it hands URLs out for.
 type fakeStreams struct {
-	execs []*runtimeapi.ExecRequest
-	pfs   []*runtimeapi.PortForwardRequest
+	execs    []*runtimeapi.ExecRequest
+	pfs      []*runtimeapi.PortForwardRequest
+	attaches []*runtimeapi.AttachRequest
+}
+
+func (f *fakeStreams) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	f.attaches = append(f.attaches, req)
+	return &runtimeapi.AttachResponse{Url: "http://127.0.0.1:1/attach/token"}, nil
 }
 
 func (f *fakeStreams) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
@@ -68,6 +74,9 @@ func TestStreamingRequestsAreValidated(t *testing.T) {
 	pf := func(req *runtimeapi.PortForwardRequest) func() error {
 		return func() error { _, err := c.PortForward(ctx, req); return err }
 	}
+	attach := func(req *runtimeapi.AttachRequest) func() error {
+		return func() error { _, err := c.Attach(ctx, req); return err }
+	}
 	tests := []struct {
 		name  string
 		call  func() error
@@ -85,6 +94,11 @@ func TestStreamingRequestsAreValidated(t *testing.T) {
 		{"port forward to port 0", pf(&runtimeapi.PortForwardRequest{PodSandboxId: "pod1", Port: []int32{80, 0}}), codes.InvalidArgument, "port[1]"},
 		{"port forward to port 65536", pf(&runtimeapi.PortForwardRequest{PodSandboxId: "pod1", Port: []int32{65536}}), codes.InvalidArgument, "port[0]"},
 		{"port forward to unknown pod", pf(&runtimeapi.PortForwardRequest{PodSandboxId: "pod2", Port: []int32{80}}), codes.NotFound, "pod2"},
+		{"attach without container", attach(&runtimeapi.AttachRequest{Stdout: true}), codes.InvalidArgument, "container_id"},
+		{"attach without streams", attach(&runtimeapi.AttachRequest{ContainerId: "aaa1"}), codes.InvalidArgument, "stdin"},
+		{"attach with tty and stderr", attach(&runtimeapi.AttachRequest{ContainerId: "aaa1", Tty: true, Stdout: true, Stderr: true}), codes.InvalidArgument, "stderr"},
+		{"attach to unknown container", attach(&runtimeapi.AttachRequest{ContainerId: "zzz", Stdout: true}), codes.NotFound, "zzz"},
+		{"attach to exited container", attach(&runtimeapi.AttachRequest{ContainerId: "bbb2", Stdout: true}), codes.FailedPrecondition, "not running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,8 +108,8 @@ func TestStreamingRequestsAreValidated(t *testing.T) {
 			}
 		})
 	}
-	if len(streams.execs) != 0 || len(streams.pfs) != 0 {
-		t.Errorf("URLs were handed out for refused requests: %v %v", streams.execs, streams.pfs)
+	if len(streams.execs) != 0 || len(streams.pfs) != 0 || len(streams.attaches) != 0 {
+		t.Errorf("URLs were handed out for refused requests: %v %v %v", streams.execs, streams.pfs, streams.attaches)
 	}
 }
 
@@ -117,14 +131,17 @@ func TestStreamingRequestsGetURLs(t *testing.T) {
 	if got := streams.pfs[0]; got.PodSandboxId != "pod1-full" || len(got.Port) != 1 || got.Port[0] != 8080 {
 		t.Errorf("the streaming server got %v", got)
 	}
+	at, err := c.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "aaa1", Stdin: true, Tty: true, Stdout: true})
+	if err != nil || at.Url != "http://127.0.0.1:1/attach/token" {
+		t.Fatalf("Attach = %v, %v", at, err)
+	}
+	if got := streams.attaches[0]; got.ContainerId != "aaa1" || !got.Stdin || !got.Tty || !got.Stdout || got.Stderr {
+		t.Errorf("the streaming server got %v", got)
+	}
 }
 
-func TestAttachAndStreamingWithoutAServerAreUnimplemented(t *testing.T) {
-	_, c := newStreamService(t)
+func TestStreamingWithoutAServerIsUnimplemented(t *testing.T) {
 	ctx := background(t)
-	if _, err := c.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "aaa1", Stdout: true}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "not supported yet") {
-		t.Errorf("Attach = %v, want Unimplemented saying why", err)
-	}
 	f, _ := newContainerService(t)
 	bare := serve(t, NewRuntimeService(config.Default(), RuntimeDeps{Network: networkStatus{}, Containers: f, Sandboxes: streamPods{}}))
 	if _, err := bare.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: "aaa1", Cmd: []string{"sh"}, Stdout: true}); status.Code(err) != codes.Unimplemented {
@@ -132,5 +149,8 @@ func TestAttachAndStreamingWithoutAServerAreUnimplemented(t *testing.T) {
 	}
 	if _, err := bare.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "pod1"}); status.Code(err) != codes.Unimplemented {
 		t.Errorf("PortForward without a streaming server = %v, want Unimplemented", err)
+	}
+	if _, err := bare.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "aaa1", Stdout: true}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("Attach without a streaming server = %v, want Unimplemented", err)
 	}
 }

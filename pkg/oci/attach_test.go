@@ -226,6 +226,11 @@ func TestAttachTerminal(t *testing.T) {
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "F /dev/pts/") {
 		t.Errorf("the log's first line is %q, want the terminal's name", lines)
 	}
+	for _, l := range lines {
+		if strings.HasSuffix(l, "\r") {
+			t.Errorf("log line %q keeps the terminal's carriage return", l)
+		}
+	}
 	if len(stream(readLog(t, logPath), "stderr")) != 0 {
 		t.Error("a terminal has no stderr, but the log has stderr lines")
 	}

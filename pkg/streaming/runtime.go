@@ -8,14 +8,13 @@ import (
 	criserver "k8s.io/cri-streaming/pkg/streaming"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
-
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // Containers runs commands in running containers; *container.Manager is
 // one.
 type Containers interface {
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) (int32, error)
+	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan remotecommand.TerminalSize) error
 }
 
 // Pods forwards connections to the ports of pods; *sandbox.Manager is one.
@@ -50,10 +49,12 @@ func (s *sessions) Exec(ctx context.Context, containerID string, cmd []string, s
 	return nil
 }
 
-// Attach is not served yet: the streaming server does not connect clients
-// to a container's own stdio.
-func (s *sessions) Attach(_ context.Context, containerID string, _ io.Reader, _, _ io.WriteCloser, _ bool, _ <-chan remotecommand.TerminalSize) error {
-	return fmt.Errorf("attach to container %s: attaching to a container's stdio is not supported yet; use exec, or read its log: %w", containerID, errdefs.ErrNotImplemented)
+// Attach connects the client to the container's own stdio, held by its
+// monitor, until the container exits or the client goes away.
+func (s *sessions) Attach(ctx context.Context, containerID string, stdin io.Reader, stdout, stderr io.WriteCloser, _ bool, resize <-chan remotecommand.TerminalSize) error {
+	ctx, cancel := s.session(ctx)
+	defer cancel()
+	return s.containers.Attach(ctx, containerID, stdin, stdout, stderr, resize)
 }
 
 // PortForward forwards stream to port of the pod.

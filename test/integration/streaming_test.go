@@ -111,6 +111,32 @@ func TestCrictlExecAndPortForward(t *testing.T) {
 		}
 	})
 
+	t.Run("attach with stdin", func(t *testing.T) {
+		// A container that reads its stdin once, as kubectl run -i makes
+		// it: crictl attach's input reaches it, and the end of that
+		// input ends the container.
+		cfg := containerJSON(t, d, "reader", ref, "echo ready; while read l; do echo got $l; done; echo stdin closed")
+		data, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withStdin := strings.Replace(string(data), `"linux":{}`, `"linux":{},"stdin":true,"stdin_once":true`, 1)
+		if err := os.WriteFile(cfg, []byte(withStdin), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reader := strings.TrimSpace(crictl(t, d, "create", podID, cfg, podJSON))
+		crictl(t, d, "start", reader)
+		waitContainerState(t, d, reader, "CONTAINER_RUNNING", 10*time.Second)
+		stdout, stderr, code := crictlInNetwork(t, d, "hello\nworld\n", "attach", "-i", reader)
+		if code != 0 || !strings.Contains(stdout, "got hello\ngot world\nstdin closed\n") {
+			t.Errorf("crictl attach -i = %q, %q, exit %d; want the input echoed, then the end of stdin", stdout, stderr, code)
+		}
+		st := waitContainerState(t, d, reader, "CONTAINER_EXITED", 10*time.Second)
+		if st.Status.ExitCode != 0 {
+			t.Errorf("the reader exited with %d", st.Status.ExitCode)
+		}
+	})
+
 	t.Run("port forward", func(t *testing.T) {
 		cmd := crictlCommand(t, d, "port-forward", podID, ":8080")
 		out, err := cmd.StdoutPipe()

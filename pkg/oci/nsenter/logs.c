@@ -68,7 +68,7 @@ int crisp_log_read(struct crisp_log *log, struct crisp_stream *s)
 	for (size_t i = s->len - n; i < s->len; i++) {
 		if (s->buf[i] != '\n')
 			continue;
-		emit(log, s, 'F', s->buf + start, i - start);
+		emit(log, s, 'F', s->buf + start, i - start - (s->tty && i > start && s->buf[i - 1] == '\r'));
 		start = i + 1;
 	}
 	memmove(s->buf, s->buf + start, s->len - start);

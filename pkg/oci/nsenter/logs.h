@@ -15,6 +15,8 @@ struct crisp_stream {
 	const char *name;
 	char buf[CRISP_LOG_LINE_MAX];
 	size_t len;
+	// tty drops the carriage return a terminal ends each line with.
+	int tty;
 };
 
 struct crisp_log {

@@ -100,6 +100,7 @@ static void take_tty(struct crisp_log *log, struct crisp_attach *attach, int mas
 		s->fd = -1;
 	}
 	log->out.fd = master;
+	log->out.tty = 1;
 	if (attach->listen_fd < 0)
 		return;
 	attach->tty = dup(master);
