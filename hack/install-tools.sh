@@ -27,6 +27,10 @@ if ! has_module_version "$BIN/gotestsum" gotest.tools/gotestsum "$GOTESTSUM_VERS
 	GOBIN="$BIN" go install "gotest.tools/gotestsum@$GOTESTSUM_VERSION"
 fi
 
+# kubelet for the kubelet end-to-end test (hack/kubelet-e2e.sh), built from
+# k8s.io/kubernetes at its pinned release.
+hack/install-kubelet.sh
+
 # critest is a Go test binary: build it from the module's source.
 critest_version=$("$BIN/critest" --version 2>&1 || true)
 if [[ $critest_version != *"critest version: ${CRI_TOOLS_VERSION#v}"* ]]; then
