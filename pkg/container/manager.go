@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -66,6 +67,8 @@ type Manager struct {
 	ops        map[string]*sync.Mutex
 	exits      map[string]*exitWatch
 	lastStats  map[string]*cgroups.Stats // by id: the sample before the next
+	// subscribers get the containers' lifecycle events.
+	subscribers map[chan Event]struct{}
 }
 
 // NewManager opens the container records and recovers what a previous
@@ -86,15 +89,16 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("create %s: %w", bundles, err)
 	}
 	m := &Manager{
-		opts:       opts,
-		records:    records,
-		bundles:    bundles,
-		bootID:     strings.TrimSpace(string(bootID)),
-		containers: map[string]*Container{},
-		names:      map[string]string{},
-		ops:        map[string]*sync.Mutex{},
-		exits:      map[string]*exitWatch{},
-		lastStats:  map[string]*cgroups.Stats{},
+		opts:        opts,
+		records:     records,
+		bundles:     bundles,
+		bootID:      strings.TrimSpace(string(bootID)),
+		containers:  map[string]*Container{},
+		names:       map[string]string{},
+		ops:         map[string]*sync.Mutex{},
+		exits:       map[string]*exitWatch{},
+		lastStats:   map[string]*cgroups.Stats{},
+		subscribers: map[chan Event]struct{}{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {
@@ -135,6 +139,9 @@ func (m *Manager) release(id, key string) {
 		delete(m.names, key)
 	}
 	delete(m.ops, id)
+	if last, ok := m.containers[id]; ok && last.State != StateCreating {
+		m.emit(Event{Type: EventDeleted, Container: clone(last), At: time.Now()})
+	}
 	delete(m.containers, id)
 	delete(m.exits, id)
 	delete(m.lastStats, id)
@@ -182,8 +189,12 @@ func (m *Manager) current(id string) *Container {
 // records are never changed again, so readers need only the index lock.
 func (m *Manager) publish(c *Container) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.containers[c.ID]
 	m.containers[c.ID] = c
-	m.mu.Unlock()
+	if t, ok := transition(prev, c); ok {
+		m.emit(Event{Type: t, Container: clone(c), At: time.Now()})
+	}
 }
 
 // save stores c and publishes it.

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -80,6 +81,18 @@ func (f *fakeContainers) Stats(_ context.Context, id string) (*container.Stats, 
 	}, nil
 }
 
+// Subscribe sends an event for each container, in id order, then waits
+// for ctx.
+func (f *fakeContainers) Subscribe(ctx context.Context) <-chan container.Event {
+	ch := make(chan container.Event, len(f.byID))
+	ids := slices.Sorted(maps.Keys(f.byID))
+	for i, id := range ids {
+		ch <- container.Event{Type: container.EventType(i % 4), Container: f.byID[id], At: time.Unix(int64(100+i), 0)}
+	}
+	context.AfterFunc(ctx, func() { close(ch) })
+	return ch
+}
+
 func (f *fakeContainers) call(what, id string) error {
 	f.calls = append(f.calls, what+" "+id)
 	if _, ok := f.byID[id]; !ok {
@@ -98,7 +111,7 @@ func newContainerService(t *testing.T) (*fakeContainers, runtimeapi.RuntimeServi
 		"ccc3": {ID: "ccc3", PodID: "pod1", State: container.StateCreating},
 	}}
 	cfg := config.Default()
-	return f, serve(t, NewRuntimeService(cfg, RuntimeDeps{Network: networkStatus{}, Containers: f}))
+	return f, serve(t, NewRuntimeService(cfg, RuntimeDeps{Network: networkStatus{}, Containers: f, Sandboxes: streamPods{}}))
 }
 
 // Requests missing a required field are refused naming it, before the
@@ -263,5 +276,41 @@ func TestContainerStats(t *testing.T) {
 	l, err = c.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: "pod2"}})
 	if err != nil || len(l.Stats) != 0 {
 		t.Errorf("ListContainerStats of pod2 = %v, %v; want none", l.GetStats(), err)
+	}
+}
+
+func TestGetContainerEventsStreamsLifecycleWithStatuses(t *testing.T) {
+	_, c := newContainerService(t)
+	ctx, cancel := context.WithCancel(background(t))
+	defer cancel()
+	stream, err := c.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 3 {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var statuses []string
+		for _, st := range ev.ContainersStatuses {
+			statuses = append(statuses, st.Id)
+		}
+		pod := "none"
+		if ev.PodSandboxStatus != nil {
+			pod = ev.PodSandboxStatus.Id
+		}
+		got = append(got, fmt.Sprintf("%s %s %d pod=%s containers=%s", ev.ContainerId, ev.ContainerEventType, ev.CreatedAt/1e9, pod, strings.Join(statuses, ",")))
+	}
+	want := []string{
+		// pod1 resolves (as a prefix) to pod1-full; the container still
+		// being created is not reported.
+		"aaa1 CONTAINER_CREATED_EVENT 100 pod=pod1-full containers=aaa1",
+		"bbb2 CONTAINER_STARTED_EVENT 101 pod=none containers=bbb2",
+		"ccc3 CONTAINER_STOPPED_EVENT 102 pod=pod1-full containers=aaa1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -22,6 +22,20 @@ func (s *RuntimeService) ContainerStatus(ctx context.Context, req *runtimeapi.Co
 	if err != nil {
 		return nil, err
 	}
+	st := containerStatus(c)
+	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	if req.GetVerbose() {
+		info, err := json.Marshal(containerInfo{Pid: c.Pid, SandboxID: c.PodID, Bundle: c.Bundle, CgroupsPath: c.CgroupsPath})
+		if err != nil {
+			return nil, fmt.Errorf("container %s info: %w", c.ID, err)
+		}
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	return resp, nil
+}
+
+// containerStatus is c as ContainerStatus reports it.
+func containerStatus(c *container.Container) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          c.ID,
 		Metadata:    containerMetadata(c),
@@ -53,15 +67,7 @@ func (s *RuntimeService) ContainerStatus(ctx context.Context, req *runtimeapi.Co
 	if sig, ok := runtimeapi.Signal_value["SIGNAL_"+c.StopSignal]; ok {
 		st.StopSignal = runtimeapi.Signal(sig)
 	}
-	resp := &runtimeapi.ContainerStatusResponse{Status: st}
-	if req.GetVerbose() {
-		info, err := json.Marshal(containerInfo{Pid: c.Pid, SandboxID: c.PodID, Bundle: c.Bundle, CgroupsPath: c.CgroupsPath})
-		if err != nil {
-			return nil, fmt.Errorf("container %s info: %w", c.ID, err)
-		}
-		resp.Info = map[string]string{"info": string(info)}
-	}
-	return resp, nil
+	return st
 }
 
 // containerInfo is the verbose part of ContainerStatus.

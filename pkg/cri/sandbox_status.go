@@ -21,7 +21,11 @@ func (s *RuntimeService) PodSandboxStatus(ctx context.Context, req *runtimeapi.P
 	if err != nil {
 		return nil, err
 	}
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: sandboxStatus(sb)}
+	resp := &runtimeapi.PodSandboxStatusResponse{
+		Status:             sandboxStatus(sb),
+		ContainersStatuses: s.podContainerStatuses(sb.ID),
+		Timestamp:          statusTimestamp(),
+	}
 	if req.Verbose {
 		info, err := json.Marshal(sb)
 		if err != nil {

@@ -45,6 +45,7 @@ type Containers interface {
 	ReopenLog(ctx context.Context, id string) error
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
 	Stats(ctx context.Context, id string) (*container.Stats, error)
+	Subscribe(ctx context.Context) <-chan container.Event
 }
 
 // streamBatch is how many items one message of a streaming list carries.
