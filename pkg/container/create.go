@@ -18,6 +18,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/oci/spec"
@@ -38,7 +39,7 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	if pod.State != sandbox.StateReady {
 		return nil, fmt.Errorf("pod_sandbox_id: pod sandbox %s is %s, not ready: %w", pod.ID, pod.State, errdefs.ErrFailedPrecondition)
 	}
-	id, err := newID()
+	id, err := ids.New()
 	if err != nil {
 		return nil, err
 	}

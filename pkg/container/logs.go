@@ -10,16 +10,12 @@ import (
 // ReopenLog makes a running container's monitor reopen its log file, after
 // kubelet renamed it to rotate it. It returns once the new file exists.
 func (m *Manager) ReopenLog(ctx context.Context, id string) error {
-	c, op, err := m.lookup(id)
+	cur, unlock, err := m.acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(c.ID)
+	defer unlock()
 	switch {
-	case cur == nil:
-		return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
 	case cur.State != StateRunning:
 		return fmt.Errorf("container %s is %s, not running: %w", cur.ID, cur.State, errdefs.ErrFailedPrecondition)
 	case cur.LogPath == "":

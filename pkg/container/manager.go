@@ -2,8 +2,6 @@ package container
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -123,14 +122,6 @@ func nameKey(md Metadata, pod *sandbox.Sandbox) string {
 	return fmt.Sprintf("%s_%s_%s_%s_%d", md.Name, p.Name, p.Namespace, p.UID, md.Attempt)
 }
 
-func newID() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
 // release forgets container id and frees its name key.
 func (m *Manager) release(id, key string) {
 	m.mu.Lock()
@@ -152,24 +143,11 @@ func (m *Manager) release(id, key string) {
 func (m *Manager) lookup(id string) (*Container, *sync.Mutex, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c, ok := m.containers[id]; ok {
-		return c, m.ops[id], nil
+	full, err := ids.Resolve(m.containers, id, "container", "container_id")
+	if err != nil {
+		return nil, nil, err
 	}
-	var found *Container
-	if id != "" {
-		for full, c := range m.containers {
-			if strings.HasPrefix(full, id) {
-				if found != nil {
-					return nil, nil, errdefs.InvalidField("container_id", fmt.Sprintf("%q matches more than one container", id))
-				}
-				found = c
-			}
-		}
-	}
-	if found == nil {
-		return nil, nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
-	return found, m.ops[found.ID], nil
+	return m.containers[full], m.ops[full], nil
 }
 
 // current returns a private copy of the published record of id, for an
@@ -183,6 +161,23 @@ func (m *Manager) current(id string) *Container {
 		return nil
 	}
 	return clone(c)
+}
+
+// acquire resolves id and takes the container's operation lock. It returns
+// a private copy of the record for the operation to change and publish,
+// and the unlock. A container removed while the caller waited is NotFound.
+func (m *Manager) acquire(id string) (*Container, func(), error) {
+	c, op, err := m.lookup(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	op.Lock()
+	cur := m.current(c.ID)
+	if cur == nil {
+		op.Unlock()
+		return nil, nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+	}
+	return cur, op.Unlock, nil
 }
 
 // publish makes c the container's record that readers see. Published

@@ -16,16 +16,11 @@ import (
 // that starts and exits at once is recorded by the exit watcher as any
 // other exit.
 func (m *Manager) Start(ctx context.Context, id string) error {
-	c, op, err := m.lookup(id)
+	cur, unlock, err := m.acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(c.ID)
-	if cur == nil {
-		return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
+	defer unlock()
 	if cur.State != StateCreated {
 		return fmt.Errorf("container %s is %s, not created: %w", cur.ID, cur.State, errdefs.ErrFailedPrecondition)
 	}

@@ -20,16 +20,11 @@ import (
 // container, which never ran, is killed at once and recorded as exited with
 // the code its monitor saw, so that nothing of a stopped pod keeps running.
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	c, op, err := m.lookup(id)
+	cur, unlock, err := m.acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(c.ID)
-	if cur == nil {
-		return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
+	defer unlock()
 	if cur.State != StateCreated && cur.State != StateRunning {
 		return nil
 	}

@@ -8,7 +8,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // UpdateResources changes the cgroup limits of a created or running
@@ -17,16 +16,11 @@ import (
 // oom_score_adj is a process attribute fixed at create; it is recorded but
 // not applied.
 func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error {
-	c, op, err := m.lookup(id)
+	cur, unlock, err := m.acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(c.ID)
-	if cur == nil {
-		return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
+	defer unlock()
 	if res == nil {
 		return nil // nothing asked for
 	}

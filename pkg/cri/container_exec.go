@@ -30,21 +30,31 @@ func (s *RuntimeService) Exec(ctx context.Context, req *runtimeapi.ExecRequest) 
 	if len(req.GetCmd()) == 0 {
 		return nil, errdefs.InvalidField("cmd", "must not be empty")
 	}
-	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
+	c, err := s.streamTarget(req.ContainerId, req.Stdin, req.Stdout, req.Stderr, req.Tty)
+	if err != nil {
+		return nil, err
+	}
+	// The session names the container by its full id, resolved now.
+	return s.streams.GetExec(&runtimeapi.ExecRequest{
+		ContainerId: c.ID, Cmd: req.Cmd, Tty: req.Tty, Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr,
+	})
+}
+
+// streamTarget checks the streams a streaming request asks for and returns
+// the running container it names.
+func (s *RuntimeService) streamTarget(id string, stdin, stdout, stderr, tty bool) (*container.Container, error) {
+	if !stdin && !stdout && !stderr {
 		return nil, errdefs.InvalidField("stdin", "one of stdin, stdout and stderr must be set")
 	}
-	if req.GetTty() && req.GetStderr() {
+	if tty && stderr {
 		return nil, errdefs.InvalidField("stderr", "must not be set with tty: a terminal merges stderr into stdout")
 	}
-	c, err := s.containers.Get(req.ContainerId)
+	c, err := s.containers.Get(id)
 	if err != nil {
 		return nil, err
 	}
 	if c.State != container.StateRunning {
 		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
 	}
-	// The session names the container by its full id, resolved now.
-	return s.streams.GetExec(&runtimeapi.ExecRequest{
-		ContainerId: c.ID, Cmd: req.Cmd, Tty: req.Tty, Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr,
-	})
+	return c, nil
 }

@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/store"
 )
@@ -105,14 +103,6 @@ func nameKey(md Metadata) string {
 	return fmt.Sprintf("%s_%s_%s_%d", md.Name, md.Namespace, md.UID, md.Attempt)
 }
 
-func newID() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
 func (m *Manager) release(id, key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -129,24 +119,11 @@ func (m *Manager) release(id, key string) {
 func (m *Manager) lookup(id string) (*Sandbox, *sync.Mutex, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if sb, ok := m.pods[id]; ok {
-		return sb, m.ops[id], nil
+	full, err := ids.Resolve(m.pods, id, "pod sandbox", "pod_sandbox_id")
+	if err != nil {
+		return nil, nil, err
 	}
-	var found *Sandbox
-	if id != "" {
-		for full, sb := range m.pods {
-			if strings.HasPrefix(full, id) {
-				if found != nil {
-					return nil, nil, errdefs.InvalidField("pod_sandbox_id", fmt.Sprintf("%q matches more than one pod sandbox", id))
-				}
-				found = sb
-			}
-		}
-	}
-	if found == nil {
-		return nil, nil, fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
-	}
-	return found, m.ops[found.ID], nil
+	return m.pods[full], m.ops[full], nil
 }
 
 // current returns a private copy of the published record of id, for an

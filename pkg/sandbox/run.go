@@ -14,6 +14,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
@@ -22,7 +23,7 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := m.validate(&spec); err != nil {
 		return nil, err
 	}
-	id, err := newID()
+	id, err := ids.New()
 	if err != nil {
 		return nil, err
 	}
