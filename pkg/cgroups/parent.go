@@ -24,8 +24,11 @@ const containerUnitPrefix = "crisp"
 // PodCgroupsPath returns the OCI cgroupsPath of a pod's cgroup: the
 // CgroupParent kubelet passes in RunPodSandbox, in the form the driver
 // expects, "/kubepods/burstable/pod<uid>" for cgroupfs and
-// "kubepods-burstable-pod<uid>.slice" for systemd. A parent in the other
-// driver's form is rejected: kubelet and crisp must agree on the driver.
+// "kubepods-burstable-pod<uid>.slice" for systemd, which kubelet sends
+// expanded to the slice's path
+// ("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice").
+// A parent in the other driver's form is rejected: kubelet and crisp must
+// agree on the driver.
 // Without a parent (crictl) the pod gets crisp's own: "/crisp/pod-<podID>"
 // or "crisp-pod<podID>.slice".
 func PodCgroupsPath(driver, cgroupParent, podID string) (string, error) {
@@ -45,10 +48,11 @@ func PodCgroupsPath(driver, cgroupParent, podID string) (string, error) {
 		if cgroupParent == "" {
 			cgroupParent = "crisp-pod" + podID + ".slice"
 		}
-		if err := checkSystemdParent(cgroupParent); err != nil {
+		slice, err := systemdParentSlice(cgroupParent)
+		if err != nil {
 			return "", err
 		}
-		return parentSlice(cgroupParent) + "::" + cgroupParent, nil
+		return parentSlice(slice) + "::" + slice, nil
 	}
 	return "", fmt.Errorf("cgroup driver %q is not one of cgroupfs, systemd: %w", driver, errdefs.ErrInvalidArgument)
 }
@@ -82,14 +86,22 @@ func checkCgroupfsParent(parent string) error {
 	return nil
 }
 
-func checkSystemdParent(parent string) error {
+// systemdParentSlice returns the slice a systemd-driver parent names: the
+// parent itself, or the last element of a path that is exactly that
+// slice's expansion, which is what kubelet sends. Any other path is a
+// cgroupfs one.
+func systemdParentSlice(parent string) (string, error) {
+	slice := parent
 	if strings.HasPrefix(parent, "/") {
-		return errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is a cgroupfs path but crisp's cgroup driver is systemd: configure kubelet's cgroupDriver and crisp's [cgroup] driver alike", parent))
+		slice = path.Base(parent)
+		if p, err := expandSlice(slice); err != nil || p != parent {
+			return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is a cgroupfs path but crisp's cgroup driver is systemd: configure kubelet's cgroupDriver and crisp's [cgroup] driver alike", parent))
+		}
 	}
-	if _, err := expandSlice(parent); err != nil || parent == "-.slice" {
-		return errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is not a systemd slice like kubepods-burstable-pod<uid>.slice", parent))
+	if _, err := expandSlice(slice); err != nil || slice == "-.slice" {
+		return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is not a systemd slice like kubepods-burstable-pod<uid>.slice", parent))
 	}
-	return nil
+	return slice, nil
 }
 
 // checkID accepts the ids crisp names cgroups and units after: letters,

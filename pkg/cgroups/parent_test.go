@@ -26,6 +26,16 @@ func TestPodAndContainerCgroupsPath(t *testing.T) {
 			ctr: "kubepods-burstable-pod1234.slice:crisp:c1", ctrRel: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/crisp-c1.scope",
 		},
 		{
+			// kubelet's systemd driver sends the slice expanded to its path.
+			driver: DriverSystemd, parent: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice",
+			pod: "kubepods-burstable.slice::kubepods-burstable-pod1234.slice",
+			ctr: "kubepods-burstable-pod1234.slice:crisp:c1", ctrRel: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/crisp-c1.scope",
+		},
+		{
+			driver: DriverSystemd, parent: "/kubepods.slice",
+			pod: "-.slice::kubepods.slice", ctr: "kubepods.slice:crisp:c1", ctrRel: "/kubepods.slice/crisp-c1.scope",
+		},
+		{
 			driver: DriverSystemd, parent: "kubepods.slice",
 			pod: "-.slice::kubepods.slice", ctr: "kubepods.slice:crisp:c1", ctrRel: "/kubepods.slice/crisp-c1.scope",
 		},
@@ -57,6 +67,11 @@ func TestCgroupParentMustMatchDriver(t *testing.T) {
 	tests := []struct{ driver, parent string }{
 		{DriverCgroupfs, "kubepods-burstable-pod1.slice"},
 		{DriverSystemd, "/kubepods/burstable/pod1"},
+		// A path is accepted only as a slice's own expansion.
+		{DriverSystemd, "/kubepods.slice/kubepods-burstable-pod1.slice"},
+		{DriverSystemd, "/system.slice/kubepods-pod1.slice"},
+		{DriverSystemd, "/kubepods.slice/../kubepods.slice"},
+		{DriverSystemd, "/"},
 		{DriverCgroupfs, "kubepods/burstable"},
 		{DriverCgroupfs, "/kubepods/../etc"},
 		{DriverSystemd, "kubepods--x.slice"},
