@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,5 +111,39 @@ func TestProcessSignalStateIsClean(t *testing.T) {
 	want := "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
 	if st.Code != 0 || out != want {
 		t.Errorf("exit %+v, signal state %q, want %q", st, out, want)
+	}
+}
+
+// TestInitKeepsNoIgnoredSignal ignores SIGHUP in the caller, as a daemon
+// started under nohup has it, then hangs up a created container's init
+// (as closing its terminal would) before it executes the process: the init
+// must end, not go on to run the process with the hangup lost.
+func TestInitKeepsNoIgnoredSignal(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Not the first process of a PID namespace, which the kernel spares
+	// the signals it has no handler for (an exec's process is not one).
+	spec := testSpec(t, "true")
+	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.PIDNamespace })
+	if err := rt.Create(ctx, "hangup", writeBundle(t, spec), CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "hangup", true) })
+	st, err := rt.State(ctx, "hangup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.Pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	exit, err := rt.Wait(ctx, "hangup")
+	if err != nil {
+		t.Fatalf("the hung-up init did not end: %v", err)
+	}
+	if exit.Signal != syscall.SIGHUP {
+		t.Errorf("init ended with %+v, want SIGHUP", exit)
 	}
 }

@@ -101,6 +101,12 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op);   // hook
 void crisp_cloexec_from(int low);
 void crisp_detach_fds(const int *fds);
 
+// crisp_default_signals sets every signal but except (0 for none) to its
+// default action and unblocks them all. The raw system call reaches the
+// signals glibc keeps for itself (32 and 33), which a caller may have
+// ignored too.
+void crisp_default_signals(int except);
+
 // crisp_now_ms is the monotonic clock in milliseconds.
 static inline long long crisp_now_ms(void)
 {

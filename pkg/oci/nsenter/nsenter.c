@@ -295,6 +295,11 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 
 	// The container side. Nothing here may return to the monitor.
 	prctl(PR_SET_NAME, "crisp-init", 0, 0, 0);
+	// A signal crisp's caller ignored (a daemon run under nohup ignores
+	// SIGHUP) must not be lost while the init sets up: a hangup or a stop
+	// then ends the init as it would end the process. SIGPIPE stays
+	// ignored until exec: a failed write is reported by its return value.
+	crisp_default_signals(SIGPIPE);
 	close(pidpipe[0]);
 	if (ttysock >= 0)
 		close(ttysock);

@@ -212,10 +212,7 @@ static void wait_start(struct crisp_init *in, const struct crisp_op *op)
 	close(dirfd);
 }
 
-// reset_signals gives the process the signal state of a fresh one: every
-// signal at its default action and none blocked. Ignored signals stay
-// ignored across exec, and crisp's caller may have ignored some.
-static void reset_signals(void)
+void crisp_default_signals(int except)
 {
 	// The kernel's struct sigaction: glibc's refuses the signals it keeps
 	// for itself (32 and 33), which a caller may still have ignored.
@@ -228,10 +225,18 @@ static void reset_signals(void)
 	sigset_t none;
 
 	for (int sig = 1; sig <= 64; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != except)
 			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+// reset_signals gives the process the signal state of a fresh one: every
+// signal at its default action and none blocked. Ignored signals stay
+// ignored across exec, and crisp's caller may have ignored some.
+static void reset_signals(void)
+{
+	crisp_default_signals(0);
 }
 
 // exec_process executes the container's process. It makes no other system
