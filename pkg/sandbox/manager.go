@@ -55,6 +55,10 @@ type Manager struct {
 	bootID     string
 	containers ContainerStopper
 
+	// testHookPlanned, when set, sees every pod once its parts are
+	// planned: tests learn the cgroups of pods whose Run failed.
+	testHookPlanned func(*Sandbox)
+
 	mu        sync.Mutex
 	pods      map[string]*Sandbox // by id
 	names     map[string]string   // reserved pod name → id

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,12 @@ type env struct {
 	net                          *network.Manager
 	cgroups                      *cgroups.Hierarchy
 	m                            *Manager
+
+	// podCgroups are the cgroups of every pod this env's managers planned,
+	// made or not: other test packages run pods on the same hierarchy at
+	// the same time, so only these are this test's to check.
+	mu         sync.Mutex
+	podCgroups []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -83,6 +90,11 @@ func (e *env) open(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	m.testHookPlanned = func(sb *Sandbox) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.podCgroups = append(e.podCgroups, sb.Cgroup)
 	}
 	e.m = m
 }
@@ -561,8 +573,16 @@ func assertNothingLeft(t *testing.T, e *env) {
 	if entries, _ := os.ReadDir(filepath.Join(e.state, "pods")); len(entries) != 0 {
 		t.Errorf("pod directories left: %d", len(entries))
 	}
-	if pods, _ := filepath.Glob(filepath.Join(e.cgroups.Mount(), "crisp", "pod-*")); len(pods) != 0 {
-		t.Errorf("pod cgroups left: %v", pods)
+	e.mu.Lock()
+	planned := slices.Clone(e.podCgroups)
+	e.mu.Unlock()
+	if len(planned) == 0 {
+		t.Error("no pod was planned: the leak check of pod cgroups checks nothing")
+	}
+	for _, cg := range planned {
+		if _, err := os.Stat(filepath.Join(e.cgroups.Mount(), cg)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("pod cgroup %s left (%v)", cg, err)
+		}
 	}
 	if recs, _ := e.m.records.List(); len(recs) != 0 {
 		t.Errorf("records left: %d", len(recs))

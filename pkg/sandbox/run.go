@@ -52,6 +52,9 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 		m.release(id, key)
 		return nil, err
 	}
+	if m.testHookPlanned != nil {
+		m.testHookPlanned(clone(sb))
+	}
 	// The record, with everything the pod is about to get, comes first: if
 	// the daemon dies from here on, the restarted daemon finds it and undoes
 	// whatever was made. Undoing is idempotent, so the record need not be
