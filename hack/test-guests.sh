@@ -31,5 +31,8 @@ step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -te
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
 step cgroups-e2e hack/cgroups-e2e.sh all
+# kubelet v1.37.2 runs static pods on crisp in the qemu guest, with crisp as
+# a systemd service (docs/kubelet.md). The guest is killed after 25 minutes.
+step kubelet-e2e env KUBELET_E2E_TIMEOUT=1500 hack/kubelet-e2e.sh
 
 exit $status

@@ -1,0 +1,386 @@
+#!/bin/bash
+# kubelet drives crisp: the guest side of the kubelet end-to-end test. Runs as
+# root in the project's qemu guest (systemd, pure cgroup v2), started by
+# hack/kubelet-e2e.sh, which shares WORK into the guest with:
+#   WORK/crisp        the crisp binary under test
+#   WORK/busybox.tar  the busybox image (docker-archive) the pods run
+# and puts kubelet and crictl first in PATH. crisp runs as the systemd service
+# of deploy/systemd/crisp.service with the systemd cgroup driver; kubelet
+# runs standalone (no API server) from a transient unit, with static pods
+# from manifests/. Every check prints "ok   ..." or "FAIL ..."; the logs of
+# both daemons are left in WORK/logs.
+#
+# usage: run.sh WORK
+#
+# Checks that need locals evaluate them late, with eval '...'.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+WORK=${1:?usage: run.sh WORK}
+LOGS=$WORK/logs
+MANIFESTS=/etc/kubernetes/manifests
+KUBELET_UNIT=crisp-e2e-kubelet
+# The node name, and so the suffix kubelet gives static pod names.
+NODE=crisp-e2e
+CG=/sys/fs/cgroup
+IMAGE=crisp.test/busybox:e2e
+# kubelet's read-only port: pod status and probe metrics over plain HTTP.
+KUBELET_RO=http://127.0.0.1:10255
+
+export CONTAINER_RUNTIME_ENDPOINT=unix:///run/crisp/crisp.sock
+export IMAGE_SERVICE_ENDPOINT=$CONTAINER_RUNTIME_ENDPOINT
+
+PASSED=0 FAILED=0
+pass() {
+	PASSED=$((PASSED + 1))
+	echo "ok   $*"
+}
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL $*"
+}
+# check DESC CMD...: pass if CMD succeeds.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+# wait_for SECONDS CMD...: poll CMD every half second until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.5
+	done
+}
+# expect SECONDS DESC CMD...: pass once CMD succeeds, fail after SECONDS
+# with how long it was given.
+expect() {
+	local secs=$1 desc=$2
+	shift 2
+	if wait_for "$secs" "$@"; then pass "$desc"; else fail "$desc (not within ${secs}s)"; fi
+}
+die() {
+	echo "FAIL $*"
+	exit 1
+}
+
+# --- CRI queries (crictl over crisp's socket) --------------------------------
+
+# pod_id NAME prints the id of the ready sandbox of static pod NAME.
+pod_id() { crictl pods --name "^$1-$NODE\$" --state ready -q 2>/dev/null | awk 'NR == 1'; }
+# ctr_id POD CONTAINER [STATE] prints the newest container CONTAINER of static
+# pod POD (any state unless STATE: running, exited...).
+ctr_id() {
+	local state=()
+	[[ -n ${3:-} ]] && state=(--state "$3")
+	crictl ps -a "${state[@]}" --label "io.kubernetes.pod.name=$1-$NODE" --name "^$2\$" -q --latest 2>/dev/null
+}
+inspect() { crictl inspect -o go-template --template "$2" "$1" 2>/dev/null; }
+inspectp() { crictl inspectp -o go-template --template "$2" "$1" 2>/dev/null; }
+running() { [[ -n $(ctr_id "$1" "$2" running) ]]; }
+# attempt POD CONTAINER prints the restart attempt of the newest container.
+attempt() {
+	local id
+	id=$(ctr_id "$1" "$2")
+	[[ -n $id ]] && inspect "$id" '{{.status.metadata.attempt}}'
+}
+attempt_at_least() { [[ $(attempt "$1" "$2") -ge $3 ]]; }
+ctr_log_has() {
+	local id
+	id=$(ctr_id "$1" "$2") && [[ -n $id ]] && [[ $(crictl logs "$id" 2>&1) == *"$3"* ]]
+}
+# pod_gone NAME: no sandbox and no container of static pod NAME is left.
+pod_gone() {
+	[[ -z $(crictl pods --name "^$1-$NODE\$" -q 2>/dev/null) ]] &&
+		[[ -z $(crictl ps -a --label "io.kubernetes.pod.name=$1-$NODE" -q 2>/dev/null) ]]
+}
+# pod_cgroups UID lists the cgroups under kubepods.slice of the pod with UID.
+pod_cgroups() { find "$CG/kubepods.slice" -type d -name "*pod${1//-/_}*" 2>/dev/null; }
+no_pod_cgroups() { [[ -z $(pod_cgroups "$1") ]]; }
+# ctr_cgroup ID prints the cgroup of container ID (crisp's crisp-ID.scope).
+ctr_cgroup() { find "$CG/kubepods.slice" -type d -name "crisp-$1.scope" 2>/dev/null | awk 'NR == 1'; }
+# probe_count POD CONTAINER TYPE RESULT: kubelet's prober_probe_total.
+probe_count() {
+	busybox wget -q -O - "$KUBELET_RO/metrics/probes" 2>/dev/null |
+		awk -v pod="$1-$NODE" -v c="$2" -v t="$3" -v r="$4" '
+			/^prober_probe_total\{/ && index($0, "pod=\"" pod "\"") && index($0, "container=\"" c "\"") &&
+			index($0, "probe_type=\"" t "\"") && index($0, "result=\"" r "\"") { n += $NF }
+			END { printf "%d\n", n }'
+}
+probes_at_least() { [[ $(probe_count "$1" "$2" "$3" "$4") -ge $5 ]]; }
+# kubelet_says_ready POD: kubelet's own pod status has condition Ready True.
+kubelet_says_ready() {
+	local pods
+	pods=$(busybox wget -q -O - "$KUBELET_RO/pods" 2>/dev/null | tr -d ' \n')
+	# One item per pod: cut the list where each pod's metadata begins.
+	awk -v name="$1-$NODE" -v ready='{"type":"Ready","status":"True"' '
+		{ n = split($0, items, "{\"metadata\":{\"name\":\"") }
+		END {
+			for (i = 2; i <= n; i++)
+				if (index(items[i], name "\"") == 1 && index(items[i], ready)) exit 0
+			exit 1
+		}' <<<"$pods"
+}
+# busy ID: the process of container ID exists and is not a zombie.
+alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
+crisp_up() { crictl version >/dev/null 2>&1; }
+pods_ready() {
+	local p
+	for p in "$@"; do [[ -n $(pod_id "$p") ]] || return 1; done
+}
+
+# --- setup ---------------------------------------------------------------------
+
+wait_systemd() {
+	local state
+	state=$(timeout 300 systemctl is-system-running --wait 2>/dev/null || true)
+	case $state in
+	running | degraded) ;;
+	*) die "systemd did not finish booting: '$state'" ;;
+	esac
+	[[ $state == degraded ]] && systemctl --failed --no-legend --plain | sed 's/^/     failed unit: /'
+	return 0
+}
+
+install_crisp() {
+	install -m 0755 "$WORK/crisp" /usr/local/bin/crisp
+	install -d /etc/crisp
+	cat >/etc/crisp/crisp.toml <<-EOF
+		[cgroup]
+		driver = "systemd"
+		mount = "$CG"
+	EOF
+	install -m 0644 "$REPO/deploy/systemd/crisp.service" /etc/systemd/system/crisp.service
+	install -m 0644 "$REPO/deploy/crictl.yaml" /etc/crictl.yaml
+	# The pod network: crisp's default bridge over the CNI plugins shared
+	# from the host at /opt/cni/bin, and nothing else in the conf dir.
+	rm -rf /etc/cni/net.d
+	install -D -m 0644 "$REPO/deploy/cni/10-crisp-bridge.conflist" /etc/cni/net.d/10-crisp-bridge.conflist
+	[[ -x /opt/cni/bin/bridge && -x /opt/cni/bin/host-local ]] || die "no CNI plugins in /opt/cni/bin"
+	modprobe -q br_netfilter 2>/dev/null || true
+	systemctl daemon-reload
+	systemctl start crisp
+	wait_for 60 crisp_up || die "crisp did not answer on its socket within 60s: $(systemctl status crisp --no-pager 2>&1 | tail -5)"
+	check "crisp runs as a systemd service and answers CRI" crisp_up
+	systemd_driver() { [[ $(crictl info 2>/dev/null) == *'"cgroupDriver": "systemd"'* ]]; }
+	check "crisp reports the systemd cgroup driver (crictl info)" systemd_driver
+	crisp images load "$WORK/busybox.tar" >"$LOGS/images-load.log" 2>&1 ||
+		die "crisp images load $WORK/busybox.tar failed: $(tail -3 "$LOGS/images-load.log")"
+	check "crisp images load: crictl inspecti finds $IMAGE" eval 'crictl inspecti "$IMAGE" >/dev/null 2>&1'
+}
+
+start_kubelet() {
+	install -d /etc/crisp-e2e /var/lib/kubelet "$MANIFESTS"
+	# Pods without a cluster DNS inherit this file's servers (kubelet's
+	# resolvConf); TEST-NET-1, never contacted.
+	printf 'nameserver 192.0.2.53\nsearch crisp.test\n' >/etc/crisp-e2e/resolv.conf
+	cat >/etc/crisp-e2e/kubelet.yaml <<-EOF
+		apiVersion: kubelet.config.k8s.io/v1beta1
+		kind: KubeletConfiguration
+		containerRuntimeEndpoint: $CONTAINER_RUNTIME_ENDPOINT
+		imageServiceEndpoint: $CONTAINER_RUNTIME_ENDPOINT
+		cgroupDriver: systemd
+		staticPodPath: $MANIFESTS
+		fileCheckFrequency: 2s
+		syncFrequency: 10s
+		address: 127.0.0.1
+		healthzBindAddress: 127.0.0.1
+		readOnlyPort: 10255
+		authentication:
+		  anonymous:
+		    enabled: true
+		  webhook:
+		    enabled: false
+		authorization:
+		  mode: AlwaysAllow
+		failSwapOn: false
+		resolvConf: /etc/crisp-e2e/resolv.conf
+		# A small guest disk: evict only when it is really full.
+		evictionHard:
+		  memory.available: 50Mi
+		  nodefs.available: 1%
+		  imagefs.available: 1%
+		  nodefs.inodesFree: 1%
+		# Nothing but busybox: keep every image.
+		imageGCHighThresholdPercent: 100
+		imageGCLowThresholdPercent: 99
+	EOF
+	systemd-run --unit "$KUBELET_UNIT" --property Delegate=yes --property KillMode=process \
+		"$(command -v kubelet)" --config /etc/crisp-e2e/kubelet.yaml --hostname-override "$NODE" --v 2 >/dev/null ||
+		die "cannot start kubelet"
+	kubelet_healthy() { [[ $(busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null) == ok ]]; }
+	expect 120 "kubelet $(kubelet --version 2>&1 | awk '{ print $2 }') runs standalone on crisp (healthz ok)" kubelet_healthy
+}
+
+# --- scenarios -------------------------------------------------------------------
+
+scenario_basic() {
+	expect 300 "basic: kubelet runs the static pod e2e-basic (crictl pods: Ready)" pods_ready e2e-basic
+	expect 60 "basic: its container is Running (crictl ps)" running e2e-basic main
+	local pod uid ns name
+	pod=$(pod_id e2e-basic)
+	uid=$(inspectp "$pod" '{{index .status.labels "io.kubernetes.pod.uid"}}')
+	ns=$(inspectp "$pod" '{{index .status.labels "io.kubernetes.pod.namespace"}}')
+	name=e2e-basic-$NODE
+	log_has() { grep -q crisp-e2e-hello "/var/log/pods/${ns}_${name}_${uid}/main/0.log" 2>/dev/null; }
+	expect 30 "basic: the echo is in /var/log/pods/${ns}_${name}_<uid>/main/0.log" log_has
+	expect 30 "basic: crictl logs shows the echo" ctr_log_has e2e-basic main crisp-e2e-hello
+	expect 60 "basic: exec readiness probe passes (kubelet's probe metrics)" \
+		probes_at_least e2e-basic main Readiness successful 1
+	expect 60 "basic: kubelet reports the pod Ready" kubelet_says_ready e2e-basic
+	expect 60 "basic: exec liveness probe passes twice" probes_at_least e2e-basic main Liveness successful 2
+	check "basic: no probe failed" test "$(probe_count e2e-basic main Readiness failed)$(probe_count e2e-basic main Liveness failed)" = 00
+	check "basic: the container never restarted" test "$(attempt e2e-basic main)" = 0
+	local id resolv
+	id=$(ctr_id e2e-basic main running)
+	resolv=$(crictl exec -s "$id" cat /etc/resolv.conf 2>&1 || true)
+	check "basic: the pod's resolv.conf comes from kubelet's resolvConf" grep -q 'nameserver 192.0.2.53' <<<"$resolv"
+}
+
+scenario_liveness() {
+	expect 300 "liveness: pod e2e-liveness starts" pods_ready e2e-liveness
+	# kubelet kills the container at the first failed probe and restarts it
+	# after a back-off of 10 s, then 20 s.
+	expect 180 "liveness: a failing exec liveness probe makes kubelet restart the container (attempt >= 1)" \
+		attempt_at_least e2e-liveness doomed 1
+	expect 180 "liveness: and restart it again (attempt >= 2)" attempt_at_least e2e-liveness doomed 2
+	check "liveness: kubelet counted the failed probes" probes_at_least e2e-liveness doomed Liveness failed 2
+	local exited
+	exited=$(crictl ps -a --state exited --label "io.kubernetes.pod.name=e2e-liveness-$NODE" -q 2>/dev/null | awk 'NR == 1')
+	check "liveness: a killed attempt is exited with a non-zero exit code" \
+		test -n "$exited" -a "$(inspect "$exited" '{{.status.exitCode}}' || echo 0)" != 0
+}
+
+scenario_limits() {
+	expect 300 "limits: pod e2e-limits starts" pods_ready e2e-limits
+	expect 60 "limits: its container is Running" running e2e-limits limited
+	local id d
+	id=$(ctr_id e2e-limits limited running)
+	d=$(ctr_cgroup "$id")
+	check "limits: the container's cgroup is crisp-<id>.scope under kubepods.slice ($d)" test -n "$d"
+	[[ -n $d ]] || return 0
+	check "limits: memory.max is 64Mi ($(cat "$d/memory.max"))" test "$(cat "$d/memory.max")" = $((64 << 20))
+	check "limits: cpu.max is 200m ($(cat "$d/cpu.max"))" test "$(cat "$d/cpu.max")" = "20000 100000"
+	local pid
+	pid=$(inspect "$id" '{{.info.pid}}')
+	check "limits: the container's process is in that cgroup" grep -qx "0::${d#"$CG"}" "/proc/$pid/cgroup"
+	check "limits: the Guaranteed pod's slice is kubepods-pod<uid>.slice" \
+		eval '[[ $(basename "$(dirname "$d")") == kubepods-pod*.slice ]]'
+}
+
+scenario_net() {
+	expect 300 "net: pod e2e-net starts" pods_ready e2e-net
+	expect 60 "net: both containers Running" eval 'running e2e-net server && running e2e-net client'
+	local pod ip
+	pod=$(pod_id e2e-net)
+	ip=$(inspectp "$pod" '{{.status.network.ip}}')
+	check "net: the pod has an address on crisp's bridge network ($ip)" eval '[[ $ip == 10.88.* ]]'
+	expect 60 "net: the client reaches the server over the pod's loopback (client log)" \
+		ctr_log_has e2e-net client crisp-e2e-pong
+	local client out
+	client=$(ctr_id e2e-net client running)
+	out=$(crictl exec -s "$client" busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 || true)
+	check "net: crictl exec -s (ExecSync) in the client reaches the server" grep -q crisp-e2e-pong <<<"$out"
+	out=$(timeout 60 crictl exec "$client" busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 || true)
+	check "net: crictl exec (streaming Exec) in the client reaches the server" grep -q crisp-e2e-pong <<<"$out"
+}
+
+scenario_remove() {
+	local pod uid
+	pod=$(pod_id e2e-basic)
+	[[ -n $pod ]] || { fail "remove: pod e2e-basic is not running"; return; }
+	uid=$(inspectp "$pod" '{{index .status.labels "io.kubernetes.pod.uid"}}')
+	check "remove: the pod has cgroups under kubepods.slice while it runs" eval '[[ -n $(pod_cgroups "$uid") ]]'
+	rm "$MANIFESTS/basic.yaml"
+	# kubelet stops the pod at once; its container garbage collection, once a
+	# minute, removes the sandbox.
+	expect 240 "remove: deleting the manifest makes kubelet stop and remove the pod (no crisp pod or container left)" \
+		pod_gone e2e-basic
+	expect 60 "remove: no cgroup of the pod is left under kubepods.slice" no_pod_cgroups "$uid"
+	check "remove: crisp no longer knows the sandbox" eval '! crictl inspectp "$pod" >/dev/null 2>&1'
+}
+
+scenario_restart() {
+	local server client spid cpid lines
+	server=$(ctr_id e2e-net server running)
+	client=$(ctr_id e2e-net client running)
+	[[ -n $server && -n $client ]] || { fail "restart: pod e2e-net is not running"; return; }
+	spid=$(inspect "$server" '{{.info.pid}}')
+	cpid=$(inspect "$client" '{{.info.pid}}')
+	local crisp_pid
+	crisp_pid=$(systemctl show -P MainPID crisp)
+	systemctl restart crisp
+	check "restart: systemctl restart crisp gives a new daemon" test "$(systemctl show -P MainPID crisp)" != "$crisp_pid"
+	expect 60 "restart: crisp answers again" crisp_up
+	check "restart: the server keeps its pid $spid" test "$(inspect "$server" '{{.info.pid}}')" = "$spid"
+	check "restart: the client keeps its pid $cpid" test "$(inspect "$client" '{{.info.pid}}')" = "$cpid"
+	check "restart: both processes are alive" eval 'alive "$spid" && alive "$cpid"'
+	lines=$(crictl logs "$client" 2>/dev/null | grep -c crisp-e2e-pong || true)
+	# Give kubelet several sync periods (10 s) and PLEG relists to notice
+	# anything amiss.
+	sleep 30
+	check "restart: kubelet kept both containers (same ids, still Running)" \
+		test "$(ctr_id e2e-net server running)/$(ctr_id e2e-net client running)" = "$server/$client"
+	check "restart: no container of the pod was restarted" \
+		test "$(attempt e2e-net server)/$(attempt e2e-net client)" = 0/0
+	check "restart: the client's log keeps growing through crisp's restart" \
+		test "$(crictl logs "$client" 2>/dev/null | grep -c crisp-e2e-pong || true)" -gt "$lines"
+	local out
+	out=$(crictl exec -s "$client" busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 || true)
+	check "restart: ExecSync into the client works against the new daemon" grep -q crisp-e2e-pong <<<"$out"
+}
+
+# teardown removes every manifest and checks that kubelet and crisp leave
+# nothing behind.
+teardown() {
+	rm -f "$MANIFESTS"/*.yaml
+	local p
+	all_gone() { for p in e2e-basic e2e-liveness e2e-limits e2e-net; do pod_gone "$p" || return 1; done; }
+	expect 240 "teardown: every pod is removed after its manifest is" all_gone
+	no_pod_slices() { [[ -z $(find "$CG/kubepods.slice" -type d -name '*-pod*.slice' 2>/dev/null) ]]; }
+	expect 60 "teardown: no pod cgroup is left under kubepods.slice" no_pod_slices
+	no_scopes() { [[ -z $(find "$CG/kubepods.slice" -type d -name 'crisp-*.scope' 2>/dev/null) ]]; }
+	check "teardown: no container scope is left" no_scopes
+}
+
+save_logs() {
+	mkdir -p "$LOGS"
+	journalctl -u "$KUBELET_UNIT" --no-pager >"$LOGS/kubelet.log" 2>&1 || true
+	journalctl -u crisp --no-pager >"$LOGS/crisp.log" 2>&1 || true
+	crictl pods >"$LOGS/crictl-pods.txt" 2>&1 || true
+	crictl ps -a >"$LOGS/crictl-ps.txt" 2>&1 || true
+	systemd-cgls --no-pager "$CG/kubepods.slice" >"$LOGS/cgroups.txt" 2>&1 || true
+}
+
+main() {
+	trap save_logs EXIT
+	trap '' PIPE
+	mkdir -p "$LOGS"
+	echo "=== kubelet e2e (qemu guest, $(uname -r), $CG: $(cat "$CG/cgroup.controllers"))"
+	wait_systemd
+	install_crisp
+	install -d "$MANIFESTS"
+	local m
+	for m in basic liveness limits net; do
+		install -m 0644 "$HERE/manifests/$m.yaml" "$MANIFESTS/$m.yaml"
+	done
+	start_kubelet
+	# From here on a failed check fails only itself.
+	set +e
+	scenario_basic
+	scenario_limits
+	scenario_net
+	scenario_liveness
+	scenario_remove
+	scenario_restart
+	teardown
+	systemctl stop "$KUBELET_UNIT" 2>/dev/null || true
+	echo "kubelet e2e: $PASSED passed, $FAILED failed"
+	((FAILED == 0))
+}
+
+main "$@"
