@@ -105,7 +105,18 @@ func TestCrictlExecAndPortForward(t *testing.T) {
 		// byte or two before crictl makes it raw.
 		args := crictlCommand(t, d, "exec", "-it", id, "sh", "-c", "tty; stty size").Args
 		line := "stty rows 30 cols 100; exec " + shellQuote(args)
-		out, err := exec.Command("script", "-qec", line, "/dev/null").CombinedOutput()
+		// script passes its stdin on to the terminal: it must not end
+		// before the command does (a runner's stdin may be /dev/null),
+		// or the end of input hangs the exec's terminal up.
+		stdinR, stdinW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stdinW.Close()
+		cmd := exec.Command("script", "-qec", line, "/dev/null")
+		cmd.Stdin = stdinR
+		out, err := cmd.CombinedOutput()
+		stdinR.Close()
 		if err != nil || !regexp.MustCompile(`/dev/pts/\d+\r\n30 100\r\n$`).Match(out) {
 			t.Errorf("crictl exec -it = %q, %v; want the terminal's name and size", out, err)
 		}
