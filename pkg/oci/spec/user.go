@@ -28,11 +28,17 @@ const maxIDFileSize = 16 << 20
 // resolveUser returns the process's user and home directory. The user is
 // run_as_user or run_as_username, else the image's User ("name", "uid",
 // "uid:gid", "name:group"), resolved in the rootfs's /etc/passwd and
-// /etc/group; run_as_group replaces the group. A numeric uid needs no
-// passwd entry. The additional groups are the primary group, then, with the
-// Merge policy, the user's groups in /etc/group, then supplemental_groups.
+// /etc/group; run_as_group, which needs run_as_user or run_as_username,
+// replaces the group. A numeric uid needs no passwd entry. The additional
+// groups are the primary group, then, with the Merge policy, the user's
+// groups in /etc/group, then supplemental_groups.
 func resolveUser(rootfs string, sc *runtimeapi.LinuxContainerSecurityContext, imageUser string) (specs.User, string, error) {
 	const scField = "linux.security_context."
+	// The CRI requires an error here: a group alone would leave the user
+	// to the image while the pod asked for a specific identity.
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return specs.User{}, "", errdefs.InvalidField(scField+"run_as_group", "needs run_as_user or run_as_username")
+	}
 	spec, field := imageUser, "image"
 	switch {
 	case sc.GetRunAsUser() != nil:
