@@ -75,6 +75,41 @@ func TestAttachStdinOnce(t *testing.T) {
 	}
 }
 
+// TestAttachStdinWithoutLog attaches to a stdin container created without
+// a log path, as critest's attach spec creates one: the container is
+// created, and its input and output go through the attach.
+func TestAttachStdinWithoutLog(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb := e.pod(t, "attach-nolog", sandbox.ModeContainer)
+	cfg := config("attach-nolog", "while read l; do echo got $l; done; echo bye")
+	cfg.LogPath = ""
+	cfg.Stdin, cfg.StdinOnce = true, true
+	c := e.run(t, sb, cfg)
+	if c.LogPath != "" {
+		t.Errorf("log path %q, want none", c.LogPath)
+	}
+
+	in, inW := io.Pipe()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil, nil) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "got hi"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo through the attach; output %q", out.String())
+		}
+		inW.Write([]byte("hi\n"))
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	if got := e.waitExited(t, c.ID); got.ExitCode != 0 || !strings.HasSuffix(out.String(), "bye\n") {
+		t.Errorf("exit code %d, attached output %q", got.ExitCode, out.String())
+	}
+}
+
 // TestAttachTerminal runs a tty container with stdin, as kubectl run -it
 // does: the client's input reaches its terminal, a resize changes the
 // terminal's size, the end of the input ends the container, and the log

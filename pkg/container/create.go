@@ -203,12 +203,10 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
 	// The stdin and the terminal are held by the monitor that writes the
-	// log.
-	if opts.OpenStdin && c.LogPath == "" {
-		return errdefs.InvalidField("stdin", "a container with stdin needs a log_path (and its pod a log_directory)")
-	}
-	if cfg.Tty && c.LogPath == "" {
-		return errdefs.InvalidField("tty", "a container with a terminal needs a log_path (and its pod a log_directory)")
+	// log; a container without a log path still gets one, writing its log
+	// to /dev/null, so that it can be attached to.
+	if (cfg.Stdin || cfg.Tty) && c.LogPath == "" {
+		opts.LogPath = os.DevNull
 	}
 	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
 		return err
