@@ -81,6 +81,11 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 	if spec.PIDMode, err = podNamespaceMode("pid", ns.GetPid(), true); err != nil {
 		return sandbox.Spec{}, err
 	}
+	// A pause-less pod runs no process of its own, but the CRI still
+	// requires this error.
+	if sc := cfg.GetLinux().GetSecurityContext(); sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil {
+		return sandbox.Spec{}, errdefs.InvalidField("config.linux.security_context.run_as_group", "needs run_as_user")
+	}
 	if u := ns.GetUsernsOptions(); u != nil && u.Mode == runtimeapi.NamespaceMode_POD {
 		return sandbox.Spec{}, errdefs.InvalidField("config.linux.security_context.namespace_options.userns_options",
 			"user namespaces for pods are not supported yet")

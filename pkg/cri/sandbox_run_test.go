@@ -77,6 +77,9 @@ func TestSandboxSpecRejectsBadInput(t *testing.T) {
 		{"namespace_options.pid", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_TARGET
 		}},
+		{"config.linux.security_context.run_as_group", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.RunAsGroup = &runtimeapi.Int64Value{Value: 1000}
+		}},
 		{"userns_options", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}
 		}},
@@ -93,5 +96,11 @@ func TestSandboxSpecRejectsBadInput(t *testing.T) {
 	}
 	if _, err := sandboxSpec(nil, ""); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("nil config: %v", err)
+	}
+	cfg := validPodConfig()
+	cfg.Linux.SecurityContext.RunAsUser = &runtimeapi.Int64Value{Value: 1000}
+	cfg.Linux.SecurityContext.RunAsGroup = &runtimeapi.Int64Value{Value: 1000}
+	if _, err := sandboxSpec(cfg, ""); err != nil {
+		t.Errorf("run_as_group with run_as_user: %v", err)
 	}
 }
