@@ -125,7 +125,7 @@ kubelet_says_ready() {
 			exit 1
 		}' <<<"$pods"
 }
-# busy ID: the process of container ID exists and is not a zombie.
+# alive PID: the process exists and is not a zombie.
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 crisp_up() { crictl version >/dev/null 2>&1; }
 pods_ready() {
@@ -209,7 +209,7 @@ start_kubelet() {
 		imageGCHighThresholdPercent: 100
 		imageGCLowThresholdPercent: 99
 	EOF
-	systemd-run --unit "$KUBELET_UNIT" --property Delegate=yes --property KillMode=process \
+	systemd-run --quiet --unit "$KUBELET_UNIT" --property Delegate=yes --property KillMode=process \
 		"$(command -v kubelet)" --config /etc/crisp-e2e/kubelet.yaml --hostname-override "$NODE" --v 2 >/dev/null ||
 		die "cannot start kubelet"
 	kubelet_healthy() { [[ $(busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null) == ok ]]; }
@@ -289,28 +289,35 @@ scenario_net() {
 	check "net: crictl exec (streaming Exec) in the client reaches the server" grep -q crisp-e2e-pong <<<"$out"
 }
 
-scenario_remove() {
-	local pod uid
-	pod=$(pod_id e2e-basic)
-	[[ -n $pod ]] || { fail "remove: pod e2e-basic is not running"; return; }
-	uid=$(inspectp "$pod" '{{index .status.labels "io.kubernetes.pod.uid"}}')
-	check "remove: the pod has cgroups under kubepods.slice while it runs" eval '[[ -n $(pod_cgroups "$uid") ]]'
+# scenario_remove_start deletes e2e-basic's manifest; kubelet stops the pod
+# at once, and its container garbage collection, once a minute, removes the
+# sandbox. The other scenarios run meanwhile; scenario_remove_check checks
+# the result.
+scenario_remove_start() {
+	REMOVED_POD=$(pod_id e2e-basic)
+	[[ -n $REMOVED_POD ]] || { fail "remove: pod e2e-basic is not running"; return; }
+	REMOVED_UID=$(inspectp "$REMOVED_POD" '{{index .status.labels "io.kubernetes.pod.uid"}}')
+	check "remove: the pod has cgroups under kubepods.slice while it runs" eval '[[ -n $(pod_cgroups "$REMOVED_UID") ]]'
 	rm "$MANIFESTS/basic.yaml"
-	# kubelet stops the pod at once; its container garbage collection, once a
-	# minute, removes the sandbox.
+}
+
+scenario_remove_check() {
+	[[ -n ${REMOVED_POD:-} ]] || return 0
 	expect 240 "remove: deleting the manifest makes kubelet stop and remove the pod (no crisp pod or container left)" \
 		pod_gone e2e-basic
-	expect 60 "remove: no cgroup of the pod is left under kubepods.slice" no_pod_cgroups "$uid"
-	check "remove: crisp no longer knows the sandbox" eval '! crictl inspectp "$pod" >/dev/null 2>&1'
+	expect 60 "remove: no cgroup of the pod is left under kubepods.slice" no_pod_cgroups "$REMOVED_UID"
+	check "remove: crisp no longer knows the sandbox" eval '! crictl inspectp "$REMOVED_POD" >/dev/null 2>&1'
 }
 
 scenario_restart() {
-	local server client spid cpid lines
+	local server client limited spid cpid lpid lines
 	server=$(ctr_id e2e-net server running)
 	client=$(ctr_id e2e-net client running)
-	[[ -n $server && -n $client ]] || { fail "restart: pod e2e-net is not running"; return; }
+	limited=$(ctr_id e2e-limits limited running)
+	[[ -n $server && -n $client && -n $limited ]] || { fail "restart: pods e2e-net and e2e-limits are not running"; return; }
 	spid=$(inspect "$server" '{{.info.pid}}')
 	cpid=$(inspect "$client" '{{.info.pid}}')
+	lpid=$(inspect "$limited" '{{.info.pid}}')
 	local crisp_pid
 	crisp_pid=$(systemctl show -P MainPID crisp)
 	systemctl restart crisp
@@ -318,15 +325,16 @@ scenario_restart() {
 	expect 60 "restart: crisp answers again" crisp_up
 	check "restart: the server keeps its pid $spid" test "$(inspect "$server" '{{.info.pid}}')" = "$spid"
 	check "restart: the client keeps its pid $cpid" test "$(inspect "$client" '{{.info.pid}}')" = "$cpid"
-	check "restart: both processes are alive" eval 'alive "$spid" && alive "$cpid"'
+	check "restart: the limited container keeps its pid $lpid" test "$(inspect "$limited" '{{.info.pid}}')" = "$lpid"
+	check "restart: the three processes are alive" eval 'alive "$spid" && alive "$cpid" && alive "$lpid"'
 	lines=$(crictl logs "$client" 2>/dev/null | grep -c crisp-e2e-pong || true)
 	# Give kubelet several sync periods (10 s) and PLEG relists to notice
 	# anything amiss.
 	sleep 30
-	check "restart: kubelet kept both containers (same ids, still Running)" \
-		test "$(ctr_id e2e-net server running)/$(ctr_id e2e-net client running)" = "$server/$client"
-	check "restart: no container of the pod was restarted" \
-		test "$(attempt e2e-net server)/$(attempt e2e-net client)" = 0/0
+	check "restart: kubelet kept the three containers (same ids, still Running)" \
+		test "$(ctr_id e2e-net server running)/$(ctr_id e2e-net client running)/$(ctr_id e2e-limits limited running)" = "$server/$client/$limited"
+	check "restart: none of them was restarted" \
+		test "$(attempt e2e-net server)/$(attempt e2e-net client)/$(attempt e2e-limits limited)" = 0/0/0
 	check "restart: the client's log keeps growing through crisp's restart" \
 		test "$(crictl logs "$client" 2>/dev/null | grep -c crisp-e2e-pong || true)" -gt "$lines"
 	local out
@@ -372,10 +380,11 @@ main() {
 	# From here on a failed check fails only itself.
 	set +e
 	scenario_basic
+	scenario_remove_start
 	scenario_limits
 	scenario_net
 	scenario_liveness
-	scenario_remove
+	scenario_remove_check
 	scenario_restart
 	teardown
 	systemctl stop "$KUBELET_UNIT" 2>/dev/null || true
