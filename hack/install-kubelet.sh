@@ -71,7 +71,8 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
-go get "k8s.io/kubernetes/cmd/kubelet@$VERSION"
+# go get lists every module it adds: keep that for a failure.
+go get "k8s.io/kubernetes/cmd/kubelet@$VERSION" 2>get.log || { cat get.log >&2; die "go get k8s.io/kubernetes@$VERSION failed"; }
 mkdir -p "$BIN"
 go build -trimpath -ldflags "$ldflags" -o "$BIN/kubelet.new" k8s.io/kubernetes/cmd/kubelet
 installed=$("$BIN/kubelet.new" --version 2>&1 || true)
