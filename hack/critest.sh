@@ -23,6 +23,10 @@ SKIPS=(
 	# the upstream image, whose content the loopback registry cannot
 	# reproduce.
 	'public image with digest should be pulled and removed'
+	# Masks /bin/ls and expects "sh -c ls" to fail. Debian's static busybox,
+	# which the images are built from, is a standalone shell: it runs ls as
+	# a built-in applet without executing /bin/ls, so the mask is never met.
+	'runtime should support MaskedPaths'
 )
 
 if [ -z "${CRISP_CRITEST_NETNS:-}" ]; then
@@ -42,6 +46,7 @@ if [ -z "${CRISP_CRITEST_NETNS:-}" ]; then
 	log "building crisp and the image registry"
 	go build -buildvcs=false -tags "$CRISP_TAGS" -o "$WORK/crisp" ./cmd/crisp
 	go build -buildvcs=false -o "$WORK/registry" ./test/critest
+	CGO_ENABLED=0 go build -buildvcs=false -o "$WORK/nonewprivs" ./test/critest/nonewprivs
 	status=0
 	CRISP_CRITEST_NETNS=1 unshare --net -- "$0" "$@" || status=$?
 	exit $status
@@ -51,13 +56,18 @@ fi
 ip link set lo up
 LOGFILE=${CRITEST_LOG:-/var/tmp/crisp-critest.log}
 PIDS=()
+# Containers outlive the daemon: remove the pods an interrupted spec left
+# before stopping it.
 cleanup() {
+	if [ -S "$WORK/run/crisp.sock" ]; then
+		timeout 60 crictl --runtime-endpoint "unix://$WORK/run/crisp.sock" rmp --all --force >/dev/null 2>&1 || true
+	fi
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
-"$WORK/registry" -addr 127.0.0.1:5000 >"$WORK/registry.out" 2>&1 &
+"$WORK/registry" -addr 127.0.0.1:5000 -nonewprivs "$WORK/nonewprivs" >"$WORK/registry.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 600); do grep -q '^ready' "$WORK/registry.out" && break; sleep 0.1; done
 grep -q '^ready' "$WORK/registry.out" || { cat "$WORK/registry.out" >&2; die "registry did not start"; }
@@ -104,6 +114,13 @@ PIDS+=($!)
 for _ in $(seq 300); do [ -S "$WORK/run/crisp.sock" ] && break; sleep 0.1; done
 [ -S "$WORK/run/crisp.sock" ] || { cat "$LOGFILE" >&2; die "crisp did not start"; }
 
+# An OOM kill needs a memory limit, and memory statistics need the memory
+# controller, in the cgroup v2 hierarchy; a hybrid host keeps it in cgroup
+# v1, so crisp reports no memory section there.
+if ! grep -qw memory "$cgmount/cgroup.controllers"; then
+	SKIPS+=('should terminate with exitCode 137 and reason OOMKilled')
+	SKIPS+=('runtime should support listing container stats \[Conformance\]')
+fi
 skip=$(IFS='|'; echo "${SKIPS[*]}")
 log "critest (daemon log: $LOGFILE)"
 critest --runtime-endpoint "unix://$WORK/run/crisp.sock" --image-endpoint "unix://$WORK/run/crisp.sock" \

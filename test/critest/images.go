@@ -1,14 +1,19 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
@@ -20,6 +25,9 @@ const (
 	e2eImages = "registry.k8s.io/e2e-test-images/"
 	criTools  = "gcr.io/k8s-staging-cri-tools/"
 )
+
+// epoch keeps built images reproducible.
+var epoch = time.Unix(1700000000, 0)
 
 // Users and groups the image specs look for (critest's
 // pkg/validate/consts.go): www-data by name, and default-user (uid 1000)
@@ -35,6 +43,28 @@ const (
 		"group-defined-in-image:x:50000:default-user\n" +
 		"nogroup:x:65534:\n"
 )
+
+// ipcs stands in for the ipcs applet, which Debian's busybox lacks and the
+// IPC namespace specs run as "ipcs -m": it lists the shared memory segments
+// this IPC namespace has.
+const ipcs = `#!/bin/sh
+echo "------ Shared Memory Segments --------"
+echo "key        shmid      owner      bytes"
+awk 'NR > 1 { print $1, $2, $8, $4 }' /proc/sysvipc/shm
+`
+
+// pgrep stands in for the pgrep applet, which Debian's busybox lacks and
+// the exec timeout spec runs as "pgrep sleep": it prints the pids of the
+// processes whose name matches the pattern.
+const pgrep = `#!/bin/sh
+status=1
+for d in /proc/[0-9]*; do
+	name=$(cat "$d/comm" 2>/dev/null) || continue
+	case $name in pgrep) continue ;; esac
+	echo "$name" | grep -q -- "$1" && echo "${d#/proc/}" && status=0
+done
+exit $status
+`
 
 // webServer is the script run as the web server images' entrypoint: busybox
 // httpd serving an index page on port. The script's own process carries
@@ -63,6 +93,9 @@ type spec struct {
 	user   string
 	server string
 	port   int
+	// nonewprivs makes the entrypoint the nonewprivs program, set-user-ID
+	// root.
+	nonewprivs bool
 }
 
 // specs are every image critest pulls, except the one pinned by a digest
@@ -92,18 +125,22 @@ func specs(arch string) []spec {
 		{refs: []string{criTools + "test-image-user-uid-group:latest"}, user: "1003:1003"},
 		{refs: []string{criTools + "test-image-user-username-group:latest"}, user: "www-data:www-data"},
 		{refs: []string{criTools + "test-image-predefined-group:latest"}, user: "1000"},
+		// The no_new_privs specs: prints the effective uid of a
+		// set-user-ID root program.
+		{refs: []string{e2eImages + "nonewprivs:1.3"}, nonewprivs: true},
 	}
 }
 
-// images builds every image of specs for arch.
-func images(arch string) ([]image, error) {
+// images builds every image of specs for arch; nonewprivs is the
+// nonewprivs program built for arch.
+func images(arch string, nonewprivs []byte) ([]image, error) {
 	base, err := busyboxLayer()
 	if err != nil {
 		return nil, err
 	}
 	var out []image
 	for _, s := range specs(arch) {
-		img, err := s.build(arch, base)
+		img, err := s.build(arch, base, nonewprivs)
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", s.refs[0], err)
 		}
@@ -114,11 +151,17 @@ func images(arch string) ([]image, error) {
 
 // build makes s's image: base and a layer naming the image (so that images
 // of different specs differ) with the web server's files.
-func (s spec) build(arch string, base v1.Layer) (v1.Image, error) {
+func (s spec) build(arch string, base v1.Layer, nonewprivs []byte) (v1.Image, error) {
 	cfg := v1.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, User: s.user}
 	files := []testregistry.File{{Name: "etc/critest-image", Body: []byte(s.refs[0] + "\n")}}
+	if s.nonewprivs {
+		cfg.Cmd = []string{"/usr/bin/nonewprivs"}
+		files = append(files, testregistry.File{Name: "usr/bin/nonewprivs", Mode: 0o4755, Body: nonewprivs})
+	}
 	if s.server != "" {
-		cfg.Cmd = []string{"/usr/sbin/" + s.server}
+		// nginx's main process calls itself "nginx: master process"; the
+		// argument puts those words where the specs look: /proc/1/cmdline.
+		cfg.Cmd = []string{"/usr/sbin/" + s.server, "master process"}
 		cfg.ExposedPorts = map[string]struct{}{fmt.Sprintf("%d/tcp", s.port): {}}
 		files = append(files,
 			testregistry.File{Name: "usr/sbin/" + s.server, Mode: 0o755, Body: []byte(webServer(s.server, s.port))},
@@ -133,8 +176,10 @@ func (s spec) build(arch string, base v1.Layer) (v1.Image, error) {
 }
 
 // busyboxLayer is Debian's static busybox with every applet it has linked
-// where busybox installs it, the users and groups above, and the
-// directories a shell and a web server need.
+// where busybox installs it, the users and groups above, stand-ins for the
+// applets Debian's busybox lacks, and the directories a shell and a web
+// server need. The applets are hard links, as in busybox images, so that
+// masking one (a masked path is a bind mount) leaves the others working.
 func busyboxLayer() (v1.Layer, error) {
 	bin, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -144,26 +189,56 @@ func busyboxLayer() (v1.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list busybox applets: %w", err)
 	}
-	files := []testregistry.File{
-		{Name: "etc/passwd", Body: []byte(passwd)},
-		{Name: "etc/group", Body: []byte(group)},
-		{Name: "bin/busybox", Mode: 0o755, Body: bin},
+	dirs, links := applets(string(list))
+	entries := []*tar.Header{{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}}
+	for _, d := range append([]string{"bin", "etc", "root", "home", "home/default-user", "var", "var/run", "var/www"}, dirs...) {
+		entries = append(entries, &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
 	}
-	files = append(files, applets(string(list))...)
-	dirs := []testregistry.File{{Name: "tmp/", Dir: true, Mode: 0o1777}}
-	for _, d := range []string{"bin", "etc", "root", "home/default-user", "var/run", "var/www"} {
-		dirs = append(dirs, testregistry.File{Name: d + "/", Dir: true})
+	bodies := map[string][]byte{
+		"etc/passwd":    []byte(passwd),
+		"etc/group":     []byte(group),
+		"bin/busybox":   bin,
+		"usr/bin/ipcs":  []byte(ipcs),
+		"usr/bin/pgrep": []byte(pgrep),
 	}
-	return testregistry.Layer(append(dirs, files...), testregistry.Gzip)
+	for _, name := range []string{"etc/passwd", "etc/group", "bin/busybox", "usr/bin/ipcs", "usr/bin/pgrep"} {
+		mode := int64(0o755)
+		if strings.HasPrefix(name, "etc/") {
+			mode = 0o644
+		}
+		entries = append(entries, &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(bodies[name]))})
+	}
+	for _, l := range links {
+		// Extraction applies a link's mode to the inode it shares.
+		entries = append(entries, &tar.Header{Name: l, Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755})
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range entries {
+		h.ModTime = epoch
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(bodies[h.Name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	raw := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
+		tarball.WithCompressedCaching)
 }
 
-// applets turns busybox --list-full output into symlinks to /bin/busybox,
-// after the directories that hold them.
-func applets(list string) []testregistry.File {
-	var dirs, links []testregistry.File
-	seen := map[string]bool{"bin": true}
+// applets turns busybox --list-full output into the directories that hold
+// the applets, parents first, and the applets' paths, leaving out busybox
+// itself and the applets the image has stand-ins for.
+func applets(list string) (dirs, links []string) {
+	seen := map[string]bool{"bin": true, "usr/bin": true, "usr": true}
+	dirs = []string{"usr", "usr/bin"}
 	for _, p := range strings.Fields(list) {
-		if p == "bin/busybox" || !strings.Contains(p, "/") {
+		if p == "bin/busybox" || p == "usr/bin/ipcs" || p == "usr/bin/pgrep" || !strings.Contains(p, "/") {
 			continue
 		}
 		var parents []string
@@ -172,9 +247,9 @@ func applets(list string) []testregistry.File {
 			parents = append(parents, d)
 		}
 		for _, d := range slices.Backward(parents) {
-			dirs = append(dirs, testregistry.File{Name: d + "/", Dir: true})
+			dirs = append(dirs, d)
 		}
-		links = append(links, testregistry.File{Name: p, Linkname: "/bin/busybox"})
+		links = append(links, p)
 	}
-	return append(dirs, links...)
+	return dirs, links
 }

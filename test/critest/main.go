@@ -20,15 +20,23 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
+	nonewprivs := flag.String("nonewprivs", "", "the nonewprivs program (./test/critest/nonewprivs, built static), for the no_new_privs specs' image")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, *nonewprivs); err != nil {
 		fmt.Fprintln(os.Stderr, "critest-registry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
-	imgs, err := images(runtime.GOARCH)
+func run(addr, nonewprivs string) error {
+	if nonewprivs == "" {
+		return fmt.Errorf("-nonewprivs is required")
+	}
+	nnp, err := os.ReadFile(nonewprivs)
+	if err != nil {
+		return err
+	}
+	imgs, err := images(runtime.GOARCH, nnp)
 	if err != nil {
 		return err
 	}
