@@ -86,6 +86,19 @@ func TestStatusConditionsFollowTheNetwork(t *testing.T) {
 	}
 }
 
+// kubelet sends supplemental_groups_policy only to a runtime that says it
+// honours it.
+func TestStatusAdvertisesSupplementalGroupsPolicy(t *testing.T) {
+	_, c := newTestService(t, networkStatus{})
+	st, err := c.Status(background(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.GetFeatures().GetSupplementalGroupsPolicy() {
+		t.Errorf("features = %v, want supplemental_groups_policy", st.GetFeatures())
+	}
+}
+
 func TestStatusVerboseCarriesConfig(t *testing.T) {
 	_, c := newTestService(t, networkStatus{err: errors.New("none")})
 	st, err := c.Status(background(t), &runtimeapi.StatusRequest{Verbose: true})

@@ -13,9 +13,9 @@ const (
 	reasonNetworkPluginNotReady = "NetworkPluginNotReady"
 )
 
-// Status reports the RuntimeReady and NetworkReady conditions. NetworkReady is
-// false until a usable CNI configuration exists. Verbose adds the effective
-// configuration as JSON.
+// Status reports the RuntimeReady and NetworkReady conditions and the
+// runtime's features. NetworkReady is false until a usable CNI configuration
+// exists. Verbose adds the effective configuration as JSON.
 func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	runtimeReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
 	networkReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
@@ -30,7 +30,9 @@ func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 			Name:     "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{},
 		}},
-		Features: &runtimeapi.RuntimeFeatures{},
+		// Containers honour supplemental_groups_policy (Merge and Strict)
+		// and report the identity they run as in ContainerStatus.user.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		info, err := s.statusInfo()
