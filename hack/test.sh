@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs crisp's tests, as root: installs the pinned test tools, builds, lints,
-# runs every Go test on this host (unit and integration), then the tests that
-# need a pure cgroup v2 kernel inside the project's guests (hack/vm).
+# runs every Go test on this host (unit and integration) and critest
+# (hack/critest.sh), then the tests that need a pure cgroup v2 kernel inside
+# the project's guests (hack/vm).
 #
 #   hack/test.sh        everything (what `make test` and CI run)
 #   hack/test.sh host   skip the guests
@@ -25,13 +26,21 @@ status=0
 CRISP_BIN=$PWD/bin/crisp gotestsum --format pkgname-and-test-fails --jsonfile "$results/host.json" -- \
 	-tags "$CRISP_TAGS" -count=1 -timeout 20m ./... || status=1
 
+log "critest (CRI validation suite, offline)"
+if ! hack/critest.sh >"$results/critest.log" 2>&1; then
+	status=1
+	cat "$results/critest.log"
+fi
+grep -E '^(Ran [0-9]+ of|SUCCESS!|FAIL!)' "$results/critest.log" || true
+
 if [ "$mode" = all ]; then
 	log "guest tests"
 	CRISP_TEST_RESULTS=$results hack/test-guests.sh || status=1
 fi
 
 # One closing line over every Go test that ran, subtests included: the
-# host's from go test's JSON, the guests' from their verbose output.
+# host's from go test's JSON, the guests' from their verbose output, and
+# critest's specs.
 count() {
 	local json guest
 	json=$(cat "$results"/*.json 2>/dev/null | grep -c "\"Action\":\"$1\",\"Package\":\"[^\"]*\",\"Test\"" || true)
@@ -41,7 +50,9 @@ count() {
 	pass) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^ok   " || true))) ;;
 	fail) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^FAIL " || true))) ;;
 	esac
-	echo $((json + guest))
+	# critest closes with "SUCCESS! -- N Passed | N Failed | N Pending | N Skipped".
+	critest=$(grep -hE '^(SUCCESS|FAIL)! -- ' "$results"/critest.log 2>/dev/null | grep -oE "[0-9]+ ${1^}" | grep -oE '^[0-9]+' || true)
+	echo $((json + guest + ${critest:-0}))
 }
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
 exit $status
