@@ -104,11 +104,6 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 		{"missing pod", "0123456789abcdef", func() *runtimeapi.ContainerConfig {
 			return config("c4", "true")
 		}, errdefs.ErrNotFound, "pod_sandbox_id"},
-		{"tty without a log", sb.ID, func() *runtimeapi.ContainerConfig {
-			cfg := config("c5", "true")
-			cfg.Tty, cfg.LogPath = true, ""
-			return cfg
-		}, errdefs.ErrInvalidArgument, "tty"},
 		{"target of no container", sb.ID, func() *runtimeapi.ContainerConfig {
 			cfg := config("c6", "true")
 			cfg.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET, TargetId: "feedface"}
