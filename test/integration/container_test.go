@@ -137,8 +137,18 @@ func TestCrictlContainerLifecycle(t *testing.T) {
 	if st.Status.ExitCode != 3 || st.Status.Reason != "Error" || st.Status.LogPath != filepath.Join(logDir, "short.log") {
 		t.Errorf("exited container: %+v", st.Status)
 	}
-	if got, want := strings.Join(logLines(t, st.Status.LogPath), "|"), "stdout hello|stderr oops|stdout ctr-pod"; got != want {
-		t.Errorf("log = %q, want %q", got, want)
+	// Each stream keeps its order; the two pipes interleave as they are
+	// read.
+	var stdout, stderr []string
+	for _, l := range logLines(t, st.Status.LogPath) {
+		if text, ok := strings.CutPrefix(l, "stdout "); ok {
+			stdout = append(stdout, text)
+		} else if text, ok := strings.CutPrefix(l, "stderr "); ok {
+			stderr = append(stderr, text)
+		}
+	}
+	if got := strings.Join(stdout, "|") + " / " + strings.Join(stderr, "|"); got != "hello|ctr-pod / oops" {
+		t.Errorf("log streams = %q, want %q", got, "hello|ctr-pod / oops")
 	}
 
 	// A long-running container: exec, then a daemon restart under it.
