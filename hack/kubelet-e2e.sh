@@ -18,33 +18,40 @@ BIN=${TOOLS_BIN:-/usr/local/bin}
 TIMEOUT=${KUBELET_E2E_TIMEOUT:-1500}
 LOGS=${KUBELET_E2E_LOGS:-$REPO/_output/kubelet-e2e}
 
-start=$SECONDS
-hack/install-tools.sh
-WORK=$(mktemp -d /var/tmp/crisp-kubelet-e2e.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-chmod 755 "$WORK"
+main() {
+	local start rc
+	start=$SECONDS
+	hack/install-tools.sh
+	WORK=$(mktemp -d /var/tmp/crisp-kubelet-e2e.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
+	chmod 755 "$WORK"
 
-log "building crisp and the busybox image archive"
-go build -tags "$CRISP_TAGS" -ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=kubelet-e2e" \
-	-o "$WORK/crisp" ./cmd/crisp
-go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref crisp.test/busybox:e2e "$WORK/busybox.tar"
+	log "building crisp and the busybox image archive"
+	go build -tags "$CRISP_TAGS" -ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=kubelet-e2e" \
+		-o "$WORK/crisp" ./cmd/crisp
+	go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref crisp.test/busybox:e2e "$WORK/busybox.tar"
 
-log "kubelet e2e in the qemu guest"
-rc=0
-hack/vm/qemu-run.sh --timeout "$TIMEOUT" --mem 3072 \
-	--share "$WORK" --share /opt/cni/bin \
-	--copy "$BIN/kubelet" --copy "$BIN/crictl" \
-	-- "$REPO/test/e2e/kubelet/run.sh" "$WORK" || rc=$?
+	log "kubelet e2e in the qemu guest"
+	rc=0
+	hack/vm/qemu-run.sh --timeout "$TIMEOUT" --mem 3072 \
+		--share "$WORK" --share /opt/cni/bin \
+		--copy "$BIN/kubelet" --copy "$BIN/crictl" \
+		-- "$REPO/test/e2e/kubelet/run.sh" "$WORK" || rc=$?
 
-rm -rf "$LOGS"
-if [ -d "$WORK/logs" ]; then
-	mkdir -p "$(dirname "$LOGS")"
-	cp -r "$WORK/logs" "$LOGS"
-	log "kubelet and crisp logs: $LOGS"
-fi
-case $rc in
-0) log "kubelet e2e passed in $((SECONDS - start))s" ;;
-124) log "kubelet e2e: the guest timed out after ${TIMEOUT}s" ;;
-*) log "kubelet e2e failed ($rc) after $((SECONDS - start))s" ;;
-esac
-exit $rc
+	rm -rf "$LOGS"
+	if [ -d "$WORK/logs" ]; then
+		mkdir -p "$(dirname "$LOGS")"
+		cp -r "$WORK/logs" "$LOGS"
+		log "kubelet and crisp logs: $LOGS"
+	fi
+	case $rc in
+	0) log "kubelet e2e passed in $((SECONDS - start))s" ;;
+	124) log "kubelet e2e: the guest timed out after ${TIMEOUT}s" ;;
+	*) log "kubelet e2e failed ($rc) after $((SECONDS - start))s" ;;
+	esac
+	return $rc
+}
+
+# One line: bash reads a script as it runs it, so a file changed under a
+# running test must not feed it more commands once main returns.
+main "$@"; exit

@@ -12,8 +12,9 @@
 #
 # usage: run.sh WORK
 #
-# Checks that need locals evaluate them late, with eval '...'.
-# shellcheck disable=SC2016
+# Checks that need locals evaluate them late, with eval '...', and most
+# functions run only through check and expect.
+# shellcheck disable=SC2016,SC2317
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -124,6 +125,26 @@ kubelet_says_ready() {
 				if (index(items[i], name "\"") == 1 && index(items[i], ready)) exit 0
 			exit 1
 		}' <<<"$pods"
+}
+# summary_has_usage POD CONTAINER: kubelet's /stats/summary, which it builds
+# from CRI ListContainerStats, gives CONTAINER of POD non-zero CPU and memory
+# usage.
+summary_has_usage() {
+	local summary
+	summary=$(busybox wget -q -O - "$KUBELET_RO/stats/summary" 2>/dev/null | tr -d ' \n')
+	# One item per pod, one per container within it.
+	awk -v pod="$1-$NODE" -v c="$2" '
+		{ n = split($0, pods, "\"podRef\":{\"name\":\"") }
+		END {
+			for (i = 2; i <= n; i++) {
+				if (index(pods[i], pod "\"") != 1) continue
+				m = split(pods[i], ctrs, "{\"name\":\"")
+				for (j = 2; j <= m; j++)
+					if (index(ctrs[j], c "\"") == 1 &&
+						ctrs[j] ~ /"usageCoreNanoSeconds":[1-9]/ && ctrs[j] ~ /"workingSetBytes":[1-9]/) exit 0
+			}
+			exit 1
+		}' <<<"$summary"
 }
 # alive PID: the process exists and is not a zombie.
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
@@ -249,10 +270,19 @@ scenario_liveness() {
 		attempt_at_least e2e-liveness doomed 1
 	expect 180 "liveness: and restart it again (attempt >= 2)" attempt_at_least e2e-liveness doomed 2
 	check "liveness: kubelet counted the failed probes" probes_at_least e2e-liveness doomed Liveness failed 2
-	local exited
-	exited=$(crictl ps -a --state exited --label "io.kubernetes.pod.name=e2e-liveness-$NODE" -q 2>/dev/null | awk 'NR == 1')
-	check "liveness: a killed attempt is exited with a non-zero exit code" \
-		test -n "$exited" -a "$(inspect "$exited" '{{.status.exitCode}}' || echo 0)" != 0
+	# kubelet keeps the last dead attempt until the next one dies.
+	killed_nonzero() {
+		local id
+		id=$(crictl ps -a --state exited --label "io.kubernetes.pod.name=e2e-liveness-$NODE" -q 2>/dev/null | awk 'NR == 1')
+		KILLED="${id:0:13}: $(inspect "$id" '{{.status.exitCode}} {{.status.reason}}')"
+		[[ -n $id && $(inspect "$id" '{{.status.exitCode}}') =~ ^[1-9][0-9]*$ ]]
+	}
+	KILLED=""
+	if wait_for 60 killed_nonzero; then
+		pass "liveness: a killed attempt exited with a non-zero code ($KILLED)"
+	else
+		fail "liveness: no killed attempt exited with a non-zero code within 60s (last seen: ${KILLED:-no exited container})"
+	fi
 }
 
 scenario_limits() {
@@ -270,6 +300,8 @@ scenario_limits() {
 	check "limits: the container's process is in that cgroup" grep -qx "0::${d#"$CG"}" "/proc/$pid/cgroup"
 	check "limits: the Guaranteed pod's slice is kubepods-pod<uid>.slice" \
 		eval '[[ $(basename "$(dirname "$d")") == kubepods-pod*.slice ]]'
+	expect 120 "stats: kubelet's /stats/summary has the container's CPU and memory usage" \
+		summary_has_usage e2e-limits limited
 }
 
 scenario_net() {
@@ -392,4 +424,6 @@ main() {
 	((FAILED == 0))
 }
 
-main "$@"
+# One line: bash reads a script as it runs it, so a file changed under a
+# running test must not feed it more commands once main returns.
+main "$@"; exit
