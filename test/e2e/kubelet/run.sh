@@ -27,7 +27,8 @@ KUBELET_UNIT=crisp-e2e-kubelet
 NODE=crisp-e2e
 CG=/sys/fs/cgroup
 IMAGE=crisp.test/busybox:e2e
-# kubelet's read-only port: pod status and probe metrics over plain HTTP.
+# kubelet's read-only port: pod status, probe metrics and the stats
+# summary over plain HTTP.
 KUBELET_RO=http://127.0.0.1:10255
 
 export CONTAINER_RUNTIME_ENDPOINT=unix:///run/crisp/crisp.sock
