@@ -147,6 +147,8 @@ summary_has_usage() {
 			exit 1
 		}' <<<"$summary"
 }
+# sees_httpd ID: ps in container ID lists the pod's httpd.
+sees_httpd() { [[ $(crictl exec -s "$1" ps 2>&1) == *"busybox httpd"* ]]; }
 # alive PID: the process exists and is not a zombie.
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 crisp_up() { crictl version >/dev/null 2>&1; }
@@ -320,6 +322,11 @@ scenario_net() {
 	check "net: crictl exec -s (ExecSync) in the client reaches the server" grep -q crisp-e2e-pong <<<"$out"
 	out=$(timeout 60 crictl exec "$client" busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 || true)
 	check "net: crictl exec (streaming Exec) in the client reaches the server" grep -q crisp-e2e-pong <<<"$out"
+	out=$(crictl exec -s "$client" cat /proc/sys/kernel/hostname 2>&1 || true)
+	check "net: the pod's hostname is its name ($out)" test "$out" = "e2e-net-$NODE"
+	check "net: shareProcessNamespace: the client sees the server's httpd" sees_httpd "$client"
+	has_reaper() { [[ $(ps -eo args=) == *"crisp pod-reaper $pod"* ]]; }
+	check "net: crisp's pod reaper holds the shared PID namespace" has_reaper
 }
 
 # scenario_remove_start deletes e2e-basic's manifest; kubelet stops the pod
@@ -373,6 +380,7 @@ scenario_restart() {
 	local out
 	out=$(crictl exec -s "$client" busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 || true)
 	check "restart: ExecSync into the client works against the new daemon" grep -q crisp-e2e-pong <<<"$out"
+	check "restart: the pod's shared PID namespace is intact (the client still sees httpd)" sees_httpd "$client"
 }
 
 # teardown removes every manifest and checks that kubelet and crisp leave
@@ -386,6 +394,8 @@ teardown() {
 	expect 60 "teardown: no pod cgroup is left under kubepods.slice" no_pod_slices
 	no_scopes() { [[ -z $(find "$CG/kubepods.slice" -type d -name 'crisp-*.scope' 2>/dev/null) ]]; }
 	check "teardown: no container scope is left" no_scopes
+	no_reaper() { [[ $(ps -eo args=) != *"pod-reaper"* ]]; }
+	check "teardown: no pod reaper process is left (shareProcessNamespace)" no_reaper
 }
 
 save_logs() {
