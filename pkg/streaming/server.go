@@ -142,8 +142,7 @@ func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse,
 	return s.streams.GetExec(req)
 }
 
-// GetAttach registers an attach request and returns its URL; the session
-// itself fails, as attaching is not supported yet.
+// GetAttach registers an attach request and returns the URL that runs it.
 func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
 	return s.streams.GetAttach(req)
 }
