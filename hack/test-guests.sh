@@ -27,6 +27,9 @@ step smoke hack/vm/vm-test.sh smoke uml qemu
 # The executor's tests in the user-mode Linux guest: cgroup limits with
 # real controllers, all seven namespaces, seccomp.
 step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -test.v -test.count=1
+# The container tests that need a memory controller (an OOM kill reported
+# as OOMKilled) and a container's resource updates with real controllers.
+step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestUpdateResources)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
