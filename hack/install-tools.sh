@@ -14,6 +14,8 @@ apt_install busybox-static iproute2 iputils-ping util-linux ca-certificates
 # `go build ./...` and `go vet ./...` work without crisp's build tags too
 # (bin/crisp itself is built with the tags and needs neither library).
 apt_install libgpgme-dev libbtrfs-dev pkg-config
+# libseccomp for the seccomp compiler's differential test against it.
+apt_install libseccomp-dev
 # Pod network tests use the standard CNI plugins (not the default config).
 hack/install-cni.sh --plugins-only
 

@@ -37,13 +37,20 @@ type rule struct {
 	ret  uint32
 }
 
-// Compile turns a profile into a filter. warn receives the names of system
-// calls skipped because an architecture does not have them.
+// Compile turns a profile into a filter for the architecture crisp runs
+// on. warn receives the names of system calls skipped because an
+// architecture does not have them.
 func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 	native := nativeArch()
 	if native == nil {
 		return nil, fmt.Errorf("no system call tables for this architecture")
 	}
+	return compile(s, native, warn)
+}
+
+// compile turns a profile into a filter for a machine whose native
+// architecture is native: tests compile for every supported one.
+func compile(s *specs.LinuxSeccomp, native *arch, warn func(string)) (*Filter, error) {
 	defRet, err := actionValue(s.DefaultAction, nil, s.DefaultErrnoRet)
 	if err != nil {
 		return nil, fmt.Errorf("defaultAction: %w", err)
@@ -113,7 +120,7 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 	badArch := a.newLabel()
 	a.load(offArch)
 	sections := map[uint32]label{}
-	for _, arc := range []*arch{archX86_64, archI386} {
+	for _, arc := range []*arch{archX86_64, archI386, archARM64} {
 		if wanted[arc] || (arc == archX86_64 && wanted[archX32]) {
 			sections[arc.audit] = a.newLabel()
 			a.jumpIf(bpf.JumpEqual, arc.audit, sections[arc.audit])
@@ -126,24 +133,26 @@ func Compile(s *specs.LinuxSeccomp, warn func(string)) (*Filter, error) {
 		x32 := a.newLabel()
 		a.jumpIf(bpf.JumpGreaterOrEqual, x32Bit, x32)
 		if wanted[archX86_64] {
-			emitRules(a, rules[archX86_64])
+			emitRules(a, rules[archX86_64], archX86_64.args32)
 			a.ret(defRet)
 		} else {
 			a.jump(badArch)
 		}
 		a.bind(x32)
 		if wanted[archX32] {
-			emitRules(a, rules[archX32])
+			emitRules(a, rules[archX32], archX32.args32)
 			a.ret(defRet)
 		} else {
 			a.jump(badArch)
 		}
 	}
-	if l, ok := sections[archI386.audit]; ok {
-		a.bind(l)
-		a.load(offNr)
-		emitRules(a, rules[archI386])
-		a.ret(defRet)
+	for _, arc := range []*arch{archI386, archARM64} {
+		if l, ok := sections[arc.audit]; ok {
+			a.bind(l)
+			a.load(offNr)
+			emitRules(a, rules[arc], arc.args32)
+			a.ret(defRet)
+		}
 	}
 	// Calls of other architectures (and x32 or i386 calls the profile
 	// does not list) kill the process, as libseccomp's default does.
@@ -178,11 +187,12 @@ func splitArgs(args []specs.LinuxSeccompArg) [][]specs.LinuxSeccompArg {
 }
 
 // emitRules emits rules in order; the system call number is in the
-// accumulator at the start and after each rule.
-func emitRules(a *assembler, rules []rule) {
+// accumulator at the start and after each rule. args32 says the
+// architecture's arguments are 32 bits wide.
+func emitRules(a *assembler, rules []rule, args32 bool) {
 	for i := 0; i < len(rules); {
 		if len(rules[i].args) > 0 {
-			emitConditional(a, rules[i])
+			emitConditional(a, rules[i], args32)
 			i++
 			continue
 		}
@@ -206,7 +216,7 @@ func emitRules(a *assembler, rules []rule) {
 }
 
 // emitConditional emits a rule with argument conditions.
-func emitConditional(a *assembler, r rule) {
+func emitConditional(a *assembler, r rule, args32 bool) {
 	next := a.newLabel()
 	match := a.newLabel()
 	for _, nr := range r.nrs {
@@ -215,7 +225,7 @@ func emitConditional(a *assembler, r rule) {
 	a.jump(next)
 	a.bind(match)
 	for _, arg := range r.args {
-		emitCompare(a, arg, next)
+		emitCompare(a, arg, args32, next)
 	}
 	a.ret(r.ret)
 	a.bind(next)
@@ -227,13 +237,20 @@ var compareOps = map[specs.LinuxSeccompOperator]bool{
 	specs.OpGreaterEqual: true, specs.OpGreaterThan: true, specs.OpMaskedEqual: true,
 }
 
-// emitCompare checks one 64-bit argument, as two 32-bit halves (x86 is
-// little-endian: the low half comes first), and jumps to fail if it does
-// not hold.
-func emitCompare(a *assembler, arg specs.LinuxSeccompArg, fail label) {
+// emitCompare checks one 64-bit argument, as two 32-bit halves (every
+// supported architecture is little-endian: the low half comes first), and
+// jumps to fail if it does not hold. On an architecture with 32-bit
+// arguments only the low halves of the argument and the values count, as
+// in libseccomp: the kernel ignores the upper half there, so comparing it
+// would let a caller slip past a rule by setting it.
+func emitCompare(a *assembler, arg specs.LinuxSeccompArg, args32 bool, fail label) {
 	lo := uint32(offArgs + 8*arg.Index)
 	hi := lo + 4
 	vHi, vLo := uint32(arg.Value>>32), uint32(arg.Value)
+	if args32 {
+		emitCompare32(a, arg, lo, fail)
+		return
+	}
 	pass := a.newLabel()
 	switch arg.Op {
 	case specs.OpEqualTo:
@@ -277,6 +294,30 @@ func emitCompare(a *assembler, arg specs.LinuxSeccompArg, fail label) {
 		a.jumpIf(bpf.JumpNotEqual, wLo, fail)
 	}
 	a.bind(pass)
+}
+
+// emitCompare32 checks the low half of an argument against the low halves
+// of the rule's values.
+func emitCompare32(a *assembler, arg specs.LinuxSeccompArg, off uint32, fail label) {
+	v := uint32(arg.Value)
+	a.load(off)
+	switch arg.Op {
+	case specs.OpEqualTo:
+		a.jumpIf(bpf.JumpNotEqual, v, fail)
+	case specs.OpNotEqual:
+		a.jumpIf(bpf.JumpEqual, v, fail)
+	case specs.OpGreaterThan:
+		a.jumpUnless(bpf.JumpGreaterThan, v, fail)
+	case specs.OpGreaterEqual:
+		a.jumpUnless(bpf.JumpGreaterOrEqual, v, fail)
+	case specs.OpLessThan:
+		a.jumpIf(bpf.JumpGreaterOrEqual, v, fail)
+	case specs.OpLessEqual:
+		a.jumpIf(bpf.JumpGreaterThan, v, fail)
+	case specs.OpMaskedEqual:
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: v})
+		a.jumpIf(bpf.JumpNotEqual, uint32(arg.ValueTwo), fail)
+	}
 }
 
 // knownToAny reports whether any of the architectures has the system call.

@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -10,9 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// run evaluates the filter on one system call in x/net/bpf's VM. The VM
-// loads words big-endian, so each 32-bit field is stored big-endian here,
-// which the kernel does natively.
+// run evaluates the filter on one system call.
 func run(t *testing.T, f *Filter, audit, nr uint32, args ...uint64) uint32 {
 	t.Helper()
 	ins := make([]bpf.Instruction, len(f.prog))
@@ -23,16 +22,34 @@ func run(t *testing.T, f *Filter, audit, nr uint32, args ...uint64) uint32 {
 	if err != nil {
 		t.Fatalf("filter rejected by the VM: %v", err)
 	}
+	c := call{audit: audit, nr: nr}
+	copy(c.args[:], args)
+	return eval(t, vm, c)
+}
+
+// call is one system call as the kernel hands it to a filter.
+type call struct {
+	audit, nr uint32
+	args      [6]uint64
+}
+
+func (c call) String() string {
+	return fmt.Sprintf("arch %#x nr %d args %#x", c.audit, c.nr, c.args)
+}
+
+// eval runs a program on one call in x/net/bpf's VM, which loads words
+// big-endian: each 32-bit field is stored so.
+func eval(t *testing.T, vm *bpf.VM, c call) uint32 {
 	data := make([]byte, 64)
-	binary.BigEndian.PutUint32(data[0:], nr)
-	binary.BigEndian.PutUint32(data[4:], audit)
-	for i, a := range args {
+	binary.BigEndian.PutUint32(data[0:], c.nr)
+	binary.BigEndian.PutUint32(data[4:], c.audit)
+	for i, a := range c.args {
 		binary.BigEndian.PutUint32(data[16+8*i:], uint32(a))
 		binary.BigEndian.PutUint32(data[20+8*i:], uint32(a>>32))
 	}
 	ret, err := vm.Run(data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", c, err)
 	}
 	return uint32(ret)
 }

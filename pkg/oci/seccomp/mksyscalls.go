@@ -1,8 +1,10 @@
 //go:build ignore
 
 // mksyscalls generates zsyscalls.go, the syscall tables of the x86
-// architectures, from the kernel's uapi headers (Debian: linux-libc-dev),
-// plus the syscalls added after those headers.
+// architectures and of arm64, from the kernel's uapi headers (Debian:
+// linux-libc-dev), plus the syscalls added after those headers. arm64 uses
+// the generic table, which the preprocessor (gcc) expands with the
+// __ARCH_WANT_ switches arm64's own header sets.
 //
 //	go run mksyscalls.go | gofmt > zsyscalls.go
 package main
@@ -11,9 +13,11 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 const inc = "/usr/include/x86_64-linux-gnu/asm/"
@@ -26,7 +30,65 @@ var newer = map[string]int{
 	"cachestat": 451, "fchmodat2": 452, "futex_wake": 454, "futex_wait": 455, "futex_requeue": 456,
 	"statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "lsm_set_self_attr": 460,
 	"lsm_list_modules": 461, "mseal": 462, "setxattrat": 463, "getxattrat": 464, "listxattrat": 465,
-	"removexattrat": 466, "open_tree_attr": 467, "file_getattr": 468, "file_setattr": 469,
+	"removexattrat": 466, "map_shadow_stack": 453, "open_tree_attr": 467, "file_getattr": 468, "file_setattr": 469,
+}
+
+// arm64Wants are the switches arch/arm64/include/uapi/asm/unistd.h sets
+// before it includes the generic table.
+var arm64Wants = []string{
+	"__ARCH_WANT_RENAMEAT", "__ARCH_WANT_NEW_STAT", "__ARCH_WANT_SET_GET_RLIMIT",
+	"__ARCH_WANT_TIME32_SYSCALLS", "__ARCH_WANT_SYS_CLONE3", "__ARCH_WANT_MEMFD_SECRET",
+}
+
+var defineRE = regexp.MustCompile(`^#define (__NR(?:3264)?_\w+) (\w+)$`)
+
+// parseGeneric expands asm-generic/unistd.h for a 64-bit architecture and
+// returns its system calls.
+func parseGeneric(wants []string) map[string]int {
+	args := []string{"-E", "-dM"}
+	for _, w := range wants {
+		args = append(args, "-D"+w)
+	}
+	cmd := exec.Command("gcc", append(args, "-")...)
+	cmd.Stdin = strings.NewReader("#include <asm-generic/unistd.h>\n")
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gcc:", err)
+		os.Exit(1)
+	}
+	macros := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if sm := defineRE.FindStringSubmatch(line); sm != nil {
+			macros[sm[1]] = sm[2]
+		}
+	}
+	var value func(string, int) (int, bool)
+	value = func(v string, depth int) (int, bool) {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n, true
+		}
+		if next, ok := macros[v]; ok && depth < 4 {
+			return value(next, depth+1)
+		}
+		return 0, false
+	}
+	m := map[string]int{}
+	for name, v := range macros {
+		// __NR3264_ names are expanded through their __NR_ aliases;
+		// the others are counters, not system calls.
+		if !strings.HasPrefix(name, "__NR_") || name == "__NR_syscalls" || name == "__NR_arch_specific_syscall" {
+			continue
+		}
+		if n, ok := value(v, 0); ok {
+			m[strings.TrimPrefix(name, "__NR_")] = n
+		}
+	}
+	for name, n := range newer {
+		if _, ok := m[name]; !ok {
+			m[name] = n
+		}
+	}
+	return m
 }
 
 func parse(file string, bit int) map[string]int {
@@ -72,8 +134,8 @@ func main() {
 	amd64 := parse("unistd_64.h", 0)
 	// x86_64-only calls added after those headers.
 	amd64["uretprobe"] = 335
-	amd64["map_shadow_stack"] = 453
 	emit("syscallsX86_64", amd64)
 	emit("syscallsI386", parse("unistd_32.h", 0))
 	emit("syscallsX32", parse("unistd_x32.h", 0x40000000))
+	emit("syscallsARM64", parseGeneric(arm64Wants))
 }
