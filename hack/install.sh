@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs crisp and what the daemon needs on this machine. Idempotent; run
 # by `make install` after `make build`. Files the admin may have edited
-# (crictl.yaml, CNI configs) are never overwritten.
+# (crictl.yaml, registries.conf, CNI configs) are never overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -31,4 +31,10 @@ if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
 fi
 [ -e /etc/crictl.yaml ] || install -m 0644 deploy/crictl.yaml /etc/crictl.yaml
+# crisp pulls without it too; the commented default shows where mirrors and
+# insecure registries go. -e is false for a dangling symlink, which an admin
+# may point at a file still to be written: leave that alone as well.
+if [ ! -e /etc/containers/registries.conf ] && [ ! -L /etc/containers/registries.conf ]; then
+	install -D -m 0644 deploy/containers/registries.conf /etc/containers/registries.conf
+fi
 log "crisp installed: $("$PREFIX/bin/crisp" version | head -1)"

@@ -23,6 +23,15 @@ func (m *Manager) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load container records: %w", err)
 	}
+	// Writable layers a crash left without a record, made before or after
+	// storage recorded them; a failure only leaves layers to the next start.
+	live := make(map[string]bool, len(all))
+	for _, c := range all {
+		live[c.ID] = true
+	}
+	if _, err := m.opts.Images.ReclaimContainerLayers(ctx, func(id string) bool { return live[id] }); err != nil {
+		klog.ErrorS(err, "Removing the writable layers of containers that no longer exist")
+	}
 	for _, c := range all {
 		if c.State == StateCreating {
 			klog.InfoS("Undoing container left half-made by a crash", "container", c.ID, "name", c.Metadata.Name)

@@ -143,3 +143,21 @@ func TestRestartAfterRebootOrLostState(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// TestRestartReclaimsUnrecordedLayers: a writable layer no container record
+// owns (a crash between making it and recording the container) is removed
+// when the manager starts; a recorded container keeps its own.
+func TestRestartReclaimsUnrecordedLayers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "reclaim", sandbox.ModeContainer)
+	kept := e.create(t, sb, config("kept", "true"))
+	if _, err := e.images.CreateContainerLayer(ctx, "unrecorded", e.imageID); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	layers, err := e.images.ContainerLayers(ctx)
+	if err != nil || len(layers) != 1 || layers[0].ID != kept.ID {
+		t.Fatalf("container layers after restart = %v, %v; want only %s", layers, err, kept.ID)
+	}
+}

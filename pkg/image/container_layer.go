@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"go.podman.io/storage"
+	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -22,20 +23,37 @@ type ContainerLayer struct {
 
 // CreateContainerLayer creates the writable layer of container id on the
 // image imageRef names (an ID or a reference). While it exists the image
-// cannot be removed.
+// cannot be removed. The layer's ID is fixed by id and its owner is recorded
+// before it is made, so that a crash at any point leaves a layer that
+// RemoveContainerLayer and ReclaimContainerLayers find.
 func (s *Store) CreateContainerLayer(ctx context.Context, id, imageRef string) (*ContainerLayer, error) {
 	if id == "" {
 		return nil, errdefs.InvalidField("container id", "must not be empty")
+	}
+	if len(id) > maxOwnerLen {
+		return nil, errdefs.InvalidField("container id", fmt.Sprintf("must be at most %d bytes", maxOwnerLen))
 	}
 	img, err := s.resolve(imageRef)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	c, err := s.store.CreateContainer(id, nil, img.ID, "", "", nil)
-	if errors.Is(err, storage.ErrDuplicateID) {
+	if _, err := s.store.Container(id); err == nil {
 		return nil, fmt.Errorf("container layer %s: %w", id, errdefs.ErrAlreadyExists)
 	}
+	layerID := containerLayerID(id)
+	if err := s.claims.claim(layerID, id); err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	c, err := s.store.CreateContainer(id, nil, img.ID, layerID, "", nil)
 	if err != nil {
+		// storage removed the layer it made; a duplicate belongs to
+		// another creation, which keeps its claim.
+		if errors.Is(err, storage.ErrDuplicateID) {
+			return nil, fmt.Errorf("container layer %s: %w", id, errdefs.ErrAlreadyExists)
+		}
+		if rerr := s.claims.release(layerID); rerr != nil {
+			klog.ErrorS(rerr, "Forgetting the owner of a container layer not made", "container", id)
+		}
 		return nil, fmt.Errorf("create container layer %s on image %s: %w", id, img.ID, err)
 	}
 	return &ContainerLayer{ID: c.ID, ImageID: c.ImageID, LayerID: c.LayerID}, nil
@@ -76,11 +94,32 @@ func (s *Store) Unmount(ctx context.Context, id string) error {
 }
 
 // RemoveContainerLayer unmounts and deletes the writable layer of container
-// id. Removing a missing layer succeeds.
+// id, also when a crash left the layer without its container record.
+// Removing a missing layer succeeds.
 func (s *Store) RemoveContainerLayer(ctx context.Context, id string) error {
 	err := s.store.DeleteContainer(id)
 	if err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrNotAContainer) {
 		return fmt.Errorf("remove container layer %s: %w", id, err)
+	}
+	layerID := containerLayerID(id)
+	if err := s.deleteLayer(layerID); err != nil {
+		return fmt.Errorf("remove container layer %s: %w", id, err)
+	}
+	return s.claims.release(layerID)
+}
+
+// deleteLayer deletes the layer layerID if it exists, unmounting it.
+func (s *Store) deleteLayer(layerID string) error {
+	if _, err := s.store.Layer(layerID); errors.Is(err, storage.ErrLayerUnknown) {
+		return nil
+	}
+	if _, err := s.store.Unmount(layerID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) &&
+		!errors.Is(err, storage.ErrLayerUnknown) {
+		return err
+	}
+	if err := s.store.DeleteLayer(layerID); err != nil && !errors.Is(err, storage.ErrLayerUnknown) &&
+		!errors.Is(err, storage.ErrNotALayer) {
+		return err
 	}
 	return nil
 }

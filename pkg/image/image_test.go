@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -127,5 +128,48 @@ func TestRemoveImageInUse(t *testing.T) {
 	}
 	if err := s.Remove(ctx, ref); err != nil {
 		t.Errorf("Remove after the container went = %v", err)
+	}
+}
+
+// TestRemoveImageUnderOrphanLayer: a writable layer a crash left without its
+// container record (until ReclaimContainerLayers removes it) still stands on
+// the image, so removing the image fails rather than dropping its name and
+// leaving every layer on disk.
+func TestRemoveImageUnderOrphanLayer(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	s := openTestStore(t, testOptions(t, DriverOverlay, reg))
+	ctx := context.Background()
+	ref, _ := push(t, reg, "orphan/busybox:1", busybox(t))
+	img, err := s.Pull(ctx, ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash between storage's two steps leaves: the claimed layer,
+	// no container record.
+	layerID := containerLayerID("ghost")
+	if err := s.claims.claim(layerID, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.store.Image(img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.CreateLayer(layerID, stored.TopLayer, nil, "", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, ref); !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "ghost") {
+		t.Fatalf("Remove under an orphan layer = %v, want failed precondition naming ghost", err)
+	}
+	if _, err := s.Get(ctx, ref); err != nil {
+		t.Fatalf("image was removed: %v", err)
+	}
+	if _, err := s.ReclaimContainerLayers(ctx, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, ref); err != nil {
+		t.Fatalf("Remove after reclaim = %v", err)
+	}
+	if images, layers := storedCounts(t, s); images != 0 || layers != 0 {
+		t.Fatalf("after Remove: %d images and %d layers, want none", images, layers)
 	}
 }

@@ -27,6 +27,7 @@ type Options struct {
 	Driver string
 	// RegistriesConf and RegistriesConfDir are containers-registries.conf(5)
 	// and its drop-in directory: mirrors, insecure and blocked registries.
+	// Either may be missing, which means no settings from it.
 	RegistriesConf    string
 	RegistriesConfDir string
 	// SignaturePolicy is containers-policy.json(5); when the file does not

@@ -138,13 +138,29 @@ func (s *Store) copyImage(ctx context.Context, src, dest types.ImageReference, s
 // systemContext returns the go.podman.io/image settings every copy uses.
 func (s *Store) systemContext() *types.SystemContext {
 	return &types.SystemContext{
-		SystemRegistriesConfPath:    s.opts.RegistriesConf,
+		SystemRegistriesConfPath:    registriesConfPath(s.opts.RegistriesConf),
 		SystemRegistriesConfDirPath: s.opts.RegistriesConfDir,
 		BlobInfoCacheDir:            filepath.Join(s.opts.Root, "cache"),
 		BigFilesTemporaryDir:        s.tmpDir,
 		DockerRegistryUserAgent:     version.Name + "/" + version.Version(),
 		OSChoice:                    "linux",
 	}
+}
+
+// registriesConfPath returns the registries.conf go.podman.io/image reads for
+// the configured path. A file that does not exist means no registry settings
+// beyond the drop-in directory, as in podman and CRI-O; go.podman.io/image
+// refuses a named file that is missing, so the empty /dev/null stands in for
+// it. Checked on every pull, so a file created later applies without a
+// restart. Any other error is left for go.podman.io/image to report.
+func registriesConfPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return os.DevNull
+	}
+	return path
 }
 
 // policyContext reads the signature policy on every pull, so edits apply

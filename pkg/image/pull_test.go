@@ -14,6 +14,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
+	"go.podman.io/image/v5/types"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
@@ -484,6 +486,72 @@ blocked = true
 	_, err = s.Pull(context.Background(), "blocked.invalid/app:1", nil)
 	if err == nil || !strings.Contains(err.Error(), "blocked") {
 		t.Fatalf("Pull from a blocked registry = %v, want blocked", err)
+	}
+}
+
+func TestPullWithoutRegistriesConf(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	opts := testOptions(t, DriverOverlay)
+	dir := filepath.Dir(opts.RegistriesConf)
+	// A fresh machine has no registries.conf; a drop-in still applies.
+	opts.RegistriesConf = filepath.Join(dir, "missing", "registries.conf")
+	if err := os.MkdirAll(opts.RegistriesConfDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dropIn := fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", reg.Addr())
+	if err := os.WriteFile(filepath.Join(opts.RegistriesConfDir, "50-test.conf"), []byte(dropIn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestStore(t, opts)
+	ref, _ := push(t, reg, "fresh/machine:1", busybox(t))
+	if _, err := s.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatalf("Pull without registries.conf: %v", err)
+	}
+
+	// Neither the file nor the drop-in directory: the registry is reached
+	// with the defaults (TLS, which the plain-HTTP test registry does not
+	// speak), not refused for the configuration.
+	noConf := testOptions(t, DriverOverlay)
+	noConf.RegistriesConf = filepath.Join(dir, "missing", "registries.conf")
+	noConf.RegistriesConfDir = filepath.Join(dir, "missing", "registries.conf.d")
+	s2 := openTestStore(t, noConf)
+	_, err := s2.Pull(context.Background(), ref, nil)
+	if err == nil || strings.Contains(err.Error(), "registries configuration") || !strings.Contains(err.Error(), "HTTP") {
+		t.Fatalf("Pull without registries.conf or drop-ins = %v, want an HTTPS failure talking to the registry", err)
+	}
+
+	// The file created later applies without a restart.
+	if err := os.MkdirAll(filepath.Join(dir, "missing"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRegistriesConf(t, filepath.Join(dir, "missing"), "", reg)
+	if _, err := s2.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatalf("Pull after registries.conf appeared: %v", err)
+	}
+
+	// A file that exists but is malformed is still an error.
+	bad := testOptions(t, DriverOverlay, reg)
+	if err := os.WriteFile(bad.RegistriesConf, []byte("[[registry]\nlocation = \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openTestStore(t, bad)
+	if _, err := s3.Pull(context.Background(), ref, nil); err == nil || !strings.Contains(err.Error(), "registries configuration") {
+		t.Fatalf("Pull with a malformed registries.conf = %v, want a registries configuration error", err)
+	}
+}
+
+// TestDefaultRegistriesConfParses checks the commented registries.conf
+// `make install` installs: it must load and change nothing.
+func TestDefaultRegistriesConfParses(t *testing.T) {
+	conf, err := sysregistriesv2.TryUpdatingCache(&types.SystemContext{
+		SystemRegistriesConfPath:    "../../deploy/containers/registries.conf",
+		SystemRegistriesConfDirPath: filepath.Join(t.TempDir(), "none"),
+	})
+	if err != nil {
+		t.Fatalf("deploy/containers/registries.conf: %v", err)
+	}
+	if len(conf.Registries) != 0 {
+		t.Errorf("default registries.conf configures %d registries, want none", len(conf.Registries))
 	}
 }
 

@@ -13,7 +13,10 @@ import (
 
 // Remove removes the image ref names (an ID, a tag or a digest) with all its
 // names, as CRI requires of RemoveImage. Removing an unknown image succeeds.
-// An image a container layer stands on is errdefs.ErrFailedPrecondition.
+// An image a container layer stands on is errdefs.ErrFailedPrecondition:
+// storage refuses an image its containers use, and a writable layer a crash
+// left without its container record (ReclaimContainerLayers removes those)
+// would keep the image's layers on disk with the image gone from the list.
 func (s *Store) Remove(ctx context.Context, ref string) error {
 	img, err := s.resolve(ref)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -21,6 +24,13 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 	}
 	if err != nil {
 		return err
+	}
+	owner, err := s.containerLayerOn(img)
+	if err != nil {
+		return fmt.Errorf("remove image %s (%s): %w", ref, img.ID, err)
+	}
+	if owner != "" {
+		return fmt.Errorf("remove image %s (%s): the writable layer of container %s stands on it: %w", ref, img.ID, owner, errdefs.ErrFailedPrecondition)
 	}
 	if _, err := s.store.DeleteImage(img.ID, true); err != nil {
 		if errors.Is(err, storage.ErrImageUsedByContainer) {
@@ -34,6 +44,35 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 	s.meta.retain(s.knownIDs())
 	klog.InfoS("Removed image", "image", ref, "id", img.ID)
 	return nil
+}
+
+// containerLayerOn returns the container whose claimed writable layer stands
+// directly on img, or "".
+func (s *Store) containerLayerOn(img *storage.Image) (string, error) {
+	claims, err := s.claims.list()
+	if err != nil || len(claims) == 0 {
+		return "", err
+	}
+	tops := map[string]bool{img.TopLayer: true}
+	for _, l := range img.MappedTopLayers {
+		tops[l] = true
+	}
+	for layerID, owner := range claims {
+		l, err := s.store.Layer(layerID)
+		if errors.Is(err, storage.ErrLayerUnknown) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if tops[l.Parent] {
+			if owner == "" {
+				owner = "(unrecorded, layer " + layerID + ")"
+			}
+			return owner, nil
+		}
+	}
+	return "", nil
 }
 
 // knownIDs returns the IDs of the stored images; on error it returns nil,

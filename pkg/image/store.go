@@ -28,6 +28,7 @@ type Store struct {
 	tmpDir  string
 	pulls   *pullGroup
 	cleanup layerJanitor
+	claims  layerClaims
 	meta    metaCache
 	usage   usageCache
 }
@@ -57,6 +58,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup()}
 	s.cleanup.store = st
+	s.claims.dir = filepath.Join(opts.Root, "crisp-container-layers")
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("create %s: %w", s.tmpDir, err)

@@ -2,7 +2,6 @@ package oci
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -75,6 +74,30 @@ func parseMountOptions(opts []string) (mountOptions, []string, error) {
 	return mo, data, nil
 }
 
+// bindSourceIsDir reports whether the bind source src is a directory,
+// resolving it as the init will (rootfs.c): a source is a path whose symlinks
+// were resolved when the spec was made, and no symlink in it is followed.
+// One swapped in since, by a container that shares the host directory,
+// would otherwise lead the mount anywhere on the host.
+func bindSourceIsDir(src string) (bool, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, src, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err == unix.ELOOP {
+		return false, fmt.Errorf("bind source %s: a component is a symlink; the source must be a resolved path: %w", src, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("bind source %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("bind source %s: %w", src, err)
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+}
+
 // compileMount compiles one of the spec's mounts, resolved inside the root
 // by the init: no symlink in the root can lead a mount outside it.
 func compileMount(p *program, i int, m specs.Mount, cfg *initConfig) error {
@@ -89,11 +112,9 @@ func compileMount(p *program, i int, m specs.Mount, cfg *initConfig) error {
 	dir := true
 	switch {
 	case bind:
-		fi, err := os.Stat(src)
-		if err != nil {
-			return fmt.Errorf("bind source: %w", err)
+		if dir, err = bindSourceIsDir(src); err != nil {
+			return err
 		}
-		dir = fi.IsDir()
 	case typ == "cgroup" || typ == "cgroup2":
 		if !cfg.CgroupNS {
 			// Without a cgroup namespace a fresh mount would show the

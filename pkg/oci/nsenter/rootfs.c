@@ -199,18 +199,43 @@ static void mount_in_root(struct crisp_init *in, const struct crisp_op *op)
 	crisp_op_fail(in, op, errno, "mount");
 }
 
+// open_bind_source opens a bind mount's source once; the mount then names
+// the handle, so what is mounted is what was opened. The daemon resolved the
+// source's symlinks when it made the spec: a symlink in it now was swapped
+// in since (a container sharing the host directory can do that), so none is
+// followed and the mount fails instead.
+static int open_bind_source(const char *src)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	for (;;) {
+		int fd = syscall(SYS_openat2, AT_FDCWD, src, &how, sizeof(how));
+		if (fd < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		return fd;
+	}
+}
+
 static void bind_in_root(struct crisp_init *in, const struct crisp_op *op)
 {
 	const char *dest = crisp_arg(in, op, 0), *src = crisp_arg(in, op, 1);
 	int dir = crisp_arg_int(in, op, 2), rec = crisp_arg_int(in, op, 3);
-	char buf[32];
-	int target = open_target(in, dest, dir);
+	char buf[32], src_buf[32];
+	int source = open_bind_source(src), target;
 
+	if (source < 0 && errno == ELOOP)
+		crisp_op_fail(in, op, errno, "bind source %s: a symlink replaced part of it", src);
+	if (source < 0)
+		crisp_op_fail(in, op, errno, "bind source %s", src);
+	target = open_target(in, dest, dir);
 	if (target < 0)
 		crisp_op_fail(in, op, errno, "mount target %s", dest);
-	if (mount(src, fd_path(target, buf), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
+	if (mount(fd_path(source, src_buf), fd_path(target, buf), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
 		crisp_op_fail(in, op, errno, "bind %s", src);
 	close(target);
+	close(source);
 }
 
 // at_mount runs fn on the mount now at dest; a new handle sees the mount

@@ -88,7 +88,7 @@ func defaultMounts(c *Container) []specs.Mount {
 		{"/etc/resolv.conf", c.Pod.ResolvConf}, {"/etc/hosts", c.Pod.Hosts}, {"/etc/hostname", c.Pod.Hostname},
 	} {
 		if f.src != "" {
-			mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate", fileMode}})
+			mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: resolvedSource(f.src), Options: []string{"rbind", "rprivate", fileMode}})
 		}
 	}
 	return mounts
@@ -105,7 +105,7 @@ func shmMount(pod Pod) specs.Mount {
 	if src == "" {
 		return specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: shmOptions}
 	}
-	return specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec", "rw"}}
+	return specs.Mount{Destination: "/dev/shm", Type: "bind", Source: resolvedSource(src), Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec", "rw"}}
 }
 
 // configMounts translates config.mounts into bind mounts sorted by depth,
@@ -190,8 +190,13 @@ func configMounts(cms []*runtimeapi.Mount) ([]specs.Mount, string, error) {
 }
 
 // hostPath checks a mount source: absolute and existing (kubelet creates
-// the directories it mounts). Symlinks are resolved on the host now, so
-// that the source does not depend on the container's view.
+// the directories it mounts). Its symlinks are resolved on the host now, as
+// containerd does: an admin may name a symlink in a hostPath volume. The
+// spec carries the resolved path, and the executor follows no symlink in it
+// (pkg/oci opens bind sources with RESOLVE_NO_SYMLINKS and mounts that
+// handle), so a symlink swapped in later, by a container that shares the
+// directory, makes the creation fail rather than mount what it points to.
+// See "Mount sources" in docs/containers.md.
 func hostPath(field, path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", errdefs.InvalidField(field, fmt.Sprintf("%q is not an absolute path", path))
@@ -207,6 +212,17 @@ func hostPath(field, path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", field, err)
 	}
 	return resolved, nil
+}
+
+// resolvedSource is a bind source of crisp's own (the pod's files, its
+// /dev/shm) with its symlinks resolved, since the executor follows none: a
+// state directory behind a symlink keeps working. A path that cannot be
+// resolved is left for the executor to report.
+func resolvedSource(path string) string {
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		return resolved
+	}
+	return path
 }
 
 // checkSourcePropagation makes sure that the host mount holding src

@@ -271,3 +271,25 @@ func TestConfigMountPropagation(t *testing.T) {
 		})
 	}
 }
+
+// TestPodFileSourcesResolved: the pod's files behind a symlinked directory
+// reach the spec as resolved paths, since the executor follows no symlink in
+// a bind source.
+func TestPodFileSourcesResolved(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "state")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "hosts"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Container{Config: &runtimeapi.ContainerConfig{}, Pod: Pod{Hosts: filepath.Join(link, "hosts"), ShmDir: link, IPCNS: "/proc/1/ns/ipc"}}
+	mounts := defaultMounts(c)
+	if m, _ := mountByDest(mounts, "/etc/hosts"); m.Source != filepath.Join(real, "hosts") {
+		t.Errorf("/etc/hosts source %q, want %q", m.Source, filepath.Join(real, "hosts"))
+	}
+	if m, _ := mountByDest(mounts, "/dev/shm"); m.Source != real {
+		t.Errorf("/dev/shm source %q, want %q", m.Source, real)
+	}
+}
