@@ -201,8 +201,8 @@ func assertNothingLeft(t *testing.T, e *env) {
 	}
 	e.m.mu.Lock()
 	defer e.m.mu.Unlock()
-	if len(e.m.names)+len(e.m.ops)+len(e.m.exits) != 0 {
-		t.Errorf("manager still tracks names %v, %d locks, %d watchers", e.m.names, len(e.m.ops), len(e.m.exits))
+	if n := e.m.index.Len(); n+len(e.m.exits) != 0 {
+		t.Errorf("manager still tracks %d containers (names, locks), %d watchers", n, len(e.m.exits))
 	}
 }
 

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
@@ -12,21 +13,26 @@ import (
 
 // recover loads every pod record a previous daemon left: pods still being
 // created when it died are undone, ready pods that lost their namespaces or
-// reaper (a reboot, a kill) are marked not ready.
+// reaper (a reboot, a kill) are marked not ready. Pins and pod directories
+// that no record names are removed.
 func (m *Manager) recover(ctx context.Context) error {
 	all, err := m.records.List()
 	if err != nil {
 		return fmt.Errorf("load pod records: %w", err)
 	}
+	known := map[string]bool{}
 	for _, sb := range all {
+		known[sb.ID] = true
 		if sb.State == StateCreating {
 			klog.InfoS("Undoing pod sandbox left half-made by a crash", "pod", sb.ID, "name", sb.Spec.Metadata.Name)
 			if err := m.teardown(ctx, sb); err != nil {
 				// Keep it, without its name, for RemovePodSandbox or the
 				// next start to retry.
 				klog.ErrorS(err, "Undoing half-made pod sandbox", "pod", sb.ID)
-				m.pods[sb.ID] = sb
-				m.ops[sb.ID] = &sync.Mutex{}
+				if perr := m.records.Put(sb.ID, sb); perr != nil {
+					klog.ErrorS(perr, "Saving pod sandbox record", "pod", sb.ID)
+				}
+				m.index.Adopt(sb.ID, "", sb)
 				continue
 			}
 			if err := m.records.Delete(sb.ID); err != nil {
@@ -41,11 +47,45 @@ func (m *Manager) recover(ctx context.Context) error {
 				return err
 			}
 		}
-		m.pods[sb.ID] = sb
-		m.names[nameKey(sb.Spec.Metadata)] = sb.ID
-		m.ops[sb.ID] = &sync.Mutex{}
+		m.index.Adopt(sb.ID, nameKey(sb.Spec.Metadata), sb)
 	}
+	m.removeOrphans(known)
 	return nil
+}
+
+// removeOrphans removes the pins and pod directories of pods that have no
+// record. Every pod is recorded before any of it is made, so only a
+// record lost outside crisp leaves them; they are removed all the same, as
+// they would pin namespaces and mounts forever.
+func (m *Manager) removeOrphans(known map[string]bool) {
+	for _, kind := range []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID} {
+		entries, _ := os.ReadDir(filepath.Join(m.pins.dir, string(kind)))
+		for _, e := range entries {
+			if known[e.Name()] {
+				continue
+			}
+			klog.InfoS("Removing namespace pin of a pod without a record", "pod", e.Name(), "namespace", kind)
+			if err := m.pins.remove(e.Name(), []NamespaceKind{kind}); err != nil {
+				klog.ErrorS(err, "Removing namespace pin of a pod without a record", "pod", e.Name())
+			}
+		}
+	}
+	pods := filepath.Join(m.opts.StateDir, "pods")
+	entries, _ := os.ReadDir(pods)
+	for _, e := range entries {
+		if known[e.Name()] {
+			continue
+		}
+		klog.InfoS("Removing directory of a pod without a record", "pod", e.Name())
+		dir := filepath.Join(pods, e.Name())
+		if err := unmountShm(filepath.Join(dir, ShmFile)); err != nil {
+			klog.ErrorS(err, "Removing directory of a pod without a record", "pod", e.Name())
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			klog.ErrorS(err, "Removing directory of a pod without a record", "pod", e.Name())
+		}
+	}
 }
 
 // intact reports whether a ready pod still has everything it was made with.

@@ -13,15 +13,13 @@ import (
 
 // Stop stops the pod's containers, detaches its network and ends its PID
 // namespace. The record and the pinned namespaces stay until Remove.
-// Stopping a stopped pod succeeds.
+// Stopping a stopped pod succeeds; a pod removed meanwhile is NotFound.
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	sb, op, err := m.lookup(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(sb.ID)
+	defer unlock()
 	stopErr := m.stopParts(ctx, cur)
 	if cur.State == StateReady {
 		cur.State = StateNotReady
@@ -29,23 +27,21 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	if err := m.records.Put(cur.ID, cur); err != nil {
 		return errors.Join(stopErr, err)
 	}
-	m.publish(cur)
+	m.index.Publish(cur.ID, cur)
 	return stopErr
 }
 
 // Remove stops the pod if needed and removes everything of it: pins, files,
-// record. Removing an unknown pod succeeds.
+// record. Removing an unknown pod, or one removed meanwhile, succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	sb, op, err := m.lookup(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(sb.ID)
+	defer unlock()
 	if cur.State == StateReady {
 		cur.State = StateNotReady
 	}
@@ -53,13 +49,13 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		if perr := m.records.Put(cur.ID, cur); perr != nil {
 			klog.ErrorS(perr, "Saving pod sandbox record", "pod", cur.ID)
 		}
-		m.publish(cur)
+		m.index.Publish(cur.ID, cur)
 		return err
 	}
 	if err := m.records.Delete(cur.ID); err != nil {
 		return err
 	}
-	m.release(cur.ID, nameKey(cur.Spec.Metadata))
+	m.index.Forget(cur.ID)
 	return nil
 }
 
@@ -72,17 +68,24 @@ func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
 			errs = append(errs, fmt.Errorf("stop containers: %w", err))
 		}
 	}
-	if sb.NetworkAttached {
-		if err := m.opts.Network.Detach(ctx, networkPod(sb)); err != nil {
-			errs = append(errs, err)
-		} else {
-			sb.NetworkAttached = false
-		}
-	}
+	errs = append(errs, m.detach(ctx, sb))
 	if err := sb.Reaper.stop(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// detach runs CNI DEL for a pod that may be attached, and clears
+// NetworkAttached once it succeeded.
+func (m *Manager) detach(ctx context.Context, sb *Sandbox) error {
+	if !sb.NetworkAttached {
+		return nil
+	}
+	if err := m.opts.Network.Detach(ctx, networkPod(sb)); err != nil {
+		return err
+	}
+	sb.NetworkAttached = false
+	return nil
 }
 
 // teardown removes every kernel object and file of sb. Idempotent.
