@@ -33,6 +33,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 
 // Remove stops the pod if needed and removes everything of it: pins, files,
 // record. Removing an unknown pod, or one removed meanwhile, succeeds.
+// Whatever failed before, Remove succeeds once the kernel lets go of the
+// pod's parts; only a CNI DEL that fails for an attached pod keeps it (see
+// detach).
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -76,19 +79,44 @@ func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
 }
 
 // detach runs CNI DEL for a pod that may be attached, and clears
-// NetworkAttached once it succeeded.
+// NetworkAttached once the pod is taken as detached.
+//
+// DEL must succeed for a pod that a successful ADD attached (it has
+// addresses) while its network namespace is still pinned: its addresses,
+// interfaces and rules are real and only DEL releases them. Stop and
+// Remove then fail, the namespace stays, and every retry runs DEL again,
+// as containerd does.
+//
+// For any other pod a failed DEL is logged and the pod taken as detached,
+// so that it can still be removed: one whose ADD failed (Attach ran its own
+// DEL then, and the same arguments that broke ADD, such as a name the
+// plugins cannot be passed, break every DEL) or was interrupted by a
+// crash, and one whose network namespace is gone already (a reboot), with
+// which its interfaces went. What a plugin may still hold of such a pod
+// outside the namespace (an address lease) is then left to the plugin.
 func (m *Manager) detach(ctx context.Context, sb *Sandbox) error {
 	if !sb.NetworkAttached {
 		return nil
 	}
-	if err := m.opts.Network.Detach(ctx, networkPod(sb)); err != nil {
-		return err
+	err := m.opts.Network.Detach(ctx, networkPod(sb))
+	if err == nil {
+		sb.NetworkAttached = false
+		return nil
 	}
+	if len(sb.IPs) > 0 {
+		pinned, perr := isNamespacePin(sb.Namespaces[NamespaceNet])
+		if pinned || perr != nil {
+			return err
+		}
+	}
+	klog.ErrorS(err, "CNI DEL failed for a pod sandbox that was never attached or has lost its network namespace; taking it as detached", "pod", sb.ID)
 	sb.NetworkAttached = false
 	return nil
 }
 
-// teardown removes every kernel object and file of sb. Idempotent.
+// teardown removes every kernel object and file of sb. Idempotent. A pod
+// whose CNI DEL must be retried (see detach) keeps its namespaces and files
+// for the retry.
 func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 	var errs []error
 	if m.containers != nil {
@@ -97,7 +125,12 @@ func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 			errs = append(errs, fmt.Errorf("remove containers: %w", err))
 		}
 	}
-	errs = append(errs, m.stopParts(ctx, sb))
+	if err := m.stopParts(ctx, sb); err != nil {
+		errs = append(errs, err)
+		if sb.NetworkAttached {
+			return errors.Join(errs...)
+		}
+	}
 	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
 	errs = append(errs, m.removeReaperCgroup(ctx, sb), m.removeCgroup(ctx, sb))
 	if sb.Shm != "" {
