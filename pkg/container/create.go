@@ -26,15 +26,18 @@ import (
 
 // Create creates a container in pod podID from cfg: its writable layer, its
 // bundle and its OCI container, whose process waits for Start. On failure
-// nothing of it remains.
+// nothing of it remains. The pod is held throughout: stopping or removing
+// it waits for the container to be made (and then stops or removes it),
+// so a container is never made in a pod that is gone.
 func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*Container, error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	pod, err := m.opts.Pods.Get(podID)
+	pod, release, err := m.opts.Pods.Hold(podID)
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
+	defer release()
 	if pod.State != sandbox.StateReady {
 		return nil, fmt.Errorf("pod_sandbox_id: pod sandbox %s is %s, not ready: %w", pod.ID, pod.State, errdefs.ErrFailedPrecondition)
 	}
