@@ -65,3 +65,30 @@ func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// A pod whose record is lost (the store restored from a backup, say) has
+// its pins, reaper, cgroups and files removed by the next start all the
+// same.
+func TestRestartRemovesPodsWithoutRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	spec := podSpec("lost")
+	spec.PIDMode = ModePod
+	sb, err := e.m.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reapers(t, []string{sb.ID})) != 1 {
+		t.Fatal("the pod has no reaper running")
+	}
+	// Its IP address is released through CNI DEL, which needs the record:
+	// release it now, as only the rest is at stake.
+	if err := e.net.Detach(ctx, networkPod(sb)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.records.Delete(sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	assertNothingLeft(t, e)
+}

@@ -131,7 +131,7 @@ func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 			return errors.Join(errs...)
 		}
 	}
-	errs = append(errs, m.pins.remove(sb.ID, []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}))
+	errs = append(errs, m.pins.remove(sb.ID, allNamespaces))
 	errs = append(errs, m.removeReaperCgroup(ctx, sb), m.removeCgroup(ctx, sb))
 	if sb.Shm != "" {
 		if err := unmountShm(sb.Shm); err != nil {
