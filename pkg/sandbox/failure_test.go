@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
@@ -189,6 +191,33 @@ func TestRunFailureAtEveryStepLeavesNothing(t *testing.T) {
 		if !found {
 			t.Errorf("step %q never failed", want)
 		}
+	}
+	assertNothingLeft(t, e)
+}
+
+// A pod whose network namespace is gone (as after a reboot) is removed
+// although CNI DEL keeps failing: its interfaces went with the namespace.
+func TestFailingDetachOfPodWithoutNetnsIsRemoved(t *testing.T) {
+	e := newEnv(t)
+	fn := &faultyNetwork{real: e.net}
+	e.network = fn
+	e.open(t)
+	ctx := context.Background()
+	sb, err := e.m.Run(ctx, podSpec("gonens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(sb.Namespaces[NamespaceNet], unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	fn.set(false, true, false)
+	if err := e.m.Remove(ctx, sb.ID); err != nil {
+		t.Fatalf("Remove of a pod without its network namespace whose DEL fails: %v", err)
+	}
+	// What the plugins keep outside the namespace (the address lease) is
+	// theirs once DEL is given up; release it for the leak check.
+	if err := e.net.Detach(ctx, networkPod(sb)); err != nil {
+		t.Fatal(err)
 	}
 	assertNothingLeft(t, e)
 }
