@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -27,15 +26,18 @@ import (
 
 // Create creates a container in pod podID from cfg: its writable layer, its
 // bundle and its OCI container, whose process waits for Start. On failure
-// nothing of it remains.
+// nothing of it remains. The pod is held throughout: stopping or removing
+// it waits for the container to be made (and then stops or removes it),
+// so a container is never made in a pod that is gone.
 func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*Container, error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	pod, err := m.opts.Pods.Get(podID)
+	pod, release, err := m.opts.Pods.Hold(podID)
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
+	defer release()
 	if pod.State != sandbox.StateReady {
 		return nil, fmt.Errorf("pod_sandbox_id: pod sandbox %s is %s, not ready: %w", pod.ID, pod.State, errdefs.ErrFailedPrecondition)
 	}
@@ -45,26 +47,24 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	}
 	md := Metadata{Name: cfg.Metadata.Name, Attempt: cfg.Metadata.Attempt}
 	key := nameKey(md, pod)
-	m.mu.Lock()
-	if other, ok := m.names[key]; ok {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("container name %q is reserved for %s: %w", key, other, errdefs.ErrAlreadyExists)
+	unlock, err := m.index.Reserve(id, key)
+	if err != nil {
+		return nil, err
 	}
-	m.names[key] = id
-	op := &sync.Mutex{}
-	m.ops[id] = op
-	m.mu.Unlock()
-	op.Lock()
-	defer op.Unlock()
+	defer unlock()
 
+	if err := m.step("image"); err != nil {
+		m.index.Forget(id)
+		return nil, err
+	}
 	img, err := m.opts.Images.Get(ctx, cfg.Image.Image)
 	if err != nil {
-		m.release(id, key)
+		m.index.Forget(id)
 		return nil, fmt.Errorf("image.image %q: %w", cfg.Image.Image, err)
 	}
 	cgroupsPath, err := cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, pod.Spec.CgroupParent, pod.ID, id)
 	if err != nil {
-		m.release(id, key)
+		m.index.Forget(id)
 		return nil, err
 	}
 	c := &Container{
@@ -90,38 +90,50 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	// restarted daemon finds it and undoes whatever was made. Undoing is
 	// idempotent, so the record need not be rewritten after each step.
 	if err := m.records.Put(id, c); err != nil {
-		m.release(id, key)
+		m.index.Forget(id)
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	if err := m.create(ctx, c, pod, img, cfg); err != nil {
-		if terr := m.teardown(context.WithoutCancel(ctx), c); terr != nil {
-			klog.ErrorS(terr, "Cleaning up failed container", "container", id)
-			// Keep the record so that Remove or a restart retries, but
-			// free the name: kubelet's retry must not be refused for it.
-			c.State, c.Reason, c.Message = StateUnknown, ReasonCannotRun, err.Error()
-			if perr := m.save(c); perr != nil {
-				klog.ErrorS(perr, "Saving container record", "container", id)
-			}
-			m.mu.Lock()
-			delete(m.names, key)
-			m.mu.Unlock()
-			return nil, err
+	err = m.create(ctx, c, pod, img, cfg)
+	if err == nil {
+		c.State = StateCreated
+		// Until this succeeds the stored record still says creating.
+		if err = m.records.Put(id, c); err != nil {
+			err = fmt.Errorf("container %s: %w", id, err)
 		}
-		m.records.Delete(id)
-		m.release(id, key)
-		return nil, err
 	}
-	c.State = StateCreated
-	if err := m.records.Put(id, c); err != nil {
-		m.teardown(context.WithoutCancel(ctx), c)
-		m.records.Delete(id)
-		m.release(id, key)
-		return nil, fmt.Errorf("container %s: %w", id, err)
+	if err != nil {
+		c.State = StateCreating
+		m.undo(context.WithoutCancel(ctx), c, err)
+		return nil, err
 	}
 	m.publish(c)
 	m.watch(id)
 	klog.InfoS("Created container", "container", id, "pod", pod.ID, "name", md.Name, "image", c.ImageID)
 	return clone(c), nil
+}
+
+// undo removes what a failed Create made of c, and its record. If that
+// fails too, the container stays, unknown and without its name, for
+// RemoveContainer or the next start to finish: kubelet's retry must not be
+// refused for the name. The caller holds the container's operation lock.
+func (m *Manager) undo(ctx context.Context, c *Container, cause error) {
+	if err := m.teardown(ctx, c); err != nil {
+		klog.ErrorS(err, "Cleaning up failed container", "container", c.ID)
+		c.State, c.Reason, c.Message = StateUnknown, ReasonCannotRun, cause.Error()
+		if perr := m.save(c); perr != nil {
+			// The stored record says creating: the next start undoes it.
+			klog.ErrorS(perr, "Saving container record", "container", c.ID)
+			m.publish(c)
+		}
+		m.index.FreeName(c.ID)
+		return
+	}
+	if err := m.records.Delete(c.ID); err != nil {
+		// Nothing of the container is left; the next start finds its
+		// record creating and undoes nothing.
+		klog.ErrorS(err, "Deleting container record", "container", c.ID)
+	}
+	m.forget(c.ID)
 }
 
 // validate checks what Create needs before anything is made.
@@ -158,7 +170,13 @@ func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
 // create makes the container's layer, bundle and OCI container, as c says.
 // Its errors name the container.
 func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig) error {
+	if err := m.step("layer"); err != nil {
+		return err
+	}
 	if _, err := m.opts.Images.CreateContainerLayer(ctx, c.ID, img.ID); err != nil {
+		return err
+	}
+	if err := m.step("mount"); err != nil {
 		return err
 	}
 	rootfs, err := m.opts.Images.Mount(ctx, c.ID)
@@ -193,6 +211,9 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	c.StopSignal = unix.SignalName(sig)
 	c.User = userOf(s.Process)
+	if err := m.step("bundle"); err != nil {
+		return err
+	}
 	if err := writeBundle(c.Bundle, s); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
@@ -208,7 +229,13 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if (cfg.Stdin || cfg.Tty) && c.LogPath == "" {
 		opts.LogPath = os.DevNull
 	}
+	if err := m.step("oci"); err != nil {
+		return err
+	}
 	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
+		return err
+	}
+	if err := m.step("state"); err != nil {
 		return err
 	}
 	st, err := m.opts.Runtime.State(ctx, c.ID)
@@ -228,7 +255,7 @@ func (m *Manager) targetPIDNamespace(cfg *runtimeapi.ContainerConfig) (string, e
 	if opts.GetPid() != runtimeapi.NamespaceMode_TARGET {
 		return "", nil
 	}
-	target, _, err := m.lookup(opts.GetTargetId())
+	target, err := m.Get(opts.GetTargetId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return "", fmt.Errorf("%s: %w", field, err)
 	}

@@ -35,7 +35,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	}
 	// Execs run alongside the container's other operations: a probe must
 	// not wait for a Stop, which it could not stop.
-	c, _, err := m.lookup(id)
+	c, err := m.Get(id)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -38,7 +38,7 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Re
 	if len(cmd) == 0 {
 		return 0, errdefs.InvalidField("cmd", "must not be empty")
 	}
-	c, _, err := m.lookup(id)
+	c, err := m.Get(id)
 	if err != nil {
 		return 0, err
 	}

@@ -50,18 +50,13 @@ func (m *Manager) watch(id string) *exitWatch {
 		w.status, w.err, w.at = st, err, m.exitTime(id)
 		close(w.done)
 
-		m.mu.Lock()
-		op := m.ops[id]
-		m.mu.Unlock()
-		if op == nil {
+		cur, unlock, err := m.index.Acquire(id)
+		if err != nil {
 			return // removed
 		}
-		op.Lock()
-		defer op.Unlock()
-		if cur := m.current(id); cur != nil {
-			if err := m.recordExit(cur, w, "", ""); err != nil {
-				klog.ErrorS(err, "Recording container exit", "container", id)
-			}
+		defer unlock()
+		if err := m.recordExit(cur, w, "", ""); err != nil {
+			klog.ErrorS(err, "Recording container exit", "container", id)
 		}
 	}()
 	return w

@@ -170,12 +170,15 @@ func TestReadersDoNotWaitForOperations(t *testing.T) {
 	// Stop holds the container's lock until the process is gone, which
 	// only the SIGKILL below (through the cgroup, not through Stop) makes
 	// happen.
-	_, op, err := e.m.lookup(c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); op.TryLock(); time.Sleep(time.Millisecond) {
-		op.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		_, unlock, err := e.m.index.TryAcquire(c.ID)
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock()
 		if time.Now().After(deadline) {
 			t.Fatal("Stop never took the container's lock")
 		}

@@ -10,7 +10,7 @@ import (
 // ReopenLog makes a running container's monitor reopen its log file, after
 // kubelet renamed it to rotate it. It returns once the new file exists.
 func (m *Manager) ReopenLog(ctx context.Context, id string) error {
-	cur, unlock, err := m.acquire(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
-	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
+	"github.com/crisp-runtime/crisp/pkg/registry"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
 )
@@ -22,6 +21,9 @@ import (
 // Pods finds the pod sandboxes containers run in; *sandbox.Manager is one.
 type Pods interface {
 	Get(id string) (*sandbox.Sandbox, error)
+	// Hold keeps pod id from being stopped or removed until release is
+	// called: a container is created holding its pod.
+	Hold(id string) (sb *sandbox.Sandbox, release func(), err error)
 }
 
 // Options configure a Manager.
@@ -60,12 +62,18 @@ type Manager struct {
 	cancel   context.CancelFunc
 	watchers sync.WaitGroup
 
-	mu         sync.Mutex
-	containers map[string]*Container // by id; published records, never changed
-	names      map[string]string     // reserved container name → id
-	ops        map[string]*sync.Mutex
-	exits      map[string]*exitWatch
-	lastStats  map[string]*cgroups.Stats // by id: the sample before the next
+	// index has the published records, the reserved names, the
+	// per-container operation locks and the last stats samples.
+	index *registry.Registry[Container, cgroups.Stats]
+
+	// testHookStep, when set, runs before each step of making a container,
+	// with the step's name; an error fails the step. Tests fail Create at
+	// every step with it, hold it there, or end the goroutine there as a
+	// crash would.
+	testHookStep func(step string) error
+
+	mu    sync.Mutex
+	exits map[string]*exitWatch
 	// subscribers get the containers' lifecycle events.
 	subscribers map[chan Event]struct{}
 }
@@ -92,11 +100,8 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		records:     records,
 		bundles:     bundles,
 		bootID:      strings.TrimSpace(string(bootID)),
-		containers:  map[string]*Container{},
-		names:       map[string]string{},
-		ops:         map[string]*sync.Mutex{},
+		index:       registry.New[Container, cgroups.Stats]("container", "container_id", clone),
 		exits:       map[string]*exitWatch{},
-		lastStats:   map[string]*cgroups.Stats{},
 		subscribers: map[chan Event]struct{}{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -122,72 +127,38 @@ func nameKey(md Metadata, pod *sandbox.Sandbox) string {
 	return fmt.Sprintf("%s_%s_%s_%s_%d", md.Name, p.Name, p.Namespace, p.UID, md.Attempt)
 }
 
-// release forgets container id and frees its name key.
-func (m *Manager) release(id, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.names[key] == id {
-		delete(m.names, key)
-	}
-	delete(m.ops, id)
-	if last, ok := m.containers[id]; ok && last.State != StateCreating {
-		m.emit(Event{Type: EventDeleted, Container: clone(last), At: time.Now()})
-	}
-	delete(m.containers, id)
-	delete(m.exits, id)
-	delete(m.lastStats, id)
-}
-
-// lookup resolves id, or a unique prefix of one, to its container and
-// operation lock.
-func (m *Manager) lookup(id string) (*Container, *sync.Mutex, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	full, err := ids.Resolve(m.containers, id, "container", "container_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	return m.containers[full], m.ops[full], nil
-}
-
-// current returns a private copy of the published record of id, for an
-// operation (holding the container's operation lock) to change and
-// publish; nil once the container is gone.
-func (m *Manager) current(id string) *Container {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.containers[id]
-	if !ok {
+// step runs the step test hook, if any, before the named step of Create.
+func (m *Manager) step(name string) error {
+	if m.testHookStep == nil {
 		return nil
 	}
-	return clone(c)
+	return m.testHookStep(name)
 }
 
-// acquire resolves id and takes the container's operation lock. It returns
-// a private copy of the record for the operation to change and publish,
-// and the unlock. A container removed while the caller waited is NotFound.
-func (m *Manager) acquire(id string) (*Container, func(), error) {
-	c, op, err := m.lookup(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	op.Lock()
-	cur := m.current(c.ID)
-	if cur == nil {
-		op.Unlock()
-		return nil, nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
-	return cur, op.Unlock, nil
-}
-
-// publish makes c the container's record that readers see. Published
-// records are never changed again, so readers need only the index lock.
-func (m *Manager) publish(c *Container) {
+// forget forgets container id, which frees its name, and tells subscribers
+// it is deleted. The caller holds the container's operation lock.
+func (m *Manager) forget(id string) {
+	last := m.index.Forget(id)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev := m.containers[c.ID]
-	m.containers[c.ID] = c
+	delete(m.exits, id)
+	if last != nil && last.State != StateCreating {
+		m.emit(Event{Type: EventDeleted, Container: clone(last), At: time.Now()})
+	}
+}
+
+// publish makes c the container's record that readers see, and tells
+// subscribers of the step it makes. Published records are never changed
+// again, so readers need no operation lock. The caller holds the
+// container's operation lock, so its events are sent in order.
+func (m *Manager) publish(c *Container) {
+	prev, ok := m.index.Publish(c.ID, c)
+	if !ok {
+		return // removed
+	}
 	if t, ok := transition(prev, c); ok {
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		m.emit(Event{Type: t, Container: clone(c), At: time.Now()})
 	}
 }
@@ -203,35 +174,19 @@ func (m *Manager) save(c *Container) error {
 
 // Get returns a copy of the container with id or a unique prefix of it.
 func (m *Manager) Get(id string) (*Container, error) {
-	c, _, err := m.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	return clone(c), nil
+	return m.index.Get(id)
 }
 
 // List returns copies of every container, oldest first.
 func (m *Manager) List() []*Container {
-	m.mu.Lock()
-	out := make([]*Container, 0, len(m.containers))
-	for _, c := range m.containers {
-		out = append(out, clone(c))
-	}
-	m.mu.Unlock()
+	out := m.index.List()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }
 
 // podContainers returns the ids of the containers of pod podID.
 func (m *Manager) podContainers(podID string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var ids []string
-	for id, c := range m.containers {
-		if c.PodID == podID {
-			ids = append(ids, id)
-		}
-	}
+	ids := m.index.Select(func(c *Container) bool { return c.PodID == podID })
 	sort.Strings(ids)
 	return ids
 }

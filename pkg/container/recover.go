@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -62,13 +61,11 @@ func (m *Manager) recover(ctx context.Context) error {
 // adopt makes a recovered container known, with its name reserved if
 // named. Watchers of containers adopted before may already run.
 func (m *Manager) adopt(c *Container, named bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.containers[c.ID] = c
-	m.ops[c.ID] = &sync.Mutex{}
+	name := ""
 	if named {
-		m.names[c.Name] = c.ID
+		name = c.Name
 	}
+	m.index.Adopt(c.ID, name, c)
 }
 
 // reattach watches a created or running container again, or records the

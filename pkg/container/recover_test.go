@@ -26,7 +26,7 @@ func TestRestartRecoversContainers(t *testing.T) {
 	waitLog(t, keeps.LogPath, "ready")
 	// A crash in the middle of Create: a container with its layer, bundle
 	// and OCI state, still recorded as creating.
-	rec := e.m.current(half.ID)
+	rec, _ := e.m.Get(half.ID)
 	rec.State = StateCreating
 	if err := e.m.records.Put(half.ID, rec); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestRestartAfterRebootOrLostState(t *testing.T) {
 	lost := e.run(t, sb, config("lost", "sleep 1000"))
 	// One record says it is of an earlier boot; the other's OCI state is
 	// gone (as after a reboot, /run being a tmpfs).
-	rec := e.m.current(rebooted.ID)
+	rec, _ := e.m.Get(rebooted.ID)
 	rec.BootID = "an-earlier-boot"
 	if err := e.m.records.Put(rec.ID, rec); err != nil {
 		t.Fatal(err)

@@ -17,26 +17,21 @@ import (
 // name. The log file stays for kubelet to remove. Removing an unknown
 // container succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	c, op, err := m.lookup(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
+		return nil // unknown, or removed while we waited for the lock
 	}
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
-	cur := m.current(c.ID)
-	if cur == nil {
-		return nil // removed while we waited for the lock
-	}
+	defer unlock()
 	if err := m.teardown(ctx, cur); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
 	if err := m.records.Delete(cur.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
-	m.release(cur.ID, cur.Name)
+	m.forget(cur.ID)
 	klog.InfoS("Removed container", "container", cur.ID)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -201,8 +202,8 @@ func assertNothingLeft(t *testing.T, e *env) {
 	}
 	e.m.mu.Lock()
 	defer e.m.mu.Unlock()
-	if len(e.m.names)+len(e.m.ops)+len(e.m.exits) != 0 {
-		t.Errorf("manager still tracks names %v, %d locks, %d watchers", e.m.names, len(e.m.ops), len(e.m.exits))
+	if n := e.m.index.Len(); n+len(e.m.exits) != 0 {
+		t.Errorf("manager still tracks %d containers (names, locks), %d watchers", n, len(e.m.exits))
 	}
 }
 
@@ -234,4 +235,54 @@ func alive(pid int) bool {
 	s := string(data)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// RemovePodSandbox waits for a container being created in the pod, then
+// removes it with the pod: the late container must not bring the pod's
+// cgroup back or outlive the pod.
+func TestRemovePodWaitsForContainerCreate(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "inflight", sandbox.ModeContainer)
+	reached, proceed := make(chan struct{}), make(chan struct{})
+	e.m.testHookStep = func(step string) error {
+		if step == "layer" {
+			close(reached)
+			<-proceed
+		}
+		return nil
+	}
+	created := make(chan error, 1)
+	go func() {
+		_, err := e.m.Create(ctx, sb.ID, config("late", "sleep 1000"))
+		created <- err
+	}()
+	<-reached
+	removed := make(chan error, 1)
+	go func() { removed <- e.pods.Remove(ctx, sb.ID) }()
+	// Removing the pod must wait for the create; only a bounded wait can
+	// show that it does not finish meanwhile.
+	select {
+	case err := <-removed:
+		t.Errorf("RemovePodSandbox finished (%v) while a container was being created in the pod", err)
+		removed <- err
+	case <-time.After(time.Second):
+	}
+	close(proceed)
+	if err := <-created; err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Create racing RemovePodSandbox: %v, want success or not found", err)
+	}
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	e.m.testHookStep = nil
+	if _, err := os.Stat(filepath.Join(e.cgroups.Mount(), sb.Cgroup)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pod cgroup %s after RemovePodSandbox: %v, want it gone", sb.Cgroup, err)
+	}
+	assertNothingLeft(t, e)
+
+	// A container cannot be created in the removed pod.
+	if _, err := e.m.Create(ctx, sb.ID, config("later", "true")); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Create in a removed pod: %v, want not found", err)
+	}
 }

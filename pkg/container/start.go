@@ -16,7 +16,7 @@ import (
 // that starts and exits at once is recorded by the exit watcher as any
 // other exit.
 func (m *Manager) Start(ctx context.Context, id string) error {
-	cur, unlock, err := m.acquire(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}

@@ -44,13 +44,8 @@ func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
 		case err != nil:
 			return nil, fmt.Errorf("container %s cgroup stats: %w", c.ID, err)
 		default:
-			st.Cgroup = cur
-			m.mu.Lock()
-			if _, ok := m.containers[c.ID]; ok {
-				st.Previous = m.lastStats[c.ID]
-				m.lastStats[c.ID] = cur
-			}
-			m.mu.Unlock()
+			// A container removed meanwhile keeps no sample.
+			st.Cgroup, st.Previous = cur, m.index.SwapSample(c.ID, cur)
 		}
 	}
 	st.WritableLayer, err = m.opts.Images.DiskUsage(ctx, c.ID)

@@ -43,10 +43,7 @@ func TestStatsSampleCgroupAndWritableLayer(t *testing.T) {
 	if _, err := e.m.Stats(ctx, c.ID); err == nil {
 		t.Error("stats of a removed container succeeded")
 	}
-	e.m.mu.Lock()
-	left := len(e.m.lastStats)
-	e.m.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d stats samples kept after removal", left)
+	if prev := e.m.index.SwapSample(c.ID, second.Cgroup); prev != nil || e.m.index.Len() != 0 {
+		t.Errorf("stats sample kept after removal (%d ids tracked)", e.m.index.Len())
 	}
 }

@@ -20,7 +20,7 @@ import (
 // container, which never ran, is killed at once and recorded as exited with
 // the code its monitor saw, so that nothing of a stopped pod keeps running.
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	cur, unlock, err := m.acquire(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // oom_score_adj is a process attribute fixed at create; it is recorded but
 // not applied.
 func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error {
-	cur, unlock, err := m.acquire(id)
+	cur, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}

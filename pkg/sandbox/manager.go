@@ -7,11 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
-	"github.com/crisp-runtime/crisp/pkg/ids"
 	"github.com/crisp-runtime/crisp/pkg/network"
+	"github.com/crisp-runtime/crisp/pkg/registry"
 	"github.com/crisp-runtime/crisp/pkg/store"
 )
 
@@ -51,6 +50,7 @@ type Options struct {
 type Manager struct {
 	opts       Options
 	records    *store.Table[Sandbox]
+	index      *registry.Registry[Sandbox, cgroups.Stats]
 	pins       pinner
 	bootID     string
 	containers ContainerStopper
@@ -58,12 +58,10 @@ type Manager struct {
 	// testHookPlanned, when set, sees every pod once its parts are
 	// planned: tests learn the cgroups of pods whose Run failed.
 	testHookPlanned func(*Sandbox)
-
-	mu        sync.Mutex
-	pods      map[string]*Sandbox // by id
-	names     map[string]string   // reserved pod name → id
-	ops       map[string]*sync.Mutex
-	lastStats map[string]*cgroups.Stats
+	// testHookStep, when set, runs before each step of making a pod, with
+	// the step's name; an error fails the step. Tests fail Run at every
+	// step with it, or end the goroutine there as a crash would.
+	testHookStep func(step string) error
 }
 
 // NewManager opens the pod records and recovers what a previous daemon left:
@@ -79,14 +77,11 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("read boot id: %w", err)
 	}
 	m := &Manager{
-		opts:      opts,
-		records:   records,
-		pins:      pinner{dir: filepath.Join(opts.StateDir, "ns")},
-		bootID:    strings.TrimSpace(string(bootID)),
-		pods:      map[string]*Sandbox{},
-		names:     map[string]string{},
-		ops:       map[string]*sync.Mutex{},
-		lastStats: map[string]*cgroups.Stats{},
+		opts:    opts,
+		records: records,
+		index:   registry.New[Sandbox, cgroups.Stats]("pod sandbox", "pod_sandbox_id", clone),
+		pins:    pinner{dir: filepath.Join(opts.StateDir, "ns")},
+		bootID:  strings.TrimSpace(string(bootID)),
 	}
 	if err := m.pins.prepare(); err != nil {
 		return nil, err
@@ -107,62 +102,31 @@ func nameKey(md Metadata) string {
 	return fmt.Sprintf("%s_%s_%s_%d", md.Name, md.Namespace, md.UID, md.Attempt)
 }
 
-func (m *Manager) release(id, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.names[key] == id {
-		delete(m.names, key)
+// step runs the step test hook, if any, before the named step of Run.
+func (m *Manager) step(name string) error {
+	if m.testHookStep == nil {
+		return nil
 	}
-	delete(m.ops, id)
-	delete(m.pods, id)
-	delete(m.lastStats, id)
-}
-
-// lookup resolves id, or a unique prefix of one, to its pod and operation
-// lock.
-func (m *Manager) lookup(id string) (*Sandbox, *sync.Mutex, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	full, err := ids.Resolve(m.pods, id, "pod sandbox", "pod_sandbox_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	return m.pods[full], m.ops[full], nil
-}
-
-// current returns a private copy of the published record of id, for an
-// operation (holding the pod's operation lock) to change and publish.
-func (m *Manager) current(id string) *Sandbox {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return clone(m.pods[id])
-}
-
-// publish makes sb the pod's record that readers see. Published records
-// are never changed again, so readers need only the index lock.
-func (m *Manager) publish(sb *Sandbox) {
-	m.mu.Lock()
-	m.pods[sb.ID] = sb
-	m.mu.Unlock()
+	return m.testHookStep(name)
 }
 
 // Get returns a copy of the pod with id or a unique prefix of it.
 func (m *Manager) Get(id string) (*Sandbox, error) {
-	sb, _, err := m.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	return clone(sb), nil
+	return m.index.Get(id)
+}
+
+// Hold keeps the pod with id, or a unique prefix of it, from being
+// stopped, removed or changed until release is called, and returns a copy
+// of it. Holds do not exclude each other. A container being created holds
+// its pod, so that removing the pod waits for it and never leaves a
+// container (or its cgroup below the pod's) behind.
+func (m *Manager) Hold(id string) (sb *Sandbox, release func(), err error) {
+	return m.index.AcquireShared(id)
 }
 
 // List returns copies of every pod, oldest first.
 func (m *Manager) List() []*Sandbox {
-	m.mu.Lock()
-	out := make([]*Sandbox, 0, len(m.pods))
-	for _, sb := range m.pods {
-		out = append(out, clone(sb))
-	}
-	m.mu.Unlock()
+	out := m.index.List()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }

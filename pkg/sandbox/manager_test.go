@@ -31,12 +31,15 @@ type env struct {
 	net                          *network.Manager
 	cgroups                      *cgroups.Hierarchy
 	m                            *Manager
+	// network, when set, is the Network the managers use instead of net.
+	network Network
 
 	// podCgroups are the cgroups of every pod this env's managers planned,
 	// made or not: other test packages run pods on the same hierarchy at
 	// the same time, so only these are this test's to check.
 	mu         sync.Mutex
 	podCgroups []string
+	podIDs     []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -85,8 +88,12 @@ func (e *env) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store = s
+	var nw Network = e.net
+	if e.network != nil {
+		nw = e.network
+	}
 	m, err := NewManager(context.Background(), Options{
-		StateDir: e.state, Store: s, Network: e.net, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs,
+		StateDir: e.state, Store: s, Network: nw, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +102,7 @@ func (e *env) open(t *testing.T) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.podCgroups = append(e.podCgroups, sb.Cgroup)
+		e.podIDs = append(e.podIDs, sb.ID)
 	}
 	e.m = m
 }
@@ -587,6 +595,47 @@ func assertNothingLeft(t *testing.T, e *env) {
 	if recs, _ := e.m.records.List(); len(recs) != 0 {
 		t.Errorf("records left: %d", len(recs))
 	}
+	if n := e.m.index.Len(); n != 0 {
+		t.Errorf("manager still tracks %d pods", n)
+	}
+	e.mu.Lock()
+	planned = slices.Clone(e.podIDs)
+	e.mu.Unlock()
+	for _, pid := range reapers(t, planned) {
+		t.Errorf("reaper %d left running", pid)
+	}
+}
+
+// reapers returns the live reaper processes of the pods with the given ids.
+func reapers(t *testing.T, pods []string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + ent.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) < 3 || args[1] != "pod-reaper" || !slices.Contains(pods, args[2]) {
+			continue
+		}
+		if st, err := os.ReadFile("/proc/" + ent.Name() + "/stat"); err == nil {
+			fields := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+			if len(fields) > 0 && fields[0] == "Z" {
+				continue
+			}
+		}
+		out = append(out, pid)
+	}
+	return out
 }
 
 func TestKubeletMadeCgroupParentIsKept(t *testing.T) {

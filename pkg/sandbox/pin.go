@@ -22,6 +22,9 @@ const (
 	NamespacePID NamespaceKind = "pid"
 )
 
+// allNamespaces are the kinds a pod may have pinned.
+var allNamespaces = []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}
+
 var cloneFlags = map[NamespaceKind]int{
 	NamespaceNet: unix.CLONE_NEWNET,
 	NamespaceIPC: unix.CLONE_NEWIPC,

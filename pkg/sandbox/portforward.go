@@ -29,7 +29,7 @@ func (m *Manager) PortForward(ctx context.Context, id string, port int32, stream
 	if port <= 0 || port > 65535 {
 		return errdefs.InvalidField("port", fmt.Sprintf("%d is not a TCP port (1-65535)", port))
 	}
-	sb, _, err := m.lookup(id)
+	sb, err := m.index.Get(id)
 	if err != nil {
 		return err
 	}

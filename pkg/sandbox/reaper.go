@@ -16,6 +16,9 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
+// reaperName is the reaper's process name (comm), which it sets itself.
+const reaperName = "crisp-reaper"
+
 // startReaper starts the process that holds a pod's shared PID namespace:
 // the crisp binary itself as PID 1 of a new PID namespace, in its own
 // session so it outlives the daemon, cloned straight into its cgroup cg

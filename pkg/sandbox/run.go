@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +17,8 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
-// Run creates and starts a pod sandbox. On failure nothing of it remains.
+// Run creates and starts a pod sandbox. On failure nothing of it remains:
+// whatever step failed, what was made is undone (see undo).
 func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := m.validate(&spec); err != nil {
 		return nil, err
@@ -27,18 +27,11 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := nameKey(spec.Metadata)
-	m.mu.Lock()
-	if other, ok := m.names[key]; ok {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("pod sandbox name %q is reserved for %s: %w", key, other, errdefs.ErrAlreadyExists)
+	unlock, err := m.index.Reserve(id, nameKey(spec.Metadata))
+	if err != nil {
+		return nil, err
 	}
-	m.names[key] = id
-	op := &sync.Mutex{}
-	m.ops[id] = op
-	m.mu.Unlock()
-	op.Lock()
-	defer op.Unlock()
+	defer unlock()
 
 	sb := &Sandbox{
 		ID:        id,
@@ -49,7 +42,7 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 		Dir:       filepath.Join(m.opts.StateDir, "pods", id),
 	}
 	if err := m.plan(sb); err != nil {
-		m.release(id, key)
+		m.index.Forget(id)
 		return nil, err
 	}
 	if m.testHookPlanned != nil {
@@ -60,37 +53,46 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 	// whatever was made. Undoing is idempotent, so the record need not be
 	// rewritten after each step.
 	if err := m.records.Put(id, sb); err != nil {
-		m.release(id, key)
+		m.index.Forget(id)
 		return nil, err
 	}
-	if err := m.create(ctx, sb); err != nil {
-		cleanupCtx := context.WithoutCancel(ctx)
-		if terr := m.teardown(cleanupCtx, sb); terr != nil {
-			klog.ErrorS(terr, "Cleaning up failed pod sandbox", "pod", id)
-			// Keep the record so a later Remove or restart retries, but free
-			// the name: kubelet's retry must not be refused for it.
-			if perr := m.records.Put(id, sb); perr != nil {
-				klog.ErrorS(perr, "Saving pod sandbox record", "pod", id)
-			}
-			m.publish(sb)
-			m.mu.Lock()
-			delete(m.names, key)
-			m.mu.Unlock()
-			return nil, err
-		}
-		m.records.Delete(id)
-		m.release(id, key)
+	err = m.create(ctx, sb)
+	if err == nil {
+		sb.State = StateReady
+		// Until this succeeds the stored record still says creating.
+		err = m.records.Put(id, sb)
+	}
+	if err != nil {
+		sb.State = StateCreating
+		m.undo(context.WithoutCancel(ctx), sb)
 		return nil, err
 	}
-	sb.State = StateReady
-	if err := m.records.Put(id, sb); err != nil {
-		m.teardown(context.WithoutCancel(ctx), sb)
-		m.records.Delete(id)
-		m.release(id, key)
-		return nil, err
-	}
-	m.publish(sb)
+	m.index.Publish(id, sb)
 	return clone(sb), nil
+}
+
+// undo removes what a failed Run made of sb, and its record. If that fails
+// too, the pod stays, still creating and without its name, for
+// RemovePodSandbox or the next start to finish: kubelet's retry must not be
+// refused for the name. The caller holds the pod's operation lock.
+func (m *Manager) undo(ctx context.Context, sb *Sandbox) {
+	if err := m.teardown(ctx, sb); err != nil {
+		klog.ErrorS(err, "Cleaning up failed pod sandbox", "pod", sb.ID)
+		if perr := m.records.Put(sb.ID, sb); perr != nil {
+			// The stored record says creating and names every part: the
+			// next start undoes the pod.
+			klog.ErrorS(perr, "Saving pod sandbox record", "pod", sb.ID)
+		}
+		m.index.Publish(sb.ID, sb)
+		m.index.FreeName(sb.ID)
+		return
+	}
+	if err := m.records.Delete(sb.ID); err != nil {
+		// Nothing of the pod is left; the next start finds its record
+		// creating and undoes nothing.
+		klog.ErrorS(err, "Deleting pod sandbox record", "pod", sb.ID)
+	}
+	m.index.Forget(sb.ID)
 }
 
 func (m *Manager) validate(spec *Spec) error {
@@ -164,9 +166,14 @@ func (sb *Sandbox) newNamespaces() []NamespaceKind {
 	return kinds
 }
 
-// create makes the pod's kernel objects and files, as planned in sb.
+// create makes the pod's kernel objects and files, as planned in sb. Each
+// step makes only what sb's record already names, so that whatever step
+// fails or a crash interrupts, undoing the record removes all of it.
 func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	spec := &sb.Spec
+	if err := m.step("files"); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
 		return fmt.Errorf("create pod directory: %w", err)
 	}
@@ -186,18 +193,27 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	if sb.Shm != "" {
+		if err := m.step("shm"); err != nil {
+			return err
+		}
 		if err := mountShm(sb.Shm); err != nil {
 			return err
 		}
 	}
 
 	if sb.CgroupOwned {
+		if err := m.step("cgroup"); err != nil {
+			return err
+		}
 		if err := m.createCgroup(ctx, sb); err != nil {
 			return err
 		}
 	}
 
 	if kinds := sb.newNamespaces(); len(kinds) > 0 {
+		if err := m.step("namespaces"); err != nil {
+			return err
+		}
 		_, err := m.pins.create(sb.ID, kinds, func() error {
 			if !hostNetwork {
 				// A pod's localhost works without a CNI loopback plugin.
@@ -218,6 +234,9 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	}
 
 	if spec.PIDMode == ModePod {
+		if err := m.step("reaper"); err != nil {
+			return err
+		}
 		cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
 		if err != nil {
 			return err
@@ -228,8 +247,15 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		}
 		sb.Reaper = reaper
 		// The reaper's pid is known only now; record it before anything else
-		// can fail, so that it is stopped on undo.
+		// can fail, so that it is stopped on undo. Until then only its
+		// cgroup, which the record names, finds it.
+		if err := m.step("reaper record"); err != nil {
+			return err
+		}
 		if err := m.records.Put(sb.ID, sb); err != nil {
+			return err
+		}
+		if err := m.step("pid namespace"); err != nil {
 			return err
 		}
 		if _, err := m.pins.pin(NamespacePID, sb.ID, fmt.Sprintf("/proc/%d/ns/pid", reaper.PID)); err != nil {
@@ -238,11 +264,17 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	}
 
 	if !hostNetwork {
+		if err := m.step("network"); err != nil {
+			return err
+		}
 		res, err := m.opts.Network.Attach(ctx, networkPod(sb))
 		if err != nil {
 			return err
 		}
 		sb.IPs = res.IPs
+	}
+	if err := m.step("hosts"); err != nil {
+		return err
 	}
 	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
 }

@@ -4,7 +4,14 @@
 // sysctls, CNI networking and, only for pods that share a PID namespace, a
 // minimal reaper process. Every pod's record is stored before any kernel
 // object is made, so a restarted daemon finds every pod, including one a
-// crash left half-made, and can finish or undo it.
+// crash left half-made, and can finish or undo it; what a pod whose record
+// was lost left in the daemon's state directory (pins, reaper, files) is
+// removed too.
+//
+// Removing a pod always completes once the kernel lets go of its parts,
+// whatever failed before. The one exception is CNI DEL for a pod that a
+// successful ADD attached and whose network namespace lives: only DEL
+// releases its address, so removal fails and is retried until DEL works.
 package sandbox
 
 import (
@@ -94,7 +101,8 @@ type Sandbox struct {
 	Shm string       `json:"shm,omitempty"`
 	IPs []netip.Addr `json:"ips,omitempty"`
 	// NetworkAttached records that CNI ADD may have run, so teardown knows
-	// to run DEL.
+	// to run DEL. A failed DEL keeps it set only for a pod a successful ADD
+	// gave IPs whose network namespace is still pinned (Manager.detach).
 	NetworkAttached bool `json:"networkAttached,omitempty"`
 }
 

@@ -36,11 +36,8 @@ func (m *Manager) Stats(id string) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod %s cgroup stats: %w", sb.ID, err)
 	}
-	st := &Stats{Cgroup: cur}
-	m.mu.Lock()
-	st.Previous = m.lastStats[sb.ID]
-	m.lastStats[sb.ID] = cur
-	m.mu.Unlock()
+	// A pod removed meanwhile keeps no sample.
+	st := &Stats{Cgroup: cur, Previous: m.index.SwapSample(sb.ID, cur)}
 	if netns := sb.Namespaces[NamespaceNet]; netns != "" && sb.State == StateReady {
 		st.Interfaces, err = network.InterfaceStatsIn(netns)
 		if err != nil {
@@ -53,12 +50,11 @@ func (m *Manager) Stats(id string) (*Stats, error) {
 // UpdateResources applies new limits to the pod's cgroup, as after an
 // in-place pod resize.
 func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
-	sb, op, err := m.lookup(id)
+	sb, unlock, err := m.index.Acquire(id)
 	if err != nil {
 		return err
 	}
-	op.Lock()
-	defer op.Unlock()
+	defer unlock()
 	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
 	if err != nil {
 		return err

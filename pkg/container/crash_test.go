@@ -1,0 +1,68 @@
+package container
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// A daemon that dies at any step of Create leaves a container that the
+// restarted daemon undoes completely: OCI state and processes, cgroup,
+// layer and its mount, bundle, record. The crash is simulated by ending
+// Create's goroutine at the step, so that nothing of Create's own cleanup
+// runs, and abandoning the managers.
+func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "crash", sandbox.ModeContainer)
+	var crashed []string
+	for i := 0; ; i++ {
+		calls := 0
+		e.m.testHookStep = func(step string) error {
+			calls++
+			if calls == i+1 {
+				crashed = append(crashed, step)
+				runtime.Goexit()
+			}
+			return nil
+		}
+		done := make(chan *Container, 1)
+		go func() {
+			defer close(done)
+			c, err := e.m.Create(ctx, sb.ID, config("crash", "sleep 1000"))
+			if err != nil {
+				t.Errorf("Create: %v", err)
+				return
+			}
+			done <- c
+		}()
+		if c, ok := <-done; ok {
+			// Past the last step: Create crashed at every step once.
+			e.m.testHookStep = nil
+			if err := e.m.Remove(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+		// The daemon restarts on the same state and store.
+		e.open(t)
+		assertNothingLeft(t, e)
+		if t.Failed() {
+			t.Fatalf("restart after a crash at step %q left the above", crashed[len(crashed)-1])
+		}
+	}
+	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
+	for _, want := range []string{"image", "layer", "mount", "bundle", "oci", "state"} {
+		if !slices.Contains(crashed, want) {
+			t.Errorf("Create never crashed at step %q", want)
+		}
+	}
+	assertNothingLeft(t, e)
+}
