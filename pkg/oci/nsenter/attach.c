@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "strbuf.h"
 
 int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int once)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct crisp_strbuf b;
 
 	a->listen_fd = -1;
 	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
@@ -32,7 +34,12 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 		fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
 	// The state directory's path may be longer than a socket address:
 	// bind through the descriptor.
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	crisp_strbuf_init(&b, addr.sun_path, sizeof(addr.sun_path));
+	crisp_strbuf_printf(&b, "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	if (b.truncated) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0)
 		return -1;

@@ -34,6 +34,6 @@
 package nsenter
 
 /*
-#cgo CFLAGS: -Wall -O2
+#cgo CFLAGS: -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Wall -Wextra -Werror -Wformat=2 -Wformat-security
 */
 import "C"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "strbuf.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -48,9 +49,11 @@ static void console(struct crisp_init *in, const struct crisp_op *op)
 	if (peer < 0) {
 		unsigned int n;
 		char path[64];
+		struct crisp_strbuf b;
 		if (ioctl(master, TIOCGPTN, &n) < 0)
 			crisp_op_fail(in, op, errno, "pty number");
-		snprintf(path, sizeof(path), "/dev/pts/%u", n);
+		crisp_strbuf_init(&b, path, sizeof(path));
+		crisp_strbuf_printf(&b, "/dev/pts/%u", n);
 		if ((peer = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
 			crisp_op_fail(in, op, errno, "open pty peer");
 	}
@@ -110,11 +113,15 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 	const char *name = crisp_arg(in, op, 0), *pathenv = crisp_arg(in, op, 1);
 	char *dirs;
 	struct stat st;
+	struct crisp_strbuf b;
 
 	if (strchr(name, '/')) {
 		if (stat(name, &st) < 0)
 			crisp_op_fail(in, op, errno, "stat %s", name);
-		snprintf(in->path, sizeof(in->path), "%s", name);
+		crisp_strbuf_init(&b, in->path, sizeof(in->path));
+		crisp_strbuf_printf(&b, "%s", name);
+		if (b.truncated)
+			crisp_op_fail(in, op, ENAMETOOLONG, "%s", name);
 		return;
 	}
 	dirs = strdup(pathenv);
@@ -122,8 +129,10 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 		crisp_op_fail(in, op, ENOMEM, NULL);
 	// strsep keeps empty entries, which mean the working directory.
 	for (char *p = dirs, *dir; (dir = strsep(&p, ":"));) {
-		snprintf(in->path, sizeof(in->path), "%s/%s", *dir ? dir : ".", name);
-		if (executable(in->path)) {
+		crisp_strbuf_init(&b, in->path, sizeof(in->path));
+		crisp_strbuf_printf(&b, "%s/%s", *dir ? dir : ".", name);
+		// A cut path would name another file: such a directory has none.
+		if (!b.truncated && executable(in->path)) {
 			free(dirs);
 			return;
 		}
