@@ -30,6 +30,7 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 	a->once = once;
 	a->tty = -1;
 	a->pending_len = a->pending_off = 0;
+	a->next = 0;
 	if (stdin_fd >= 0)
 		fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
 	// The state directory's path may be longer than a socket address:
@@ -56,13 +57,15 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 int crisp_attach_pollfds(struct crisp_attach *a, struct pollfd *fds)
 {
 	int n = 0;
-	// Input waits while the pipe is full.
-	short in = a->pending_len > a->pending_off ? 0 : POLLIN;
+	// Input waits in the clients' sockets while the pipe is full; their
+	// hangups too, so that a client's last packets are not dropped with
+	// it (and poll does not spin on a hangup it cannot act on).
+	int full = a->pending_len > a->pending_off;
 
 	fds[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
-	fds[n++] = (struct pollfd){.fd = a->pending_len > a->pending_off ? a->stdin_fd : -1, .events = POLLOUT};
+	fds[n++] = (struct pollfd){.fd = full ? a->stdin_fd : -1, .events = POLLOUT};
 	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
-		fds[n++] = (struct pollfd){.fd = a->clients[i], .events = in};
+		fds[n++] = (struct pollfd){.fd = full ? -1 : a->clients[i], .events = POLLIN};
 	return n;
 }
 
@@ -161,13 +164,23 @@ void crisp_attach_handle(struct crisp_attach *a, const struct pollfd *fds, int n
 		return;
 	if (fds[1].revents)
 		flush(a);
-	for (int i = 0; i < CRISP_ATTACH_CLIENTS && i + 2 < n; i++) {
-		if (a->clients[i] < 0 || fds[i + 2].fd != a->clients[i] || !fds[i + 2].revents)
+	// Clients take turns, from the one after the last served: each
+	// client's packet goes to the pipe whole before the next is read, so
+	// that input of two clients never mixes, and none starves the others.
+	for (int k = 0; k < CRISP_ATTACH_CLIENTS; k++) {
+		int i = (a->next + k) % CRISP_ATTACH_CLIENTS;
+		if (i + 2 >= n || a->clients[i] < 0 || fds[i + 2].fd != a->clients[i] || !fds[i + 2].revents)
 			continue;
-		if (fds[i + 2].revents & POLLIN)
+		if (fds[i + 2].revents & POLLIN) {
+			// The pipe did not take the last packet yet: this client's
+			// waits in its socket for the next round.
+			if (a->pending_off < a->pending_len)
+				continue;
 			client_input(a, i);
-		else if (fds[i + 2].revents & (POLLHUP | POLLERR))
+			a->next = (i + 1) % CRISP_ATTACH_CLIENTS;
+		} else if (fds[i + 2].revents & (POLLHUP | POLLERR)) {
 			drop(a, i);
+		}
 	}
 	if (fds[0].revents & POLLIN) {
 		for (;;) {
