@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct crisp_strbuf b;
+	mode_t mask;
+	int bound;
 
 	a->listen_fd = -1;
 	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
@@ -44,7 +47,11 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0)
 		return -1;
-	if (bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(a->listen_fd, 8) < 0) {
+	// Only root, crisp, may connect: the socket is 0600 from the start.
+	mask = umask(0177);
+	bound = bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(mask);
+	if (bound < 0 || listen(a->listen_fd, 8) < 0) {
 		int err = errno;
 		close(a->listen_fd);
 		a->listen_fd = -1;
