@@ -47,16 +47,21 @@ __attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int 
 
 void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 {
-	const char *state = crisp_arg(in, op, 2);
+	uint32_t statelen, argc, written = 0;
+	const char *state = crisp_arg_bytes(in, op, 2, &statelen);
 	long long timeout = crisp_arg_int(in, op, 1), deadline, exited_at = -1;
-	uint32_t argc = crisp_arg_uint(in, op, 3), statelen = op->len[4], written = 0;
+	// Compared before it is narrowed, so that it cannot wrap around.
+	unsigned long long n = crisp_arg_uint(in, op, 3);
 	int inpipe[2], outpipe[2], pidfd, status, done = 0;
 	char out[2048];
 	size_t outlen = 0;
 	pid_t pid;
 
-	if (6 + argc > op->argc)
-		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	if (n > op->argc - 6)
+		crisp_op_fail(in, op, EINVAL, "%llu arguments", n);
+	argc = (uint32_t)n;
+	crisp_arg(in, op, 0);
+	crisp_args_strings(in, op, 4);
 	if (pipe2(inpipe, O_CLOEXEC) < 0 || pipe2(outpipe, O_CLOEXEC) < 0)
 		crisp_op_fail(in, op, errno, "pipe");
 	pid = fork();

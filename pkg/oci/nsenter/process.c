@@ -144,19 +144,17 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 static void seccomp_load(struct crisp_init *in, const struct crisp_op *op)
 {
 	unsigned long flags = crisp_arg_uint(in, op, 0);
-	const char *bpf = crisp_arg(in, op, 1);
-	struct sock_fprog prog = {
-		.len = op->len[3] / sizeof(struct sock_filter),
-		.filter = (struct sock_filter *)bpf,
-	};
+	uint32_t len;
+	const char *bpf = crisp_arg_bytes(in, op, 1, &len);
+	struct sock_fprog prog = {.len = len / sizeof(struct sock_filter)};
 
-	if (op->len[3] == 0 || op->len[3] % sizeof(struct sock_filter))
-		crisp_op_fail(in, op, EINVAL, "program of %u bytes", op->len[3]);
+	if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		crisp_op_fail(in, op, EINVAL, "program of %u bytes", len);
 	// Arguments are not aligned in the program: copy the instructions.
-	prog.filter = malloc(op->len[3]);
+	prog.filter = malloc(len);
 	if (!prog.filter)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(prog.filter, bpf, op->len[3]);
+	memcpy(prog.filter, bpf, len);
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
 		crisp_op_fail(in, op, errno, "install seccomp filter");
 	free(prog.filter);
@@ -252,11 +250,16 @@ static void reset_signals(void)
 // call: a seccomp filter installed just before may allow nothing else.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
 {
-	uint32_t argc = crisp_arg_uint(in, op, 0);
+	// Compared before it is narrowed: a count beyond the operation's
+	// arguments must not wrap around into it.
+	unsigned long long n = crisp_arg_uint(in, op, 0);
+	uint32_t argc;
 	char **argv, **envp;
 
-	if (argc == 0 || 3 + argc > op->argc)
-		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	if (n == 0 || n > op->argc - 3)
+		crisp_op_fail(in, op, EINVAL, "%llu arguments", n);
+	argc = (uint32_t)n;
+	crisp_args_strings(in, op, 1);
 	// The environment follows the arguments; split the array.
 	envp = calloc(op->argc - 3 - argc + 1, sizeof(char *));
 	if (!envp)
@@ -285,9 +288,13 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 			crisp_op_fail(in, op, errno, NULL);
 		break;
 	}
-	case CRISP_OP_WRITE_FILE:
-		write_file(in, op, crisp_arg(in, op, 0), crisp_arg(in, op, 1), op->len[3]);
+	case CRISP_OP_WRITE_FILE: {
+		const char *path = crisp_arg(in, op, 0), *data;
+		uint32_t len;
+		data = crisp_arg_bytes(in, op, 1, &len);
+		write_file(in, op, path, data, len);
 		break;
+	}
 	case CRISP_OP_CONSOLE:
 		console(in, op);
 		break;
