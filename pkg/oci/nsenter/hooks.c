@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "strbuf.h"
 
 // After the hook exits, its output is read for at most this long: a
 // process it left behind may hold the pipe open.
@@ -54,7 +55,7 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	unsigned long long n = crisp_arg_uint(in, op, 3);
 	int inpipe[2], outpipe[2], pidfd, status, done = 0;
 	char out[2048];
-	size_t outlen = 0;
+	struct crisp_strbuf o;
 	pid_t pid;
 
 	if (n > op->argc - 6)
@@ -62,6 +63,8 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	argc = (uint32_t)n;
 	crisp_arg(in, op, 0);
 	crisp_args_strings(in, op, 4);
+	// The hook's output, as much as fits, ends its error.
+	crisp_strbuf_init(&o, out, sizeof(out));
 	if (pipe2(inpipe, O_CLOEXEC) < 0 || pipe2(outpipe, O_CLOEXEC) < 0)
 		crisp_op_fail(in, op, errno, "pipe");
 	pid = fork();
@@ -106,8 +109,8 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 				close(outpipe[0]);
 				outpipe[0] = -1;
 			}
-			for (ssize_t i = 0; i < n && outlen < sizeof(out) - 1; i++)
-				out[outlen++] = buf[i];
+			if (n > 0)
+				crisp_strbuf_append(&o, buf, (size_t)n);
 		}
 		if (outpipe[0] < 0 && exited_at >= 0)
 			done = 1;
@@ -131,12 +134,11 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	close(pidfd);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	while (outlen > 0 && (out[outlen - 1] == '\n' || out[outlen - 1] == ' '))
-		outlen--;
-	out[outlen] = 0;
+	while (o.len > 0 && (out[o.len - 1] == '\n' || out[o.len - 1] == ' '))
+		out[--o.len] = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return;
 	if (WIFEXITED(status))
-		crisp_op_fail(in, op, 0, "exit status %d%s%s", WEXITSTATUS(status), outlen ? ": " : "", out);
-	crisp_op_fail(in, op, 0, "signal: %s%s%s", strsignal(WTERMSIG(status)), outlen ? ": " : "", out);
+		crisp_op_fail(in, op, 0, "exit status %d%s%s", WEXITSTATUS(status), o.len ? ": " : "", out);
+	crisp_op_fail(in, op, 0, "signal: %s%s%s", strsignal(WTERMSIG(status)), o.len ? ": " : "", out);
 }
