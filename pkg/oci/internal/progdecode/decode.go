@@ -6,7 +6,7 @@
 package progdecode
 
 /*
-#cgo CFLAGS: -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Wall -Wextra -Werror -Wformat=2
+#cgo CFLAGS: -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Wall -Wextra -Werror -Wformat=2
 #include <stdlib.h>
 #include "../../nsenter/decode.h"
 */
