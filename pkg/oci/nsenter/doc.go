@@ -22,7 +22,8 @@
 //     id maps, unshares the other new namespaces, and forks again when a
 //     pid namespace is involved,
 //  5. reads the program its parent compiled from the spec (decoded by
-//     decode.h, which pkg/oci/internal/progdecode fuzzes) and carries it
+//     decode.h, which pkg/oci's FuzzDecode runs through
+//     pkg/oci/internal/progdecode) and carries it
 //     out (program.c, rootfs.c, process.c, hooks.c, fds.c): the root file
 //     system, hooks, terminal, limits, seccomp, credentials, the wait for
 //     start, and execve of the container's process.
