@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -233,5 +236,121 @@ func TestAttachTerminal(t *testing.T) {
 	}
 	if len(stream(readLog(t, logPath), "stderr")) != 0 {
 		t.Error("a terminal has no stderr, but the log has stderr lines")
+	}
+}
+
+// lineReader hands out its client's numbered lines, a batch of whole
+// lines per Read, so that each stdin packet holds whole lines.
+type lineReader struct {
+	client   byte
+	next, n  int
+	perRead  int
+	lineSize int
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if r.next == r.n {
+		return 0, io.EOF
+	}
+	out := p[:0]
+	for i := 0; i < r.perRead && r.next < r.n && len(out)+r.lineSize <= len(p); i++ {
+		line := fmt.Sprintf("%c %06d ", r.client, r.next)
+		line += strings.Repeat(string(r.client), r.lineSize-len(line)-1) + "\n"
+		out = append(out, line...)
+		r.next++
+	}
+	return len(out), nil
+}
+
+// TestAttachStdinOfTwoClients has two clients write their lines at once
+// while the container's stdin pipe is full: each client's input reaches the
+// container whole and in order, none overwrites the other's.
+func TestAttachStdinOfTwoClients(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const lines, lineSize = 2000, 128
+	gateDir := t.TempDir()
+	gate := filepath.Join(gateDir, "fifo")
+	if err := unix.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	// The container reads its stdin only once the gate opens, so that the
+	// pipe fills while both clients write.
+	spec := testSpec(t, "sh", "-c", "echo ready; read go < /gate/fifo; exec cat")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/gate", Type: "bind", Source: gateDir, Options: []string{"bind"}})
+	if err := rt.Create(ctx, "stdin2", writeBundle(t, spec), CreateOptions{LogPath: logPath, OpenStdin: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "stdin2", true) })
+	if err := rt.Start(ctx, "stdin2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the container's first line", func() bool { return len(readLog(t, logPath)) > 0 })
+	st, err := rt.State(ctx, "stdin2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reader of the container's stdin pipe, only to see how full it is.
+	pipe, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/0", st.Pid), os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.Close()
+
+	attachCtx, stopAttach := context.WithCancel(ctx)
+	defer stopAttach()
+	done := make(chan error, 2)
+	for _, c := range []byte{'A', 'B'} {
+		r := &lineReader{client: c, n: lines, perRead: 32, lineSize: lineSize}
+		go func() { done <- rt.Attach(attachCtx, "stdin2", AttachStreams{Stdin: r}) }()
+	}
+	waitFor(t, "a full stdin pipe", func() bool {
+		n, err := unix.IoctlGetInt(int(pipe.Fd()), unix.TIOCINQ) // FIONREAD
+		return err == nil && n >= 56*1024
+	})
+	g, err := os.OpenFile(gate, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+
+	last := fmt.Sprintf(" %06d ", lines-1)
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = stream(readLog(t, logPath), "stdout")
+		n := 0
+		for _, l := range got {
+			if strings.Contains(l, last) {
+				n++
+			}
+		}
+		if n == 2 || len(got) >= 1+2*lines || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	next := map[byte]int{'A': 0, 'B': 0}
+	for _, l := range got[1:] {
+		var c byte
+		var seq int
+		content := strings.TrimPrefix(l, "F ")
+		if _, err := fmt.Sscanf(content, "%c %06d ", &c, &seq); err != nil || len(content) != lineSize-1 ||
+			strings.Trim(content[9:], string(c)) != "" || seq != next[c] {
+			t.Fatalf("line %q: want client %c's line %d whole (%d lines logged)", l[:min(len(l), 60)], c, next[c], len(got))
+		}
+		next[c]++
+	}
+	if next['A'] != lines || next['B'] != lines {
+		t.Errorf("the container read %d lines of A and %d of B, want %d each", next['A'], next['B'], lines)
+	}
+	stopAttach()
+	for range 2 {
+		<-done
 	}
 }

@@ -86,7 +86,9 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 
 	dir := r.dir(id)
-	// 0711: the init, maybe root of a user namespace, reaches exec.fifo.
+	// 0711: the init, as the process's user (maybe in a user namespace),
+	// opens exec.fifo through a handle of this directory. The root (0700)
+	// keeps every other user from reaching it.
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
@@ -125,20 +127,8 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 
 	fifoPath := filepath.Join(dir, fifoFile)
-	// The init opens the fifo through /proc/self/fd after switching to
-	// the container's user, possibly in a user namespace: like runc, let
-	// anyone write it and make the container's root its owner. The state
-	// directory (0700) keeps everyone else away from it.
-	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
-		return fmt.Errorf("make %s: %w", fifoPath, err)
-	}
-	if err := os.Chmod(fifoPath, 0o622); err != nil {
-		return fmt.Errorf("chmod %s: %w", fifoPath, err)
-	}
-	if uid, gid := hostRoot(spec); uid != 0 || gid != 0 {
-		if err := os.Chown(fifoPath, uid, gid); err != nil {
-			return fmt.Errorf("chown %s: %w", fifoPath, err)
-		}
+	if err := makeStartFifo(fifoPath); err != nil {
+		return err
 	}
 	// The init opens exec.fifo relative to this handle: no path, and no
 	// /proc, is needed in the container.
@@ -202,6 +192,9 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 			p.conn.file.Close()
 		}
 	}()
+	if err := ownStartFifo(fifoPath, p.init.Pid, spec.Process.User); err != nil {
+		return fmt.Errorf("create container %s: %w", id, err)
+	}
 	if spec.Process.Terminal {
 		consoleFD = p.extraFD + 1
 	}
@@ -289,17 +282,4 @@ func socketPair() (*os.File, *os.File, error) {
 		return nil, nil, fmt.Errorf("terminal socket pair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "tty-init"), os.NewFile(uintptr(fds[1]), "tty-monitor"), nil
-}
-
-// hostRoot returns the host uid and gid that the container's root maps to.
-func hostRoot(spec *specs.Spec) (int, int) {
-	find := func(maps []specs.LinuxIDMapping) int {
-		for _, m := range maps {
-			if m.ContainerID == 0 {
-				return int(m.HostID)
-			}
-		}
-		return 0
-	}
-	return find(spec.Linux.UIDMappings), find(spec.Linux.GIDMappings)
 }

@@ -2,14 +2,12 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -205,13 +203,6 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 	return write("gid_map", gids)
 }
 
-// reap collects the exit of the process behind pidfd if it is the caller's
-// child and has exited; it does nothing otherwise (ECHILD, or not yet).
-func reap(pidfd int) {
-	var info unix.Siginfo
-	_ = unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
-}
-
 // abort kills whatever was started and waits until the monitor is gone,
 // so that a failed setup leaves no process behind.
 func (p *launched) abort() {
@@ -229,44 +220,6 @@ func (p *launched) abort() {
 		defer cancel()
 		if err := waitGone(ctx, p.monitor); err != nil {
 			klog.ErrorS(err, "Monitor did not exit after failed setup", "pid", p.monitor.Pid)
-		}
-	}
-}
-
-// waitGone waits until the process exits, whoever its parent is. A
-// process that is the caller's child (a monitor reparented to a caller that
-// is a child subreaper) is reaped, so that it does not stay a zombie.
-func waitGone(ctx context.Context, p proc.Ref) error {
-	fd, err := unix.PidfdOpen(p.Pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pidfd_open %d: %w", p.Pid, err)
-	}
-	defer unix.Close(fd)
-	if !p.Alive() {
-		reap(fd)
-		return nil // gone, or the pid was recycled before we opened it
-	}
-	defer reap(fd)
-	for {
-		timeout := -1
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(int(time.Until(dl).Milliseconds()), 0)
-		}
-		if ctx.Done() != nil && timeout < 0 {
-			timeout = 100 // poll so cancellation is noticed
-		}
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, timeout)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("poll pidfd %d: %w", p.Pid, err)
-		}
-		if n > 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("wait for pid %d: %w", p.Pid, err)
 		}
 	}
 }

@@ -228,3 +228,34 @@ func TestRootSwitchAndPropagation(t *testing.T) {
 		})
 	}
 }
+
+// An operation whose error context is longer than the init's message
+// buffer fails with a whole, truncated message: the init neither writes
+// past its buffer nor sends garbage.
+func TestLongMountErrorIsTruncated(t *testing.T) {
+	rt := newTestRuntime(t)
+	// 3,000 bytes of destination: a valid path (each name < NAME_MAX), an
+	// error context (mounts[i] (type on dest)) beyond 2 KiB.
+	dest := strings.Repeat("/"+strings.Repeat("d", 99), 30)
+	spec := testSpec(t, "true")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: dest, Type: "crisp-no-such-fs", Source: "none"})
+	err := rt.Create(context.Background(), "longdest", writeBundle(t, spec), CreateOptions{})
+	if err == nil {
+		_ = rt.Delete(context.Background(), "longdest", true)
+		t.Fatal("a mount of an unknown file system type succeeded")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "(crisp-no-such-fs on /ddd") || !strings.Contains(msg, "...") {
+		t.Errorf("error %.300q... does not name the mount, truncated", msg)
+	}
+	// The cause follows the cut context.
+	if !strings.HasSuffix(strings.ToLower(msg), ": mount: no such device") {
+		t.Errorf("error does not end with the mount's cause: ...%q", msg[max(len(msg)-200, 0):])
+	}
+	if len(msg) > 4096 {
+		t.Errorf("error of %d bytes is not bounded", len(msg))
+	}
+	if _, err := os.Stat(rt.dir("longdest")); !os.IsNotExist(err) {
+		t.Errorf("state directory left behind: %v", err)
+	}
+}

@@ -191,6 +191,8 @@ func TestInvalidSpecNamesField(t *testing.T) {
 		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "hook"}}} }, "hooks.poststop[0].path"},
 		{"device outside /dev", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/etc/x", Type: "c"}} }, "linux.devices[0].path"},
 		{"missing binary", func(s *specs.Spec) { s.Process.Args = []string{"no-such-binary"} }, "process.args[0]"},
+		{"NUL in an argument", func(s *specs.Spec) { s.Process.Args = []string{"echo", "a\x00b"} }, "process.args[1]"},
+		{"NUL in the environment", func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "A=1\x00B=2") }, "process.env[2]"},
 		{"unsupported setting", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FIFO"} }, "process.scheduler"},
 		{"bad JSON type", nil, "process.args"},
 	} {

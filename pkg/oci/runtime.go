@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -59,8 +61,8 @@ func New(opts Options) (*Runtime, error) {
 	if !filepath.IsAbs(root) {
 		return nil, errdefs.InvalidField("root", fmt.Sprintf("%q is not an absolute path", root))
 	}
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("state root %s: %w", root, err)
+	if err := makePrivateDir(root); err != nil {
+		return nil, err
 	}
 	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController, systemd: opts.SystemdCgroup}, nil
 }
@@ -123,4 +125,32 @@ func (r *Runtime) List(ctx context.Context) ([]*State, error) {
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].ID < states[j].ID })
 	return states, nil
+}
+
+// makePrivateDir creates the state root, 0700 as runc's: only root may
+// reach the containers' state directories, their start fifos and attach
+// sockets. A root left with a wider mode (by an older crisp) is narrowed,
+// if it is crisp's own: a directory of another owner, or a sticky one such
+// as /tmp, is refused rather than changed.
+func makePrivateDir(root string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("state root %s: %w", root, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return fmt.Errorf("state root %s: %w", root, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("state root %s is not a directory", root)
+	}
+	if st.Mode&0o077 == 0 {
+		return nil
+	}
+	if st.Uid != uint32(os.Geteuid()) || st.Mode&unix.S_ISVTX != 0 {
+		return fmt.Errorf("state root %s (mode %#o, owner %d) is open to other users", root, st.Mode&0o7777, st.Uid)
+	}
+	if err := os.Chmod(root, 0o700); err != nil {
+		return fmt.Errorf("state root %s: %w", root, err)
+	}
+	return nil
 }

@@ -148,6 +148,15 @@ func validateProcess(field string, p *specs.Process) error {
 	if len(p.Args) == 0 && p.CommandLine == "" {
 		return errdefs.InvalidField(field+".args", "must not be empty")
 	}
+	// The init executes the process after it reported ready: what it would
+	// refuse then is refused here, with the field named.
+	for name, list := range map[string][]string{"args": p.Args, "env": p.Env} {
+		for i, s := range list {
+			if strings.IndexByte(s, 0) >= 0 {
+				return errdefs.InvalidField(fmt.Sprintf("%s.%s[%d]", field, name, i), "contains a NUL byte")
+			}
+		}
+	}
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return errdefs.InvalidField(field+".cwd", fmt.Sprintf("%q is not an absolute path", p.Cwd))
 	}

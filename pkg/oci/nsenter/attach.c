@@ -11,15 +11,20 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "attach.h"
+#include "strbuf.h"
 
 int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int once)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct crisp_strbuf b;
+	mode_t mask;
+	int bound;
 
 	a->listen_fd = -1;
 	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
@@ -28,15 +33,25 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 	a->once = once;
 	a->tty = -1;
 	a->pending_len = a->pending_off = 0;
+	a->next = 0;
 	if (stdin_fd >= 0)
 		fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
 	// The state directory's path may be longer than a socket address:
 	// bind through the descriptor.
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	crisp_strbuf_init(&b, addr.sun_path, sizeof(addr.sun_path));
+	crisp_strbuf_printf(&b, "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	if (b.truncated) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0)
 		return -1;
-	if (bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(a->listen_fd, 8) < 0) {
+	// Only root, crisp, may connect: the socket is 0600 from the start.
+	mask = umask(0177);
+	bound = bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(mask);
+	if (bound < 0 || listen(a->listen_fd, 8) < 0) {
 		int err = errno;
 		close(a->listen_fd);
 		a->listen_fd = -1;
@@ -49,13 +64,15 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 int crisp_attach_pollfds(struct crisp_attach *a, struct pollfd *fds)
 {
 	int n = 0;
-	// Input waits while the pipe is full.
-	short in = a->pending_len > a->pending_off ? 0 : POLLIN;
+	// Input waits in the clients' sockets while the pipe is full; their
+	// hangups too, so that a client's last packets are not dropped with
+	// it (and poll does not spin on a hangup it cannot act on).
+	int full = a->pending_len > a->pending_off;
 
 	fds[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
-	fds[n++] = (struct pollfd){.fd = a->pending_len > a->pending_off ? a->stdin_fd : -1, .events = POLLOUT};
+	fds[n++] = (struct pollfd){.fd = full ? a->stdin_fd : -1, .events = POLLOUT};
 	for (int i = 0; i < CRISP_ATTACH_CLIENTS; i++)
-		fds[n++] = (struct pollfd){.fd = a->clients[i], .events = in};
+		fds[n++] = (struct pollfd){.fd = full ? -1 : a->clients[i], .events = POLLIN};
 	return n;
 }
 
@@ -154,13 +171,23 @@ void crisp_attach_handle(struct crisp_attach *a, const struct pollfd *fds, int n
 		return;
 	if (fds[1].revents)
 		flush(a);
-	for (int i = 0; i < CRISP_ATTACH_CLIENTS && i + 2 < n; i++) {
-		if (a->clients[i] < 0 || fds[i + 2].fd != a->clients[i] || !fds[i + 2].revents)
+	// Clients take turns, from the one after the last served: each
+	// client's packet goes to the pipe whole before the next is read, so
+	// that input of two clients never mixes, and none starves the others.
+	for (int k = 0; k < CRISP_ATTACH_CLIENTS; k++) {
+		int i = (a->next + k) % CRISP_ATTACH_CLIENTS;
+		if (i + 2 >= n || a->clients[i] < 0 || fds[i + 2].fd != a->clients[i] || !fds[i + 2].revents)
 			continue;
-		if (fds[i + 2].revents & POLLIN)
+		if (fds[i + 2].revents & POLLIN) {
+			// The pipe did not take the last packet yet: this client's
+			// waits in its socket for the next round.
+			if (a->pending_off < a->pending_len)
+				continue;
 			client_input(a, i);
-		else if (fds[i + 2].revents & (POLLHUP | POLLERR))
+			a->next = (i + 1) % CRISP_ATTACH_CLIENTS;
+		} else if (fds[i + 2].revents & (POLLHUP | POLLERR)) {
 			drop(a, i);
+		}
 	}
 	if (fds[0].revents & POLLIN) {
 		for (;;) {

@@ -34,6 +34,8 @@ struct crisp_attach {
 	// more input is read from clients.
 	char pending[CRISP_ATTACH_PACKET];
 	size_t pending_len, pending_off;
+	// next is the client whose input is read first in the next round.
+	int next;
 };
 
 // crisp_attach_init binds the socket in the state directory statefd.

@@ -21,19 +21,22 @@
 //     unshares a new user namespace and waits for the parent to write its
 //     id maps, unshares the other new namespaces, and forks again when a
 //     pid namespace is involved,
-//  5. reads the program its parent compiled from the spec and carries it
+//  5. reads the program its parent compiled from the spec (decoded by
+//     decode.h, which pkg/oci's FuzzDecode runs through
+//     pkg/oci/internal/progdecode) and carries it
 //     out (program.c, rootfs.c, process.c, hooks.c, fds.c): the root file
 //     system, hooks, terminal, limits, seccomp, credentials, the wait for
 //     start, and execve of the container's process.
 //
 // The operations and their arguments are defined in init.h; Go reads the
-// same constants (ops.go). Progress is reported to the parent as JSON lines
+// same constants (ops.go). Messages are assembled with the bounded string
+// builder of strbuf.c. Progress is reported to the parent as JSON lines
 // on the sync socket. With _CRISP_REAPER set the process is instead a pod's
 // reaper (reaper.c). Without either the constructor returns at once, so the
 // daemon and every other crisp command are unaffected.
 package nsenter
 
 /*
-#cgo CFLAGS: -Wall -O2
+#cgo CFLAGS: -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Wall -Wextra -Werror -Wformat=2 -Wformat-security
 */
 import "C"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "strbuf.h"
 
 // After the hook exits, its output is read for at most this long: a
 // process it left behind may hold the pipe open.
@@ -47,16 +48,23 @@ __attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int 
 
 void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 {
-	const char *state = crisp_arg(in, op, 2);
+	uint32_t statelen, argc, written = 0;
+	const char *state = crisp_arg_bytes(in, op, 2, &statelen);
 	long long timeout = crisp_arg_int(in, op, 1), deadline, exited_at = -1;
-	uint32_t argc = crisp_arg_uint(in, op, 3), statelen = op->len[4], written = 0;
+	// Compared before it is narrowed, so that it cannot wrap around.
+	unsigned long long n = crisp_arg_uint(in, op, 3);
 	int inpipe[2], outpipe[2], pidfd, status, done = 0;
 	char out[2048];
-	size_t outlen = 0;
+	struct crisp_strbuf o;
 	pid_t pid;
 
-	if (6 + argc > op->argc)
-		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	if (n > op->argc - 6)
+		crisp_op_fail(in, op, EINVAL, "%llu arguments", n);
+	argc = (uint32_t)n;
+	crisp_arg(in, op, 0);
+	crisp_args_strings(in, op, 4);
+	// The hook's output, as much as fits, ends its error.
+	crisp_strbuf_init(&o, out, sizeof(out));
 	if (pipe2(inpipe, O_CLOEXEC) < 0 || pipe2(outpipe, O_CLOEXEC) < 0)
 		crisp_op_fail(in, op, errno, "pipe");
 	pid = fork();
@@ -101,8 +109,8 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 				close(outpipe[0]);
 				outpipe[0] = -1;
 			}
-			for (ssize_t i = 0; i < n && outlen < sizeof(out) - 1; i++)
-				out[outlen++] = buf[i];
+			if (n > 0)
+				crisp_strbuf_append(&o, buf, (size_t)n);
 		}
 		if (outpipe[0] < 0 && exited_at >= 0)
 			done = 1;
@@ -126,12 +134,11 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	close(pidfd);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	while (outlen > 0 && (out[outlen - 1] == '\n' || out[outlen - 1] == ' '))
-		outlen--;
-	out[outlen] = 0;
+	while (o.len > 0 && (out[o.len - 1] == '\n' || out[o.len - 1] == ' '))
+		out[--o.len] = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return;
 	if (WIFEXITED(status))
-		crisp_op_fail(in, op, 0, "exit status %d%s%s", WEXITSTATUS(status), outlen ? ": " : "", out);
-	crisp_op_fail(in, op, 0, "signal: %s%s%s", strsignal(WTERMSIG(status)), outlen ? ": " : "", out);
+		crisp_op_fail(in, op, 0, "exit status %d%s%s", WEXITSTATUS(status), o.len ? ": " : "", out);
+	crisp_op_fail(in, op, 0, "signal: %s%s%s", strsignal(WTERMSIG(status)), o.len ? ": " : "", out);
 }

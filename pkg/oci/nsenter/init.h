@@ -118,6 +118,12 @@ static inline long long crisp_now_ms(void)
 // Argument parsing shared by the operations, in program.c.
 long long crisp_arg_int(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
 unsigned long long crisp_arg_uint(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
+// crisp_arg returns argument i (after the context and the field) as a
+// string, crisp_arg_bytes with its length for binary data; a missing
+// argument, or a string with a NUL byte, ends the init. crisp_args_strings
+// checks that the arguments from i on are strings.
 const char *crisp_arg(struct crisp_init *in, const struct crisp_op *op, uint32_t i);
+const char *crisp_arg_bytes(struct crisp_init *in, const struct crisp_op *op, uint32_t i, uint32_t *len);
+void crisp_args_strings(struct crisp_init *in, const struct crisp_op *op, uint32_t from);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "logs.h"
+#include "strbuf.h"
 
 int crisp_log_open(struct crisp_log *log)
 {
@@ -34,11 +35,14 @@ static void emit(struct crisp_log *log, const struct crisp_stream *s, char tag, 
 	struct timespec now;
 	struct tm tm;
 	size_t len;
+	struct crisp_strbuf b;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	len = strftime(line, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	len += snprintf(line + len, sizeof(line) - len, ".%09ldZ %s %c ", now.tv_nsec, s->name, tag);
+	crisp_strbuf_init(&b, line, sizeof(line));
+	b.len = strftime(line, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	crisp_strbuf_printf(&b, ".%09ldZ %s %c ", now.tv_nsec, s->name, tag);
+	len = b.len;
 	memcpy(line + len, data, n);
 	len += n;
 	line[len++] = '\n';

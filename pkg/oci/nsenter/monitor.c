@@ -19,6 +19,7 @@
 #include "attach.h"
 #include "init.h"
 #include "logs.h"
+#include "strbuf.h"
 
 // After the init exits, output is still read for this long: a process it
 // left behind may hold the pipes open.
@@ -28,14 +29,16 @@
 static void record_exit(int statefd, int status)
 {
 	char buf[32];
-	int fd, n;
+	struct crisp_strbuf b;
+	int fd;
 	if (statefd < 0)
 		return;
 	fd = openat(statefd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	n = snprintf(buf, sizeof(buf), "%d\n", status);
-	if (write(fd, buf, n) != n) {
+	crisp_strbuf_init(&b, buf, sizeof(buf));
+	crisp_strbuf_printf(&b, "%d\n", status);
+	if (write(fd, buf, b.len) != (ssize_t)b.len) {
 		close(fd);
 		return;
 	}

@@ -19,6 +19,7 @@
 
 #include "init.h"
 #include "logs.h"
+#include "strbuf.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -43,40 +44,57 @@ static const struct {
 
 static int syncfd = -1;
 
-// append_json appends s to buf as a JSON string's contents.
-static size_t append_json(char *buf, size_t n, size_t size, const char *s)
+// Bounds of the parts of a message, so that a long context (a mount
+// destination, a path) leaves room for the cause that follows it.
+#define MSG_MAX 2048
+#define MSG_PART_MAX 900
+#define FIELD_JSON_MAX 1024
+
+// append_json appends at most max bytes of s as a JSON string's contents,
+// ending a cut string in "..."; an escape is never split.
+static void append_json(struct crisp_strbuf *b, const char *s, size_t max)
 {
-	for (const char *p = s; *p && n < size - 16; p++) {
+	size_t end = b->len + max;
+	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
+		// An escape takes up to 6 bytes; "..." 3 more.
+		if (b->len + 6 + 3 > end || b->cap - b->len < 6 + 3 + 1) {
+			crisp_strbuf_append(b, "...", 3);
+			return;
+		}
 		if (c == '"' || c == '\\')
-			n += snprintf(buf + n, size - n, "\\%c", c);
+			crisp_strbuf_printf(b, "\\%c", c);
 		else if (c < 0x20)
-			n += snprintf(buf + n, size - n, "\\u%04x", c);
+			crisp_strbuf_printf(b, "\\u%04x", c);
 		else
-			buf[n++] = c;
+			crisp_strbuf_append(b, (const char *)&c, 1);
 	}
-	return n;
 }
 
 // crisp_send writes one JSON message to the parent.
 void crisp_send(const char *type, long pid, const char *field, const char *message)
 {
 	char buf[4096];
-	size_t n = 0;
-	n += snprintf(buf + n, sizeof(buf) - n, "{\"type\":\"%s\",\"pid\":%ld", type, pid);
+	struct crisp_strbuf b;
+
+	crisp_strbuf_init(&b, buf, sizeof(buf));
+	crisp_strbuf_printf(&b, "{\"type\":\"%s\",\"pid\":%ld", type, pid);
 	if (field && *field) {
-		n += snprintf(buf + n, sizeof(buf) - n, ",\"field\":\"");
-		n = append_json(buf, n, sizeof(buf), field);
-		n += snprintf(buf + n, sizeof(buf) - n, "\"");
+		crisp_strbuf_printf(&b, ",\"field\":\"");
+		append_json(&b, field, FIELD_JSON_MAX);
+		crisp_strbuf_printf(&b, "\"");
 	}
 	if (message) {
-		n += snprintf(buf + n, sizeof(buf) - n, ",\"message\":\"");
-		n = append_json(buf, n, sizeof(buf), message);
-		n += snprintf(buf + n, sizeof(buf) - n, "\"");
+		crisp_strbuf_printf(&b, ",\"message\":\"");
+		// What is left but the closing bytes.
+		append_json(&b, message, b.cap - b.len - 8);
+		crisp_strbuf_printf(&b, "\"");
 	}
-	n += snprintf(buf + n, sizeof(buf) - n, "}\n");
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(syncfd, buf + off, n - off);
+	crisp_strbuf_printf(&b, "}\n");
+	if (b.truncated)
+		return; // cannot happen with the bounds above: never send half a message
+	for (size_t off = 0; off < b.len;) {
+		ssize_t w = write(syncfd, buf + off, b.len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -88,21 +106,29 @@ void crisp_send(const char *type, long pid, const char *field, const char *messa
 // crisp_op_fail reports a failed operation of the init's program and
 // exits. Before the init reported ready the parent hears it (naming the
 // spec field when there is one); afterwards only the process's stderr can.
+// The message is the operation's context, the detail fmt formats and the
+// error, each cut to a bound so that the cause always shows.
 void crisp_op_fail(struct crisp_init *in, const struct crisp_op *op, int err, const char *fmt, ...)
 {
-	char msg[2048];
-	size_t n = 0;
+	char msg[MSG_MAX], detail[MSG_PART_MAX + 1];
+	struct crisp_strbuf b;
+
+	crisp_strbuf_init(&b, msg, sizeof(msg));
 	if (op->what && *op->what)
-		n += snprintf(msg, sizeof(msg), "%s", op->what);
+		crisp_strbuf_append_max(&b, op->what, MSG_PART_MAX);
 	if (fmt) {
+		struct crisp_strbuf d;
 		va_list ap;
-		n += snprintf(msg + n, sizeof(msg) - n, "%s", n ? ": " : "");
+		crisp_strbuf_init(&d, detail, sizeof(detail));
 		va_start(ap, fmt);
-		n += vsnprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, fmt, ap);
+		crisp_strbuf_vprintf(&d, fmt, ap);
 		va_end(ap);
+		crisp_strbuf_mark_truncated(&d);
+		crisp_strbuf_printf(&b, "%s%s", b.len ? ": " : "", detail);
 	}
-	if (err && n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - n, "%s%s", n ? ": " : "", strerror(err));
+	if (err)
+		crisp_strbuf_printf(&b, "%s%s", b.len ? ": " : "", strerror(err));
+	crisp_strbuf_mark_truncated(&b);
 	if (in->ready) {
 		dprintf(2, "crisp init: %s\n", msg);
 		_exit(127);
@@ -113,16 +139,21 @@ void crisp_op_fail(struct crisp_init *in, const struct crisp_op *op, int err, co
 
 __attribute__((noreturn, format(printf, 1, 2))) static void bail(const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], detail[MSG_PART_MAX + 1];
+	struct crisp_strbuf b, d;
 	int saved = errno;
 	va_list ap;
+
+	crisp_strbuf_init(&d, detail, sizeof(detail));
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	crisp_strbuf_vprintf(&d, fmt, ap);
 	va_end(ap);
-	if (saved) {
-		size_t n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
-	}
+	crisp_strbuf_mark_truncated(&d);
+	crisp_strbuf_init(&b, msg, sizeof(msg));
+	crisp_strbuf_printf(&b, "%s", detail);
+	if (saved)
+		crisp_strbuf_printf(&b, ": %s", strerror(saved));
+	crisp_strbuf_mark_truncated(&b);
 	crisp_send("error", getpid(), NULL, msg);
 	_exit(1);
 }
@@ -261,7 +292,11 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (logpath) {
 		// The monitor writes the container's stdout and stderr to its
 		// log, so that no line depends on crisp's daemon.
-		snprintf(logger.path, sizeof(logger.path), "%s", logpath);
+		if (strlen(logpath) >= sizeof(logger.path)) {
+			errno = ENAMETOOLONG;
+			bail("open container log");
+		}
+		memcpy(logger.path, logpath, strlen(logpath) + 1);
 		if (crisp_log_open(&logger) < 0)
 			bail("open container log %s", logger.path);
 		if (pipe2(outpipe, O_CLOEXEC) < 0 || pipe2(errpipe, O_CLOEXEC) < 0)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "strbuf.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -48,9 +49,11 @@ static void console(struct crisp_init *in, const struct crisp_op *op)
 	if (peer < 0) {
 		unsigned int n;
 		char path[64];
+		struct crisp_strbuf b;
 		if (ioctl(master, TIOCGPTN, &n) < 0)
 			crisp_op_fail(in, op, errno, "pty number");
-		snprintf(path, sizeof(path), "/dev/pts/%u", n);
+		crisp_strbuf_init(&b, path, sizeof(path));
+		crisp_strbuf_printf(&b, "/dev/pts/%u", n);
 		if ((peer = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
 			crisp_op_fail(in, op, errno, "open pty peer");
 	}
@@ -110,11 +113,15 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 	const char *name = crisp_arg(in, op, 0), *pathenv = crisp_arg(in, op, 1);
 	char *dirs;
 	struct stat st;
+	struct crisp_strbuf b;
 
 	if (strchr(name, '/')) {
 		if (stat(name, &st) < 0)
 			crisp_op_fail(in, op, errno, "stat %s", name);
-		snprintf(in->path, sizeof(in->path), "%s", name);
+		crisp_strbuf_init(&b, in->path, sizeof(in->path));
+		crisp_strbuf_printf(&b, "%s", name);
+		if (b.truncated)
+			crisp_op_fail(in, op, ENAMETOOLONG, "%s", name);
 		return;
 	}
 	dirs = strdup(pathenv);
@@ -122,8 +129,10 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 		crisp_op_fail(in, op, ENOMEM, NULL);
 	// strsep keeps empty entries, which mean the working directory.
 	for (char *p = dirs, *dir; (dir = strsep(&p, ":"));) {
-		snprintf(in->path, sizeof(in->path), "%s/%s", *dir ? dir : ".", name);
-		if (executable(in->path)) {
+		crisp_strbuf_init(&b, in->path, sizeof(in->path));
+		crisp_strbuf_printf(&b, "%s/%s", *dir ? dir : ".", name);
+		// A cut path would name another file: such a directory has none.
+		if (!b.truncated && executable(in->path)) {
 			free(dirs);
 			return;
 		}
@@ -135,19 +144,17 @@ static void look_path(struct crisp_init *in, const struct crisp_op *op)
 static void seccomp_load(struct crisp_init *in, const struct crisp_op *op)
 {
 	unsigned long flags = crisp_arg_uint(in, op, 0);
-	const char *bpf = crisp_arg(in, op, 1);
-	struct sock_fprog prog = {
-		.len = op->len[3] / sizeof(struct sock_filter),
-		.filter = (struct sock_filter *)bpf,
-	};
+	uint32_t len;
+	const char *bpf = crisp_arg_bytes(in, op, 1, &len);
+	struct sock_fprog prog = {.len = len / sizeof(struct sock_filter)};
 
-	if (op->len[3] == 0 || op->len[3] % sizeof(struct sock_filter))
-		crisp_op_fail(in, op, EINVAL, "program of %u bytes", op->len[3]);
+	if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		crisp_op_fail(in, op, EINVAL, "program of %u bytes", len);
 	// Arguments are not aligned in the program: copy the instructions.
-	prog.filter = malloc(op->len[3]);
+	prog.filter = malloc(len);
 	if (!prog.filter)
 		crisp_op_fail(in, op, ENOMEM, NULL);
-	memcpy(prog.filter, bpf, op->len[3]);
+	memcpy(prog.filter, bpf, len);
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
 		crisp_op_fail(in, op, errno, "install seccomp filter");
 	free(prog.filter);
@@ -243,11 +250,16 @@ static void reset_signals(void)
 // call: a seccomp filter installed just before may allow nothing else.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
 {
-	uint32_t argc = crisp_arg_uint(in, op, 0);
+	// Compared before it is narrowed: a count beyond the operation's
+	// arguments must not wrap around into it.
+	unsigned long long n = crisp_arg_uint(in, op, 0);
+	uint32_t argc;
 	char **argv, **envp;
 
-	if (argc == 0 || 3 + argc > op->argc)
-		crisp_op_fail(in, op, EINVAL, "%u arguments", argc);
+	if (n == 0 || n > op->argc - 3)
+		crisp_op_fail(in, op, EINVAL, "%llu arguments", n);
+	argc = (uint32_t)n;
+	crisp_args_strings(in, op, 1);
 	// The environment follows the arguments; split the array.
 	envp = calloc(op->argc - 3 - argc + 1, sizeof(char *));
 	if (!envp)
@@ -276,9 +288,13 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 			crisp_op_fail(in, op, errno, NULL);
 		break;
 	}
-	case CRISP_OP_WRITE_FILE:
-		write_file(in, op, crisp_arg(in, op, 0), crisp_arg(in, op, 1), op->len[3]);
+	case CRISP_OP_WRITE_FILE: {
+		const char *path = crisp_arg(in, op, 0), *data;
+		uint32_t len;
+		data = crisp_arg_bytes(in, op, 1, &len);
+		write_file(in, op, path, data, len);
 		break;
+	}
 	case CRISP_OP_CONSOLE:
 		console(in, op);
 		break;

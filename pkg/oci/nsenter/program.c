@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "decode.h"
 #include "init.h"
 
 // A program larger than this is a bug in the parent, not a container.
@@ -15,11 +16,6 @@
 
 // The context of errors in the program itself rather than in an operation.
 const struct crisp_op crisp_program_op = {.what = "program", .field = ""};
-
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static void read_full(int fd, void *buf, size_t n)
 {
@@ -34,11 +30,34 @@ static void read_full(int fd, void *buf, size_t n)
 	}
 }
 
+const char *crisp_arg_bytes(struct crisp_init *in, const struct crisp_op *op, uint32_t i, uint32_t *len)
+{
+	if (op->argc < 2 || i >= op->argc - 2)
+		crisp_op_fail(in, op, 0, "program: operation %u has no argument %u", op->code, i);
+	*len = op->len[i + 2];
+	return op->argv[i + 2];
+}
+
+// A string with a NUL byte would be read as a shorter one than the parent
+// checked: it is refused.
+static void check_string(struct crisp_init *in, const struct crisp_op *op, uint32_t i)
+{
+	if (strlen(op->argv[i]) != op->len[i])
+		crisp_op_fail(in, op, EINVAL, "argument %u has a NUL byte", i >= 2 ? i - 2 : i);
+}
+
 const char *crisp_arg(struct crisp_init *in, const struct crisp_op *op, uint32_t i)
 {
-	if (i + 2 >= op->argc)
-		crisp_op_fail(in, op, 0, "program: operation %u has no argument %u", op->code, i);
-	return op->argv[i + 2];
+	uint32_t len;
+	const char *s = crisp_arg_bytes(in, op, i, &len);
+	check_string(in, op, i + 2);
+	return s;
+}
+
+void crisp_args_strings(struct crisp_init *in, const struct crisp_op *op, uint32_t from)
+{
+	for (uint32_t i = from + 2; i < op->argc; i++)
+		check_string(in, op, i);
 }
 
 long long crisp_arg_int(struct crisp_init *in, const struct crisp_op *op, uint32_t i)
@@ -66,36 +85,24 @@ unsigned long long crisp_arg_uint(struct crisp_init *in, const struct crisp_op *
 }
 
 // decode splits the next operation off buf; it returns the bytes used.
+// A malformed program ends the init.
 static size_t decode(struct crisp_init *in, unsigned char *buf, size_t n, struct crisp_op *op)
 {
 	const struct crisp_op *bad = &crisp_program_op;
-	size_t off = 8;
-	if (n < 8)
-		crisp_op_fail(in, bad, 0, "truncated operation");
-	op->code = le32(buf);
-	op->argc = le32(buf + 4);
-	if (op->argc < 2 || op->argc > n / 4)
+	size_t used = 0;
+
+	switch (crisp_decode(buf, n, op, &used)) {
+	case CRISP_DECODE_OK:
+		return used;
+	case CRISP_DECODE_ARGC:
 		crisp_op_fail(in, bad, 0, "operation %u has %u arguments", op->code, op->argc);
-	op->argv = calloc(op->argc + 1, sizeof(char *));
-	op->len = calloc(op->argc, sizeof(uint32_t));
-	if (!op->argv || !op->len)
+	case CRISP_DECODE_NOMEM:
 		crisp_op_fail(in, bad, ENOMEM, "decode");
-	for (uint32_t i = 0; i < op->argc; i++) {
-		uint32_t l;
-		if (n - off < 4)
-			crisp_op_fail(in, bad, 0, "truncated operation %u", op->code);
-		l = le32(buf + off);
-		off += 4;
-		// Each argument is followed by a NUL the parent adds.
-		if (n - off < (size_t)l + 1 || buf[off + l] != 0)
-			crisp_op_fail(in, bad, 0, "truncated operation %u", op->code);
-		op->argv[i] = (char *)buf + off;
-		op->len[i] = l;
-		off += l + 1;
+	default:
+		if (n < 8)
+			crisp_op_fail(in, bad, 0, "truncated operation");
+		crisp_op_fail(in, bad, 0, "truncated operation %u", op->code);
 	}
-	op->what = op->argv[0];
-	op->field = op->argv[1];
-	return off;
 }
 
 static void run_op(struct crisp_init *in, const struct crisp_op *op)
@@ -136,7 +143,7 @@ void crisp_run_init(int syncfd)
 
 	fcntl(syncfd, F_SETFD, FD_CLOEXEC);
 	read_full(syncfd, hdr, sizeof(hdr));
-	n = le32(hdr);
+	n = crisp_le32(hdr);
 	if (n > MAX_PROGRAM)
 		crisp_op_fail(&in, &crisp_program_op, 0, "%zu bytes is too large", n);
 	prog = malloc(n ? n : 1);
@@ -147,8 +154,7 @@ void crisp_run_init(int syncfd)
 		struct crisp_op op;
 		off += decode(&in, prog + off, n - off, &op);
 		run_op(&in, &op);
-		free(op.argv);
-		free(op.len);
+		crisp_op_free(&op);
 	}
 	crisp_op_fail(&in, &crisp_program_op, 0, "ended without executing the process");
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "strbuf.h"
 
 // open_in_root opens an O_PATH handle of path resolved inside the root:
 // the kernel keeps symlinks and ".." from leading outside it.
@@ -113,7 +114,9 @@ static int open_target(struct crisp_init *in, const char *dest, int dir)
 // fd_path names an open handle for mount(2), which follows the magic link.
 static const char *fd_path(int fd, char buf[32])
 {
-	snprintf(buf, 32, "/proc/self/fd/%d", fd);
+	struct crisp_strbuf b;
+	crisp_strbuf_init(&b, buf, 32);
+	crisp_strbuf_printf(&b, "/proc/self/fd/%d", fd);
 	return buf;
 }
 
@@ -149,18 +152,23 @@ static int remount(const char *path, unsigned long flags)
 	return mount("", path, NULL, flags | locked_flags(path), NULL);
 }
 
-// drop_option removes the options starting with prefix from data.
-static void drop_option(const char *data, const char *prefix, char *out, size_t size)
+// drop_option removes the options starting with prefix from data. It
+// returns -1 when the options do not fit out: mounting a part of them would
+// be mounting something else.
+static int drop_option(const char *data, const char *prefix, char *out, size_t size)
 {
 	char copy[4096], *save = NULL;
-	size_t n = 0;
-	snprintf(copy, sizeof(copy), "%s", data);
-	out[0] = 0;
+	struct crisp_strbuf c, b;
+
+	crisp_strbuf_init(&c, copy, sizeof(copy));
+	crisp_strbuf_printf(&c, "%s", data);
+	crisp_strbuf_init(&b, out, size);
 	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(o, prefix, strlen(prefix)))
 			continue;
-		n += snprintf(out + n, n < size ? size - n : 0, "%s%s", n ? "," : "", o);
+		crisp_strbuf_printf(&b, "%s%s", b.len ? "," : "", o);
 	}
+	return c.truncated || b.truncated ? -1 : 0;
 }
 
 static void mount_in_root(struct crisp_init *in, const struct crisp_op *op)
@@ -190,7 +198,8 @@ static void mount_in_root(struct crisp_init *in, const struct crisp_op *op)
 	}
 	if (!strcmp(fallback, "devpts") && errno == EINVAL && strstr(data, "gid=")) {
 		// The tty group may be unmapped in a user namespace.
-		drop_option(data, "gid=", alt, sizeof(alt));
+		if (drop_option(data, "gid=", alt, sizeof(alt)) < 0)
+			crisp_op_fail(in, op, E2BIG, "mount options");
 		if (mount(src, buf, type, flags, alt) == 0) {
 			close(target);
 			return;
@@ -265,7 +274,7 @@ static const char *split_path(struct crisp_init *in, const struct crisp_op *op, 
 	memcpy(dir, path, slash - path);
 	dir[slash - path] = 0;
 	if (!dir[0])
-		strcpy(dir, "/");
+		memcpy(dir, "/", 2);
 	return slash + 1;
 }
 
