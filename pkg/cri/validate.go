@@ -31,6 +31,9 @@ const (
 	// maxAnnotationsSize is Kubernetes' limit on an object's annotations,
 	// keys and values together.
 	maxAnnotationsSize = 256 << 10
+	// maxImageRefLen bounds an image reference: a repository name of at most
+	// 255 bytes, a 128-byte tag and a digest fit with room to spare.
+	maxImageRefLen = 1024
 	// maxPathLen is the kernel's PATH_MAX.
 	maxPathLen = 4096
 	// maxArgLen is the kernel's MAX_ARG_STRLEN: execve refuses a longer
@@ -382,11 +385,7 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 	if err := checkName("config.metadata.name", cfg.GetMetadata().GetName()); err != nil {
 		return err
 	}
-	img := cfg.GetImage().GetImage()
-	if img == "" {
-		return errdefs.InvalidField("config.image.image", "must not be empty")
-	}
-	if err := checkText("config.image.image", img, maxPathLen); err != nil {
+	if err := checkImageRef("config.image.image", cfg.GetImage().GetImage()); err != nil {
 		return err
 	}
 	if err := checkLogPath(cfg.GetLogPath()); err != nil {
@@ -459,6 +458,15 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 		return err
 	}
 	return checkSecurityProfiles(cfg.GetLinux().GetSecurityContext())
+}
+
+// checkImageRef checks an image reference or ID before it is parsed,
+// looked up or echoed in an error: not empty, bounded, printable.
+func checkImageRef(field, ref string) error {
+	if ref == "" {
+		return errdefs.InvalidField(field, "must not be empty")
+	}
+	return checkText(field, ref, maxImageRefLen)
 }
 
 // checkLogPath checks config.log_path: relative to the pod's log

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -322,5 +323,22 @@ func TestInFieldPrefixesFieldErrorsOnly(t *testing.T) {
 	plain := errors.New("plain")
 	if inField("config", plain) != plain {
 		t.Error("inField changed a plain error")
+	}
+}
+
+// Image references are bounded and printable before the image store parses
+// them or an error echoes them into the log; the store is never reached.
+func TestImageRequestsRefuseHostileReferences(t *testing.T) {
+	conn := serveConn(t, func(srv *grpc.Server) { runtimeapi.RegisterImageServiceServer(srv, NewImageService(nil)) })
+	c := runtimeapi.NewImageServiceClient(conn)
+	ctx := background(t)
+	for _, ref := range []string{strings.Repeat("r", 1<<20), "busybox\n", "busybox\x00:latest"} {
+		spec := &runtimeapi.ImageSpec{Image: ref}
+		_, err := c.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
+		wantInvalid(t, err, "image.image")
+		_, err = c.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec})
+		wantInvalid(t, err, "image.image")
+		_, err = c.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec})
+		wantInvalid(t, err, "image.image")
 	}
 }
