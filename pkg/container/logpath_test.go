@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
 // listTree returns every path below dir, relative to it.
@@ -134,5 +136,48 @@ func validConfigForLogPath(logPath string) *runtimeapi.ContainerConfig {
 		Metadata: &runtimeapi.ContainerMetadata{Name: "web"},
 		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
 		LogPath:  logPath,
+	}
+}
+
+// A log path that would leave the pod's log directory fails Create with
+// nothing made, inside the log directory or out of it, and frees the name.
+func TestCreateWithEscapingLogPathLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "logs", sandbox.ModeContainer)
+	outside := t.TempDir()
+	if err := os.MkdirAll(sb.Spec.LogDirectory, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(sb.Spec.LogDirectory, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	traversal, err := filepath.Rel(sb.Spec.LogDirectory, filepath.Join(outside, "x.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, logPath := range []string{traversal, "/etc/crisp-hostile.log", "evil/x.log", "evil/sub/x.log"} {
+		cfg := config("web", "true")
+		cfg.LogPath = logPath
+		_, err := e.m.Create(ctx, sb.ID, cfg)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "log_path") {
+			t.Errorf("Create with log path %q: %v, want invalid argument naming log_path", logPath, err)
+		}
+	}
+	if got := listTree(t, outside); len(got) != 0 {
+		t.Errorf("made outside the log directory: %v", got)
+	}
+	if _, err := os.Lstat("/etc/crisp-hostile.log"); !errors.Is(err, os.ErrNotExist) {
+		os.Remove("/etc/crisp-hostile.log")
+		t.Errorf("/etc/crisp-hostile.log was made: %v", err)
+	}
+	if got := listTree(t, sb.Spec.LogDirectory); len(got) != 1 || got[0] != "evil" {
+		t.Errorf("log directory holds %v, want only the planted symlink", got)
+	}
+	assertNothingLeft(t, e)
+	// The name is free again.
+	c := e.create(t, sb, config("web", "true"))
+	if c.LogPath != filepath.Join(sb.Spec.LogDirectory, "web.log") {
+		t.Errorf("log path %q", c.LogPath)
 	}
 }
