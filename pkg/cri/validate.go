@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -98,8 +99,10 @@ func checkName(field, s string) error {
 	if err := checkText(field, s, maxNameLen); err != nil {
 		return err
 	}
-	if i := strings.IndexAny(s, " /;=\u0085\u00a0"); i >= 0 {
-		return errdefs.InvalidField(field, fmt.Sprintf("contains %q", s[i]))
+	for _, r := range s {
+		if unicode.IsSpace(r) || strings.ContainsRune("/;=", r) {
+			return errdefs.InvalidField(field, fmt.Sprintf("contains %q", r))
+		}
 	}
 	return nil
 }
