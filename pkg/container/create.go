@@ -146,7 +146,7 @@ func validate(cfg *runtimeapi.ContainerConfig) error {
 	case cfg.GetImage().GetImage() == "":
 		return errdefs.InvalidField("image.image", "must not be empty")
 	}
-	return nil
+	return checkLogPath(cfg.GetLogPath())
 }
 
 // imageRef is what ContainerStatus reports as image_ref: a repo digest of
@@ -218,8 +218,8 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	if c.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
-			return fmt.Errorf("container %s: create log directory: %w", c.ID, err)
+		if c.LogPath, err = prepareLogPath(pod.Spec.LogDirectory, cfg.LogPath); err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
 	}
 	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}

@@ -15,14 +15,8 @@ func (s *RuntimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		return nil, errdefs.InvalidField("pod_sandbox_id", "must not be empty")
 	}
 	cfg := req.GetConfig()
-	if cfg == nil {
-		return nil, errdefs.InvalidField("config", "must be set")
-	}
-	if cfg.GetMetadata().GetName() == "" {
-		return nil, errdefs.InvalidField("config.metadata.name", "must not be empty")
-	}
-	if cfg.GetImage().GetImage() == "" {
-		return nil, errdefs.InvalidField("config.image.image", "must not be empty")
+	if err := validateContainerConfig(cfg); err != nil {
+		return nil, err
 	}
 	c, err := s.containers.Create(ctx, req.PodSandboxId, cfg)
 	if err != nil {

@@ -27,8 +27,8 @@ func (s *RuntimeService) Exec(ctx context.Context, req *runtimeapi.ExecRequest) 
 	if req.GetContainerId() == "" {
 		return nil, errdefs.InvalidField("container_id", "must not be empty")
 	}
-	if len(req.GetCmd()) == 0 {
-		return nil, errdefs.InvalidField("cmd", "must not be empty")
+	if err := checkExecCmd(req.GetCmd()); err != nil {
+		return nil, err
 	}
 	c, err := s.streamTarget(req.ContainerId, req.Stdin, req.Stdout, req.Stderr, req.Tty)
 	if err != nil {

@@ -15,8 +15,8 @@ func (s *RuntimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 	if req.GetContainerId() == "" {
 		return nil, errdefs.InvalidField("container_id", "must not be empty")
 	}
-	if len(req.GetCmd()) == 0 {
-		return nil, errdefs.InvalidField("cmd", "must not be empty")
+	if err := checkExecCmd(req.GetCmd()); err != nil {
+		return nil, err
 	}
 	if req.GetTimeout() < 0 {
 		return nil, errdefs.InvalidField("timeout", "must not be negative")

@@ -6,7 +6,6 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image"
 )
 
@@ -14,8 +13,8 @@ import (
 // image ID, which ImageStatus and container creation accept.
 func (s *ImageService) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	ref := req.GetImage().GetImage()
-	if ref == "" {
-		return nil, errdefs.InvalidField("image.image", "must not be empty")
+	if err := checkImageRef("image.image", ref); err != nil {
+		return nil, err
 	}
 	var auth *image.Auth
 	if a := req.GetAuth(); a != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // RemoveImage removes the image the request names (ID, tag or digest) with
@@ -14,8 +12,8 @@ import (
 // uses is FailedPrecondition.
 func (s *ImageService) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
 	ref := req.GetImage().GetImage()
-	if ref == "" {
-		return nil, errdefs.InvalidField("image.image", "must not be empty")
+	if err := checkImageRef("image.image", ref); err != nil {
+		return nil, err
 	}
 	if err := s.images.Remove(ctx, ref); err != nil {
 		return nil, fmt.Errorf("image.image: %w", err)

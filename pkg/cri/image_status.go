@@ -16,8 +16,8 @@ import (
 // JSON under "info".
 func (s *ImageService) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
 	ref := req.GetImage().GetImage()
-	if ref == "" {
-		return nil, errdefs.InvalidField("image.image", "must not be empty")
+	if err := checkImageRef("image.image", ref); err != nil {
+		return nil, err
 	}
 	img, err := s.images.Get(ctx, ref)
 	if errors.Is(err, errdefs.ErrNotFound) {

@@ -27,20 +27,10 @@ func (s *RuntimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 
 // sandboxSpec validates a PodSandboxConfig and translates it.
 func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec, error) {
-	if cfg == nil {
-		return sandbox.Spec{}, errdefs.InvalidField("config", "must be set")
+	if err := validatePodConfig(cfg, handler); err != nil {
+		return sandbox.Spec{}, err
 	}
 	md := cfg.GetMetadata()
-	switch {
-	case md == nil:
-		return sandbox.Spec{}, errdefs.InvalidField("config.metadata", "must be set")
-	case md.Name == "":
-		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.name", "must not be empty")
-	case md.Uid == "":
-		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.uid", "must not be empty")
-	case md.Namespace == "":
-		return sandbox.Spec{}, errdefs.InvalidField("config.metadata.namespace", "must not be empty")
-	}
 	spec := sandbox.Spec{
 		Metadata:       sandbox.Metadata{Name: md.Name, UID: md.Uid, Namespace: md.Namespace, Attempt: md.Attempt},
 		Hostname:       cfg.GetHostname(),
@@ -55,10 +45,7 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		spec.DNS = &network.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
 	}
-	for i, pm := range cfg.GetPortMappings() {
-		if pm.ContainerPort <= 0 || pm.ContainerPort > 65535 || pm.HostPort < 0 || pm.HostPort > 65535 {
-			return sandbox.Spec{}, errdefs.InvalidField(fmt.Sprintf("config.port_mappings[%d]", i), "port out of range")
-		}
+	for _, pm := range cfg.GetPortMappings() {
 		spec.PortMappings = append(spec.PortMappings, network.PortMapping{
 			Protocol:      pm.Protocol.String(),
 			ContainerPort: pm.ContainerPort,
@@ -80,6 +67,9 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 	}
 	if spec.PIDMode, err = podNamespaceMode("pid", ns.GetPid(), true); err != nil {
 		return sandbox.Spec{}, err
+	}
+	if err := sandbox.ValidateSysctls(&spec); err != nil {
+		return sandbox.Spec{}, inField("config", err)
 	}
 	// A pause-less pod runs no process of its own, but the CRI still
 	// requires this error.

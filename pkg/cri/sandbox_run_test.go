@@ -23,7 +23,7 @@ func validPodConfig() *runtimeapi.PodSandboxConfig {
 		Annotations: map[string]string{"kubernetes.io/ingress-bandwidth": "10M"},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
 			CgroupParent: "/kubepods/podu",
-			Sysctls:      map[string]string{"net.ipv4.ip_forward": "1"},
+			Sysctls:      map[string]string{"kernel.shmmni": "1000"},
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
 				Network: runtimeapi.NamespaceMode_NODE,
 				Pid:     runtimeapi.NamespaceMode_POD,
@@ -50,7 +50,7 @@ func TestSandboxSpecTranslation(t *testing.T) {
 	if spec.Bandwidth == nil || spec.Bandwidth.IngressRate != 10_000_000 || spec.Bandwidth.EgressRate != 0 {
 		t.Errorf("bandwidth %+v", spec.Bandwidth)
 	}
-	if spec.CgroupParent != "/kubepods/podu" || spec.Sysctls["net.ipv4.ip_forward"] != "1" || spec.DNS.Servers[0] != "10.0.0.10" {
+	if spec.CgroupParent != "/kubepods/podu" || spec.Sysctls["kernel.shmmni"] != "1000" || spec.DNS.Servers[0] != "10.0.0.10" {
 		t.Errorf("spec %+v", spec)
 	}
 }

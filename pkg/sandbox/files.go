@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
@@ -32,12 +34,24 @@ func writeResolvConf(dir string, dns *network.DNS) error {
 		}
 		data = host
 	} else {
-		data = resolvConf(dns)
+		var err error
+		if data, err = resolvConf(dns); err != nil {
+			return err
+		}
 	}
 	return writeFile(filepath.Join(dir, ResolvConfFile), data)
 }
 
-func resolvConf(dns *network.DNS) []byte {
+// resolvConf renders dns. Each entry must be one word: whitespace would
+// split it and a newline would add a line of the caller's choosing.
+func resolvConf(dns *network.DNS) ([]byte, error) {
+	for field, list := range map[string][]string{"dns_config.servers": dns.Servers, "dns_config.searches": dns.Searches, "dns_config.options": dns.Options} {
+		for i, s := range list {
+			if err := checkWord(fmt.Sprintf("%s[%d]", field, i), s); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var b bytes.Buffer
 	if len(dns.Searches) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.Searches, " "))
@@ -48,7 +62,19 @@ func resolvConf(dns *network.DNS) []byte {
 	if len(dns.Options) > 0 {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(dns.Options, " "))
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
+}
+
+// checkWord refuses an empty entry of a generated file and one with
+// whitespace or control characters.
+func checkWord(field, s string) error {
+	if s == "" {
+		return errdefs.InvalidField(field, "must not be empty")
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return errdefs.InvalidField(field, fmt.Sprintf("%q contains whitespace or a control character", s))
+	}
+	return nil
 }
 
 // writeHosts writes the pod's hosts file. Pods on the host network get the
@@ -60,6 +86,11 @@ func writeHosts(dir, hostname string, hostNetwork bool, ips []netip.Addr) error 
 			return fmt.Errorf("read host hosts file: %w", err)
 		}
 		return writeFile(filepath.Join(dir, HostsFile), host)
+	}
+	if hostname != "" {
+		if err := checkWord("hostname", hostname); err != nil {
+			return err
+		}
 	}
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n")
@@ -74,7 +105,14 @@ func writeHosts(dir, hostname string, hostNetwork bool, ips []netip.Addr) error 
 	return writeFile(filepath.Join(dir, HostsFile), b.Bytes())
 }
 
+// writeHostname writes the pod's hostname file; an empty name writes an
+// empty line.
 func writeHostname(dir, hostname string) error {
+	if hostname != "" {
+		if err := checkWord("hostname", hostname); err != nil {
+			return err
+		}
+	}
 	return writeFile(filepath.Join(dir, HostnameFile), []byte(hostname+"\n"))
 }
 

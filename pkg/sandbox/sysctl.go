@@ -9,16 +9,31 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
+// maxSysctlValue bounds a sysctl value: the kernel reads at most a page
+// from a /proc/sys write, and no namespaced sysctl takes more than a few
+// numbers.
+const maxSysctlValue = 4096
+
+// ipcSysctls are the kernel's IPC-namespaced sysctls (ipc/ipc_sysctl.c) in
+// kernel.*; fs.mqueue.* is IPC-namespaced as a whole (ipc/mq_sysctl.c).
+var ipcSysctls = map[string]bool{
+	"kernel.shmmax": true, "kernel.shmall": true, "kernel.shmmni": true,
+	"kernel.shm_rmid_forced": true, "kernel.shm_next_id": true,
+	"kernel.msgmax": true, "kernel.msgmni": true, "kernel.msgmnb": true,
+	"kernel.auto_msgmni": true, "kernel.msg_next_id": true,
+	"kernel.sem": true, "kernel.sem_next_id": true,
+}
+
 // sysctlNamespace says which pod namespace a sysctl belongs to; a sysctl
 // that belongs to none is host-wide and is refused. The lists follow the
-// kernel's namespaced sysctls, as runc and kubelet do.
+// kernel's namespaced sysctls, as runc does. kernel.hostname is UTS too, but
+// the pod's hostname field sets it; like runc, crisp refuses the sysctl
+// rather than let two fields disagree.
 func sysctlNamespace(key string) (NamespaceKind, bool) {
 	switch {
 	case strings.HasPrefix(key, "net."):
 		return NamespaceNet, true
-	case key == "kernel.sem", key == "kernel.shm_rmid_forced",
-		strings.HasPrefix(key, "kernel.shm"), strings.HasPrefix(key, "kernel.msg"),
-		strings.HasPrefix(key, "fs.mqueue."):
+	case ipcSysctls[key], strings.HasPrefix(key, "fs.mqueue."):
 		return NamespaceIPC, true
 	case key == "kernel.domainname":
 		return NamespaceUTS, true
@@ -26,23 +41,70 @@ func sysctlNamespace(key string) (NamespaceKind, bool) {
 	return "", false
 }
 
-// validateSysctls refuses host-wide sysctls and sysctls of a namespace the
-// pod shares with the host.
+// ValidateSysctls refuses host-wide sysctls, sysctls of a namespace the pod
+// shares with the host (a pod on the host network also keeps the host's UTS
+// namespace), malformed names and values that do not fit in one /proc/sys
+// write. Errors name the field linux.sysctls[<name>]. spec's namespace modes
+// must be set.
+func ValidateSysctls(spec *Spec) error {
+	return validateSysctls(spec)
+}
+
 func validateSysctls(spec *Spec) error {
-	for key := range spec.Sysctls {
-		ns, ok := sysctlNamespace(key)
+	owns := map[NamespaceKind]bool{}
+	for _, k := range (&Sandbox{Spec: *spec}).newNamespaces() {
+		owns[k] = true
+	}
+	for key, value := range spec.Sysctls {
 		field := "linux.sysctls[" + key + "]"
+		if err := checkSysctlName(key); err != nil {
+			return errdefs.InvalidField(field, err.Error())
+		}
+		if key == "kernel.hostname" {
+			return errdefs.InvalidField(field, "set the pod's hostname instead")
+		}
+		ns, ok := sysctlNamespace(key)
 		if !ok {
 			return errdefs.InvalidField(field, "not a namespaced sysctl; host-wide sysctls cannot be set for a pod")
 		}
-		if ns == NamespaceNet && spec.NetworkMode == ModeNode {
-			return errdefs.InvalidField(field, "pod uses the host network namespace")
+		if !owns[ns] {
+			return errdefs.InvalidField(field, fmt.Sprintf("the pod shares the host's %s namespace", ns))
 		}
-		if ns == NamespaceIPC && spec.IPCMode == ModeNode {
-			return errdefs.InvalidField(field, "pod uses the host IPC namespace")
+		if err := checkSysctlValue(value); err != nil {
+			return errdefs.InvalidField(field, err.Error())
 		}
-		if strings.Contains(key, "/") || strings.Contains(key, "..") {
-			return errdefs.InvalidField(field, "invalid sysctl name")
+	}
+	return nil
+}
+
+// checkSysctlName accepts dotted names of non-empty components without a
+// path separator, so that the name maps to exactly one file below /proc/sys.
+func checkSysctlName(key string) error {
+	if key == "" || len(key) > 255 {
+		return fmt.Errorf("name must be 1 to 255 bytes")
+	}
+	for _, part := range strings.Split(key, ".") {
+		if part == "" {
+			return fmt.Errorf("name has an empty component")
+		}
+	}
+	for _, r := range key {
+		if r == '/' || r <= ' ' || r == 0x7f {
+			return fmt.Errorf("name contains %q", r)
+		}
+	}
+	return nil
+}
+
+// checkSysctlValue refuses control characters: a newline or NUL would end
+// the kernel's parse early and write something other than what was asked.
+func checkSysctlValue(value string) error {
+	if len(value) > maxSysctlValue {
+		return fmt.Errorf("value longer than %d bytes", maxSysctlValue)
+	}
+	for _, r := range value {
+		if (r < ' ' && r != '\t') || r == 0x7f {
+			return fmt.Errorf("value contains control character %q", r)
 		}
 	}
 	return nil

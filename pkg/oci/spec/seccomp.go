@@ -3,13 +3,16 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -64,17 +67,22 @@ func defaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	return profile, nil
 }
 
-// localhostSeccomp loads the profile file at path on the host.
+// maxSeccompProfileSize caps a Localhost seccomp profile file. moby's
+// default profile, which lists every system call, is about 20 KiB of JSON;
+// 1 MiB leaves room for any real profile while bounding what a request can
+// make the daemon read and hold.
+const maxSeccompProfileSize = 1 << 20
+
+// localhostSeccomp loads the profile file at path on the host. The path is
+// the request's, so it may name anything: only a regular file of at most
+// maxSeccompProfileSize bytes is read.
 func localhostSeccomp(field, path string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	if !filepath.IsAbs(path) {
 		return nil, errdefs.InvalidField(field, fmt.Sprintf("%q is not an absolute path", path))
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s does not exist", path))
-	}
+	data, err := readProfile(field, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
+		return nil, err
 	}
 	profile, err := seccomp.LoadProfile(string(data), s)
 	if err != nil {
@@ -84,4 +92,44 @@ func localhostSeccomp(field, path string, s *specs.Spec) (*specs.LinuxSeccomp, e
 		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s has no defaultAction and no syscalls", path))
 	}
 	return profile, nil
+}
+
+// readProfile reads the regular file at path, refusing anything else
+// before it is opened for reading: opening a FIFO blocks until a writer
+// comes, and opening a device can have effects of its own. The file is
+// first opened with O_PATH, checked, then reopened through that handle, so
+// what is read is what was checked.
+func readProfile(field, path string) ([]byte, error) {
+	handle, err := os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s does not exist", path))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	defer handle.Close()
+	fi, err := handle.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s is not a regular file (%s)", path, fi.Mode().Type()))
+	}
+	if fi.Size() > maxSeccompProfileSize {
+		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s is larger than %d bytes", path, maxSeccompProfileSize))
+	}
+	f, err := pathrs.Reopen(handle, unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	defer f.Close()
+	// The file may grow after the check; the read is bounded regardless.
+	data, err := io.ReadAll(io.LimitReader(f, maxSeccompProfileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read seccomp profile %s: %w", field, path, err)
+	}
+	if len(data) > maxSeccompProfileSize {
+		return nil, errdefs.InvalidField(field, fmt.Sprintf("seccomp profile %s is larger than %d bytes", path, maxSeccompProfileSize))
+	}
+	return data, nil
 }

@@ -1,0 +1,59 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+func TestPortMappingValidate(t *testing.T) {
+	tests := []struct {
+		pm    PortMapping
+		field string // "" when valid
+	}{
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 8080}, ""},
+		{PortMapping{Protocol: "udp", ContainerPort: 53}, ""},
+		{PortMapping{Protocol: "SCTP", ContainerPort: 1, HostPort: 65535, HostIP: "::1"}, ""},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 80, HostIP: "127.0.0.1"}, ""},
+		{PortMapping{Protocol: "99", ContainerPort: 80}, "protocol"},
+		{PortMapping{Protocol: "", ContainerPort: 80}, "protocol"},
+		{PortMapping{Protocol: "icmp", ContainerPort: 80}, "protocol"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 0}, "container_port"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 65536}, "container_port"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: -1}, "host_port"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 70000}, "host_port"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 80, HostIP: "not-an-ip;rm -rf /"}, "host_ip"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 80, HostIP: "fe80::1%eth0"}, "host_ip"},
+		{PortMapping{Protocol: "TCP", ContainerPort: 80, HostPort: 80, HostIP: "10.0.0.1/8"}, "host_ip"},
+	}
+	for _, tt := range tests {
+		err := tt.pm.Validate()
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", tt.pm, err)
+			}
+			continue
+		}
+		var fe *errdefs.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%+v: %v, want a field error naming %s", tt.pm, err, tt.field)
+		}
+	}
+}
+
+// A hostile port mapping is refused before any plugin runs: the manager
+// here has no network configuration, so reaching CNI would fail otherwise.
+func TestAttachRefusesBadPortMappingBeforeCNI(t *testing.T) {
+	m := NewManager(t.TempDir(), []string{t.TempDir()}, t.TempDir())
+	p := &Pod{ID: "x", Name: "n", Namespace: "ns", UID: "u", PortMappings: []PortMapping{
+		{Protocol: "TCP", ContainerPort: 80, HostPort: 80},
+		{Protocol: "TCP", ContainerPort: 80, HostPort: 81, HostIP: "not-an-ip;rm -rf /"},
+	}}
+	_, err := m.Attach(context.Background(), p)
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "port_mappings[1].host_ip") {
+		t.Fatalf("Attach: %v, want invalid argument naming port_mappings[1].host_ip", err)
+	}
+}

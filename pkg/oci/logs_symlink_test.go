@@ -1,0 +1,93 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestContainerLogDoesNotFollowSymlinks: a symlink at the log path, made
+// before create or after kubelet rotated the log, is not followed; the file
+// it points to stays untouched.
+func TestContainerLogDoesNotFollowSymlinks(t *testing.T) {
+	rt := newTestRuntime(t)
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	assertUntouched := func() {
+		t.Helper()
+		if data, _ := os.ReadFile(outside); string(data) != "precious\n" {
+			t.Errorf("the symlink's target was written: %q", data)
+		}
+	}
+
+	planted := filepath.Join(dir, "planted.log")
+	if err := os.Symlink(outside, planted); err != nil {
+		t.Fatal(err)
+	}
+	err := rt.Create(context.Background(), "symlinked", writeBundle(t, testSpec(t, "echo", "hostile")), CreateOptions{LogPath: planted})
+	if err == nil {
+		_ = rt.Delete(context.Background(), "symlinked", true)
+		t.Fatal("create with a symlink as its log succeeded")
+	}
+	assertUntouched()
+
+	// A FIFO without a reader fails create instead of hanging it.
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rt.Create(ctx, "fifo", writeBundle(t, testSpec(t, "true")), CreateOptions{LogPath: fifo}); err == nil {
+		_ = rt.Delete(context.Background(), "fifo", true)
+		t.Fatal("create with a FIFO as its log succeeded")
+	}
+
+	logPath := filepath.Join(dir, "c.log")
+	spec := testSpec(t, "sh", "-c", "touch /dev/shm/wait; echo first; while [ -e /dev/shm/wait ]; do sleep 0.02; done; echo second")
+	if err := rt.Create(ctx, "rotated", writeBundle(t, spec), CreateOptions{LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "rotated", true) })
+	if err := rt.Start(ctx, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "first") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, logPath); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor handles the reopen signal before any output that follows
+	// it, so "second" is written after the reopen was tried.
+	_ = rt.ReopenLog(ctx, "rotated")
+	st, err := rt.State(ctx, "rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	assertUntouched()
+	if got := stream(readLog(t, logPath+".1"), "stdout"); strings.Join(got, "|") != "F first|F second" {
+		t.Errorf("log kept by the monitor %q, want first and second", got)
+	}
+}
