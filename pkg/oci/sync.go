@@ -41,6 +41,10 @@ type message struct {
 type syncConn struct {
 	file *os.File
 	dec  *json.Decoder
+	// watched is the context whose end fails reads and writes; an
+	// error it caused carries its cause, so callers see a deadline as
+	// one.
+	watched context.Context
 }
 
 func newSyncConn(f *os.File) *syncConn {
@@ -52,15 +56,26 @@ func (c *syncConn) recv(v any) error {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("sync: container process exited during setup: %w", io.ErrUnexpectedEOF)
 		}
-		return fmt.Errorf("sync receive: %w", err)
+		return fmt.Errorf("sync receive: %w", c.cause(err))
 	}
 	return nil
 }
 
+// cause returns the watched context's error for an I/O error that the
+// context's end caused, else err.
+func (c *syncConn) cause(err error) error {
+	if c.watched != nil && c.watched.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return context.Cause(c.watched)
+	}
+	return err
+}
+
 // ack answers a request; the init reads exactly one byte.
 func (c *syncConn) ack() error {
-	_, err := c.file.Write([]byte{'\n'})
-	return err
+	if _, err := c.file.Write([]byte{'\n'}); err != nil {
+		return c.cause(err)
+	}
+	return nil
 }
 
 // expect receives one message; an error message becomes an error.
@@ -80,6 +95,7 @@ func (c *syncConn) expect() (*message, error) {
 
 // watch makes reads fail once ctx is done; the returned func stops it.
 func (c *syncConn) watch(ctx context.Context) func() {
+	c.watched = ctx
 	stop := context.AfterFunc(ctx, func() { _ = c.file.SetDeadline(time.Unix(1, 0)) })
 	return func() { stop() }
 }
@@ -87,7 +103,7 @@ func (c *syncConn) watch(ctx context.Context) func() {
 // sendProgram sends the init its program.
 func (c *syncConn) sendProgram(prog []byte) error {
 	if _, err := c.file.Write(prog); err != nil {
-		return fmt.Errorf("sync send program: %w", err)
+		return fmt.Errorf("sync send program: %w", c.cause(err))
 	}
 	return nil
 }
