@@ -31,8 +31,13 @@ func (r *Runtime) ReopenLog(ctx context.Context, id string) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		_, err := os.Stat(rec.LogPath)
+		// Lstat: the monitor never follows a symlink at the log path
+		// and opens only a regular file, so neither counts as reopened.
+		fi, err := os.Lstat(rec.LogPath)
 		if err == nil {
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("container %s: reopen log: %s is not a regular file: %w", id, rec.LogPath, errdefs.ErrFailedPrecondition)
+			}
 			return nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // TestContainerLogDoesNotFollowSymlinks: a symlink at the log path, made
@@ -75,7 +78,9 @@ func TestContainerLogDoesNotFollowSymlinks(t *testing.T) {
 	}
 	// The monitor handles the reopen signal before any output that follows
 	// it, so "second" is written after the reopen was tried.
-	_ = rt.ReopenLog(ctx, "rotated")
+	if err := rt.ReopenLog(ctx, "rotated"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("ReopenLog with a symlink at the log path: %v, want a failed precondition", err)
+	}
 	st, err := rt.State(ctx, "rotated")
 	if err != nil {
 		t.Fatal(err)
