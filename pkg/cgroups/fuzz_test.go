@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -205,6 +207,7 @@ func FuzzParseCgroupsPath(f *testing.F) {
 		"system.slice:crisp:abc", ":crisp:abc", "kubepods-burstable.slice:crisp:abc", "-.slice::kubepods.slice",
 		"kubepods.slice::kubepods-burstable-pod1.slice", "a.slice::b-c.slice", "x.slice:p:a/b", "a:b", "a:b:c:d",
 		"--.slice::x", "a-.slice:p:n", "kubepods.slice:crisp:" + strings.Repeat("x", 300),
+		strings.Repeat("/kubepods", 500),
 	} {
 		f.Add(s)
 	}
@@ -224,6 +227,9 @@ func checkLocation(t *testing.T, p string, loc location) {
 	t.Helper()
 	if !strings.HasPrefix(loc.rel, "/") || path.Clean(loc.rel) != loc.rel {
 		t.Fatalf("parseCgroupsPath(%q) places the cgroup at %q, not a clean absolute path", p, loc.rel)
+	}
+	if len(loc.rel) >= unix.PathMax {
+		t.Fatalf("parseCgroupsPath(%q) places the cgroup at a %d-byte path", p, len(loc.rel))
 	}
 	if loc.rel == "/" && !loc.systemd() {
 		t.Fatalf("parseCgroupsPath(%q) is the hierarchy root", p)
