@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -33,6 +35,11 @@ func (l location) systemd() bool { return l.unit != "" }
 func parseCgroupsPath(p string) (location, error) {
 	if p == "" {
 		return location{}, errdefs.InvalidField(cgroupsPathField, "must not be empty")
+	}
+	// No cgroup directory can be named by a path this long: mkdir(2)
+	// refuses it with ENAMETOOLONG.
+	if len(p) >= unix.PathMax {
+		return location{}, errdefs.InvalidField(cgroupsPathField, fmt.Sprintf("is %d bytes; a path has fewer than %d", len(p), unix.PathMax))
 	}
 	if strings.HasPrefix(p, "/") {
 		if strings.Contains(p, ":") {

@@ -26,6 +26,11 @@ var unifiedWritable = map[string][]string{
 	"misc":    {"max"},
 }
 
+// maxUnifiedValue bounds a unified value: the kernel refuses a write to a
+// cgroup interface file longer than a page (E2BIG), and 4096 is the smallest
+// page Linux has, so the bound holds on every machine.
+const maxUnifiedValue = 4096
+
 // hugetlbFilePattern matches hugetlb.<size>.max and hugetlb.<size>.rsvd.max.
 var hugetlbFilePattern = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^[1-9][0-9]*[KMG]B\.(rsvd\.)?max$`)
@@ -56,6 +61,9 @@ func validateUnified(key, value string) error {
 	}
 	if strings.ContainsRune(value, 0) || strings.TrimSpace(value) == "" {
 		return errdefs.InvalidField(field, fmt.Sprintf("value %q is empty or contains NUL", value))
+	}
+	if len(value) > maxUnifiedValue {
+		return errdefs.InvalidField(field, fmt.Sprintf("value is %d bytes; the kernel takes at most %d in one write", len(value), maxUnifiedValue))
 	}
 	return nil
 }
