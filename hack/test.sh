@@ -39,6 +39,7 @@ race_packages=(
 	./pkg/errdefs
 	./pkg/ids
 	./pkg/oci/seccomp
+	./pkg/registry
 	./pkg/store
 	./pkg/streaming
 )
