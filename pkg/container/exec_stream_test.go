@@ -213,7 +213,9 @@ func TestExecStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if after := openFiles(t); after != before {
+		// Fewer is fine: an earlier subtest's exit watcher may still have
+		// held its pidfd when the count was taken.
+		if after := openFiles(t); after > before {
 			t.Errorf("%d descriptors open after the execs, %d before", after, before)
 		}
 	})
