@@ -43,6 +43,9 @@ func newEnv(t *testing.T) *env {
 
 	d := crisptest.NewDaemon(t, crispBin, "")
 	d.Netns = crisptest.NewNetns(t)
+	// A daemon that reads a hostile file without bound (a seccomp
+	// profile on /dev/zero) must not take the shared host's memory.
+	d.AddressSpaceLimit = 4 << 30
 	network := crisptest.SetupPodNetwork(t, d, "crisp-rel", "crel"+hexTag)
 	image := crisptest.LoadBusybox(t, d)
 
@@ -81,6 +84,13 @@ func newEnv(t *testing.T) *env {
 	conn := d.Conn(t)
 	e.rt = runtimeapi.NewRuntimeServiceClient(conn)
 	e.img = runtimeapi.NewImageServiceClient(conn)
+	// A test that stops early leaves its pods: remove them so that the
+	// host gets its mounts, cgroups and processes back.
+	t.Cleanup(func() {
+		if d.Running() {
+			e.sweep()
+		}
+	})
 	return e
 }
 
@@ -170,6 +180,24 @@ func (e *env) removeAll(t *testing.T) {
 	}
 	if ps, err := e.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); err != nil || len(ps.Items) != 0 {
 		t.Errorf("after removing everything ListPodSandbox = %v, %v", ps.GetItems(), err)
+	}
+}
+
+// sweep removes what the daemon lists, ignoring failures: the test has
+// failed already.
+func (e *env) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if cs, err := e.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); err == nil {
+		for _, c := range cs.Containers {
+			e.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id})
+		}
+	}
+	if ps, err := e.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); err == nil {
+		for _, p := range ps.Items {
+			e.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id})
+			e.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id})
+		}
 	}
 }
 

@@ -35,6 +35,10 @@ type Daemon struct {
 	// Netns, when set, is the path of a network namespace every start of
 	// the daemon joins (see NewNetns); it outlives the daemon.
 	Netns string
+	// AddressSpaceLimit, when set, caps the daemon's virtual memory
+	// (RLIMIT_AS, in bytes): a daemon that reads without bound dies
+	// instead of taking the host's memory.
+	AddressSpaceLimit uint64
 	// Cmd is the running (or last) daemon process.
 	Cmd  *exec.Cmd
 	done chan error
@@ -116,16 +120,22 @@ func (d *Daemon) Start(t testing.TB, args ...string) {
 // daemon is stopped when the test ends.
 func (d *Daemon) TryStart(args ...string) error {
 	args = append([]string{"--config", d.Config}, args...)
+	bin := d.Bin
+	if d.AddressSpaceLimit != 0 {
+		// prlimit execs the daemon with the limit set.
+		args = append([]string{fmt.Sprintf("--as=%d", d.AddressSpaceLimit), "--", d.Bin}, args...)
+		bin = "prlimit"
+	}
 	switch {
 	case d.Netns != "":
 		// nsenter execs the daemon: its pid is the daemon's.
-		d.Cmd = exec.Command("nsenter", append([]string{"--net=" + d.Netns, "--", d.Bin}, args...)...)
+		d.Cmd = exec.Command("nsenter", append([]string{"--net=" + d.Netns, "--", bin}, args...)...)
 	case d.PrivateNetwork:
 		// unshare execs the daemon in a new network namespace with only
 		// loopback, so the pod network it builds never touches the host's.
-		d.Cmd = exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, d.Bin}, args...)...)
+		d.Cmd = exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, bin}, args...)...)
 	default:
-		d.Cmd = exec.Command(d.Bin, args...)
+		d.Cmd = exec.Command(bin, args...)
 	}
 	fmt.Fprintf(d.log, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
 	d.Cmd.Stderr = d.log
