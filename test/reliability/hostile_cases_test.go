@@ -217,6 +217,9 @@ func containerCases() []hostileCase {
 		ctr("image reference malformed", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.Image.Image = "UPPER/Case:bad tag" }, "config.image.image"),
 		ctr("image reference with NUL", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.Image.Image += "\x00x" }, "config.image.image"),
 		ctr("log_path traversal", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.LogPath = escapePath }, "config.log_path"),
+		ctr("log_path deep traversal to /etc", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.LogPath = strings.Repeat("../", 32) + "etc/" + hostMarker + ".log"
+		}, "config.log_path"),
 		ctr("absolute log_path", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.LogPath = "/etc/" + hostMarker + ".log" }, "config.log_path"),
 		ctr("log_path traversal inside", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.LogPath = "sub/../../" + hostMarker + ".log" }, "config.log_path"),
 		ctr("log_path dot", func(_ *hostile, c *runtimeapi.ContainerConfig) { c.LogPath = "." }, "config.log_path"),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -62,23 +63,31 @@ func snapshotHost(t *testing.T, e *env) *hostSnapshot {
 		}
 		s.sysctls["netns:"+k] = string(out)
 	}
-	for _, dir := range []string{"/", "/etc", "/tmp", e.d.Dir, filepath.Dir(e.d.Dir)} {
-		des, _ := os.ReadDir(dir)
-		for _, d := range des {
-			if strings.Contains(d.Name(), hostMarker) {
-				s.marked = append(s.marked, filepath.Join(dir, d.Name()))
-			}
-		}
-	}
-	for _, tree := range []map[string]fileStamp{s.etc, s.logs} {
-		for p := range tree {
-			if strings.Contains(filepath.Base(p), hostMarker) {
-				s.marked = append(s.marked, p)
-			}
-		}
+	// A traversal resolves against a directory deep in /tmp: look a few
+	// levels down.
+	for _, dir := range []string{"/", "/etc", "/tmp", e.d.Dir} {
+		s.marked = append(s.marked, findMarked(dir, 3)...)
 	}
 	sort.Strings(s.marked)
+	s.marked = slices.Compact(s.marked)
 	return s
+}
+
+// findMarked lists the files named with hostMarker below dir, at most
+// depth levels down.
+func findMarked(dir string, depth int) []string {
+	var found []string
+	des, _ := os.ReadDir(dir)
+	for _, d := range des {
+		p := filepath.Join(dir, d.Name())
+		if strings.Contains(d.Name(), hostMarker) {
+			found = append(found, p)
+		}
+		if d.IsDir() && depth > 1 && p != "/proc" && p != "/sys" {
+			found = append(found, findMarked(p, depth-1)...)
+		}
+	}
+	return found
 }
 
 // stampTree stamps every file below root, without following symlinks.
@@ -132,9 +141,15 @@ func (s *hostSnapshot) diff(after *hostSnapshot) []string {
 	return out
 }
 
-// restore writes back the host sysctls a breach changed, so that one
-// failing case does not change the host for the others.
+// restore writes back the host sysctls a breach changed and removes the
+// marked files it made, so that one failing case does not change the host
+// for the others.
 func (s *hostSnapshot) restore(t *testing.T, e *env, after *hostSnapshot) {
+	for _, p := range after.marked {
+		if !slices.Contains(s.marked, p) {
+			os.Remove(p)
+		}
+	}
 	for k, v := range s.sysctls {
 		if after.sysctls[k] == v {
 			continue
