@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -110,7 +111,7 @@ type burst struct {
 
 // errCrashed says the daemon was killed while the call ran: its outcome is
 // unknown.
-var errCrashed = fmt.Errorf("daemon killed during the call")
+var errCrashed = errors.New("daemon killed during the call")
 
 // do runs one CRI call. A call that fails while the daemon is being killed
 // returns errCrashed; any other failure fails the test.

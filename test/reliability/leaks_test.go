@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,4 +49,30 @@ func TestLeakAccountingSeesARunningPod(t *testing.T) {
 	e.d.Start(t, "--cgroup-driver", "cgroupfs")
 	e.removeAll(t)
 	e.checkNoLeaks(t)
+}
+
+// escapeMountinfo escapes a path as the kernel writes it in mountinfo:
+// space, tab, newline and backslash as three-digit octal.
+func escapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\\':
+			fmt.Fprintf(&b, `\%03o`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func FuzzUnescapeMountinfo(f *testing.F) {
+	for _, s := range []string{"", "/run/crisp", "/tmp/a b", "/x\\y", "/tab\there", "/nl\nx", `\040`, "/crisp-hostile\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		if got := unescapeMountinfo(escapeMountinfo(path)); got != path {
+			t.Errorf("unescape(escape(%q)) = %q", path, got)
+		}
+	})
 }
