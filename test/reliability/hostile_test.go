@@ -105,6 +105,13 @@ func (h *hostile) setup(t *testing.T) {
 	ctx, cancel := call(t)
 	defer cancel()
 	h.podCfg = h.podConfig(t, "hostile-base")
+	// The pod's log directory is deep enough in the test's log tree that
+	// the classic four-level log_path traversal lands in that tree, where
+	// the snapshot sees it, and not somewhere in /tmp.
+	h.podCfg.LogDirectory = filepath.Join(h.logs, "a", "b", "c", "hostile-base")
+	if err := os.MkdirAll(h.podCfg.LogDirectory, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r, err := h.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: h.podCfg})
 	if err != nil {
 		t.Fatalf("base pod: %v", err)

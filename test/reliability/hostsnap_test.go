@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // hostMarker is in the name of every file a hostile request tries to make
@@ -56,12 +59,12 @@ func snapshotHost(t *testing.T, e *env) *hostSnapshot {
 		}
 		s.sysctls[k] = string(v)
 	}
-	for _, k := range netnsSysctls {
-		out, err := exec.Command("nsenter", "--net="+e.d.Netns, "cat", "/proc/sys/"+k).Output()
-		if err != nil {
-			t.Fatalf("read %s in the daemon's network namespace: %v", k, err)
-		}
-		s.sysctls["netns:"+k] = string(out)
+	values, err := readInNetns(e.d.Netns, netnsSysctls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range values {
+		s.sysctls["netns:"+k] = v
 	}
 	// A traversal resolves against a directory deep in /tmp: look a few
 	// levels down.
@@ -71,6 +74,46 @@ func snapshotHost(t *testing.T, e *env) *hostSnapshot {
 	sort.Strings(s.marked)
 	s.marked = slices.Compact(s.marked)
 	return s
+}
+
+// readInNetns reads sysctls (paths below /proc/sys) as seen in the
+// network namespace at path: /proc/sys/net shows the namespace of the
+// thread that opens it.
+func readInNetns(path string, sysctls []string) (map[string]string, error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer orig.Close()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	values := map[string]string{}
+	for _, k := range sysctls {
+		v, rerr := os.ReadFile("/proc/sys/" + k)
+		if rerr != nil {
+			err = fmt.Errorf("read %s in %s: %w", k, path, rerr)
+			break
+		}
+		values[k] = string(v)
+	}
+	// A thread that cannot go back stays locked and ends with its
+	// goroutine.
+	if serr := netns.Set(orig); serr == nil {
+		runtime.UnlockOSThread()
+	} else if err == nil {
+		err = serr
+	}
+	return values, err
 }
 
 // findMarked lists the files named with hostMarker below dir, at most
