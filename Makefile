@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install run test test-host lint vm-test bench-pods bench-oci bench-pull clean
+.PHONY: all build install run test test-host lint vm-test soak bench-pods bench-oci bench-pull clean
 
 all: build
 
@@ -41,6 +41,10 @@ lint:
 ## vm-test: tests inside the cgroup v2 guests (user-mode Linux and qemu)
 vm-test: build
 	hack/vm/vm-test.sh
+
+## soak: the full reliability suite: crash injection, soak, hostile requests (docs/reliability.md)
+soak: build
+	hack/soak.sh
 
 ## bench-*: side-by-side benchmarks against containerd and runc (docs/benchmarks.md)
 bench-pods: build

@@ -3,46 +3,25 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
+	"github.com/crisp-runtime/crisp/test/internal/crisptest"
 )
 
 // loadBusybox loads a busybox image into d's storage with the offline CLI
-// (the daemon's private network cannot reach a registry on the host's
-// loopback) and returns its reference.
-func loadBusybox(t *testing.T, d *daemon) string {
-	t.Helper()
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("needs /bin/busybox from Debian's busybox-static package")
-	}
-	img, err := testregistry.Busybox(runtime.GOARCH)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const ref = "crisp.test/busybox:1"
-	archive := filepath.Join(d.dir, "busybox.tar")
-	if err := testregistry.WriteDockerArchive(archive, ref, img, false); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(crispBin, "images", "--config", d.config, "load", archive).CombinedOutput(); err != nil {
-		t.Fatalf("crisp images load: %v\n%s", err, out)
-	}
-	return ref
-}
+// and returns its reference.
+func loadBusybox(t *testing.T, d *daemon) string { return crisptest.LoadBusybox(t, d) }
 
 // containerJSON is a crictl container config running sh -c script.
 func containerJSON(t *testing.T, d *daemon, name, image, script string) string {
 	t.Helper()
-	p := filepath.Join(d.dir, name+".json")
+	p := filepath.Join(d.Dir, name+".json")
 	cfg := fmt.Sprintf(`{"metadata":{"name":%q},"image":{"image":%q},"command":["sh","-c",%q],"log_path":"%s.log","linux":{}}`,
 		name, image, script, name)
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
@@ -114,8 +93,8 @@ func TestCrictlContainerLifecycle(t *testing.T) {
 	d, _ := podNetworkDaemon(t, "")
 	ref := loadBusybox(t, d)
 
-	logDir := filepath.Join(d.dir, "logs", "pod")
-	podJSON := filepath.Join(d.dir, "pod.json")
+	logDir := filepath.Join(d.Dir, "logs", "pod")
+	podJSON := filepath.Join(d.Dir, "pod.json")
 	pod := fmt.Sprintf(`{"metadata":{"name":"ctr-pod","namespace":"default","uid":"ctr-uid-1","attempt":0},
 	         "hostname":"ctr-pod","log_directory":%q,"linux":{}}`, logDir)
 	if err := os.WriteFile(podJSON, []byte(pod), 0o644); err != nil {
@@ -190,14 +169,14 @@ func TestCrictlContainerLifecycle(t *testing.T) {
 		t.Errorf("crictl logs (stdout) = %q", out)
 	}
 
-	if err := d.stop(t, syscall.SIGTERM, 15*time.Second); err != nil {
-		t.Fatalf("daemon stop: %v\n%s", err, d.stderr.String())
+	if err := d.Stop(t, syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatalf("daemon stop: %v\n%s", err, d.Log())
 	}
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("the container's process %d died with the daemon: %v", pid, err)
 	}
 	time.Sleep(300 * time.Millisecond) // the container keeps logging meanwhile
-	d.start(t)
+	d.Start(t)
 	if st := inspectContainer(t, d, long); st.Status.State != "CONTAINER_RUNNING" || st.Info.Pid != pid {
 		t.Errorf("after the daemon's restart the container is %s with pid %d, want running with %d", st.Status.State, st.Info.Pid, pid)
 	}
@@ -244,8 +223,8 @@ func TestCrictlContainerLifecycle(t *testing.T) {
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, d.dir) && !strings.Contains(line, filepath.Join(d.dir, "state", "ns")+" ") &&
-			!strings.Contains(line, filepath.Join(d.dir, "root", "overlay")+" ") {
+		if strings.Contains(line, d.Dir) && !strings.Contains(line, filepath.Join(d.Dir, "state", "ns")+" ") &&
+			!strings.Contains(line, filepath.Join(d.Dir, "root", "overlay")+" ") {
 			t.Errorf("mount left behind: %s", line)
 		}
 	}

@@ -14,7 +14,7 @@ func crictl(t *testing.T, d *daemon, args ...string) string {
 	if err != nil {
 		t.Skip("needs crictl on PATH (hack/install-tools.sh installs it)")
 	}
-	cmd := exec.Command(path, append([]string{"--runtime-endpoint", "unix://" + d.socket, "--image-endpoint", "unix://" + d.socket}, args...)...)
+	cmd := exec.Command(path, append([]string{"--runtime-endpoint", "unix://" + d.Socket, "--image-endpoint", "unix://" + d.Socket}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
@@ -28,7 +28,7 @@ func crictl(t *testing.T, d *daemon, args ...string) string {
 
 func TestCrictlVersionAndInfo(t *testing.T) {
 	d := newDaemon(t, "")
-	d.start(t, "--cgroup-driver", "systemd")
+	d.Start(t, "--cgroup-driver", "systemd")
 
 	v := crictl(t, d, "version")
 	for _, want := range []string{"RuntimeName:  crisp", "RuntimeApiVersion:  v1"} {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,14 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/test/internal/crisptest"
 )
 
 // crispBin is the binary under test: $CRISP_BIN, or one built for this run.
@@ -56,122 +52,11 @@ func run(m *testing.M) int {
 }
 
 // daemon is one crisp process with its own root, state and socket.
-type daemon struct {
-	dir, config, socket string
-	// privateNetwork runs the daemon in a network namespace of its own.
-	privateNetwork bool
-	cmd            *exec.Cmd
-	stderr         bytes.Buffer
-	done           chan error
-}
+type daemon = crisptest.Daemon
 
 // newDaemon writes a config that keeps every path inside a temp dir.
 func newDaemon(t *testing.T, extraTOML string) *daemon {
-	t.Helper()
-	dir := t.TempDir()
-	d := &daemon{dir: dir, config: filepath.Join(dir, "crisp.toml"), socket: filepath.Join(dir, "run", "crisp.sock")}
-	for _, sub := range []string{"cni/net.d", "cni/bin"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := fmt.Sprintf(`root = %q
-state = %q
-[grpc]
-address = "unix://%s"
-shutdown_timeout = "5s"
-%s
-[cni]
-conf_dir = %q
-bin_dirs = [%q]
-[cgroup]
-mount = %q
-missing_controller = "warn"
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.socket, extraTOML,
-		filepath.Join(dir, "cni/net.d"), filepath.Join(dir, "cni/bin"), cgroup2Mount(t))
-	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The daemon makes its namespace pin directory a mount point; release
-	// it before the temp dir is removed.
-	t.Cleanup(func() { unix.Unmount(filepath.Join(dir, "state", "ns"), unix.MNT_DETACH) })
-	return d
-}
-
-// cgroup2Mount is the host's cgroup v2 hierarchy: /sys/fs/cgroup on a pure
-// v2 host, the cgroup2 mount of a hybrid one (as on crisp's build hosts).
-func cgroup2Mount(t *testing.T) string {
-	m := cgroups.FindMount()
-	if m == "" {
-		t.Skip("needs a cgroup2 mount")
-	}
-	return m
-}
-
-func (d *daemon) start(t *testing.T, args ...string) {
-	t.Helper()
-	d.cmd = exec.Command(crispBin, append([]string{"--config", d.config}, args...)...)
-	if d.privateNetwork {
-		// unshare execs the daemon in a new network namespace with only
-		// loopback, so the pod network it builds never touches the host's.
-		d.cmd = exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, crispBin, "--config", d.config}, args...)...)
-	}
-	d.cmd.Stderr = &d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d.done = make(chan error, 1)
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if fi, err := os.Stat(d.socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			if c := d.client(t); c != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_, err := c.Version(ctx, &runtimeapi.VersionRequest{})
-				cancel()
-				if err == nil {
-					return
-				}
-			}
-		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("daemon exited early: %v\n%s", err, d.stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("daemon did not serve on %s\n%s", d.socket, d.stderr.String())
-}
-
-func (d *daemon) client(t *testing.T) runtimeapi.RuntimeServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+d.socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewRuntimeServiceClient(conn)
-}
-
-// stop sends sig and returns the exit error, failing after timeout.
-func (d *daemon) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) error {
-	t.Helper()
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(timeout):
-		t.Fatalf("daemon did not stop within %s after %v", timeout, sig)
-		return nil
-	}
+	return crisptest.NewDaemon(t, crispBin, extraTOML)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -182,8 +67,8 @@ func ctx(t *testing.T) context.Context {
 
 func TestDaemonServesCRI(t *testing.T) {
 	d := newDaemon(t, "")
-	d.start(t, "--cgroup-driver", "cgroupfs")
-	c := d.client(t)
+	d.Start(t, "--cgroup-driver", "cgroupfs")
+	c := d.Client(t)
 
 	v, err := c.Version(ctx(t), &runtimeapi.VersionRequest{})
 	if err != nil {
@@ -207,7 +92,7 @@ func TestDaemonServesCRI(t *testing.T) {
 	if c := conds[runtimeapi.NetworkReady]; c == nil || c.Status || c.Reason != "NetworkPluginNotReady" {
 		t.Errorf("NetworkReady = %+v, want false/NetworkPluginNotReady with an empty CNI conf dir", c)
 	}
-	if !strings.Contains(st.Info["config"], d.socket) {
+	if !strings.Contains(st.Info["config"], d.Socket) {
 		t.Errorf("verbose info does not carry the effective config: %q", st.Info["config"])
 	}
 
@@ -227,8 +112,8 @@ func TestDaemonServesCRI(t *testing.T) {
 
 func TestSocketModeAndGroup(t *testing.T) {
 	d := newDaemon(t, "")
-	d.start(t, "--socket-group", "4242")
-	fi, err := os.Stat(d.socket)
+	d.Start(t, "--socket-group", "4242")
+	fi, err := os.Stat(d.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,28 +128,28 @@ func TestSocketModeAndGroup(t *testing.T) {
 
 func TestStaleSocketIsReplaced(t *testing.T) {
 	d := newDaemon(t, "")
-	if err := os.MkdirAll(filepath.Dir(d.socket), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.Socket), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(d.socket, []byte("stale"), 0o644); err != nil {
+	if err := os.WriteFile(d.Socket, []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.start(t) // start waits for a working socket
+	d.Start(t) // start waits for a working socket
 }
 
 func TestSecondDaemonOnSameStateIsRefused(t *testing.T) {
 	d := newDaemon(t, "")
-	d.start(t)
-	second := exec.Command(crispBin, "--config", d.config, "--listen", "unix://"+filepath.Join(d.dir, "other.sock"))
+	d.Start(t)
+	second := exec.Command(crispBin, "--config", d.Config, "--listen", "unix://"+filepath.Join(d.Dir, "other.sock"))
 	out, err := second.CombinedOutput()
 	if err == nil {
 		t.Fatalf("second daemon started on the same state dir:\n%s", out)
 	}
-	if !strings.Contains(string(out), "another crisp daemon") || !strings.Contains(string(out), fmt.Sprint(d.cmd.Process.Pid)) {
+	if !strings.Contains(string(out), "another crisp daemon") || !strings.Contains(string(out), fmt.Sprint(d.Pid())) {
 		t.Errorf("refusal does not say why or who: %s", out)
 	}
 	// The first one is unharmed.
-	if _, err := d.client(t).Version(ctx(t), &runtimeapi.VersionRequest{}); err != nil {
+	if _, err := d.Client(t).Version(ctx(t), &runtimeapi.VersionRequest{}); err != nil {
 		t.Errorf("first daemon stopped serving: %v", err)
 	}
 }
@@ -273,16 +158,15 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			d := newDaemon(t, "")
-			d.start(t)
-			if err := d.stop(t, sig, 10*time.Second); err != nil {
-				t.Fatalf("exit after %v: %v\n%s", sig, err, d.stderr.String())
+			d.Start(t)
+			if err := d.Stop(t, sig, 10*time.Second); err != nil {
+				t.Fatalf("exit after %v: %v\n%s", sig, err, d.Log())
 			}
-			if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+			if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {
 				t.Errorf("socket left behind after stop: %v", err)
 			}
 			// The state lock is free again: a new daemon starts.
-			d2 := &daemon{dir: d.dir, config: d.config, socket: d.socket}
-			d2.start(t)
+			d.Start(t)
 		})
 	}
 }
@@ -295,7 +179,7 @@ func TestBadConfigIsReportedByKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDaemon(t, tt.toml)
-			out, err := exec.Command(crispBin, "--config", d.config).CombinedOutput()
+			out, err := exec.Command(crispBin, "--config", d.Config).CombinedOutput()
 			if err == nil {
 				t.Fatalf("daemon accepted a bad config:\n%s", out)
 			}
@@ -320,16 +204,16 @@ func TestConfigDefaultCommand(t *testing.T) {
 
 func TestRefusesAHierarchyThatIsNotCgroupV2(t *testing.T) {
 	d := newDaemon(t, "")
-	cfg, err := os.ReadFile(d.config)
+	cfg, err := os.ReadFile(d.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// /tmp stands for a v1 or hybrid /sys/fs/cgroup: not a cgroup2 mount.
 	bad := regexp.MustCompile(`(?m)^mount = .*$`).ReplaceAllString(string(cfg), `mount = "/tmp"`)
-	if err := os.WriteFile(d.config, []byte(bad), 0o644); err != nil {
+	if err := os.WriteFile(d.Config, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(crispBin, "--config", d.config).CombinedOutput()
+	out, err := exec.Command(crispBin, "--config", d.Config).CombinedOutput()
 	if err == nil {
 		t.Fatalf("daemon started on a hierarchy that is not cgroup v2:\n%s", out)
 	}

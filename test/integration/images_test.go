@@ -44,7 +44,7 @@ func TestCrictlImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := newDaemon(t, fmt.Sprintf("[image]\nregistries_conf = %q\nregistries_conf_dir = %q\n", conf, filepath.Join(dir, "conf.d")))
-	d.start(t)
+	d.Start(t)
 
 	if out := crictl(t, d, "pull", ref); !strings.Contains(out, "Image is up to date for ") {
 		t.Fatalf("crictl pull: %s", out)
@@ -106,7 +106,7 @@ func TestCrictlImages(t *testing.T) {
 	if err := testregistry.WriteDockerArchive(archive, "airgap.example/busybox:1", img, false); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(crispBin, "images", "--config", d.config, "load", archive).CombinedOutput(); err != nil {
+	if out, err := exec.Command(crispBin, "images", "--config", d.Config, "load", archive).CombinedOutput(); err != nil {
 		t.Fatalf("crisp images load: %v\n%s", err, out)
 	}
 	if out := crictl(t, d, "images"); !strings.Contains(out, "airgap.example/busybox") {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/test/internal/crisptest"
 )
 
 // podNetworkDaemon starts a daemon in a private network namespace with a
@@ -17,29 +19,11 @@ import (
 // is added to its config.
 func podNetworkDaemon(t *testing.T, extraTOML string) (*daemon, string) {
 	t.Helper()
-	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		if _, err := os.Stat(filepath.Join("/opt/cni/bin", p)); err != nil {
-			t.Skipf("needs the CNI %s plugin in /opt/cni/bin (make install installs the standard plugins)", p)
-		}
-	}
 	d := newDaemon(t, extraTOML)
-	d.privateNetwork = true
-	ipam := filepath.Join(d.dir, "ipam")
-	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"crisp-it","plugins":[
-  {"type":"bridge","bridge":"crispit0","isGateway":true,"ipMasq":false,
-   "ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.98.0.0/24"}]]}},
-  {"type":"portmap","capabilities":{"portMappings":true}}]}`, ipam)
-	if err := os.WriteFile(filepath.Join(d.dir, "cni/net.d/10-it.conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The daemon looks for plugins in its configured bin dir.
-	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		if err := os.Symlink(filepath.Join("/opt/cni/bin", p), filepath.Join(d.dir, "cni/bin", p)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d.start(t)
-	return d, ipam
+	d.PrivateNetwork = true
+	network := crisptest.SetupPodNetwork(t, d, "crisp-it", "crispit0")
+	d.Start(t)
+	return d, network.IPAMDir
 }
 
 func TestCrictlPodLifecycle(t *testing.T) {
@@ -49,7 +33,7 @@ func TestCrictlPodLifecycle(t *testing.T) {
 		t.Fatalf("NetworkReady is not true with a CNI config:\n%s", out)
 	}
 
-	podJSON := filepath.Join(d.dir, "pod.json")
+	podJSON := filepath.Join(d.Dir, "pod.json")
 	pod := `{"metadata":{"name":"it-pod","namespace":"default","uid":"it-uid-1","attempt":0},
 	         "hostname":"it-pod","log_directory":"/tmp","linux":{}}`
 	if err := os.WriteFile(podJSON, []byte(pod), 0o644); err != nil {
@@ -127,7 +111,7 @@ func TestCrictlPodLifecycle(t *testing.T) {
 			t.Errorf("lease left after rmp: %s", l.Name())
 		}
 	}
-	pins, _ := filepath.Glob(filepath.Join(d.dir, "state", "ns", "*", "*"))
+	pins, _ := filepath.Glob(filepath.Join(d.Dir, "state", "ns", "*", "*"))
 	if len(pins) != 0 {
 		t.Errorf("pins left after rmp: %v", pins)
 	}
@@ -160,7 +144,7 @@ func networkReady(t *testing.T, info string) bool {
 // limit was skipped.
 func checkPodResourceUpdate(t *testing.T, d *daemon, id string) {
 	t.Helper()
-	c := d.client(t)
+	c := d.Client(t)
 	const limit = 256 << 20
 	_, err := c.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
 		PodSandboxId: id,
@@ -169,7 +153,7 @@ func checkPodResourceUpdate(t *testing.T, d *daemon, id string) {
 	if err != nil {
 		t.Fatalf("UpdatePodSandboxResources: %v", err)
 	}
-	mount := cgroup2Mount(t)
+	mount := crisptest.CgroupMount(t)
 	controllers, _ := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
 	if strings.Contains(string(controllers), "memory") {
 		got, err := os.ReadFile(filepath.Join(mount, "crisp", "pod-"+id, "memory.max"))

@@ -46,11 +46,11 @@ func crictlCommand(t *testing.T, d *daemon, args ...string) *exec.Cmd {
 		t.Skip("needs crictl on PATH (hack/install-tools.sh installs it)")
 	}
 	return exec.Command("nsenter", append([]string{"--net=" + netnsOf(d), "--", path,
-		"--runtime-endpoint", "unix://" + d.socket, "--image-endpoint", "unix://" + d.socket}, args...)...)
+		"--runtime-endpoint", "unix://" + d.Socket, "--image-endpoint", "unix://" + d.Socket}, args...)...)
 }
 
 // netnsOf is the network namespace d runs in.
-func netnsOf(d *daemon) string { return fmt.Sprintf("/proc/%d/ns/net", d.cmd.Process.Pid) }
+func netnsOf(d *daemon) string { return fmt.Sprintf("/proc/%d/ns/net", d.Pid()) }
 
 // TestCrictlExecAndPortForward runs crictl's streaming commands against a
 // pod on the pod network: exec with both output streams and an exit code,
@@ -61,9 +61,9 @@ func TestCrictlExecAndPortForward(t *testing.T) {
 	if _, err := exec.LookPath("nsenter"); err != nil {
 		t.Skip("needs nsenter (util-linux) to run crictl in the daemon's network namespace")
 	}
-	podJSON := filepath.Join(d.dir, "pod.json")
+	podJSON := filepath.Join(d.Dir, "pod.json")
 	pod := fmt.Sprintf(`{"metadata":{"name":"stream-pod","namespace":"default","uid":"stream-uid-1","attempt":0},
-	         "hostname":"stream-pod","log_directory":%q,"linux":{}}`, filepath.Join(d.dir, "logs", "pod"))
+	         "hostname":"stream-pod","log_directory":%q,"linux":{}}`, filepath.Join(d.Dir, "logs", "pod"))
 	if err := os.WriteFile(podJSON, []byte(pod), 0o644); err != nil {
 		t.Fatal(err)
 	}
