@@ -26,6 +26,25 @@ func oomConfig(name, script string) *runtimeapi.ContainerConfig {
 	return cfg
 }
 
+// waitOOMExited is env.waitExited with room for a guest under load, where
+// reclaim at the limit can take tens of seconds before the OOM killer acts.
+// The bound only keeps a broken test from hanging.
+func (e *env) waitOOMExited(t *testing.T, id string) *Container {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		c, err := e.m.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State == StateExited {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s still %s", id, c.State)
+		}
+	}
+}
+
 // TestOOMKilledChild: a process the OOM killer kills while the init
 // survives makes the container OOMKilled when the init exits, whatever its
 // exit code, as CRI-O reports it.
@@ -40,7 +59,7 @@ func TestOOMKilledChild(t *testing.T) {
 func oomKilledChild(t *testing.T, e *env) {
 	sb := e.pod(t, "oom-child", sandbox.ModeContainer)
 	c := e.run(t, sb, oomConfig("child", "sh -c '"+hog+"'; echo child $?"))
-	got := e.waitExited(t, c.ID)
+	got := e.waitOOMExited(t, c.ID)
 	waitLog(t, c.LogPath, "child 137")
 	if got.Reason != ReasonOOMKilled || got.ExitCode != 0 {
 		t.Errorf("container whose child was OOM-killed exited %d with reason %q, want 0 OOMKilled", got.ExitCode, got.Reason)
@@ -65,7 +84,7 @@ func TestOOMKilledSystemd(t *testing.T) {
 	t.Run("init", func(t *testing.T) {
 		sb := e.pod(t, "oom-init", sandbox.ModeContainer)
 		c := e.run(t, sb, oomConfig("hog", hog))
-		got := e.waitExited(t, c.ID)
+		got := e.waitOOMExited(t, c.ID)
 		if got.Reason != ReasonOOMKilled || got.ExitCode != 137 {
 			t.Errorf("memory hog exited %d with reason %q, want 137 OOMKilled", got.ExitCode, got.Reason)
 		}
@@ -91,7 +110,7 @@ func TestOOMKilledSystemd(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The bound only keeps a broken test from hanging.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		_, err = rt.Wait(ctx, c.ID)
 		cancel()
 		rt.Close()
@@ -99,7 +118,7 @@ func TestOOMKilledSystemd(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.open(t)
-		got := e.waitExited(t, c.ID)
+		got := e.waitOOMExited(t, c.ID)
 		if got.Reason != ReasonOOMKilled || got.ExitCode != 137 {
 			t.Errorf("memory hog killed while the daemon was down: exited %d with reason %q, want 137 OOMKilled", got.ExitCode, got.Reason)
 		}
