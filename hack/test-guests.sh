@@ -29,7 +29,10 @@ step smoke hack/vm/vm-test.sh smoke uml qemu
 step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -test.v -test.count=1
 # The container tests that need a memory controller (an OOM kill reported
 # as OOMKilled) and a container's resource updates with real controllers.
-step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestUpdateResources)$' -test.v -test.count=1
+step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestOOMKilledChild|TestUpdateResources)$' -test.v -test.count=1
+# OOM kills with the systemd cgroup driver, whose scope cgroups vanish with
+# their last process.
+step qemu-container hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ -- -test.run '^TestOOMKilledSystemd$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
