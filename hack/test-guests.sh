@@ -37,6 +37,17 @@ step qemu-container hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/contai
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
 step cgroups-e2e hack/cgroups-e2e.sh all
+# critest v1.37.0 against crisp as the qemu guest's systemd service with the
+# systemd cgroup driver: the specs this host cannot run (memory limits, the
+# OOM kill, memory statistics) and all the others. Its log is named for
+# hack/test.sh's critest count, not the guest tests'.
+log "guest: critest-qemu"
+if ! hack/critest.sh --qemu >"$results/critest-qemu.log" 2>&1; then
+	status=1
+	cat "$results/critest-qemu.log"
+	log "guest: critest-qemu FAILED"
+fi
+grep -E '^(Ran [0-9]+ of|SUCCESS!|FAIL!)' "$results/critest-qemu.log" || true
 # kubelet v1.37.2 runs static pods on crisp in the qemu guest, with crisp as
 # a systemd service (docs/kubelet.md). The guest is killed after 25 minutes.
 step kubelet-e2e env KUBELET_E2E_TIMEOUT=1500 hack/kubelet-e2e.sh
