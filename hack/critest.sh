@@ -3,21 +3,23 @@
 # internet: a loopback registry (test/critest) serves every image critest
 # pulls, built from the host's busybox under the names critest uses, and a
 # registries.conf sends registry.k8s.io, gcr.io, k8s.gcr.io and docker.io
-# there. The registry, a crisp daemon whose paths all live in a temp dir and
-# critest itself run in a private network namespace, so the pod network
-# (a CNI bridge) never touches the host's.
+# there. On this host, the registry, a crisp daemon whose paths all live in
+# a temp dir and critest itself run in a private network namespace, so the
+# pod network (a CNI bridge) never touches the host's. With --qemu they run
+# in the qemu guest (hack/vm: Debian's kernel, pure cgroup v2, systemd), crisp
+# as the systemd service of deploy/systemd/crisp.service with the systemd
+# cgroup driver, as on a production node.
 #
-#   hack/critest.sh [critest flags...]    (root; e.g. --ginkgo.focus=Image)
+#   hack/critest.sh [--qemu] [critest flags...]    (root; e.g. --ginkgo.focus=Image)
 #
 # Prints critest's summary; exits with critest's status. The daemon's log is
-# kept as $CRITEST_LOG (default /var/tmp/crisp-critest.log).
+# kept as $CRITEST_LOG (default /var/tmp/crisp-critest.log, or
+# /var/tmp/crisp-critest-qemu.log for --qemu). CRITEST_QEMU_TIMEOUT (default
+# 1500) is when the guest is killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
 
-# Specs that cannot pass here, whatever crisp does. Every other spec runs;
-# those that need a host feature this machine lacks (AppArmor, NRI, user
-# namespaces) skip themselves and say why.
 SKIPS=(
 	# Pins gcr.io/k8s-staging-cri-tools/test-image-digest by the digest of
 	# the upstream image, whose content the loopback registry cannot
@@ -29,7 +31,15 @@ SKIPS=(
 	'runtime should support MaskedPaths'
 )
 
-if [ -z "${CRISP_CRITEST_NETNS:-}" ]; then
+qemu=0
+if [ "${1:-}" = --qemu ]; then
+	qemu=1
+	shift
+fi
+
+# The host side: build, then run the rest in a private network namespace or
+# in the qemu guest.
+if [ -z "${CRISP_CRITEST_NETNS:-}" ] && [ -z "${CRISP_CRITEST_GUEST:-}" ]; then
 	require_root
 	apt_install busybox-static iptables
 	hack/install-tools.sh >/dev/null
@@ -48,71 +58,125 @@ if [ -z "${CRISP_CRITEST_NETNS:-}" ]; then
 	go build -buildvcs=false -o "$WORK/registry" ./test/critest
 	CGO_ENABLED=0 go build -buildvcs=false -o "$WORK/nonewprivs" ./test/critest/nonewprivs
 	status=0
-	CRISP_CRITEST_NETNS=1 unshare --net -- "$0" "$@" || status=$?
+	if [ $qemu = 0 ]; then
+		CRISP_CRITEST_NETNS=1 unshare --net -- "$0" "$@" || status=$?
+		exit $status
+	fi
+	chmod 755 "$WORK"
+	start=$SECONDS
+	log "critest in the qemu guest"
+	hack/vm/qemu-run.sh --timeout "${CRITEST_QEMU_TIMEOUT:-1500}" --mem 3072 \
+		--share "$WORK" --share /opt/cni/bin \
+		--copy "$(command -v critest)" --copy "$(command -v crictl)" \
+		--env WORK="$WORK" --env CRISP_CRITEST_GUEST=1 \
+		-- "$PWD/hack/critest.sh" "$@" || status=$?
+	# The guest's daemon log, kept in the shared directory.
+	if [ -f "$WORK/crisp.log" ]; then
+		cp "$WORK/crisp.log" "${CRITEST_LOG:-/var/tmp/crisp-critest-qemu.log}"
+		log "crisp's log: ${CRITEST_LOG:-/var/tmp/crisp-critest-qemu.log}"
+	fi
+	log "critest in the qemu guest: status $status after $((SECONDS - start))s"
 	exit $status
 fi
 
-# From here on: inside the private network namespace.
+PIDS=()
+if [ -n "${CRISP_CRITEST_GUEST:-}" ]; then
+	# In the qemu guest: the binaries come from the shared WORK, which is
+	# 9p; crisp's root, state and the pod network's leases stay on the
+	# guest's own disk. crisp runs as the systemd service kubelet would use.
+	timeout 300 systemctl is-system-running --wait >/dev/null 2>&1 || true
+	LOCAL=/var/lib/crisp-critest
+	mkdir -p "$LOCAL"
+	SOCK=/run/crisp/crisp.sock
+	cgmount=/sys/fs/cgroup
+	driver=systemd
+	modprobe -q br_netfilter 2>/dev/null || true
+else
+	# In the private network namespace on this host.
+	LOCAL=$WORK
+	SOCK=$WORK/run/crisp.sock
+	cgmount=/sys/fs/cgroup
+	[ -f /sys/fs/cgroup/cgroup.controllers ] || cgmount=/sys/fs/cgroup/unified
+	driver=auto
+fi
 ip link set lo up
 LOGFILE=${CRITEST_LOG:-/var/tmp/crisp-critest.log}
-PIDS=()
 # Containers outlive the daemon: remove the pods an interrupted spec left
 # before stopping it.
 cleanup() {
-	if [ -S "$WORK/run/crisp.sock" ]; then
-		timeout 60 crictl --runtime-endpoint "unix://$WORK/run/crisp.sock" rmp --all --force >/dev/null 2>&1 || true
+	if [ -S "$SOCK" ]; then
+		timeout 60 crictl --runtime-endpoint "unix://$SOCK" rmp --all --force >/dev/null 2>&1 || true
+	fi
+	if [ -n "${CRISP_CRITEST_GUEST:-}" ]; then
+		systemctl stop crisp 2>/dev/null || true
+		journalctl -u crisp --no-pager >"$WORK/crisp.log" 2>&1 || true
 	fi
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
-"$WORK/registry" -addr 127.0.0.1:5000 -nonewprivs "$WORK/nonewprivs" >"$WORK/registry.out" 2>&1 &
+"$WORK/registry" -addr 127.0.0.1:5000 -nonewprivs "$WORK/nonewprivs" >"$LOCAL/registry.out" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 600); do grep -q '^ready' "$WORK/registry.out" && break; sleep 0.1; done
-grep -q '^ready' "$WORK/registry.out" || { cat "$WORK/registry.out" >&2; die "registry did not start"; }
-ADDR=$(awk '/^ready/ {print $2}' "$WORK/registry.out")
+for _ in $(seq 600); do grep -q '^ready' "$LOCAL/registry.out" && break; sleep 0.1; done
+grep -q '^ready' "$LOCAL/registry.out" || { cat "$LOCAL/registry.out" >&2; die "registry did not start"; }
+ADDR=$(awk '/^ready/ {print $2}' "$LOCAL/registry.out")
 
 # registries.conf v2: a reference whose registry matches a prefix is pulled
 # from location with the prefix replaced; the registry holds each upstream
 # registry's images under a namespace named after it.
-: >"$WORK/registries.conf"
+: >"$LOCAL/registries.conf"
 for host in registry.k8s.io gcr.io k8s.gcr.io docker.io; do
-	printf '[[registry]]\nprefix = "%s"\nlocation = "%s/%s"\ninsecure = true\n\n' "$host" "$ADDR" "$host" >>"$WORK/registries.conf"
+	printf '[[registry]]\nprefix = "%s"\nlocation = "%s/%s"\ninsecure = true\n\n' "$host" "$ADDR" "$host" >>"$LOCAL/registries.conf"
 done
 
-mkdir -p "$WORK/cni/net.d" "$WORK/cni/bin"
-for p in bridge host-local loopback portmap; do ln -sf "/opt/cni/bin/$p" "$WORK/cni/bin/$p"; done
-cat >"$WORK/cni/net.d/10-critest.conflist" <<EOF
+mkdir -p "$LOCAL/cni/net.d" "$LOCAL/cni/bin"
+for p in bridge host-local loopback portmap; do ln -sf "/opt/cni/bin/$p" "$LOCAL/cni/bin/$p"; done
+cat >"$LOCAL/cni/net.d/10-critest.conflist" <<EOF
 {"cniVersion":"1.0.0","name":"crisp-critest","plugins":[
   {"type":"bridge","bridge":"critest0","isGateway":true,"ipMasq":false,
-   "ipam":{"type":"host-local","dataDir":"$WORK/ipam","ranges":[[{"subnet":"10.99.0.0/24"}]]}},
+   "ipam":{"type":"host-local","dataDir":"$LOCAL/ipam","ranges":[[{"subnet":"10.99.0.0/24"}]]}},
   {"type":"portmap","capabilities":{"portMappings":true}}]}
 EOF
-cgmount=/sys/fs/cgroup
-[ -f /sys/fs/cgroup/cgroup.controllers ] || cgmount=/sys/fs/cgroup/unified
-cat >"$WORK/crisp.toml" <<EOF
-root = "$WORK/root"
-state = "$WORK/run"
+config=$(
+	cat <<EOF
+root = "$LOCAL/root"
+state = "$(dirname "$SOCK")"
 [grpc]
-address = "unix://$WORK/run/crisp.sock"
+address = "unix://$SOCK"
 shutdown_timeout = "5s"
 [cgroup]
+driver = "$driver"
 mount = "$cgmount"
 missing_controller = "warn"
 [cni]
-conf_dir = "$WORK/cni/net.d"
-bin_dirs = ["$WORK/cni/bin"]
+conf_dir = "$LOCAL/cni/net.d"
+bin_dirs = ["$LOCAL/cni/bin"]
 [image]
-registries_conf = "$WORK/registries.conf"
-registries_conf_dir = "$WORK/registries.conf.d"
-signature_policy = "$WORK/policy.json"
+registries_conf = "$LOCAL/registries.conf"
+registries_conf_dir = "$LOCAL/registries.conf.d"
+signature_policy = "$LOCAL/policy.json"
 EOF
+)
 
-"$WORK/crisp" --config "$WORK/crisp.toml" >"$LOGFILE" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 300); do [ -S "$WORK/run/crisp.sock" ] && break; sleep 0.1; done
-[ -S "$WORK/run/crisp.sock" ] || { cat "$LOGFILE" >&2; die "crisp did not start"; }
+if [ -n "${CRISP_CRITEST_GUEST:-}" ]; then
+	install -m 0755 "$WORK/crisp" /usr/local/bin/crisp
+	install -d /etc/crisp
+	printf '%s\n' "$config" >/etc/crisp/crisp.toml
+	install -m 0644 deploy/systemd/crisp.service /etc/systemd/system/crisp.service
+	systemctl daemon-reload
+	systemctl start crisp
+	LOGFILE="journalctl -u crisp"
+else
+	printf '%s\n' "$config" >"$WORK/crisp.toml"
+	"$WORK/crisp" --config "$WORK/crisp.toml" >"$LOGFILE" 2>&1 &
+	PIDS+=($!)
+fi
+for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
+if [ ! -S "$SOCK" ]; then
+	if [ -n "${CRISP_CRITEST_GUEST:-}" ]; then journalctl -u crisp --no-pager | tail -20 >&2; else cat "$LOGFILE" >&2; fi
+	die "crisp did not start"
+fi
 
 # An OOM kill needs a memory limit, and memory statistics need the memory
 # controller, in the cgroup v2 hierarchy; a hybrid host keeps it in cgroup
@@ -123,5 +187,5 @@ if ! grep -qw memory "$cgmount/cgroup.controllers"; then
 fi
 skip=$(IFS='|'; echo "${SKIPS[*]}")
 log "critest (daemon log: $LOGFILE)"
-critest --runtime-endpoint "unix://$WORK/run/crisp.sock" --image-endpoint "unix://$WORK/run/crisp.sock" \
+critest --runtime-endpoint "unix://$SOCK" --image-endpoint "unix://$SOCK" \
 	--ginkgo.no-color --ginkgo.skip="$skip" "$@"

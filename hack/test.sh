@@ -3,7 +3,7 @@
 # runs every Go test on this host (unit and integration), the race detector
 # over the packages that need no kernel objects, and critest
 # (hack/critest.sh), then the tests that need a pure cgroup v2 kernel inside
-# the project's guests (hack/vm).
+# the project's guests (hack/vm), critest in the qemu guest among them.
 #
 #   hack/test.sh        everything (what `make test` and CI run)
 #   hack/test.sh host   skip the guests
@@ -71,9 +71,10 @@ count() {
 	pass) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^ok   " || true))) ;;
 	fail) guest=$((guest + $(cat "$results"/guest-*.log 2>/dev/null | grep -cE "^FAIL " || true))) ;;
 	esac
-	# critest closes with "SUCCESS! -- N Passed | N Failed | N Pending | N Skipped".
-	critest=$(grep -hE '^(SUCCESS|FAIL)! -- ' "$results"/critest.log 2>/dev/null | grep -oE "[0-9]+ ${1^}" | grep -oE '^[0-9]+' || true)
-	echo $((json + guest + ${critest:-0}))
+	# critest closes with "SUCCESS! -- N Passed | N Failed | N Pending | N Skipped":
+	# on this host (critest.log) and in the qemu guest (critest-qemu.log).
+	critest=$(grep -hE '^(SUCCESS|FAIL)! -- ' "$results"/critest*.log 2>/dev/null | grep -oE "[0-9]+ ${1^}" | awk '{ n += $1 } END { print n + 0 }' || true)
+	echo $((json + guest + critest))
 }
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
 exit $status

@@ -15,7 +15,8 @@
 //
 // The lifecycle follows containerd's CRI server. Each container's init is
 // watched from Create on; its exit is recorded with reason Completed
-// (code 0), Error, OOMKilled (the container cgroup's memory.events) or
+// (code 0), Error, OOMKilled (an OOM kill in its cgroup while the init ran, as
+// its monitor recorded it from the cgroup's memory.events) or
 // ContainerCannotRun (the init could not execute the process). Stop sends
 // the stop signal, waits for the timeout, then SIGKILLs every process of the
 // container's cgroup. Stopping a created container, which never ran, kills

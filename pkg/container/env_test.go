@@ -39,6 +39,8 @@ type env struct {
 	missing cgroups.MissingPolicy
 	// pidsLimit is the managers' default pids limit.
 	pidsLimit int64
+	// driver is the cgroup driver; "" is cgroupfs.
+	driver string
 }
 
 // noNetwork attaches pods to no network: the tests need the pods' network
@@ -122,13 +124,20 @@ func (e *env) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store = s
-	rt, err := oci.New(oci.Options{Root: filepath.Join(e.state, "oci"), CgroupMount: e.cgroups.Mount(), MissingController: e.missing})
+	driver := e.driver
+	if driver == "" {
+		driver = cgroups.DriverCgroupfs
+	}
+	rt, err := oci.New(oci.Options{
+		Root: filepath.Join(e.state, "oci"), CgroupMount: e.cgroups.Mount(), MissingController: e.missing,
+		SystemdCgroup: driver == cgroups.DriverSystemd,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.rt = rt
 	pods, err := sandbox.NewManager(ctx, sandbox.Options{
-		StateDir: e.state, Store: s, Network: noNetwork{}, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs,
+		StateDir: e.state, Store: s, Network: noNetwork{}, Cgroups: e.cgroups, CgroupDriver: driver,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +145,7 @@ func (e *env) open(t *testing.T) {
 	e.pods = pods
 	m, err := NewManager(ctx, Options{
 		StateDir: e.state, Store: s, Runtime: rt, Images: e.images, Pods: pods, Cgroups: e.cgroups,
-		CgroupDriver: cgroups.DriverCgroupfs, DefaultPidsLimit: e.pidsLimit,
+		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit,
 	})
 	if err != nil {
 		t.Fatal(err)

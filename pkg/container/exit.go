@@ -118,25 +118,43 @@ func (m *Manager) recordExit(c *Container, w *exitWatch, reason, message string)
 }
 
 // exitReason says why a container with a known exit code ended: the OOM
-// killer (the container's cgroup lives until the container is removed),
-// success or failure.
+// killer, success or failure.
 func (m *Manager) exitReason(c *Container) string {
-	if m.opts.Cgroups != nil {
-		cg, err := cgroups.NewManager(m.opts.Cgroups, c.CgroupsPath)
-		if err == nil {
-			var oom bool
-			if oom, err = cg.OOMKilled(); oom {
-				return ReasonOOMKilled
-			}
-		}
-		if err != nil {
-			klog.V(2).InfoS("Cannot tell whether the container was OOM-killed", "container", c.ID, "err", err)
-		}
+	if m.oomKilled(c) {
+		return ReasonOOMKilled
 	}
 	if c.ExitCode == 0 {
 		return ReasonCompleted
 	}
 	return ReasonError
+}
+
+// oomKilled reports whether the OOM killer killed a process of the exited
+// container's cgroup while its init ran, as CRI-O reports it: the init or
+// any other process, the count being the cgroup's. The monitor's record is
+// the answer; the cgroup itself, which systemd may already have removed,
+// is read only without one (a container started before crisp recorded
+// OOM kills).
+func (m *Manager) oomKilled(c *Container) bool {
+	n, ok, err := m.opts.Runtime.OOMKills(c.ID)
+	if ok {
+		return n > 0
+	}
+	if err != nil {
+		klog.ErrorS(err, "Reading the container's OOM record", "container", c.ID)
+	}
+	if m.opts.Cgroups == nil {
+		return false
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, c.CgroupsPath)
+	if err != nil || !cg.Exists() {
+		return false
+	}
+	oom, err := cg.OOMKilled()
+	if err != nil {
+		klog.V(2).InfoS("Cannot tell whether the container was OOM-killed", "container", c.ID, "err", err)
+	}
+	return oom
 }
 
 // initFailure returns the init's complaint if it is the last line of the

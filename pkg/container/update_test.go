@@ -100,7 +100,7 @@ func TestOOMKilled(t *testing.T) {
 	cfg := config("hog", "a=x; while true; do a=$a$a; done")
 	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20, MemorySwapLimitInBytes: 32 << 20}
 	c := e.run(t, sb, cfg)
-	got := e.waitExited(t, c.ID)
+	got := e.waitOOMExited(t, c.ID)
 	if got.Reason != ReasonOOMKilled || got.ExitCode != 137 {
 		t.Errorf("memory hog exited %d with reason %q, want 137 OOMKilled", got.ExitCode, got.Reason)
 	}

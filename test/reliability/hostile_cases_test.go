@@ -326,7 +326,7 @@ func idRPCs() []idRPC {
 		{"StartContainer", "container_id", false, func(h *hostile, ctx context.Context, id string) (any, error) {
 			return h.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id})
 		}},
-		{"StopContainer", "container_id", false, func(h *hostile, ctx context.Context, id string) (any, error) {
+		{"StopContainer", "container_id", true, func(h *hostile, ctx context.Context, id string) (any, error) {
 			return h.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 1})
 		}},
 		{"RemoveContainer", "container_id", true, func(h *hostile, ctx context.Context, id string) (any, error) {

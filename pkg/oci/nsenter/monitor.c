@@ -1,13 +1,15 @@
 // The container's monitor: the process that stays behind when crisp starts
-// a container. It waits for the init, records how it ended and, when the
-// container has a log, writes the container's output to it. It never enters
-// the Go runtime, so it costs a few pages of memory per container.
+// a container. It waits for the init, records how it ended (its wait status
+// and the OOM kills in its cgroup) and, when the container has a log, writes
+// the container's output to it. It never enters the Go runtime, so it costs
+// a few pages of memory per container.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -25,25 +27,157 @@
 // left behind may hold the pipes open.
 #define DRAIN_MS 2000
 
-// record_exit stores the raw wait status as <state>/exit, atomically.
-static void record_exit(int statefd, int status)
+// record stores value as <state>/<name>, atomically: through tmp, a
+// temporary name in the same directory.
+static void record(int statefd, const char *name, const char *tmp, long long value)
 {
 	char buf[32];
 	struct crisp_strbuf b;
 	int fd;
 	if (statefd < 0)
 		return;
-	fd = openat(statefd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	crisp_strbuf_init(&b, buf, sizeof(buf));
-	crisp_strbuf_printf(&b, "%d\n", status);
+	crisp_strbuf_printf(&b, "%lld\n", value);
 	if (write(fd, buf, b.len) != (ssize_t)b.len) {
 		close(fd);
 		return;
 	}
 	close(fd);
-	renameat(statefd, "exit.tmp", statefd, "exit");
+	renameat(statefd, tmp, statefd, name);
+}
+
+// oom_watch follows memory.events of the container's cgroup, whose
+// oom_kill counts the processes of the cgroup the OOM killer killed. The
+// count must be had while the cgroup exists: systemd removes a scope's
+// cgroup as soon as its last process is gone, possibly before the exit is
+// handled. The kernel raises the count before it sends SIGKILL, and a
+// change of the file raises POLLPRI.
+struct oom_watch {
+	int dir;        // the cgroup's directory, or -1
+	int fd;         // its memory.events, or -1
+	long long base; // oom_kill when the watch began, -1 if it never did
+	long long last; // oom_kill when last read
+	// The parent's memory.events, whose oom_kill counts the whole
+	// subtree, and its count when the cgroup's own was last read: when
+	// the cgroup is gone before the final read, a rise of the parent's
+	// count since then is the only trace of a kill in that window.
+	int parent;
+	long long parent_last;
+	int gone; // the cgroup's own file went away
+};
+
+// oom_read returns oom_kill from the watch's memory.events, -1 if it cannot
+// be read.
+static long long oom_read(int fd)
+{
+	char buf[512], *p;
+	ssize_t n;
+	do
+		n = pread(fd, buf + 1, sizeof(buf) - 2, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	// A line of its own: "oom_kill N".
+	buf[0] = '\n', buf[n + 1] = 0;
+	p = strstr(buf, "\noom_kill ");
+	return p ? strtoll(p + 10, NULL, 10) : -1;
+}
+
+// oom_open starts the watch on the cgroup's directory cgroupfd, which it
+// takes. Without the memory controller there is nothing to watch.
+static void oom_open(struct oom_watch *w, int cgroupfd)
+{
+	w->dir = cgroupfd, w->fd = w->parent = -1, w->base = w->last = w->parent_last = -1, w->gone = 0;
+	if (cgroupfd >= 0) {
+		w->fd = openat(cgroupfd, "memory.events", O_RDONLY | O_CLOEXEC);
+		w->parent = openat(cgroupfd, "../memory.events", O_RDONLY | O_CLOEXEC);
+	}
+	if (w->parent >= 0)
+		w->parent_last = oom_read(w->parent);
+	if (w->fd >= 0)
+		w->base = w->last = oom_read(w->fd);
+	if (w->base < 0) {
+		if (w->parent >= 0)
+			close(w->parent);
+		w->parent = -1;
+		if (w->fd >= 0)
+			close(w->fd);
+		if (cgroupfd >= 0)
+			close(cgroupfd);
+		w->dir = w->fd = -1;
+	}
+}
+
+static void oom_close(struct oom_watch *w)
+{
+	if (w->parent >= 0)
+		close(w->parent);
+	w->parent = -1;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->dir >= 0)
+		close(w->dir);
+	w->fd = w->dir = -1;
+}
+
+// oom_update reads the count again. The file goes when the controller is
+// disabled for the cgroup (it is reopened if it came back) or when the
+// cgroup is removed: then the watch ends with the last count.
+static void oom_update(struct oom_watch *w)
+{
+	long long n, p = -1;
+	if (w->fd < 0)
+		return;
+	// The parent first: a kill counted in the cgroup's own file after
+	// this read is counted in both, never in neither.
+	if (w->parent >= 0)
+		p = oom_read(w->parent);
+	n = oom_read(w->fd);
+	if (n < 0) {
+		close(w->fd);
+		w->fd = openat(w->dir, "memory.events", O_RDONLY | O_CLOEXEC);
+		if (w->fd < 0 || (n = oom_read(w->fd)) < 0) {
+			w->gone = 1;
+			if (w->fd >= 0)
+				close(w->fd);
+			w->fd = -1;
+			return;
+		}
+	}
+	if (n > w->last)
+		w->last = n;
+	if (p >= 0)
+		w->parent_last = p;
+}
+
+// oom_kills returns the OOM kills of the watch's lifetime. When the cgroup
+// went before its last kills could be read and the init died of SIGKILL,
+// the parent's count says whether a kill happened meanwhile: another
+// cgroup below the same parent could be its victim, but only within that
+// window, and only when the init was killed too.
+static long long oom_kills(struct oom_watch *w, int status)
+{
+	long long kills = w->last - w->base, p;
+	if (w->gone && kills == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && w->parent >= 0 &&
+	    w->parent_last >= 0 && (p = oom_read(w->parent)) > w->parent_last)
+		kills = p - w->parent_last;
+	return kills;
+}
+
+// record_exit stores, once the init exited, the OOM kills of its lifetime
+// as <state>/oom (when the cgroup has the memory controller) and then the
+// raw wait status as <state>/exit: whoever sees the exit finds the count.
+static void record_exit(int statefd, struct oom_watch *oom, int status)
+{
+	if (oom->base >= 0) {
+		oom_update(oom);
+		record(statefd, "oom", "oom.tmp", oom_kills(oom, status));
+		oom_close(oom);
+	}
+	record(statefd, "exit", "exit.tmp", status);
 }
 
 // reap collects every exited child; it returns 1 and sets *status when one
@@ -117,7 +251,8 @@ static void take_tty(struct crisp_log *log, struct crisp_attach *attach, int mas
 	}
 }
 
-static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once, int ttysock)
+static int follow(pid_t init, int statefd, struct oom_watch *oom, struct crisp_log *log, int stdin_fd, int stdin_once,
+		  int ttysock)
 {
 	struct crisp_stream *streams[] = {&log->out, &log->err};
 	static struct crisp_attach attach;
@@ -143,24 +278,25 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 	if (sfd < 0) {
 		// No signalfd: write nothing more, but still record the exit.
 		reap(init, 0, &status);
-		record_exit(statefd, status);
+		record_exit(statefd, oom, status);
 		return status;
 	}
 	// The init may have exited before the mask was set.
 	if (reap(init, WNOHANG, &status)) {
-		record_exit(statefd, status);
+		record_exit(statefd, oom, status);
 		exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 	}
 	while (!exited || log->out.fd >= 0 || log->err.fd >= 0) {
-		struct pollfd fds[4 + CRISP_ATTACH_CLIENTS + 2] = {
+		struct pollfd fds[5 + CRISP_ATTACH_CLIENTS + 2] = {
 			{.fd = sfd, .events = POLLIN},
 			{.fd = log->out.fd, .events = POLLIN},
 			{.fd = log->err.fd, .events = POLLIN},
 		};
-		int nfds = 4, timeout = -1;
+		int nfds = 5, timeout = -1;
 		fds[3] = (struct pollfd){.fd = ttysock, .events = POLLIN};
+		fds[4] = (struct pollfd){.fd = oom->fd, .events = POLLPRI};
 		if (attach.listen_fd >= 0)
-			nfds += crisp_attach_pollfds(&attach, fds + 4);
+			nfds += crisp_attach_pollfds(&attach, fds + 5);
 		if (exited) {
 			long long left = deadline - crisp_now_ms();
 			if (left <= 0)
@@ -177,7 +313,7 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1)
 				crisp_log_open(log); // on failure keep writing the old file
 			if (!exited && reap(init, WNOHANG, &status)) {
-				record_exit(statefd, status);
+				record_exit(statefd, oom, status);
 				exited = 1, deadline = crisp_now_ms() + DRAIN_MS;
 				crisp_attach_close_stdin(&attach);
 			} else if (exited) {
@@ -192,6 +328,8 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 				streams[i]->fd = -1;
 			}
 		}
+		if (fds[4].revents)
+			oom_update(oom);
 		if (ttysock >= 0 && fds[3].revents) {
 			int master = receive_tty(ttysock);
 			close(ttysock);
@@ -200,15 +338,55 @@ static int follow(pid_t init, int statefd, struct crisp_log *log, int stdin_fd, 
 				take_tty(log, &attach, master);
 		}
 		if (attach.listen_fd >= 0)
-			crisp_attach_handle(&attach, fds + 4, nfds - 4);
+			crisp_attach_handle(&attach, fds + 5, nfds - 5);
 	}
 	for (int i = 0; i < 2; i++)
 		crisp_log_flush(log, streams[i]);
 	return status;
 }
 
-void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd, int stdin_once, int ttysock)
+// wait_init runs the monitor of a container without a log: it waits for the
+// init, following the OOM watch meanwhile, and records the exit. It returns
+// 1 and sets *status once the init exited.
+static int wait_init(pid_t init, int statefd, struct oom_watch *oom, int *status)
 {
+	int exited = 0, sfd = -1;
+	sigset_t mask;
+
+	if (oom->fd >= 0) {
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	}
+	// The init may have exited before the mask was set: reap first.
+	while (sfd >= 0 && oom->fd >= 0 && !(exited = reap(init, WNOHANG, status))) {
+		struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = oom->fd, .events = POLLPRI}};
+		struct signalfd_siginfo si;
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if ((fds[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) < 0)
+			break;
+		if (fds[1].revents)
+			oom_update(oom);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	// Without a watch, block until the init exits.
+	if (!exited)
+		exited = reap(init, 0, status);
+	if (exited)
+		record_exit(statefd, oom, *status);
+	return exited;
+}
+
+void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log, int stdin_fd, int stdin_once,
+		   int ttysock)
+{
+	struct oom_watch oom;
 	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	pid_t init = 0;
 	int status = 0;
@@ -220,17 +398,24 @@ void crisp_monitor(int pidpipe, int statefd, struct crisp_log *log, int stdin_fd
 		// Nothing the caller passed is the monitor's to hold open.
 		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
 			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe,
-			      stdin_fd < 0 ? pidpipe : stdin_fd, ttysock < 0 ? pidpipe : ttysock, -1};
+			      stdin_fd < 0 ? pidpipe : stdin_fd, ttysock < 0 ? pidpipe : ttysock,
+			      cgroupfd < 0 ? pidpipe : cgroupfd, -1};
 		crisp_detach_fds(keep);
 	}
+	// The count before the container's process runs; only a container's
+	// monitor, which has a state directory, records it.
+	if (statefd < 0 && cgroupfd >= 0) {
+		close(cgroupfd);
+		cgroupfd = -1;
+	}
+	oom_open(&oom, cgroupfd);
 	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave
 	close(pidpipe);
-	if (init > 0 && log) {
-		status = follow(init, statefd, log, stdin_fd, stdin_once, ttysock);
-	} else if (reap(init, 0, &status)) {
-		record_exit(statefd, status);
-	}
+	if (init > 0 && log)
+		status = follow(init, statefd, &oom, log, stdin_fd, stdin_once, ttysock);
+	else
+		wait_init(init, statefd, &oom, &status);
 	if (init <= 0)
 		_exit(255);
 	if (WIFEXITED(status))

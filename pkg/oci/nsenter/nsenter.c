@@ -316,15 +316,13 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		for (size_t i = 0; i < NJOINABLE; i++)
 			if (nsfds[i] >= 0)
 				close(nsfds[i]);
-		if (cgroupfd >= 0)
-			close(cgroupfd);
 		if (logger.fd >= 0) {
 			close(outpipe[1]);
 			close(errpipe[1]);
 		}
 		if (inpipe[0] >= 0)
 			close(inpipe[0]);
-		crisp_monitor(pidpipe[0], statefd, logger.fd >= 0 ? &logger : NULL, inpipe[1],
+		crisp_monitor(pidpipe[0], statefd, cgroupfd, logger.fd >= 0 ? &logger : NULL, inpipe[1],
 			      stdin_mode && strcmp(stdin_mode, "once") == 0, ttysock);
 	}
 
