@@ -20,7 +20,8 @@ func (s *RuntimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	c, err := s.containers.Create(ctx, req.PodSandboxId, cfg)
 	if err != nil {
-		return nil, err
+		// The spec names fields below the container's config.
+		return nil, inField("config", criResourceField("linux.resources", err))
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID}, nil
 }

@@ -17,7 +17,7 @@ func (s *RuntimeService) UpdateContainerResources(ctx context.Context, req *runt
 		return nil, errdefs.InvalidField("linux", "must be set on Linux")
 	}
 	if err := s.containers.UpdateResources(ctx, req.ContainerId, req.Linux); err != nil {
-		return nil, err
+		return nil, criResourceField("linux", err)
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }

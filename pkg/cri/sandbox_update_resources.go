@@ -17,7 +17,7 @@ func (s *RuntimeService) UpdatePodSandboxResources(ctx context.Context, req *run
 	}
 	res := cgroups.SandboxResourcesFromCRI(req.Overhead, req.Resources)
 	if err := cgroups.ValidateResources(res); err != nil {
-		return nil, err
+		return nil, criResourceField("resources", err)
 	}
 	if err := s.sandboxes.UpdateResources(ctx, req.PodSandboxId, res); err != nil {
 		return nil, err
