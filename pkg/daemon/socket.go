@@ -30,8 +30,12 @@ func listenUnix(path, group string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
 	}
-	private, err := os.MkdirTemp(filepath.Dir(path), ".s")
-	if err != nil {
+	// One name, so that what a crash left of it is removed here.
+	private := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.RemoveAll(private); err != nil {
+		return nil, fmt.Errorf("remove stale %s: %w", private, err)
+	}
+	if err := os.Mkdir(private, 0o700); err != nil {
 		return nil, fmt.Errorf("create socket directory: %w", err)
 	}
 	defer os.RemoveAll(private)
