@@ -116,7 +116,7 @@ func (o *ociOptions) setupLog() error {
 	if o.log == "" {
 		return nil
 	}
-	f, err := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("--log: %w", err)
 	}
@@ -159,7 +159,7 @@ func (o *ociOptions) report(err error) {
 	if o.log == "" {
 		return
 	}
-	f, ferr := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, ferr := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if ferr != nil {
 		return
 	}
@@ -195,7 +195,7 @@ func writePidFile(path string, pid int) error {
 		return nil
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d", pid)), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d", pid)), 0o600); err != nil {
 		return fmt.Errorf("--pid-file: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -119,7 +119,7 @@ func newOCISpecCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(path, append(data, '\n'), 0o666)
+			return os.WriteFile(path, append(data, '\n'), 0o644)
 		},
 	}
 	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "bundle directory to write config.json into")

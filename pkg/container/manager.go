@@ -92,7 +92,7 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("read boot id: %w", err)
 	}
 	bundles := filepath.Join(opts.StateDir, "containers")
-	if err := os.MkdirAll(bundles, 0o711); err != nil {
+	if err := os.MkdirAll(bundles, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", bundles, err)
 	}
 	m := &Manager{

@@ -36,8 +36,11 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{cfg.Root, cfg.State} {
-		if err := os.MkdirAll(dir, 0o711); err != nil {
+	// Root's data is root's alone. The state directory holds the CRI
+	// socket by default: the socket's group must traverse it, no one list
+	// it. An existing directory keeps its mode: an operator may share it.
+	for dir, mode := range map[string]os.FileMode{cfg.Root: 0o700, cfg.State: 0o711} {
+		if err := os.MkdirAll(dir, mode); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}

@@ -19,6 +19,11 @@ import (
 // defaultHookTimeout bounds a hook that sets no timeout of its own.
 const defaultHookTimeout = 2 * time.Minute
 
+// maxHookTimeout bounds a hook's own timeout: longer is a mistake, and a
+// bound keeps its conversion to a duration (and the C stage's milliseconds)
+// from overflowing. The C stage saturates at the same bound.
+const maxHookTimeout = 24 * time.Hour
+
 // checkHooks validates the hooks of a spec.
 func checkHooks(h *specs.Hooks) error {
 	if h == nil {
@@ -35,6 +40,9 @@ func checkHooks(h *specs.Hooks) error {
 			}
 			if hook.Timeout != nil && *hook.Timeout <= 0 {
 				return errdefs.InvalidField(field+".timeout", "must be positive")
+			}
+			if hook.Timeout != nil && int64(*hook.Timeout) > int64(maxHookTimeout/time.Second) {
+				return errdefs.InvalidField(field+".timeout", fmt.Sprintf("%d seconds is longer than %s", *hook.Timeout, maxHookTimeout))
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -189,6 +190,18 @@ func TestInvalidSpecNamesField(t *testing.T) {
 		{"no mount namespace", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "linux.namespaces"},
 		{"terminal without socket", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal"},
 		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "hook"}}} }, "hooks.poststop[0].path"},
+		{"huge hook timeout", func(s *specs.Spec) {
+			huge := math.MaxInt
+			s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true"}, {Path: "/bin/true", Timeout: &huge}}}
+		}, "hooks.prestart[1].timeout"},
+		{"hook timeout over a day", func(s *specs.Spec) {
+			day := 24*60*60 + 1
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Timeout: &day}}}
+		}, "hooks.poststop[0].timeout"},
+		{"negative hook timeout", func(s *specs.Spec) {
+			neg := -1
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true", Timeout: &neg}}}
+		}, "hooks.createRuntime[0].timeout"},
 		{"device outside /dev", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/etc/x", Type: "c"}} }, "linux.devices[0].path"},
 		{"missing binary", func(s *specs.Spec) { s.Process.Args = []string{"no-such-binary"} }, "process.args[0]"},
 		{"NUL in an argument", func(s *specs.Spec) { s.Process.Args = []string{"echo", "a\x00b"} }, "process.args[1]"},

@@ -61,6 +61,10 @@ func TestInitRejectsBadPrograms(t *testing.T) {
 	execWraps.add(nsenter.OpExec, step{what: "exec"}, "4294967295", "sh")
 	hookWraps := &program{}
 	hookWraps.add(nsenter.OpHook, step{what: "hook"}, "/bin/true", "5", "{}", "4294967295")
+	// A timeout whose milliseconds overflow: saturated, the hook runs to
+	// its end rather than timing out at once.
+	hugeTimeout := &program{}
+	hugeTimeout.add(nsenter.OpHook, step{what: "hook"}, "/bin/true", "9223372036854775807", "{}", "0")
 	for _, tc := range []struct {
 		name string
 		prog []byte
@@ -74,6 +78,7 @@ func TestInitRejectsBadPrograms(t *testing.T) {
 		{"NUL in a string", nul.bytes(), "argument 0 has a NUL byte"},
 		{"exec argument count", execWraps.bytes(), "4294967295 arguments"},
 		{"hook argument count", hookWraps.bytes(), "4294967295 arguments"},
+		{"huge hook timeout", hugeTimeout.bytes(), "ended without executing the process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -57,41 +58,133 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // awaitStartByte waits for the init to write its byte into the fifo and
 // then for the fifo's end: the init closes it by executing the process,
 // after the startContainer hooks.
+//
+// The fifo (non-blocking) waits in Go's poller, and so does the init's
+// pidfd: an init that dies before it opens the fifo for writing leaves the
+// fifo silent, and its exit wakes the wait instead.
 func awaitStartByte(ctx context.Context, fd int, init proc.Ref) error {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	started := false
-	for {
-		n, err := unix.Poll(fds, 50)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("poll start fifo: %w", err)
+	// The caller owns fd: the file gets a duplicate.
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dup start fifo: %w", err)
+	}
+	fifo := os.NewFile(uintptr(dup), fifoFile)
+	defer fifo.Close()
+	// A deadline is only accepted by a file in the poller.
+	if err := fifo.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("start fifo is not pollable: %w", err)
+	}
+	rc, err := fifo.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("start fifo: %w", err)
+	}
+	// A deadline in the past wakes the wait when ctx ends or the init
+	// exits.
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(waitCtx, func() { _ = fifo.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	initDone := make(chan struct{})
+	go func() {
+		defer close(initDone)
+		if waitExit(waitCtx, init) == nil {
+			cancel()
 		}
-		if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
-			var b [1]byte
-			n, err := unix.Read(fd, b[:])
-			if err != nil {
-				return fmt.Errorf("read start fifo: %w", err)
-			}
-			if n == 0 {
-				// The write end closed: the process runs (or the init died).
-				if !started {
-					return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
-				}
-				return nil
-			}
-			started = true
+	}()
+	defer func() { cancel(); <-initDone }()
+
+	var s startWait
+	err = rc.Read(func(uintptr) bool { return s.step(fd) })
+	if err == nil || s.step(fd) {
+		return s.err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if !init.Alive() {
+		return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Errorf("wait on start fifo: %w", err)
+}
+
+// startWait follows the start fifo: the init's byte, then the fifo's end.
+type startWait struct {
+	started bool
+	err     error
+}
+
+// step reads what the fifo holds now and reports whether the wait is over,
+// with s.err its outcome.
+func (s *startWait) step(fd int) bool {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		if n > 0 {
-			if started {
-				return nil
-			}
-			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+		if err != nil {
+			s.err = fmt.Errorf("poll start fifo: %w", err)
+			return true
 		}
-		if !started && !init.Alive() {
-			return fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+		if n == 0 {
+			// No writer yet, or the init has not written: a read would
+			// see the end of a fifo no one has opened.
+			return false
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if fds[0].Revents&unix.POLLIN == 0 {
+			// Hung up without data: the write end closed.
+			return s.end()
 		}
+		var b [1]byte
+		n, err = unix.Read(fd, b[:])
+		switch {
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+			continue
+		case err != nil:
+			s.err = fmt.Errorf("read start fifo: %w", err)
+			return true
+		case n == 0:
+			// The write end closed: the process runs (or the init died).
+			return s.end()
+		}
+		s.started = true
 	}
+}
+
+// end settles the wait when the fifo's write end has closed.
+func (s *startWait) end() bool {
+	if !s.started {
+		s.err = fmt.Errorf("container init exited before start: %w", errdefs.ErrFailedPrecondition)
+	}
+	return true
+}
+
+// waitExit waits in Go's poller until the process exits; it does not reap
+// it, as its parent (the monitor) collects its status.
+func waitExit(ctx context.Context, p proc.Ref) error {
+	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", p.Pid, err)
+	}
+	pidfd := os.NewFile(uintptr(fd), "pidfd")
+	defer pidfd.Close()
+	if !p.Alive() {
+		return nil
+	}
+	if err := pidfd.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("pidfd %d is not pollable: %w", p.Pid, err)
+	}
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("pidfd %d: %w", p.Pid, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = pidfd.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := rc.Read(func(uintptr) bool { return exited(fd) }); err == nil || exited(fd) {
+		return nil
+	}
+	return ctx.Err()
 }

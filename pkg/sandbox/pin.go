@@ -47,7 +47,7 @@ func (p pinner) pinPath(kind NamespaceKind, id string) string {
 // host's mount namespace also releases copies of the pin that other mount
 // namespaces made; otherwise a copied pin would keep the namespace alive.
 func (p pinner) prepare() error {
-	if err := os.MkdirAll(p.dir, 0o711); err != nil {
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return fmt.Errorf("create namespace pin directory: %w", err)
 	}
 	mounted, err := mountinfo.Mounted(p.dir)
@@ -144,7 +144,7 @@ func (p pinner) setupAndPin(id string, kinds []NamespaceKind, setup func() error
 // pin bind-mounts the namespace file src onto the pin path for kind and id.
 func (p pinner) pin(kind NamespaceKind, id, src string) (string, error) {
 	path := p.pinPath(kind, id)
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("pin %s namespace: %w", kind, err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)

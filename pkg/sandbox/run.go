@@ -174,7 +174,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 	if err := m.step("files"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(sb.Dir, 0o700); err != nil {
 		return fmt.Errorf("create pod directory: %w", err)
 	}
 	if err := writeResolvConf(sb.Dir, spec.DNS); err != nil {

@@ -18,7 +18,7 @@ const shmSize = 64 << 20
 
 // mountShm mounts the pod's /dev/shm tmpfs at dir.
 func mountShm(dir string) error {
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create pod shm: %w", err)
 	}
 	data := fmt.Sprintf("mode=1777,size=%d", shmSize)

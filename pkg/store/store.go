@@ -24,7 +24,7 @@ type Store struct {
 // Open opens (creating if needed) the database at path. It waits briefly for
 // another process holding it, then fails: one daemon owns the database.
 func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
 	// The freelist is rebuilt on open instead of written on every commit:

@@ -20,6 +20,9 @@
 // After the hook exits, its output is read for at most this long: a
 // process it left behind may hold the pipe open.
 #define OUTPUT_GRACE_MS 1000
+// MAX_TIMEOUT_S saturates a hook's timeout, which Go has checked already,
+// so that its product in milliseconds cannot overflow.
+#define MAX_TIMEOUT_S (24LL * 60 * 60)
 
 __attribute__((noreturn)) static void hook_child(const struct crisp_op *op, int in, int out, uint32_t argc)
 {
@@ -78,6 +81,10 @@ void crisp_run_hook(struct crisp_init *in, const struct crisp_op *op)
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		crisp_op_fail(in, op, errno, "pidfd_open");
+	if (timeout < 0)
+		timeout = 0;
+	if (timeout > MAX_TIMEOUT_S)
+		timeout = MAX_TIMEOUT_S;
 	deadline = crisp_now_ms() + timeout * 1000;
 	while (!done) {
 		struct pollfd fds[3] = {
