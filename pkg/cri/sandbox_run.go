@@ -20,7 +20,7 @@ func (s *RuntimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	}
 	sb, err := s.sandboxes.Run(ctx, spec)
 	if err != nil {
-		return nil, err
+		return nil, inField("config", err)
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
 }

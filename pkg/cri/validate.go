@@ -141,7 +141,11 @@ func checkPath(field, p string) error {
 // checkLabels bounds label keys and values and refuses control characters
 // in either: labels are echoed in lists, logs and filters.
 func checkLabels(field string, labels map[string]string) error {
+	total := 0
 	for k, v := range labels {
+		if total += len(k) + len(v); total > maxAnnotationsSize {
+			return errdefs.InvalidField(field, fmt.Sprintf("larger than %d bytes in total", maxAnnotationsSize))
+		}
 		f := field + "[" + k + "]"
 		if k == "" {
 			return errdefs.InvalidField(f, "key must not be empty")

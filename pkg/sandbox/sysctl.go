@@ -1,10 +1,14 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -116,7 +120,13 @@ func checkSysctlValue(value string) error {
 func applySysctls(sysctls map[string]string) error {
 	for key, value := range sysctls {
 		path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-		if err := os.WriteFile(path, []byte(value), 0); err != nil {
+		err := os.WriteFile(path, []byte(value), 0)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return errdefs.InvalidField("linux.sysctls["+key+"]", "no such sysctl in the pod's namespaces")
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ERANGE):
+			return errdefs.InvalidField("linux.sysctls["+key+"]", fmt.Sprintf("the kernel refuses the value %q", value))
+		case err != nil:
 			return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 		}
 	}

@@ -129,3 +129,22 @@ func TestValidateSysctls(t *testing.T) {
 		})
 	}
 }
+
+// A sysctl the kernel does not have, or a value it refuses, is the
+// request's fault: InvalidArgument naming it, and nothing left.
+func TestPodSysctlTheKernelRefusesIsInvalid(t *testing.T) {
+	e := newEnv(t)
+	for _, sysctls := range []map[string]string{
+		{"net.ipv4.no_such_knob": "1"},
+		{"net.ipv4.ip_forward": "not-a-number"},
+	} {
+		spec := podSpec("bad-sysctl")
+		spec.Sysctls = sysctls
+		_, err := e.m.Run(context.Background(), spec)
+		var fe *errdefs.FieldError
+		if !errors.As(err, &fe) || !strings.HasPrefix(fe.Field, "linux.sysctls[") {
+			t.Errorf("sysctls %v: %v, want an invalid linux.sysctls field", sysctls, err)
+		}
+	}
+	assertNothingLeft(t, e)
+}
