@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	ocispec "github.com/crisp-runtime/crisp/pkg/oci/spec"
 )
 
 // Bounds on request fields. Every field that reaches a file, a kernel call
@@ -143,9 +144,6 @@ func checkPath(field, p string) error {
 func checkLabels(field string, labels map[string]string) error {
 	total := 0
 	for k, v := range labels {
-		if total += len(k) + len(v); total > maxAnnotationsSize {
-			return errdefs.InvalidField(field, fmt.Sprintf("larger than %d bytes in total", maxAnnotationsSize))
-		}
 		f := field + "[" + k + "]"
 		if k == "" {
 			return errdefs.InvalidField(f, "key must not be empty")
@@ -155,6 +153,9 @@ func checkLabels(field string, labels map[string]string) error {
 		}
 		if err := checkText(f, v, maxLabelValueLen); err != nil {
 			return err
+		}
+		if total += len(k) + len(v); total > maxAnnotationsSize {
+			return errdefs.InvalidField(field, fmt.Sprintf("larger than %d bytes in total", maxAnnotationsSize))
 		}
 	}
 	return nil
@@ -376,6 +377,13 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig, handler string) error {
 	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
 		// Its form is the cgroup driver's to check (pkg/cgroups).
 		if err := checkPath("config.linux.cgroup_parent", p); err != nil {
+			return err
+		}
+	}
+	// A pause-less pod runs no process to confine, but a profile it names
+	// must be one its containers could load, as a pause container's would.
+	if p := cfg.GetLinux().GetSecurityContext().GetSeccomp(); p.GetProfileType() == runtimeapi.SecurityProfile_Localhost {
+		if err := ocispec.CheckLocalhostSeccomp("config.linux.security_context.seccomp.localhost_ref", p.GetLocalhostRef()); err != nil {
 			return err
 		}
 	}

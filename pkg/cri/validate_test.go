@@ -47,6 +47,14 @@ func TestValidatePodConfigRefusesHostileFields(t *testing.T) {
 		{"config.hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web..example" }},
 		{"config.hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web_1" }},
 		{"config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "var/log/pods/x" }},
+		{"config.linux.security_context.seccomp.localhost_ref", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/dev/zero"}}}
+		}},
+		{"config.linux.security_context.seccomp.localhost_ref", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "profile.json"}}}
+		}},
 		{"config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "/var/log/pods/../../etc" }},
 		{"config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "/var/log/pods/x/" }},
 		{"config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "/var/log/pods/x\x00" }},

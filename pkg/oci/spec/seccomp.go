@@ -73,6 +73,14 @@ func defaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
 // make the daemon read and hold.
 const maxSeccompProfileSize = 1 << 20
 
+// CheckLocalhostSeccomp loads the Localhost profile at path as a
+// container's would be loaded, naming field in its error: for a pod's
+// security context, whose profile no process of its own uses.
+func CheckLocalhostSeccomp(field, path string) error {
+	_, err := localhostSeccomp(field, path, &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}})
+	return err
+}
+
 // localhostSeccomp loads the profile file at path on the host. The path is
 // the request's, so it may name anything: only a regular file of at most
 // maxSeccompProfileSize bytes is read.
