@@ -45,7 +45,13 @@ func crictlCommand(t *testing.T, d *daemon, args ...string) *exec.Cmd {
 	if err != nil {
 		t.Skip("needs crictl on PATH (hack/install-tools.sh installs it)")
 	}
-	return exec.Command("nsenter", append([]string{"--net=" + netnsOf(d), "--", path,
+	// An empty configuration of its own: without one crictl warns on
+	// stderr that /etc/crictl.yaml is missing, as on a fresh machine.
+	config := filepath.Join(d.Dir, "crictl.yaml")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command("nsenter", append([]string{"--net=" + netnsOf(d), "--", path, "--config", config,
 		"--runtime-endpoint", "unix://" + d.Socket, "--image-endpoint", "unix://" + d.Socket}, args...)...)
 }
 
