@@ -173,3 +173,31 @@ func TestRemoveImageUnderOrphanLayer(t *testing.T) {
 		t.Fatalf("after Remove: %d images and %d layers, want none", images, layers)
 	}
 }
+
+// Removals of one image at once all succeed, as critest's image
+// consistency spec requires: the ones that lose the race find it gone.
+func TestRemoveImageConcurrently(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	s := openTestStore(t, testOptions(t, DriverOverlay, reg))
+	ctx := context.Background()
+	ref, _ := push(t, reg, "concurrent/busybox:1", busybox(t))
+	for round := range 5 {
+		img, err := s.Pull(ctx, ref, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 8)
+		for i := range cap(errs) {
+			q := ref
+			if i%2 == 1 {
+				q = img.ID
+			}
+			go func() { errs <- s.Remove(ctx, q) }()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: concurrent Remove = %v", round, err)
+			}
+		}
+	}
+}

@@ -36,7 +36,10 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		if errors.Is(err, storage.ErrImageUsedByContainer) {
 			return fmt.Errorf("remove image %s (%s): a container uses it: %w", ref, img.ID, errdefs.ErrFailedPrecondition)
 		}
-		if errors.Is(err, storage.ErrImageUnknown) {
+		// A concurrent RemoveImage of the same image got there first:
+		// storage says the id is unknown, or, once its name is gone,
+		// that the id names no image.
+		if errors.Is(err, storage.ErrImageUnknown) || errors.Is(err, storage.ErrNotAnImage) {
 			return nil
 		}
 		return fmt.Errorf("remove image %s (%s): %w", ref, img.ID, err)
