@@ -60,6 +60,9 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	img, err := m.opts.Images.Get(ctx, cfg.Image.Image)
 	if err != nil {
 		m.index.Forget(id)
+		if errors.Is(err, errdefs.ErrInvalidArgument) {
+			return nil, errdefs.InvalidField("image.image", err.Error())
+		}
 		return nil, fmt.Errorf("image.image %q: %w", cfg.Image.Image, err)
 	}
 	cgroupsPath, err := cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, pod.Spec.CgroupParent, pod.ID, id)

@@ -2,23 +2,31 @@ package cri
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/container"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // ListContainers lists containers matching the filter: id (or a prefix of
 // it), state, pod (or a prefix of its id) and every label of the selector.
 func (s *RuntimeService) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	if err := checkContainerFilter(req.GetFilter()); err != nil {
+		return nil, err
+	}
 	return &runtimeapi.ListContainersResponse{Containers: s.listContainers(req.GetFilter())}, nil
 }
 
 // StreamContainers is ListContainers for clients that read large answers as
 // a stream; every container is sent, in batches.
 func (s *RuntimeService) StreamContainers(req *runtimeapi.StreamContainersRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
+	if err := checkContainerFilter(req.GetFilter()); err != nil {
+		return err
+	}
 	items := s.listContainers(req.GetFilter())
 	for start := 0; start == 0 || start < len(items); start += streamBatch {
 		end := min(start+streamBatch, len(items))
@@ -74,4 +82,15 @@ func containerMatches(c *container.Container, f *runtimeapi.ContainerFilter) boo
 
 func containerMetadata(c *container.Container) *runtimeapi.ContainerMetadata {
 	return &runtimeapi.ContainerMetadata{Name: c.Metadata.Name, Attempt: c.Metadata.Attempt}
+}
+
+// checkContainerFilter refuses a state filter that names no state: it would match
+// nothing, silently.
+func checkContainerFilter(f *runtimeapi.ContainerFilter) error {
+	if st := f.GetState(); st != nil {
+		if _, ok := runtimeapi.ContainerState_name[int32(st.State)]; !ok {
+			return errdefs.InvalidField("filter.state", fmt.Sprintf("unknown state %d", st.State))
+		}
+	}
+	return nil
 }

@@ -153,9 +153,11 @@ func TestUpdateRuntimeConfigKeepsPodCIDR(t *testing.T) {
 	if err := update(""); err != nil { // empty keeps the value
 		t.Fatal(err)
 	}
-	err := update("10.88.0.0/33")
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "pod_cidr") {
-		t.Errorf("bad CIDR: %v, want InvalidArgument naming pod_cidr", err)
+	for _, bad := range []string{"10.88.0.0/33", "10.88.0.0/16\n", "10.88.0.0/16,\x00"} {
+		err := update(bad)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "pod_cidr") {
+			t.Errorf("bad CIDR %q: %v, want InvalidArgument naming pod_cidr", bad, err)
+		}
 	}
 	if rs.podCIDR != "10.88.0.0/16,fd00:88::/64" {
 		t.Errorf("pod CIDR = %q", rs.podCIDR)
@@ -171,5 +173,19 @@ func TestUnbuiltRPCIsUnimplemented(t *testing.T) {
 	_, err := c.CheckpointContainer(background(t), &runtimeapi.CheckpointContainerRequest{})
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointContainer") {
 		t.Errorf("CheckpointContainer: %v, want Unimplemented naming the RPC", err)
+	}
+}
+
+// A state filter that names no state is refused before anything is listed.
+func TestListFiltersRefuseUnknownStates(t *testing.T) {
+	_, c := newTestService(t, networkStatus{})
+	ctx := background(t)
+	_, err := c.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{State: &runtimeapi.PodSandboxStateValue{State: 99}}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "filter.state") {
+		t.Errorf("ListPodSandbox with state 99: %v, want InvalidArgument naming filter.state", err)
+	}
+	_, err = c.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: &runtimeapi.ContainerStateValue{State: 99}}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "filter.state") {
+		t.Errorf("ListContainers with state 99: %v, want InvalidArgument naming filter.state", err)
 	}
 }

@@ -2,23 +2,31 @@ package cri
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
 // ListPodSandbox lists pods matching the filter: id (or a prefix of it),
 // state, and every label of the label selector.
 func (s *RuntimeService) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	if err := checkPodFilter(req.GetFilter()); err != nil {
+		return nil, err
+	}
 	return &runtimeapi.ListPodSandboxResponse{Items: s.podSandboxes(req.GetFilter())}, nil
 }
 
 // StreamPodSandboxes is ListPodSandbox for clients that read large answers
 // as a stream; every pod is sent, in batches.
 func (s *RuntimeService) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
+	if err := checkPodFilter(req.GetFilter()); err != nil {
+		return err
+	}
 	items := s.podSandboxes(req.GetFilter())
 	for start := 0; start == 0 || start < len(items); start += streamBatch {
 		end := min(start+streamBatch, len(items))
@@ -64,4 +72,15 @@ func sandboxMatches(sb *sandbox.Sandbox, f *runtimeapi.PodSandboxFilter) bool {
 		}
 	}
 	return true
+}
+
+// checkPodFilter refuses a state filter that names no state: it would match
+// nothing, silently.
+func checkPodFilter(f *runtimeapi.PodSandboxFilter) error {
+	if st := f.GetState(); st != nil {
+		if _, ok := runtimeapi.PodSandboxState_name[int32(st.State)]; !ok {
+			return errdefs.InvalidField("filter.state", fmt.Sprintf("unknown state %d", st.State))
+		}
+	}
+	return nil
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
+// maxPodCIDRLen bounds the pod CIDR: two IPv6 prefixes and a comma.
+const maxPodCIDRLen = 128
+
 // UpdateRuntimeConfig keeps the node's pod CIDR that kubelet hands down. An
 // empty request leaves the current value alone; a dual-stack value is a
 // comma-separated pair of prefixes.
@@ -18,6 +21,9 @@ func (s *RuntimeService) UpdateRuntimeConfig(ctx context.Context, req *runtimeap
 	cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr()
 	if cidr == "" {
 		return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+	}
+	if err := checkText("runtime_config.network_config.pod_cidr", cidr, maxPodCIDRLen); err != nil {
+		return nil, err
 	}
 	for _, p := range strings.Split(cidr, ",") {
 		if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {

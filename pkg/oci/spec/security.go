@@ -87,10 +87,13 @@ func containerPaths(field string, paths []string) ([]string, error) {
 // container without it would break the promise it makes.
 func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
 	if p := sc.GetApparmor(); p != nil {
-		if p.GetProfileType() == runtimeapi.SecurityProfile_Localhost {
+		switch p.GetProfileType() {
+		case runtimeapi.SecurityProfile_Localhost:
 			return errdefs.InvalidField("linux.security_context.apparmor.localhost_ref", fmt.Sprintf("AppArmor profile %q: AppArmor profiles are not supported", p.GetLocalhostRef()))
+		case runtimeapi.SecurityProfile_RuntimeDefault, runtimeapi.SecurityProfile_Unconfined:
+			return nil
 		}
-		return nil
+		return errdefs.InvalidField("linux.security_context.apparmor.profile_type", fmt.Sprintf("unknown profile type %d", p.GetProfileType()))
 	}
 	//lint:ignore SA1019 older kubelets send only the name.
 	switch name := sc.GetApparmorProfile(); {
