@@ -161,30 +161,4 @@ func (s *startWait) end() bool {
 
 // waitExit waits in Go's poller until the process exits; it does not reap
 // it, as its parent (the monitor) collects its status.
-func waitExit(ctx context.Context, p proc.Ref) error {
-	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
-	if errors.Is(err, unix.ESRCH) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pidfd_open %d: %w", p.Pid, err)
-	}
-	pidfd := os.NewFile(uintptr(fd), "pidfd")
-	defer pidfd.Close()
-	if !p.Alive() {
-		return nil
-	}
-	if err := pidfd.SetReadDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("pidfd %d is not pollable: %w", p.Pid, err)
-	}
-	rc, err := pidfd.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("pidfd %d: %w", p.Pid, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = pidfd.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if err := rc.Read(func(uintptr) bool { return exited(fd) }); err == nil || exited(fd) {
-		return nil
-	}
-	return ctx.Err()
-}
+func waitExit(ctx context.Context, p proc.Ref) error { return waitPidfd(ctx, p, false) }

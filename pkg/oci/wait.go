@@ -38,7 +38,11 @@ func (r *Runtime) Wait(ctx context.Context, id string) (*ExitStatus, error) {
 // The wait takes no thread: the non-blocking pidfd is in Go's poller, which
 // reports it readable when the process exits, so that a thousand waits
 // cost a thousand parked goroutines rather than as many threads.
-func waitGone(ctx context.Context, p proc.Ref) error {
+func waitGone(ctx context.Context, p proc.Ref) error { return waitPidfd(ctx, p, true) }
+
+// waitPidfd waits for p's exit on a pidfd in Go's poller, reaping p when
+// reapChild is set and p is the caller's child.
+func waitPidfd(ctx context.Context, p proc.Ref, reapChild bool) error {
 	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
 	if errors.Is(err, unix.ESRCH) {
 		return nil
@@ -48,11 +52,12 @@ func waitGone(ctx context.Context, p proc.Ref) error {
 	}
 	pidfd := os.NewFile(uintptr(fd), "pidfd")
 	defer pidfd.Close()
+	if reapChild {
+		defer reap(fd)
+	}
 	if !p.Alive() {
-		reap(fd)
 		return nil // gone, or the pid was recycled before we opened it
 	}
-	defer reap(fd)
 	// Without the poller the wait below would spin: a deadline is only
 	// accepted by a file in it.
 	if err := pidfd.SetReadDeadline(time.Time{}); err != nil {
