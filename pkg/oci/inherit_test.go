@@ -82,10 +82,11 @@ func TestProcessGetsOnlyItsDescriptors(t *testing.T) {
 	}
 	// stdio on /dev/null and the state directory; with the memory
 	// controller, the OOM watch too: the cgroup's directory, its
-	// memory.events and the signalfd the monitor waits on with them.
+	// memory.events and its parent's, and the signalfd the monitor waits
+	// on with them.
 	want := 4
 	if h, err := cgroups.OpenHierarchy(rt.cgroupMount, cgroups.MissingWarn); err == nil && h.Has("memory") {
-		want += 3
+		want += 4
 	}
 	if len(entries) != want {
 		var names []string

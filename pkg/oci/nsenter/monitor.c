@@ -353,6 +353,11 @@ static int wait_init(pid_t init, int statefd, struct oom_watch *oom, int *status
 	int exited = 0, sfd = -1;
 	sigset_t mask;
 
+	// Setup failed before the init existed: reap what is left and leave.
+	if (init <= 0) {
+		reap(init, 0, status);
+		return 0;
+	}
 	if (oom->fd >= 0) {
 		sigemptyset(&mask);
 		sigaddset(&mask, SIGCHLD);
