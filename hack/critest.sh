@@ -49,7 +49,9 @@ if [ -z "${CRISP_CRITEST_NETNS:-}" ] && [ -z "${CRISP_CRITEST_GUEST:-}" ]; then
 	export WORK
 	# shellcheck disable=SC2317 # run by the trap
 	remove_work() {
-		grep -o " ${WORK}[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+		# Nothing may be mounted there (the qemu run mounts in the guest):
+		# grep's no-match must not fail the script.
+		{ grep -o " ${WORK}[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		rm -rf "$WORK"
 	}
 	trap remove_work EXIT
