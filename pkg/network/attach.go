@@ -34,6 +34,9 @@ func (m *Manager) runtimeConf(p *Pod) *libcni.RuntimeConf {
 // Attach runs CNI ADD for the pod and returns its addresses. A failed ADD is
 // followed by a DEL so no veth, lease or iptables rule is left behind.
 func (m *Manager) Attach(ctx context.Context, p *Pod) (*Result, error) {
+	if err := p.validateArgs(); err != nil {
+		return nil, err
+	}
 	if err := p.validatePortMappings(); err != nil {
 		return nil, err
 	}

@@ -1,8 +1,12 @@
 package network
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // Pod is what CNI needs to know about a pod to attach or detach it.
@@ -49,6 +53,21 @@ type DNS struct {
 type Result struct {
 	// IPs are the pod's addresses, the primary (IPv4 when there is one) first.
 	IPs []netip.Addr
+}
+
+// validateArgs refuses the pod's names that CNI_ARGS cannot carry: the
+// values are joined as KEY=VALUE;KEY=VALUE into one environment variable,
+// so a ';' or '=' would add an argument of the caller's choosing and a NUL
+// would cut the variable short.
+func (p *Pod) validateArgs() error {
+	for _, a := range []struct{ field, value string }{
+		{"metadata.namespace", p.Namespace}, {"metadata.name", p.Name}, {"metadata.uid", p.UID},
+	} {
+		if strings.ContainsAny(a.value, ";=") || strings.ContainsFunc(a.value, unicode.IsControl) {
+			return errdefs.InvalidField(a.field, fmt.Sprintf("%q cannot be passed in CNI_ARGS", a.value))
+		}
+	}
+	return nil
 }
 
 // cniArgs are the CNI_ARGS every Kubernetes runtime passes.

@@ -57,3 +57,23 @@ func TestAttachRefusesBadPortMappingBeforeCNI(t *testing.T) {
 		t.Fatalf("Attach: %v, want invalid argument naming port_mappings[1].host_ip", err)
 	}
 }
+
+// Names that would add a CNI argument or cut CNI_ARGS short never reach a
+// plugin, whatever the CRI edge let through.
+func TestAttachRefusesNamesCNIArgsCannotCarry(t *testing.T) {
+	m := NewManager(t.TempDir(), []string{t.TempDir()}, t.TempDir())
+	for _, tc := range []struct {
+		pod   Pod
+		field string
+	}{
+		{Pod{ID: "x", Name: "n;K8S_POD_NAMESPACE=kube-system", Namespace: "ns", UID: "u"}, "metadata.name"},
+		{Pod{ID: "x", Name: "n", Namespace: "ns=x", UID: "u"}, "metadata.namespace"},
+		{Pod{ID: "x", Name: "n", Namespace: "ns", UID: "u\x00v"}, "metadata.uid"},
+		{Pod{ID: "x", Name: "n\nm", Namespace: "ns", UID: "u"}, "metadata.name"},
+	} {
+		_, err := m.Attach(context.Background(), &tc.pod)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Attach %+v: %v, want invalid argument naming %s", tc.pod, err, tc.field)
+		}
+	}
+}
