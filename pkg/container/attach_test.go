@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -91,11 +92,22 @@ func TestAttachStdinWithoutLog(t *testing.T) {
 		t.Errorf("log path %q, want none", c.LogPath)
 	}
 
-	in, inW := io.Pipe()
+	// A pipe with a buffer: an Attach that failed leaves the writes below
+	// unread without blocking them, and the test reports it.
+	in, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
 	var out lockedBuffer
 	done := make(chan error, 1)
 	go func() { done <- e.m.Attach(ctx, c.ID, in, &out, nil, nil) }()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "got hi"); time.Sleep(50 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("Attach ended before the echo: %v; output %q", err, out.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no echo through the attach; output %q", out.String())
 		}

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // The attach socket's protocol; see nsenter/attach.h.
@@ -54,7 +56,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams AttachStreams) 
 	if rec.LogPath == "" {
 		return fmt.Errorf("container %s has no log, so nothing to attach to: %w", id, errdefs.ErrFailedPrecondition)
 	}
-	conn, err := dialAttach(r.dir(id))
+	conn, err := dialAttachReady(ctx, r.dir(id), rec.Monitor)
 	if err != nil {
 		return fmt.Errorf("attach to container %s: %w", id, err)
 	}
@@ -81,6 +83,45 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams AttachStreams) 
 		return fmt.Errorf("attach to container %s: %w", id, err)
 	}
 	return nil
+}
+
+// attachReadyWait bounds how long Attach waits for a live monitor to serve
+// its socket.
+const attachReadyWait = 5 * time.Second
+
+// dialAttachReady connects to the attach socket of a live monitor. The
+// monitor binds the socket as it starts following the container, which
+// can be just after Create and Start returned: until then the socket's
+// creation in the state directory is waited for, on inotify.
+func dialAttachReady(ctx context.Context, dir string, monitor proc.Ref) (*os.File, error) {
+	conn, err := dialAttach(dir)
+	if err == nil || !errors.Is(err, errdefs.ErrFailedPrecondition) || !monitor.Alive() {
+		return conn, err
+	}
+	in, ierr := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if ierr != nil {
+		return nil, err
+	}
+	events := os.NewFile(uintptr(in), "inotify")
+	defer events.Close()
+	if _, ierr := unix.InotifyAddWatch(in, dir, unix.IN_CREATE|unix.IN_MOVED_TO); ierr != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, attachReadyWait)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = events.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, 4096)
+	for {
+		// Dial again after the watch is in place: a socket bound in
+		// between is found now, a later one raises an event.
+		if conn, err = dialAttach(dir); err == nil || !errors.Is(err, errdefs.ErrFailedPrecondition) || !monitor.Alive() {
+			return conn, err
+		}
+		if _, rerr := events.Read(buf); rerr != nil {
+			return nil, err
+		}
+	}
 }
 
 // dialAttach connects to the monitor's socket in dir, through a descriptor

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // syncBuffer is a bytes.Buffer safe for the attach's writer goroutine and
@@ -352,5 +354,43 @@ func TestAttachStdinOfTwoClients(t *testing.T) {
 	stopAttach()
 	for range 2 {
 		<-done
+	}
+}
+
+// An Attach right after Start may come before the monitor bound its
+// socket: it waits for the socket of a live monitor instead of failing.
+func TestDialAttachWaitsForTheMonitorsSocket(t *testing.T) {
+	dir := t.TempDir()
+	self, err := proc.NewRef(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialed := make(chan error, 1)
+	go func() {
+		conn, err := dialAttachReady(context.Background(), dir, self)
+		if err == nil {
+			conn.Close()
+		}
+		dialed <- err
+	}()
+	// Bind once the dial is waiting on the directory (or has failed).
+	select {
+	case err := <-dialed:
+		t.Fatalf("dial before the socket exists ended: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: filepath.Join(dir, attachSocket), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := <-dialed; err != nil {
+		t.Fatalf("dial after the socket appeared: %v", err)
+	}
+	// A dead monitor's missing socket is an answer at once.
+	dead := self
+	dead.Start++
+	if _, err := dialAttachReady(context.Background(), t.TempDir(), dead); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("dial of a dead monitor: %v, want a failed precondition", err)
 	}
 }
