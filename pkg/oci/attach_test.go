@@ -289,7 +289,7 @@ func TestAttachStdinOfTwoClients(t *testing.T) {
 	if err := rt.Start(ctx, "stdin2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the container's first line", func() bool { return len(readLog(t, logPath)) > 0 })
+	waitFor(t, "the container's first line", func() bool { return len(readLogSoFar(t, logPath)) > 0 })
 	st, err := rt.State(ctx, "stdin2")
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestAttachStdinOfTwoClients(t *testing.T) {
 	var got []string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got = stream(readLog(t, logPath), "stdout")
+		got = stream(readLogSoFar(t, logPath), "stdout")
 		n := 0
 		for _, l := range got {
 			if strings.Contains(l, last) {

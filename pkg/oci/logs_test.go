@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,22 @@ func readLog(t *testing.T, path string) []logLine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseLog(t, data)
+}
+
+// readLogSoFar reads the complete lines of a log the monitor is still
+// writing: the last line may be cut where a read met a write.
+func readLogSoFar(t *testing.T, path string) []logLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseLog(t, data[:bytes.LastIndexByte(data, '\n')+1])
+}
+
+func parseLog(t *testing.T, data []byte) []logLine {
+	t.Helper()
 	var lines []logLine
 	for _, text := range strings.SplitAfter(string(data), "\n") {
 		if text == "" {
