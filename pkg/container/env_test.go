@@ -239,7 +239,13 @@ func (e *env) run(t *testing.T, sb *sandbox.Sandbox, cfg *runtimeapi.ContainerCo
 // hanging.
 func (e *env) waitExited(t *testing.T, id string) *Container {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	return e.waitExitedWithin(t, id, 30*time.Second)
+}
+
+// waitExitedWithin is waitExited with its bound given.
+func (e *env) waitExitedWithin(t *testing.T, id string, bound time.Duration) *Container {
+	t.Helper()
+	for deadline := time.Now().Add(bound); ; time.Sleep(10 * time.Millisecond) {
 		c, err := e.m.Get(id)
 		if err != nil {
 			t.Fatal(err)

@@ -31,18 +31,7 @@ func oomConfig(name, script string) *runtimeapi.ContainerConfig {
 // The bound only keeps a broken test from hanging.
 func (e *env) waitOOMExited(t *testing.T, id string) *Container {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		c, err := e.m.Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.State == StateExited {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s still %s", id, c.State)
-		}
-	}
+	return e.waitExitedWithin(t, id, 3*time.Minute)
 }
 
 // TestOOMKilledChild: a process the OOM killer kills while the init
