@@ -56,23 +56,7 @@ func TestContainerLogDoesNotFollowSymlinks(t *testing.T) {
 	}
 
 	logPath := filepath.Join(dir, "c.log")
-	spec := testSpec(t, "sh", "-c", "touch /dev/shm/wait; echo first; while [ -e /dev/shm/wait ]; do sleep 0.02; done; echo second")
-	if err := rt.Create(ctx, "rotated", writeBundle(t, spec), CreateOptions{LogPath: logPath}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Delete(context.Background(), "rotated", true) })
-	if err := rt.Start(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
-	for ctx.Err() == nil {
-		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "first") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := os.Rename(logPath, logPath+".1"); err != nil {
-		t.Fatal(err)
-	}
+	startRotated(ctx, t, rt, logPath)
 	if err := os.Symlink(outside, logPath); err != nil {
 		t.Fatal(err)
 	}

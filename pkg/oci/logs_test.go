@@ -124,24 +124,7 @@ func TestContainerLogReopen(t *testing.T) {
 	logPath := filepath.Join(dir, "c.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The container writes "second" once the test removes /dev/shm/wait.
-	spec := testSpec(t, "sh", "-c", "touch /dev/shm/wait; echo first; while [ -e /dev/shm/wait ]; do sleep 0.02; done; echo second")
-	if err := rt.Create(ctx, "rotated", writeBundle(t, spec), CreateOptions{LogPath: logPath}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Delete(context.Background(), "rotated", true) })
-	if err := rt.Start(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
-	for ctx.Err() == nil {
-		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "first") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := os.Rename(logPath, logPath+".1"); err != nil {
-		t.Fatal(err)
-	}
+	startRotated(ctx, t, rt, logPath)
 	if err := rt.ReopenLog(ctx, "rotated"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +163,29 @@ func TestContainerLogPathErrors(t *testing.T) {
 	}
 	if _, err := rt.State(context.Background(), "badlog"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("state after the failed create: %v, want not found", err)
+	}
+}
+
+// startRotated runs container "rotated", which logs "first" to logPath,
+// then "second" once the test removes /dev/shm/wait, and rotates its log
+// to logPath.1 after the first line, as kubelet does.
+func startRotated(ctx context.Context, t *testing.T, rt *Runtime, logPath string) {
+	t.Helper()
+	spec := testSpec(t, "sh", "-c", "touch /dev/shm/wait; echo first; while [ -e /dev/shm/wait ]; do sleep 0.02; done; echo second")
+	if err := rt.Create(ctx, "rotated", writeBundle(t, spec), CreateOptions{LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "rotated", true) })
+	if err := rt.Start(ctx, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "first") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
 	}
 }
