@@ -220,12 +220,14 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err := writeBundle(c.Bundle, s); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
+	var logDir *os.File
 	if c.LogPath != "" {
-		if c.LogPath, err = prepareLogPath(pod.Spec.LogDirectory, cfg.LogPath); err != nil {
+		if c.LogPath, logDir, err = prepareLogPath(pod.Spec.LogDirectory, cfg.LogPath); err != nil {
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
+		defer logDir.Close()
 	}
-	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
+	opts := oci.CreateOptions{LogPath: c.LogPath, LogDir: logDir, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
 	// The stdin and the terminal are held by the monitor that writes the
 	// log; a container without a log path still gets one, writing its log
 	// to /dev/null, so that it can be attached to.
