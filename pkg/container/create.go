@@ -200,6 +200,9 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		CgroupsPath:      c.CgroupsPath,
 		TargetPIDNS:      target,
 		DefaultPidsLimit: m.opts.DefaultPidsLimit,
+		// The kernel's, so it is asked each time: a probe is one
+		// system call.
+		RecursiveReadOnly: oci.RecursiveMountAttrsSupported(),
 	}
 	if img.Config != nil {
 		sc.Image = &img.Config.Config

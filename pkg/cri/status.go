@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
 // Reasons reported with false conditions, as kubelet and crictl show them.
@@ -28,7 +30,9 @@ func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
 			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
+			Features: &runtimeapi.RuntimeHandlerFeatures{
+				RecursiveReadOnlyMounts: oci.RecursiveMountAttrsSupported(),
+			},
 		}},
 		// Containers honour supplemental_groups_policy (Merge and Strict)
 		// and report the identity they run as in ContainerStatus.user.

@@ -21,6 +21,9 @@ func Features() *features.Features {
 	for o := range propagationFlags {
 		mountOpts = append(mountOpts, o)
 	}
+	for o := range recursiveAttrs {
+		mountOpts = append(mountOpts, o)
+	}
 	sort.Strings(mountOpts)
 	var nss []string
 	for t := range nsKinds {

@@ -46,6 +46,7 @@
 #define CRISP_OP_WAIT_START 33      // state dir fd: block on exec.fifo until start
 #define CRISP_OP_EXEC 34            // argc, argv..., env...
 #define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
+#define CRISP_OP_SETATTR_IN_ROOT 36 // dest, attributes set, attributes cleared: mount_setattr(2) of the whole tree
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

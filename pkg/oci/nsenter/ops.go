@@ -44,6 +44,7 @@ const (
 	OpWaitStart       Op = C.CRISP_OP_WAIT_START
 	OpExec            Op = C.CRISP_OP_EXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
+	OpSetattrInRoot   Op = C.CRISP_OP_SETATTR_IN_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the

@@ -55,6 +55,10 @@ type Container struct {
 	TargetPIDNS string
 	// DefaultPidsLimit applies when the container sets no pids limit; 0 = none.
 	DefaultPidsLimit int64
+	// RecursiveReadOnly says the executor can make a mount read-only with
+	// every mount below it (mounts[].recursive_read_only); without it such
+	// a mount is refused.
+	RecursiveReadOnly bool
 }
 
 // Build returns the OCI spec of c, or an error naming the offending CRI field
