@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/ids"
@@ -207,9 +208,18 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if img.Config != nil {
 		sc.Image = &img.Config.Config
 	}
+	if m.opts.AppArmor != nil {
+		sc.AppArmor = m.opts.AppArmor
+	}
 	s, err := spec.Build(sc)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if s.Process.ApparmorProfile == apparmor.DefaultProfile {
+		// Loaded on first use, and again if an admin unloaded it.
+		if err := m.opts.AppArmor.LoadDefault(ctx); err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
 	}
 	sig, err := spec.StopSignal(sc)
 	if err != nil {

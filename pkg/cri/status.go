@@ -7,6 +7,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
@@ -29,7 +30,7 @@ func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Name:     "",
+			Name: "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{
 				RecursiveReadOnlyMounts: oci.RecursiveMountAttrsSupported(),
 			},
@@ -64,6 +65,8 @@ func (s *RuntimeService) statusInfo() (map[string]string, error) {
 		"config":       string(cfg),
 		"cgroupDriver": fmt.Sprintf("%q", s.config.EffectiveCgroupDriver()),
 		"network":      string(network),
+		// Whether containers can be confined (crictl info shows it).
+		"apparmor": fmt.Sprintf(`{"enabled":%t}`, apparmor.NewHost().Enabled()),
 	}
 	if s.cgroups != nil {
 		cg, err := json.Marshal(map[string]any{

@@ -16,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
@@ -102,6 +103,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		Cgroups:          hierarchy,
 		CgroupDriver:     cfg.EffectiveCgroupDriver(),
 		DefaultPidsLimit: cfg.Cgroup.DefaultPidsLimit,
+		AppArmor:         apparmor.NewHost(),
 	})
 	if err != nil {
 		return fmt.Errorf("containers: %w", err)

@@ -47,6 +47,7 @@
 #define CRISP_OP_EXEC 34            // argc, argv..., env...
 #define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
 #define CRISP_OP_SETATTR_IN_ROOT 36 // dest, attributes set, attributes cleared: mount_setattr(2) of the whole tree
+#define CRISP_OP_APPARMOR 37        // profile: the AppArmor profile the process runs under after exec
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

@@ -45,6 +45,7 @@ const (
 	OpExec            Op = C.CRISP_OP_EXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
 	OpSetattrInRoot   Op = C.CRISP_OP_SETATTR_IN_ROOT
+	OpAppArmor        Op = C.CRISP_OP_APPARMOR
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the
