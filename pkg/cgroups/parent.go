@@ -98,7 +98,9 @@ func systemdParentSlice(parent string) (string, error) {
 			return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is a cgroupfs path but crisp's cgroup driver is systemd: configure kubelet's cgroupDriver and crisp's [cgroup] driver alike", parent))
 		}
 	}
-	if _, err := expandSlice(slice); err != nil || slice == "-.slice" {
+	// A colon would split the "slice:prefix:name" cgroupsPath the slice
+	// goes into; systemd allows it in unit names, kubelet never uses it.
+	if _, err := expandSlice(slice); err != nil || slice == "-.slice" || strings.Contains(slice, ":") {
 		return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is not a systemd slice like kubepods-burstable-pod<uid>.slice", parent))
 	}
 	return slice, nil
