@@ -106,12 +106,20 @@ func systemdParentSlice(parent string) (string, error) {
 	return slice, nil
 }
 
+// maxID is the longest id a cgroup or unit is named after: crisp's ids are
+// 64 hex digits, and a longer one could make a unit name longer than
+// systemd's 255 bytes.
+const maxID = 64
+
 // checkID accepts the ids crisp names cgroups and units after: letters,
 // digits and underscores, which need no escaping as path elements or unit
-// names and cannot nest slices.
+// names and cannot nest slices, at most maxID of them.
 func checkID(what, id string) error {
 	if id == "" {
 		return fmt.Errorf("%s is empty: %w", what, errdefs.ErrInvalidArgument)
+	}
+	if len(id) > maxID {
+		return fmt.Errorf("%s is longer than %d bytes: %w", what, maxID, errdefs.ErrInvalidArgument)
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
