@@ -26,7 +26,13 @@ func compileRootfs(p *program, cfg *initConfig) error {
 		}
 	}
 	propagation := step{what: "linux.rootfsPropagation"}
-	p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
+	// An unbindable root cannot be bound onto itself: until pivot_root
+	// the mounts are private, then unbindable.
+	first := prop
+	if prop&unix.MS_UNBINDABLE != 0 {
+		first = prop&unix.MS_REC | unix.MS_PRIVATE
+	}
+	p.add(nsenter.OpMount, propagation, "", "/", "", num(first), "")
 	if prop&unix.MS_SHARED != 0 {
 		// pivot_root refuses a new root whose parent mount is shared.
 		parent, err := parentMount(cfg.Rootfs)
@@ -51,9 +57,6 @@ func compileRootfs(p *program, cfg *initConfig) error {
 		return err
 	}
 	p.add(nsenter.OpPivotRoot, step{what: "switch to root.path"}, cfg.Rootfs, boolArg(cfg.NoPivot))
-	if spec.Linux.RootfsPropagation != "" {
-		p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
-	}
 	compileNamespaced(p, spec)
 	for i, path := range spec.Linux.MaskedPaths {
 		p.add(nsenter.OpMaskPath, step{what: fmt.Sprintf("linux.maskedPaths[%d] %s", i, path)}, path)
@@ -63,6 +66,11 @@ func compileRootfs(p *program, cfg *initConfig) error {
 	}
 	if spec.Root.Readonly {
 		p.add(nsenter.OpRemount, step{what: "root.readonly"}, "/", num(uintptr(unix.MS_RDONLY)))
+	}
+	// Last: masked and read-only paths bind from mounts that must not be
+	// unbindable yet.
+	if spec.Linux.RootfsPropagation != "" {
+		p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
 	}
 	return nil
 }
