@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # runtime-tools.sh runs the OCI runtime-tools validation suite
 # (github.com/opencontainers/runtime-tools, validation/*) against
-# `crisp oci`, and optionally against runc on the same host.
+# `crisp oci`, or against runc or crun on the same host for comparison.
 #
 # It fetches the pinned module from the Go module proxy into a cache
 # directory, builds runtimetest and one binary per validation program (what
@@ -11,7 +11,7 @@
 # program prints TAP; the script keeps each program's output under the
 # results directory and prints one line per program and the totals.
 #
-# Usage: hack/runtime-tools.sh [-r crisp|runc] [-o results-dir] [program...]
+# Usage: hack/runtime-tools.sh [-r crisp|runc|crun] [-o results-dir] [program...]
 #   (default: crisp, all programs; run as root)
 #
 #   RUNTIME_TOOLS_CACHE  where the module is built (default
@@ -35,7 +35,7 @@ while getopts r:o: opt; do
 	case $opt in
 	r) runtime=$OPTARG ;;
 	o) results=$OPTARG ;;
-	*) die "usage: $0 [-r crisp|runc] [-o results-dir] [program...]" ;;
+	*) die "usage: $0 [-r crisp|runc|crun] [-o results-dir] [program...]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -89,12 +89,13 @@ wrapper() {
 			exec $PWD/bin/crisp oci --root /run/crisp-runtime-tools --cgroup-mount $cgmount --missing-controller warn "\$@"
 		EOF
 		;;
-	runc)
-		local runc
-		runc=$(command -v runc) || die "runc is not installed"
+	runc | crun)
+		# Peers for comparison: Debian's packages.
+		local bin
+		bin=$(command -v "$runtime") || die "$runtime is not installed (apt-get install $runtime)"
 		cat >"$w" <<-EOF
 			#!/bin/sh
-			exec $runc --root /run/runc-runtime-tools "\$@"
+			exec $bin --root /run/$runtime-runtime-tools "\$@"
 		EOF
 		;;
 	*) die "unknown runtime $runtime" ;;
