@@ -44,6 +44,8 @@ const (
 	OpWaitStart       Op = C.CRISP_OP_WAIT_START
 	OpExec            Op = C.CRISP_OP_EXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
+	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
+	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the
