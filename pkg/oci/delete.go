@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -56,9 +55,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return fmt.Errorf("container %s: remove state: %w", id, err)
 	}
 	if h := rec.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-		if err := runHooks(ctx, "poststop", h.Poststop, state.OCI()); err != nil {
-			klog.ErrorS(err, "Poststop hook failed", "id", id)
-		}
+		runHooksWarning(ctx, id, "poststop", h.Poststop, state.OCI())
 	}
 	return nil
 }
