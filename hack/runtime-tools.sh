@@ -26,6 +26,10 @@
 #                        /sys/fs/cgroup/unified on a hybrid host)
 #   PROGRAM_TIMEOUT      seconds one program may run (default 120)
 #   RUNTIME_TOOLS_VERSION  the suite's module version (default: the pin below)
+#   CRISP_BIN            a crisp binary to test (default: make build, bin/crisp);
+#                        in a guest, with the suite built on the host:
+#     hack/vm/uml-run.sh --share /var/cache/crisp/runtime-tools --share /tmp/rt \
+#       --env CRISP_BIN=$PWD/bin/crisp -- hack/runtime-tools.sh -o /tmp/rt linux_cgroups_pids
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -91,10 +95,14 @@ wrapper() {
 	local w=$1
 	case $runtime in
 	crisp)
-		make build >/dev/null
+		local crisp=${CRISP_BIN:-}
+		if [ -z "$crisp" ]; then
+			make build >/dev/null
+			crisp=$PWD/bin/crisp
+		fi
 		cat >"$w" <<-EOF
 			#!/bin/sh
-			exec $PWD/bin/crisp oci --root /run/crisp-runtime-tools --cgroup-mount $cgmount --missing-controller warn "\$@"
+			exec $crisp oci --root /run/crisp-runtime-tools --cgroup-mount $cgmount --missing-controller warn "\$@"
 		EOF
 		;;
 	runc | crun)
