@@ -220,7 +220,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
 		StateDirFD: p.extraFD, ConsoleFD: consoleFD, PreservedFDs: len(opts.ExtraFiles), State: state, NoPivot: opts.NoPivot,
 		UserNS: plan.has(specs.UserNamespace), CgroupNS: plan.has(specs.CgroupNamespace),
-		JoinedMountNS: !plan.isNew(specs.MountNamespace),
+		SharedMountNS: !plan.isNew(specs.MountNamespace),
 	}
 	if err := r.finishSetup(ctx, p, cfg, spec.Hooks); err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)

@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// Delete removes a stopped or created container: its cgroup and state, then
-// runs its poststop hooks. With force a running container is killed first.
+// Delete removes a stopped container: its cgroup and state, then runs its
+// poststop hooks. With force a created or running one is killed first.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	rec, err := r.load(id)
 	if err != nil {
@@ -31,12 +30,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	if err != nil {
 		return err
 	}
-	switch st := r.status(rec); st {
-	case StatusStopped, StatusCreated:
-	default:
-		if !force {
-			return fmt.Errorf("container %s is %s; stop it or use force: %w", id, st, errdefs.ErrFailedPrecondition)
-		}
+	// The spec: deleting a container that is not stopped, a created one
+	// too, is an error that leaves it as it was (runc deletes a created
+	// one). force kills it first.
+	if st := r.status(rec); st != StatusStopped && !force {
+		return fmt.Errorf("container %s is %s; stop it or use force: %w", id, st, errdefs.ErrFailedPrecondition)
 	}
 	if rec.Init.Alive() {
 		// cgroup.kill reaches frozen processes too.
@@ -57,9 +55,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return fmt.Errorf("container %s: remove state: %w", id, err)
 	}
 	if h := rec.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-		if err := runHooks(ctx, "poststop", h.Poststop, state.OCI()); err != nil {
-			klog.ErrorS(err, "Poststop hook failed", "id", id)
-		}
+		runHooksWarning(ctx, id, "poststop", h.Poststop, state.OCI())
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -107,6 +108,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, opts
 	cfg := &initConfig{
 		ID: id, Bundle: rec.Bundle, Rootfs: rec.Rootfs, Spec: rec.Config, Process: proc, Exec: true,
 		StateDirFD: -1, ConsoleFD: -1, PreservedFDs: len(opts.ExtraFiles),
+	}
+	if plan, err := planNamespaces(rec.Config.Linux.Namespaces); err == nil && !plan.isNew(specs.MountNamespace) {
+		// The container's root is its init's, not the namespace's.
+		cfg.SharedMountNS = true
+		cfg.Rootfs = "/proc/" + strconv.Itoa(rec.Init.Pid) + "/root"
 	}
 	if proc.Terminal {
 		cfg.ConsoleFD = p.extraFD

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
@@ -76,6 +77,20 @@ func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs
 		}
 		return nil
 	})
+}
+
+// runHooksWarning runs poststart or poststop hooks, all of them: the spec
+// wants a failing one logged and the others run as if it had succeeded.
+func runHooksWarning(ctx context.Context, id, name string, hooks []specs.Hook, state *specs.State) {
+	err := eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
+		if err := runHook(ctx, h, input); err != nil {
+			klog.ErrorS(err, "Hook failed", "id", id, "hook", fmt.Sprintf("%s %d", name, i), "path", h.Path)
+		}
+		return nil
+	})
+	if err != nil {
+		klog.ErrorS(err, "Hooks not run", "id", id, "hooks", name)
+	}
 }
 
 // compileHooks runs hooks from the container's init, in its namespaces,

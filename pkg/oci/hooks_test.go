@@ -69,6 +69,40 @@ func TestHooksRunInOrderWithState(t *testing.T) {
 	}
 }
 
+// A failing poststart or poststop hook is logged and the ones after it run
+// all the same; start and delete succeed.
+func TestFailingPoststartAndPoststopHooksDoNotStopTheOthers(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "log")
+	fail := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 1"}}
+	log := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo " + name + " >> " + logPath}}
+	}
+	spec := testSpec(t, "true")
+	spec.Hooks = &specs.Hooks{
+		Poststart: []specs.Hook{fail, log("poststart")},
+		Poststop:  []specs.Hook{fail, log("poststop")},
+	}
+	createContainer(t, rt, "hooks-warn", spec, nil)
+	if err := rt.Start(ctx, "hooks-warn"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "hooks-warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Delete(ctx, "hooks-warn", false); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(strings.Fields(string(data)), " "); got != "poststart poststop" {
+		t.Errorf("hooks after the failing ones ran as %q, want poststart poststop", got)
+	}
+}
+
 // TestContainerHookFailures runs createContainer hooks, which the
 // container's init runs, that fail and that time out: create fails naming
 // the hook with its status and output, and leaves no container behind.

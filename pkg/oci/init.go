@@ -15,22 +15,20 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // compileInit compiles what the init does in the container, in order: the
-// root file system (or, in a joined mount namespace, only the hooks and the
-// namespaced settings), the terminal, the process's attributes, seccomp and
-// credentials, the report that it is ready, the wait for start, and exec.
+// root file system and the namespaced settings, the terminal, the process's
+// attributes, seccomp and credentials, the report that it is ready, the
+// wait for start, and exec.
 // Warnings of the compilation (unknown seccomp syscalls) go to warn.
 func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 	spec, proc := cfg.Spec, cfg.Process
 	p := &program{}
-	if !cfg.Exec {
-		if cfg.JoinedMountNS {
-			if err := compileCreateHooks(p, cfg); err != nil {
-				return nil, err
-			}
-			compileNamespaced(p, spec)
-		} else if err := compileRootfs(p, cfg); err != nil {
+	switch {
+	case !cfg.Exec:
+		if err := compileRootfs(p, cfg); err != nil {
 			return nil, err
 		}
+	case cfg.SharedMountNS:
+		p.add(nsenter.OpPivotRoot, step{what: "enter the container's root"}, cfg.Rootfs, "2")
 	}
 	if proc.Terminal {
 		var rows, cols uint

@@ -47,6 +47,14 @@ func TestLifecycleStates(t *testing.T) {
 	if err := rt.Create(ctx, "states", writeBundle(t, spec), CreateOptions{}); !errors.Is(err, errdefs.ErrAlreadyExists) {
 		t.Errorf("second create: %v, want ErrAlreadyExists", err)
 	}
+	// A created container is not stopped: delete refuses it and leaves it
+	// created.
+	if err := rt.Delete(ctx, "states", false); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("delete of a created container: %v, want ErrFailedPrecondition", err)
+	}
+	if st, err := rt.State(ctx, "states"); err != nil || st.Status != StatusCreated {
+		t.Fatalf("after a refused delete: %+v %v", st, err)
+	}
 	if err := rt.Start(ctx, "states"); err != nil {
 		t.Fatal(err)
 	}

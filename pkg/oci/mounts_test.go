@@ -191,6 +191,8 @@ func TestRootSwitchAndPropagation(t *testing.T) {
 		{"MS_MOVE and chroot", "", true, ""},
 		{"rshared", "rshared", false, "shared:"},
 		{"rprivate", "rprivate", false, "-"},
+		{"unbindable", "unbindable", false, "unbindable"},
+		{"runbindable", "runbindable", false, "unbindable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := testSpec(t, "sh", "-c", "ls /bin/busybox; cat /proc/self/mountinfo")

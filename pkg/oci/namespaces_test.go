@@ -61,6 +61,12 @@ func TestJoinNamespaces(t *testing.T) {
 	userSpec(userSpecOwner)
 	userOwner := startContainer(t, rt, "userowner", userSpecOwner)
 	for _, typ := range sevenNamespaces {
+		if typ == specs.MountNamespace {
+			// root.path is resolved in the joined mount namespace,
+			// where the owner's pivot_root hides the host's paths:
+			// TestJoinMountAndUTSNamespaceByPath joins one that has them.
+			continue
+		}
 		t.Run(string(typ), func(t *testing.T) {
 			from := owner.Pid
 			spec := testSpec(t, "sleep", "100")
@@ -89,7 +95,7 @@ func TestJoinNamespaces(t *testing.T) {
 				if other == typ || other == specs.UserNamespace {
 					continue
 				}
-				if nsLink(t, st.Pid, other) == nsLink(t, from, other) && !(typ == specs.MountNamespace && other == specs.MountNamespace) {
+				if nsLink(t, st.Pid, other) == nsLink(t, from, other) {
 					t.Errorf("joining %s also shares the %s namespace", typ, other)
 				}
 			}
@@ -159,5 +165,150 @@ func TestInitIsNotDumpable(t *testing.T) {
 	}
 	if err := readEnviron(st.Pid); err != nil {
 		t.Errorf("reading the running process's environ: %v, want it readable", err)
+	}
+}
+
+// mountsUnder lists the mounts of the caller's namespace at or below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for mp := range parseMountinfo(string(data)) {
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			found = append(found, mp)
+		}
+	}
+	return found
+}
+
+// A container whose spec lists no namespaces inherits every one of the
+// runtime's, the mount namespace too: its root is root.path all the same,
+// with its mounts, and none of them shows in the runtime's mount table,
+// while the container runs or after.
+func TestInheritedNamespaces(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sleep", "100")
+	spec.Linux.Namespaces = nil
+	spec.Hostname = ""
+	st := startContainer(t, rt, "inherit", spec)
+	for _, typ := range sevenNamespaces {
+		if got, host := nsLink(t, st.Pid, typ), nsLink(t, os.Getpid(), typ); got != host {
+			t.Errorf("%s namespace %s, want the runtime's %s", typ, got, host)
+		}
+	}
+	if left := mountsUnder(t, spec.Root.Path); len(left) > 0 {
+		t.Errorf("the container's mounts are in the runtime's mount table: %v", left)
+	}
+
+	// The process's root is the rootfs with its mounts, and so is an
+	// exec's.
+	out := newOutputPipe(t)
+	proc := &specs.Process{Args: []string{"sh", "-c", "ls /bin/busybox && cat /proc/self/comm && readlink /proc/self/ns/mnt"}, Env: []string{"PATH=/bin"}, Cwd: "/"}
+	p, err := rt.Exec(context.Background(), "inherit", proc, ExecOptions{Stdout: out.w, Stderr: out.w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := p.Wait(); err != nil || es.Code != 0 {
+		t.Fatalf("exec: %+v %v: %s", es, err, out.text(t))
+	}
+	if got, want := out.text(t), "/bin/busybox\ncat\n"+nsLink(t, os.Getpid(), specs.MountNamespace)+"\n"; got != want {
+		t.Errorf("exec output %q, want %q", got, want)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/proc/self", st.Pid)); err != nil {
+		t.Errorf("the container has no /proc of its own: %v", err)
+	}
+	if err := rt.Delete(context.Background(), "inherit", true); err != nil {
+		t.Fatal(err)
+	}
+	if left := mountsUnder(t, spec.Root.Path); len(left) > 0 {
+		t.Errorf("mounts left behind: %v", left)
+	}
+}
+
+// A hostname for the runtime's own uts namespace is refused: it would
+// rename the host.
+func TestHostnameNeedsUTSNamespace(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "true")
+	spec.Linux.Namespaces = nil
+	err := rt.Create(context.Background(), "hostname", writeBundle(t, spec), CreateOptions{})
+	if err == nil {
+		_ = rt.Delete(context.Background(), "hostname", true)
+		t.Fatal("a hostname without a uts namespace was accepted")
+	}
+	if !strings.Contains(err.Error(), "hostname") {
+		t.Errorf("error %v does not name hostname", err)
+	}
+}
+
+// Joining a mount and a uts namespace by path, as `unshare` makes them:
+// the container's root is root.path, resolved in the joined namespace,
+// where none of its mounts stays; its hostname is set in the joined uts
+// namespace, as runc does.
+func TestJoinMountAndUTSNamespaceByPath(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux) to make the namespaces to join")
+	}
+	holder := exec.Command("unshare", "--mount", "--uts", "sleep", "100")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	pid := holder.Process.Pid
+	// unshare executes sleep once its namespaces are made.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unshare did not execute sleep")
+		}
+	}
+
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sh", "-c", "ls /bin/busybox; hostname; readlink /proc/self/ns/mnt; readlink /proc/self/ns/uts")
+	for i, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.MountNamespace || ns.Type == specs.UTSNamespace {
+			spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/%s", pid, nsKinds[ns.Type].proc)
+		}
+	}
+	spec.Hostname = "joined"
+	out, es := runToExit(t, rt, spec)
+	want := "/bin/busybox\njoined\n" + nsLink(t, pid, specs.MountNamespace) + "\n" + nsLink(t, pid, specs.UTSNamespace) + "\n"
+	if es.Code != 0 || out != want {
+		t.Errorf("exit %+v, output %q, want %q: the rootfs's busybox, the hostname and the joined namespaces", es, out, want)
+	}
+	mountinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mp := range parseMountinfo(string(mountinfo)) {
+		if strings.HasPrefix(mp, spec.Root.Path) {
+			t.Errorf("mount %s left in the joined namespace", mp)
+		}
+	}
+}
+
+// A container in the runtime's mount namespace that fails half-way through
+// its mounts leaves none of them there.
+func TestInheritedMountNamespaceFailureLeavesNoMounts(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "true")
+	spec.Linux.Namespaces = nil
+	spec.Hostname = ""
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/broken", Type: "crisp-no-such-fs", Source: "none"})
+	err := rt.Create(context.Background(), "inherit-fail", writeBundle(t, spec), CreateOptions{})
+	if err == nil {
+		_ = rt.Delete(context.Background(), "inherit-fail", true)
+		t.Fatal("a mount of an unknown file system type succeeded")
+	}
+	if !strings.Contains(err.Error(), "crisp-no-such-fs") {
+		t.Errorf("error %v does not name the mount", err)
+	}
+	if left := mountsUnder(t, spec.Root.Path); len(left) > 0 {
+		t.Errorf("mounts left behind: %v", left)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,7 +188,9 @@ func TestInvalidSpecNamesField(t *testing.T) {
 		{"mappings without userns", func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 1, Size: 1}}
 		}, "linux.uidMappings"},
-		{"no mount namespace", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "linux.namespaces"},
+		{"hostname without a uts namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.UTSNamespace })
+		}, "hostname"},
 		{"terminal without socket", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal"},
 		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "hook"}}} }, "hooks.poststop[0].path"},
 		{"huge hook timeout", func(s *specs.Spec) {

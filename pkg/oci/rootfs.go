@@ -13,9 +13,16 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
-// compileRootfs compiles the container's root file system in its new mount
-// namespace and the switch to it: propagation, bind of the rootfs, the
-// spec's mounts, devices, hooks, pivot_root, masked and read-only paths.
+// compileRootfs compiles the container's root file system and the switch
+// to it: propagation, bind of the rootfs, the spec's mounts, devices,
+// hooks, pivot_root, masked and read-only paths.
+//
+// In a mount namespace that is not the container's own (joined by path, or
+// the runtime's, inherited when linux.namespaces lists none), the mounts
+// are made under a private bind of the rootfs, entered with chroot
+// (pivot_root would move the root of every process of the namespace) and
+// finally detached from the namespace: they live as long as the
+// container's processes, and no one else sees them.
 func compileRootfs(p *program, cfg *initConfig) error {
 	spec := cfg.Spec
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
@@ -26,16 +33,32 @@ func compileRootfs(p *program, cfg *initConfig) error {
 		}
 	}
 	propagation := step{what: "linux.rootfsPropagation"}
-	p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
-	if prop&unix.MS_SHARED != 0 {
-		// pivot_root refuses a new root whose parent mount is shared.
-		parent, err := parentMount(cfg.Rootfs)
-		if err != nil {
-			return err
+	switchRoot := "0"
+	switch {
+	case cfg.SharedMountNS:
+		switchRoot = "2"
+		p.add(nsenter.OpSharedRoot, step{what: "bind root.path " + cfg.Rootfs}, cfg.Rootfs)
+	default:
+		if cfg.NoPivot {
+			switchRoot = "1"
 		}
-		p.add(nsenter.OpMount, step{what: "make " + parent + " private"}, "", parent, "", num(uintptr(unix.MS_PRIVATE)), "")
+		// An unbindable root cannot be bound onto itself: until
+		// pivot_root the mounts are private, then unbindable.
+		first := prop
+		if prop&unix.MS_UNBINDABLE != 0 {
+			first = prop&unix.MS_REC | unix.MS_PRIVATE
+		}
+		p.add(nsenter.OpMount, propagation, "", "/", "", num(first), "")
+		if prop&unix.MS_SHARED != 0 {
+			// pivot_root refuses a new root whose parent mount is shared.
+			parent, err := parentMount(cfg.Rootfs)
+			if err != nil {
+				return err
+			}
+			p.add(nsenter.OpMount, step{what: "make " + parent + " private"}, "", parent, "", num(uintptr(unix.MS_PRIVATE)), "")
+		}
+		p.add(nsenter.OpMount, step{what: "bind root.path " + cfg.Rootfs}, cfg.Rootfs, cfg.Rootfs, "", num(uintptr(unix.MS_BIND|unix.MS_REC)), "")
 	}
-	p.add(nsenter.OpMount, step{what: "bind root.path " + cfg.Rootfs}, cfg.Rootfs, cfg.Rootfs, "", num(uintptr(unix.MS_BIND|unix.MS_REC)), "")
 	p.add(nsenter.OpOpenRoot, step{what: "open root.path"}, cfg.Rootfs)
 	devMounted := false
 	for i, m := range spec.Mounts {
@@ -50,10 +73,7 @@ func compileRootfs(p *program, cfg *initConfig) error {
 	if err := compileCreateHooks(p, cfg); err != nil {
 		return err
 	}
-	p.add(nsenter.OpPivotRoot, step{what: "switch to root.path"}, cfg.Rootfs, boolArg(cfg.NoPivot))
-	if spec.Linux.RootfsPropagation != "" {
-		p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
-	}
+	p.add(nsenter.OpPivotRoot, step{what: "switch to root.path"}, cfg.Rootfs, switchRoot)
 	compileNamespaced(p, spec)
 	for i, path := range spec.Linux.MaskedPaths {
 		p.add(nsenter.OpMaskPath, step{what: fmt.Sprintf("linux.maskedPaths[%d] %s", i, path)}, path)
@@ -63,6 +83,14 @@ func compileRootfs(p *program, cfg *initConfig) error {
 	}
 	if spec.Root.Readonly {
 		p.add(nsenter.OpRemount, step{what: "root.readonly"}, "/", num(uintptr(unix.MS_RDONLY)))
+	}
+	// Last: masked and read-only paths bind from mounts that must not be
+	// unbindable yet.
+	if spec.Linux.RootfsPropagation != "" {
+		p.add(nsenter.OpMount, propagation, "", "/", "", num(prop), "")
+	}
+	if cfg.SharedMountNS {
+		p.add(nsenter.OpDetachRoot, step{what: "detach root.path from the shared mount namespace"})
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/proc"
@@ -48,9 +47,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: rec.Init.Pid, Bundle: rec.Bundle, Annotations: rec.Config.Annotations}
 		// The container runs already: a failing poststart hook is only
 		// logged, as the runtime spec requires.
-		if err := runHooks(ctx, "poststart", h.Poststart, st); err != nil {
-			klog.ErrorS(err, "Poststart hook failed", "id", id)
-		}
+		runHooksWarning(ctx, id, "poststart", h.Poststart, st)
 	}
 	return nil
 }

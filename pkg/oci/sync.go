@@ -131,9 +131,10 @@ type initConfig struct {
 	State *specs.State
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
 	NoPivot bool
-	// JoinedMountNS skips the root file system setup: the container
-	// joined a mount namespace that has its root.
-	JoinedMountNS bool
+	// SharedMountNS: the container's mount namespace is not its own
+	// (joined by path, or the runtime's): its root is entered with chroot
+	// and its mounts detached from the namespace.
+	SharedMountNS bool
 	// UserNS and CgroupNS say which namespaces the container has.
 	UserNS   bool
 	CgroupNS bool

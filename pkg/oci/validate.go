@@ -79,9 +79,6 @@ func validateSpec(spec *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	if !plan.has(specs.MountNamespace) {
-		return errdefs.InvalidField("linux.namespaces", "a container needs a mount namespace, new or joined")
-	}
 	if plan.isNew(specs.UserNamespace) {
 		if len(spec.Linux.UIDMappings) == 0 {
 			return errdefs.InvalidField("linux.uidMappings", "a new user namespace needs uid mappings")
@@ -92,11 +89,13 @@ func validateSpec(spec *specs.Spec) error {
 	} else if len(spec.Linux.UIDMappings)+len(spec.Linux.GIDMappings) > 0 {
 		return errdefs.InvalidField("linux.uidMappings", "mappings need a new user namespace")
 	}
-	if spec.Hostname != "" && !plan.isNew(specs.UTSNamespace) {
-		return errdefs.InvalidField("hostname", "needs a new uts namespace")
+	// A joined uts namespace is the container's to name, as with runc; the
+	// runtime's own, inherited, is not.
+	if spec.Hostname != "" && !plan.has(specs.UTSNamespace) {
+		return errdefs.InvalidField("hostname", "needs a uts namespace, new or joined")
 	}
-	if spec.Domainname != "" && !plan.isNew(specs.UTSNamespace) {
-		return errdefs.InvalidField("domainname", "needs a new uts namespace")
+	if spec.Domainname != "" && !plan.has(specs.UTSNamespace) {
+		return errdefs.InvalidField("domainname", "needs a uts namespace, new or joined")
 	}
 	for i, m := range spec.Mounts {
 		if !filepath.IsAbs(m.Destination) {

@@ -22,7 +22,7 @@
 #define CRISP_OP_SYMLINK_IN_ROOT 9  // link target, path
 #define CRISP_OP_HOOKS_SYNC 10      // ask the parent to run its hooks, wait for its ack
 #define CRISP_OP_HOOK 11            // path, timeout seconds, stdin, argc, argv..., env...
-#define CRISP_OP_PIVOT_ROOT 12      // rootfs, no pivot (0/1)
+#define CRISP_OP_PIVOT_ROOT 12      // rootfs, switch (0 pivot_root, 1 MS_MOVE and chroot, 2 chroot)
 #define CRISP_OP_SETHOSTNAME 13     // name
 #define CRISP_OP_SETDOMAINNAME 14   // name
 #define CRISP_OP_WRITE_FILE 15      // path, contents
@@ -48,6 +48,8 @@
 #define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
 #define CRISP_OP_SETATTR_IN_ROOT 36 // dest, attributes set, attributes cleared: mount_setattr(2) of the whole tree
 #define CRISP_OP_APPARMOR 37        // profile: the AppArmor profile the process runs under after exec
+#define CRISP_OP_SHARED_ROOT 38     // rootfs: private bind onto itself, detached if the init fails
+#define CRISP_OP_DETACH_ROOT 39     // detach the root's mounts from the mount namespace
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {
@@ -65,6 +67,10 @@ struct crisp_init {
 	int rootfd;  // O_PATH handle of the root, or -1
 	int ready;   // failures are now reported on stderr
 	int fifofd;  // exec.fifo, open until exec
+	// In a mount namespace crisp does not own, the bind of the rootfs
+	// that holds the container's mounts ("/" once chrooted), detached
+	// if the init fails; NULL once detached or in a new namespace.
+	const char *shared_root;
 	char path[4096]; // the executable found by CRISP_OP_LOOK_PATH
 };
 

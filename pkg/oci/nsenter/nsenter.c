@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -129,6 +130,9 @@ void crisp_op_fail(struct crisp_init *in, const struct crisp_op *op, int err, co
 	if (err)
 		crisp_strbuf_printf(&b, "%s%s", b.len ? ": " : "", strerror(err));
 	crisp_strbuf_mark_truncated(&b);
+	// The container's mounts in a namespace others use go with it.
+	if (in->shared_root)
+		umount2(in->shared_root, MNT_DETACH);
 	if (in->ready) {
 		dprintf(2, "crisp init: %s\n", msg);
 		_exit(127);

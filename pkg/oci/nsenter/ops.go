@@ -46,6 +46,8 @@ const (
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
 	OpSetattrInRoot   Op = C.CRISP_OP_SETATTR_IN_ROOT
 	OpAppArmor        Op = C.CRISP_OP_APPARMOR
+	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
+	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the

@@ -398,6 +398,31 @@ static int move_root(const char *rootfs)
 	return 0;
 }
 
+// detach_root takes the container's mounts out of a mount namespace that is
+// not the container's: the process's root becomes a clone of the tree, not
+// attached to any namespace, and the tree itself is detached. A lazy
+// unmount alone would disconnect the submounts; the clone's stay connected
+// when its handle closes, and live as long as the processes rooted in them.
+static void detach_root(struct crisp_init *in, const struct crisp_op *op)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+
+	if (fd < 0)
+		crisp_op_fail(in, op, errno, "open_tree");
+	if (umount2("/", MNT_DETACH) < 0) {
+		int err = errno;
+		close(fd);
+		crisp_op_fail(in, op, err, "detach");
+	}
+	in->shared_root = NULL;
+	if (fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+		int err = errno;
+		close(fd);
+		crisp_op_fail(in, op, err, "enter the clone");
+	}
+	close(fd);
+}
+
 // mask_path hides path: a directory under an empty read-only tmpfs,
 // anything else under /dev/null. A missing path needs no hiding.
 static void mask_path(struct crisp_init *in, const struct crisp_op *op)
@@ -481,14 +506,39 @@ void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op)
 			close(in->rootfd);
 			in->rootfd = -1;
 		}
-		if (crisp_arg_int(in, op, 1))
+		switch (crisp_arg_int(in, op, 1)) {
+		case 0:
+			if ((err = pivot(rootfs)) < 0 && errno == EINVAL)
+				err = move_root(rootfs); // the initial ramfs cannot be pivoted away from
+			break;
+		case 1:
 			err = move_root(rootfs);
-		else if ((err = pivot(rootfs)) < 0 && errno == EINVAL)
-			err = move_root(rootfs); // the initial ramfs cannot be pivoted away from
+			break;
+		default:
+			// The mount namespace is not the container's: its root
+			// stays, the container's is only the process's.
+			err = chdir(rootfs) < 0 || chroot(".") < 0 || chdir("/") < 0 ? -1 : 0;
+			if (!err && in->shared_root)
+				in->shared_root = "/";
+		}
 		if (err < 0)
 			crisp_op_fail(in, op, errno, NULL);
 		break;
 	}
+	case CRISP_OP_SHARED_ROOT: {
+		// Private, so that nothing mounted in the container appears
+		// anywhere else in the namespace, and nothing comes in.
+		const char *rootfs = crisp_arg(in, op, 0);
+		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			crisp_op_fail(in, op, errno, "bind");
+		in->shared_root = rootfs;
+		if (mount("", rootfs, NULL, MS_PRIVATE | MS_REC, NULL) < 0)
+			crisp_op_fail(in, op, errno, "make private");
+		break;
+	}
+	case CRISP_OP_DETACH_ROOT:
+		detach_root(in, op);
+		break;
 	case CRISP_OP_MASK_PATH:
 		mask_path(in, op);
 		break;
