@@ -47,6 +47,14 @@ type Options struct {
 	// DefaultPidsLimit is pids.max for containers that set none; 0 is
 	// none.
 	DefaultPidsLimit int64
+	// Observer, when set, is told how long each start took.
+	Observer StartObserver
+}
+
+// StartObserver is told how long starting a container's process took and
+// how it ended.
+type StartObserver interface {
+	ObserveStart(d time.Duration, err error)
 }
 
 // Manager runs CRI containers.
