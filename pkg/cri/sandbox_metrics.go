@@ -31,12 +31,7 @@ func (s *RuntimeService) ListPodSandboxMetrics(ctx context.Context, req *runtime
 // eachPodMetrics builds the metrics of one pod at a time and hands them to
 // fn, stopping at fn's first error or when ctx ends.
 func (s *RuntimeService) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSandboxMetrics) error) error {
-	byPod := map[string][]*container.Container{}
-	for _, c := range s.containers.List() {
-		if c.State == container.StateCreated || c.State == container.StateRunning {
-			byPod[c.PodID] = append(byPod[c.PodID], c)
-		}
-	}
+	byPod := s.liveContainersByPod()
 	for _, sb := range s.sandboxes.List() {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -29,6 +29,15 @@ type metricsPods struct {
 
 func (p metricsPods) List() []*sandbox.Sandbox { return p.pods }
 
+func (p metricsPods) Get(id string) (*sandbox.Sandbox, error) {
+	for _, sb := range p.pods {
+		if sb.ID == id {
+			return sb, nil
+		}
+	}
+	return nil, fmt.Errorf("pod sandbox %s: %w", id, errdefs.ErrNotFound)
+}
+
 func (p metricsPods) Stats(id string) (*sandbox.Stats, error) {
 	if p.gone[id] {
 		return nil, fmt.Errorf("pod %s: %w", id, errdefs.ErrNotFound)
