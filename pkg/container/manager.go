@@ -54,6 +54,14 @@ type Options struct {
 	// enabled, means containers run without profiles and a Localhost
 	// profile is refused.
 	AppArmor *apparmor.Host
+	// Observer, when set, is told how long each start took.
+	Observer StartObserver
+}
+
+// StartObserver is told how long starting a container's process took and
+// how it ended.
+type StartObserver interface {
+	ObserveStart(d time.Duration, err error)
 }
 
 // Manager runs CRI containers.
