@@ -107,9 +107,9 @@ func systemdParentSlice(parent string) (string, error) {
 }
 
 // maxID is the longest id a cgroup or unit is named after: crisp's ids are
-// 64 hex digits, and a longer one could make a unit name longer than
-// systemd's 255 bytes.
-const maxID = 64
+// 64 hex digits ("reaper" and a pod's id for a pod's reaper), and a much
+// longer one could make a unit name longer than systemd's 255 bytes.
+const maxID = 128
 
 // checkID accepts the ids crisp names cgroups and units after: letters,
 // digits and underscores, which need no escaping as path elements or unit
