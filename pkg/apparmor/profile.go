@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 )
@@ -68,26 +69,22 @@ func (h *Host) LoadDefault(ctx context.Context) error {
 
 // load compiles and loads profile text with apparmor_parser, without
 // caching the compiled policy (-K) and replacing a profile of the same
-// name (-r).
+// name (-r). What the parser says on stderr is kept, up to
+// maxParserOutput bytes.
 func (h *Host) load(ctx context.Context, text string) error {
 	cmd := exec.CommandContext(ctx, h.Parser, "-Kr")
 	cmd.Stdin = strings.NewReader(text)
-	var out limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("load AppArmor profile with %s: %w: %s", h.Parser, err, bytes.TrimSpace(out.buf.Bytes()))
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return fmt.Errorf("load AppArmor profile: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("load AppArmor profile with %s: %w", h.Parser, err)
+	}
+	said, _ := io.ReadAll(io.LimitReader(out, maxParserOutput))
+	_, _ = io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("load AppArmor profile with %s: %w: %s", h.Parser, err, bytes.TrimSpace(said))
 	}
 	return nil
-}
-
-// limitedBuffer keeps the first maxParserOutput bytes written to it.
-type limitedBuffer struct {
-	buf bytes.Buffer
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := maxParserOutput - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }

@@ -3,7 +3,6 @@ package oci
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,16 +64,7 @@ func TestContainerLogDoesNotFollowSymlinks(t *testing.T) {
 	if err := rt.ReopenLog(ctx, "rotated"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("ReopenLog with a symlink at the log path: %v, want a failed precondition", err)
 	}
-	st, err := rt.State(ctx, "rotated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Wait(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
+	finishRotated(ctx, t, rt)
 	assertUntouched()
 	if got := stream(readLog(t, logPath+".1"), "stdout"); strings.Join(got, "|") != "F first|F second" {
 		t.Errorf("log kept by the monitor %q, want first and second", got)
@@ -110,16 +100,7 @@ func TestContainerLogStaysInItsDirectory(t *testing.T) {
 	reopenCtx, cancelReopen := context.WithTimeout(ctx, time.Second)
 	_ = rt.ReopenLog(reopenCtx, "rotated")
 	cancelReopen()
-	st, err := rt.State(ctx, "rotated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Wait(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
+	finishRotated(ctx, t, rt)
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Errorf("the log followed the swapped directory: %s holds %d entries", outside, len(entries))
 	}
