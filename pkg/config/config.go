@@ -48,6 +48,14 @@ type Config struct {
 	Image   Image   `toml:"image" json:"image"`
 	Stream  Stream  `toml:"stream" json:"stream"`
 	Metrics Metrics `toml:"metrics" json:"metrics"`
+	CDI     CDI     `toml:"cdi" json:"cdi"`
+}
+
+// CDI configures Container Device Interface devices.
+type CDI struct {
+	// SpecDirs are the directories CDI specs are read from, in order of
+	// increasing priority; empty refuses every CDI device.
+	SpecDirs []string `toml:"spec_dirs" json:"spec_dirs"`
 }
 
 // GRPC configures the CRI endpoint.
@@ -228,6 +236,9 @@ func (c *Config) Validate() error {
 	abs("cni.conf_dir", c.CNI.ConfDir)
 	for _, d := range c.CNI.BinDirs {
 		abs("cni.bin_dirs", d)
+	}
+	for _, d := range c.CDI.SpecDirs {
+		abs("cdi.spec_dirs", d)
 	}
 	if len(c.CNI.BinDirs) == 0 {
 		errs = append(errs, errors.New("cni.bin_dirs: at least one directory is required"))

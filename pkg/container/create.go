@@ -215,6 +215,13 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
+	devices, err := cdiDevices(cfg)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if err := m.injectCDI(s, devices); err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	if s.Process.ApparmorProfile == apparmor.DefaultProfile {
 		// Loaded on first use, and again if an admin unloaded it.
 		if err := m.opts.AppArmor.LoadDefault(ctx); err != nil {

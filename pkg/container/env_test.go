@@ -43,6 +43,8 @@ type env struct {
 	driver string
 	// observer is told of container starts.
 	observer StartObserver
+	// cdiDirs are the CDI spec directories.
+	cdiDirs []string
 }
 
 // noNetwork attaches pods to no network: the tests need the pods' network
@@ -147,7 +149,7 @@ func (e *env) open(t *testing.T) {
 	e.pods = pods
 	m, err := NewManager(ctx, Options{
 		StateDir: e.state, Store: s, Runtime: rt, Images: e.images, Pods: pods, Cgroups: e.cgroups,
-		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer,
+		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer, CDISpecDirs: e.cdiDirs,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+	"tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
@@ -54,6 +55,9 @@ type Options struct {
 	// enabled, means containers run without profiles and a Localhost
 	// profile is refused.
 	AppArmor *apparmor.Host
+	// CDISpecDirs are the directories CDI specs are read from; none
+	// refuses every CDI device.
+	CDISpecDirs []string
 	// Observer, when set, is told how long each start took.
 	Observer StartObserver
 }
@@ -80,6 +84,9 @@ type Manager struct {
 	// index has the published records, the reserved names, the
 	// per-container operation locks and the last stats samples.
 	index *registry.Registry[Container, cgroups.Stats]
+
+	// cdi resolves CDI devices; nil without spec directories.
+	cdi *cdi.Cache
 
 	// testHookStep, when set, runs before each step of making a container,
 	// with the step's name; an error fails the step. Tests fail Create at
@@ -122,6 +129,18 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.AppArmor != nil && !opts.AppArmor.Enabled() {
 		klog.InfoS("AppArmor is not enabled on this host: containers that ask for the runtime default profile run without one, and Localhost profiles are refused")
 		m.opts.AppArmor = nil
+	}
+	if len(opts.CDISpecDirs) > 0 {
+		// Read again at each use, not watched: no goroutine per
+		// directory for a feature most nodes do not use.
+		cache, err := cdi.NewCache(cdi.WithSpecDirs(opts.CDISpecDirs...), cdi.WithAutoRefresh(false))
+		if cache == nil {
+			return nil, fmt.Errorf("CDI spec directories: %w", err)
+		}
+		if err != nil {
+			klog.InfoS("Some CDI specs could not be read", "err", err)
+		}
+		m.cdi = cache
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {

@@ -116,6 +116,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		CgroupDriver:     cfg.EffectiveCgroupDriver(),
 		DefaultPidsLimit: cfg.Cgroup.DefaultPidsLimit,
 		AppArmor:         apparmor.NewHost(),
+		CDISpecDirs:      cfg.CDI.SpecDirs,
 	}
 	if prom != nil {
 		containerOpts.Observer = prom

@@ -100,11 +100,8 @@ func Build(c *Container) (*specs.Spec, error) {
 	if s.Mounts, s.Linux.RootfsPropagation, err = buildMounts(c); err != nil {
 		return nil, err
 	}
-	if len(c.Config.GetCDIDevices()) > 0 {
-		// Refused rather than ignored: the container would miss devices
-		// its pod was scheduled for.
-		return nil, fmt.Errorf("CDI_devices: CDI devices are not supported yet: %w", errdefs.ErrNotImplemented)
-	}
+	// config.cdi_devices are the caller's to inject (pkg/container):
+	// they are resolved in the host's CDI spec directories.
 	devices, rules, err := buildDevices(c.Config.GetDevices(), privileged)
 	if err != nil {
 		return nil, err

@@ -124,15 +124,6 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-func TestBuildNotImplemented(t *testing.T) {
-	c := testContainer(t, func(c *Container) {
-		c.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/gpu=0"}}
-	})
-	if _, err := Build(c); !errors.Is(err, errdefs.ErrNotImplemented) {
-		t.Errorf("CDI devices: error %v, want not implemented", err)
-	}
-}
-
 // TestBuildMinimalConfig builds a config with nothing but a command: every
 // optional message is nil.
 func TestBuildMinimalConfig(t *testing.T) {
