@@ -40,6 +40,9 @@ func FuzzDecode(f *testing.F) {
 		for i, d := range c.CNI.BinDirs {
 			paths[fmt.Sprintf("cni.bin_dirs[%d]", i)] = d
 		}
+		for i, d := range c.CDI.SpecDirs {
+			paths[fmt.Sprintf("cdi.spec_dirs[%d]", i)] = d
+		}
 		sock, err := c.SocketPath()
 		if err != nil {
 			t.Fatalf("accepted configuration has no socket path: %v", err)
