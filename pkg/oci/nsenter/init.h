@@ -48,6 +48,7 @@
 #define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
 #define CRISP_OP_SHARED_ROOT 36     // rootfs: private bind onto itself, detached if the init fails
 #define CRISP_OP_DETACH_ROOT 37     // detach the root's mounts from the mount namespace
+#define CRISP_OP_ATTACH_ROOT 38     // fd of a detached rootfs tree: stack it on /, make it the working directory
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

@@ -46,6 +46,7 @@ const (
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
 	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
 	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
+	OpAttachRoot      Op = C.CRISP_OP_ATTACH_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the
