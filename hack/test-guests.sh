@@ -30,9 +30,10 @@ step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -te
 # The container tests that need a memory controller (an OOM kill reported
 # as OOMKilled) and a container's resource updates with real controllers.
 step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestOOMKilledChild|TestUpdateResources)$' -test.v -test.count=1
+# In the qemu guest, whose Debian kernel enforces AppArmor and runs systemd:
 # OOM kills with the systemd cgroup driver, whose scope cgroups vanish with
-# their last process.
-step qemu-container hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ -- -test.run '^TestOOMKilledSystemd$' -test.v -test.count=1
+# their last process, and AppArmor profiles applied by the executor.
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
@@ -40,11 +41,12 @@ step cgroups-e2e hack/cgroups-e2e.sh all
 # critest v1.37.0 against crisp as the qemu guest's systemd service with the
 # systemd cgroup driver: the specs this host cannot run (a memory limit and
 # the OOM kill, memory statistics), the basic pod and container lifecycle in
-# the driver's slices and scopes, and a privileged container's devices. The
+# the driver's slices and scopes, a privileged container's devices, and
+# AppArmor profiles (the guest's kernel enforces AppArmor). The
 # whole suite (hack/critest.sh --qemu) takes too long under TCG for make test
 # (docs/critest.md). Its log is named for hack/test.sh's critest count, not
 # the guest tests'.
-CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true'}
+CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor'}
 log "guest: critest-qemu"
 if ! hack/critest.sh --qemu --ginkgo.focus="$CRITEST_QEMU_FOCUS" >"$results/critest-qemu.log" 2>&1; then
 	status=1

@@ -24,6 +24,17 @@ func CPUSharesToWeight(shares uint64) uint64 {
 	return uint64(math.Ceil(math.Pow(10, exponent)))
 }
 
+// CPUWeightToShares inverts CPUSharesToWeight, rounding to the nearest
+// share: the cpu.shares a cgroup v2 cpu.weight stands for. 0 stays 0.
+func CPUWeightToShares(weight uint64) uint64 {
+	if weight == 0 {
+		return 0
+	}
+	e := math.Log10(float64(weight))
+	l := (-125 + math.Sqrt(125*125+4*612*(e+7.0/34.0))) / 2
+	return min(max(uint64(math.Round(math.Pow(2, l))), 2), 262144)
+}
+
 // BlkioWeightToIOWeight converts a cgroup v1 blkio weight (10..1000) to a
 // cgroup v2 io.weight (1..10000) linearly, as runc does. 0 means "not set".
 func BlkioWeightToIOWeight(weight uint64) uint64 {

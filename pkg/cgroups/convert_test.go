@@ -62,3 +62,20 @@ func TestMemorySwapToV2(t *testing.T) {
 		}
 	}
 }
+
+// The weight crisp wrote for a share count reads back as (about) that
+// count: exactly for kubelet's usual values, and within the rounding the
+// ceiling of the forward conversion leaves elsewhere.
+func TestCPUWeightToSharesInvertsTheConversion(t *testing.T) {
+	for _, tt := range []struct{ weight, shares uint64 }{{0, 0}, {1, 2}, {100, 1024}, {10000, 262144}} {
+		if got := CPUWeightToShares(tt.weight); got != tt.shares {
+			t.Errorf("CPUWeightToShares(%d) = %d, want %d", tt.weight, got, tt.shares)
+		}
+	}
+	for _, shares := range []uint64{102, 256, 512, 2048, 4096, 50000} {
+		got := CPUWeightToShares(CPUSharesToWeight(shares))
+		if diff := float64(got)/float64(shares) - 1; diff < -0.05 || diff > 0.05 {
+			t.Errorf("shares %d -> weight %d -> shares %d: off by %.1f%%", shares, CPUSharesToWeight(shares), got, diff*100)
+		}
+	}
+}

@@ -48,6 +48,10 @@ func NewManager(h *Hierarchy, cgroupsPath string) (*Manager, error) {
 // Path returns the cgroup's absolute directory.
 func (m *Manager) Path() string { return m.dir }
 
+// Name returns the cgroup's path below the hierarchy's mount, starting
+// with "/": the name cAdvisor gives a container's cgroup.
+func (m *Manager) Name() string { return filepath.Join("/", m.loc.rel) }
+
 // Hierarchy returns the hierarchy the cgroup belongs to.
 func (m *Manager) Hierarchy() *Hierarchy { return m.h }
 

@@ -98,18 +98,28 @@ func systemdParentSlice(parent string) (string, error) {
 			return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is a cgroupfs path but crisp's cgroup driver is systemd: configure kubelet's cgroupDriver and crisp's [cgroup] driver alike", parent))
 		}
 	}
-	if _, err := expandSlice(slice); err != nil || slice == "-.slice" {
+	// A colon would split the "slice:prefix:name" cgroupsPath the slice
+	// goes into; systemd allows it in unit names, kubelet never uses it.
+	if _, err := expandSlice(slice); err != nil || slice == "-.slice" || strings.Contains(slice, ":") {
 		return "", errdefs.InvalidField(cgroupParentField, fmt.Sprintf("%q is not a systemd slice like kubepods-burstable-pod<uid>.slice", parent))
 	}
 	return slice, nil
 }
 
+// maxID is the longest id a cgroup or unit is named after: crisp's ids are
+// 64 hex digits ("reaper" and a pod's id for a pod's reaper), and a much
+// longer one could make a unit name longer than systemd's 255 bytes.
+const maxID = 128
+
 // checkID accepts the ids crisp names cgroups and units after: letters,
 // digits and underscores, which need no escaping as path elements or unit
-// names and cannot nest slices.
+// names and cannot nest slices, at most maxID of them.
 func checkID(what, id string) error {
 	if id == "" {
 		return fmt.Errorf("%s is empty: %w", what, errdefs.ErrInvalidArgument)
+	}
+	if len(id) > maxID {
+		return fmt.Errorf("%s is longer than %d bytes: %w", what, maxID, errdefs.ErrInvalidArgument)
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {

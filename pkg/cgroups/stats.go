@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,9 @@ type Stats struct {
 	Timestamp time.Time
 	// CPU is from cpu.stat, which every cgroup has.
 	CPU CPUStats
+	// CPULimits is from cpu.weight and cpu.max; nil without the cpu
+	// controller.
+	CPULimits *CPULimits
 	// Memory is from memory.current, memory.max, memory.swap.*,
 	// memory.stat and memory.events.
 	Memory *MemoryStats
@@ -37,12 +42,24 @@ type CPUStats struct {
 	NrPeriods, NrThrottled, ThrottledUsec uint64
 }
 
+// CPULimits are the cpu controller's settings.
+type CPULimits struct {
+	// Weight is cpu.weight (1..10000).
+	Weight uint64
+	// QuotaUsec is cpu.max's quota, Max when unlimited; PeriodUsec its
+	// period.
+	QuotaUsec, PeriodUsec uint64
+}
+
 // MemoryStats is the memory controller's accounting, in bytes.
 type MemoryStats struct {
 	// Usage is memory.current.
 	Usage uint64
 	// Limit is memory.max; Max when unlimited.
 	Limit uint64
+	// Peak is memory.peak, the highest usage seen; zero on kernels before
+	// 5.19, which lack the file.
+	Peak uint64
 	// WorkingSet is Usage minus inactive file pages, floored at zero: the
 	// figure kubelet and cAdvisor evict on.
 	WorkingSet uint64
@@ -52,8 +69,9 @@ type MemoryStats struct {
 	// pgmajfault.
 	PageFaults, MajorPageFaults uint64
 	// SwapUsage and SwapLimit are memory.swap.current and memory.swap.max;
-	// zero without swap accounting.
+	// zero without swap accounting, which SwapAccounted tells.
 	SwapUsage, SwapLimit uint64
+	SwapAccounted        bool
 	// Stat is all of memory.stat.
 	Stat map[string]uint64
 	// Events is memory.events.
@@ -108,6 +126,9 @@ func (m *Manager) Stats() (*Stats, error) {
 		UsageUsec: kv["usage_usec"], UserUsec: kv["user_usec"], SystemUsec: kv["system_usec"],
 		NrPeriods: kv["nr_periods"], NrThrottled: kv["nr_throttled"], ThrottledUsec: kv["throttled_usec"],
 	}
+	if s.CPULimits, err = m.cpuLimits(); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
 	if s.Memory, err = m.memoryStats(); err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
@@ -154,6 +175,9 @@ func (m *Manager) memoryStats() (*MemoryStats, error) {
 	if ms.Limit, err = readUint(m.dir, "memory.max"); err != nil {
 		return nil, err
 	}
+	if ms.Peak, err = readUint(m.dir, "memory.peak"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	text, err := readFile(m.dir, "memory.stat")
 	if err != nil {
 		return nil, err
@@ -170,6 +194,7 @@ func (m *Manager) memoryStats() (*MemoryStats, error) {
 		if ms.SwapLimit, err = readUint(m.dir, "memory.swap.max"); err != nil {
 			return nil, err
 		}
+		ms.SwapAccounted = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -177,6 +202,34 @@ func (m *Manager) memoryStats() (*MemoryStats, error) {
 		return nil, err
 	}
 	return ms, nil
+}
+
+// cpuLimits reads cpu.weight and cpu.max, or returns nil without the cpu
+// controller.
+func (m *Manager) cpuLimits() (*CPULimits, error) {
+	weight, err := readUint(m.dir, "cpu.weight")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	text, err := readFile(m.dir, "cpu.max")
+	if err != nil {
+		return nil, err
+	}
+	quota, period, ok := strings.Cut(strings.TrimSpace(text), " ")
+	if !ok {
+		return nil, fmt.Errorf("parse %s/cpu.max: %q is not \"quota period\"", m.dir, text)
+	}
+	l := &CPULimits{Weight: weight}
+	if l.QuotaUsec, err = parseUint(quota); err != nil {
+		return nil, fmt.Errorf("parse %s/cpu.max: %w", m.dir, err)
+	}
+	if l.PeriodUsec, err = strconv.ParseUint(period, 10, 64); err != nil {
+		return nil, fmt.Errorf("parse %s/cpu.max: %w", m.dir, err)
+	}
+	return l, nil
 }
 
 // WorkingSet computes the working set as kubelet and cAdvisor do: usage
@@ -312,4 +365,15 @@ func parsePressure(text string) (*Pressure, error) {
 		}
 	}
 	return p, nil
+}
+
+// DeviceName returns the block device's node, /dev/<name>, as sysfs names
+// it, or "MAJ:MIN" when sysfs does not know the device.
+func (d IODeviceStats) DeviceName() string {
+	num := fmt.Sprintf("%d:%d", d.Major, d.Minor)
+	target, err := os.Readlink("/sys/dev/block/" + num)
+	if err != nil {
+		return num
+	}
+	return "/dev/" + filepath.Base(target)
 }

@@ -41,12 +41,13 @@ type Config struct {
 	// Root holds persistent data (images, container records).
 	Root string `toml:"root" json:"root"`
 	// State holds runtime state that does not survive a reboot.
-	State  string `toml:"state" json:"state"`
-	GRPC   GRPC   `toml:"grpc" json:"grpc"`
-	Cgroup Cgroup `toml:"cgroup" json:"cgroup"`
-	CNI    CNI    `toml:"cni" json:"cni"`
-	Image  Image  `toml:"image" json:"image"`
-	Stream Stream `toml:"stream" json:"stream"`
+	State   string  `toml:"state" json:"state"`
+	GRPC    GRPC    `toml:"grpc" json:"grpc"`
+	Cgroup  Cgroup  `toml:"cgroup" json:"cgroup"`
+	CNI     CNI     `toml:"cni" json:"cni"`
+	Image   Image   `toml:"image" json:"image"`
+	Stream  Stream  `toml:"stream" json:"stream"`
+	Metrics Metrics `toml:"metrics" json:"metrics"`
 }
 
 // GRPC configures the CRI endpoint.
@@ -102,6 +103,31 @@ type Stream struct {
 	// StreamCreationTimeout is how long a client has to open a session's
 	// streams once it has connected.
 	StreamCreationTimeout Duration `toml:"stream_creation_timeout" json:"stream_creation_timeout"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Address is the host:port the endpoint listens on; empty turns it
+	// off.
+	Address string `toml:"address" json:"address"`
+}
+
+func (m *Metrics) validate() []error {
+	if m.Address == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(m.Address)
+	if err != nil {
+		return []error{fmt.Errorf("metrics.address: %q is not host:port: %w", m.Address, err)}
+	}
+	var errs []error
+	if _, err := netip.ParseAddr(host); err != nil {
+		errs = append(errs, fmt.Errorf("metrics.address: host %q is not an IP address", host))
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		errs = append(errs, fmt.Errorf("metrics.address: %q is not a port number (0-65535)", port))
+	}
+	return errs
 }
 
 // Duration is a time.Duration written as a Go duration string ("10s").
@@ -246,6 +272,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("cgroup.driver: %q is not one of auto, systemd, cgroupfs", c.Cgroup.Driver))
 	}
 	errs = append(errs, c.Stream.validate()...)
+	errs = append(errs, c.Metrics.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -22,6 +22,9 @@ func TestDefaultIsValid(t *testing.T) {
 	if c.GRPC.ShutdownTimeout.Duration != 10*time.Second {
 		t.Errorf("grpc.shutdown_timeout = %s", c.GRPC.ShutdownTimeout)
 	}
+	if c.Metrics.Address != "" {
+		t.Errorf("metrics.address = %q, want the endpoint off", c.Metrics.Address)
+	}
 	if got := c.Stream.ListenAddress(); got != "127.0.0.1:0" {
 		t.Errorf("stream listen address = %q, want 127.0.0.1:0", got)
 	}
@@ -91,6 +94,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"stream port not a number", "[stream]\nport = \"http\"\n", []string{"stream.port"}},
 		{"stream idle timeout", "[stream]\nidle_timeout = \"0s\"\n", []string{"stream.idle_timeout", "positive"}},
 		{"stream creation timeout", "[stream]\nstream_creation_timeout = \"-1s\"\n", []string{"stream.stream_creation_timeout"}},
+		{"metrics without port", "[metrics]\naddress = \"127.0.0.1\"\n", []string{"metrics.address", "host:port"}},
+		{"metrics host name", "[metrics]\naddress = \"localhost:9090\"\n", []string{"metrics.address", "IP address"}},
+		{"metrics port too big", "[metrics]\naddress = \"127.0.0.1:70000\"\n", []string{"metrics.address", `"70000"`}},
 		{"syntax error", "root = \n", []string{"line 1"}},
 	}
 	for _, tt := range tests {

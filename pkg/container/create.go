@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/ids"
@@ -200,13 +201,25 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		CgroupsPath:      c.CgroupsPath,
 		TargetPIDNS:      target,
 		DefaultPidsLimit: m.opts.DefaultPidsLimit,
+		// The kernel's, so it is asked each time: a probe is one
+		// system call.
+		RecursiveReadOnly: oci.RecursiveMountAttrsSupported(),
 	}
 	if img.Config != nil {
 		sc.Image = &img.Config.Config
 	}
+	if m.opts.AppArmor != nil {
+		sc.AppArmor = m.opts.AppArmor
+	}
 	s, err := spec.Build(sc)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if s.Process.ApparmorProfile == apparmor.DefaultProfile {
+		// Loaded on first use, and again if an admin unloaded it.
+		if err := m.opts.AppArmor.LoadDefault(ctx); err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
 	}
 	sig, err := spec.StopSignal(sc)
 	if err != nil {
@@ -220,12 +233,14 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err := writeBundle(c.Bundle, s); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
+	var logDir *os.File
 	if c.LogPath != "" {
-		if c.LogPath, err = prepareLogPath(pod.Spec.LogDirectory, cfg.LogPath); err != nil {
+		if c.LogPath, logDir, err = prepareLogPath(pod.Spec.LogDirectory, cfg.LogPath); err != nil {
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
+		defer logDir.Close()
 	}
-	opts := oci.CreateOptions{LogPath: c.LogPath, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
+	opts := oci.CreateOptions{LogPath: c.LogPath, LogDir: logDir, OpenStdin: cfg.Stdin, StdinOnce: cfg.Stdin && cfg.StdinOnce}
 	// The stdin and the terminal are held by the monitor that writes the
 	// log; a container without a log path still gets one, writing its log
 	// to /dev/null, so that it can be attached to.

@@ -41,6 +41,8 @@ type env struct {
 	pidsLimit int64
 	// driver is the cgroup driver; "" is cgroupfs.
 	driver string
+	// observer is told of container starts.
+	observer StartObserver
 }
 
 // noNetwork attaches pods to no network: the tests need the pods' network
@@ -145,7 +147,7 @@ func (e *env) open(t *testing.T) {
 	e.pods = pods
 	m, err := NewManager(ctx, Options{
 		StateDir: e.state, Store: s, Runtime: rt, Images: e.images, Pods: pods, Cgroups: e.cgroups,
-		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit,
+		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer,
 	})
 	if err != nil {
 		t.Fatal(err)

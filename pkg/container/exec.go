@@ -130,14 +130,14 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 }
 
 // execProcess is the container's process running cmd instead, without a
-// terminal or an AppArmor profile of its own.
+// terminal; it keeps the container's AppArmor profile, as every other
+// attribute.
 func execProcess(base *specs.Process, cmd []string) *specs.Process {
 	p := *base
 	p.Args = slices.Clone(cmd)
 	p.CommandLine = ""
 	p.Terminal = false
 	p.ConsoleSize = nil
-	p.ApparmorProfile = ""
 	p.Env = slices.Clone(base.Env)
 	return &p
 }

@@ -78,7 +78,10 @@ func TestPrepareLogPathStaysInsideTheLogDirectory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := prepareLogPath(tt.dir, tt.rel)
+			_, handle, err := prepareLogPath(tt.dir, tt.rel)
+			if handle != nil {
+				handle.Close()
+			}
 			var fe *errdefs.FieldError
 			if !errors.As(err, &fe) || fe.Field != tt.field {
 				t.Fatalf("prepareLogPath(%q, %q): %v, want a field error naming %s", tt.dir, tt.rel, err, tt.field)
@@ -96,10 +99,11 @@ func TestPrepareLogPathStaysInsideTheLogDirectory(t *testing.T) {
 	}
 
 	// A valid path gets its directories, not its file: the monitor makes it.
-	path, err := prepareLogPath(logDir, "web/0.log")
+	path, handle, err := prepareLogPath(logDir, "web/0.log")
 	if err != nil || path != filepath.Join(logDir, "web", "0.log") {
 		t.Fatalf("prepareLogPath(web/0.log) = %q, %v", path, err)
 	}
+	handle.Close()
 	if fi, err := os.Lstat(filepath.Join(logDir, "web")); err != nil || !fi.IsDir() {
 		t.Errorf("web not made as a directory: %v", err)
 	}
@@ -110,13 +114,17 @@ func TestPrepareLogPathStaysInsideTheLogDirectory(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prepareLogPath(logDir, "web/0.log"); err != nil {
+	if _, handle, err := prepareLogPath(logDir, "web/0.log"); err != nil {
 		t.Errorf("existing log file: %v", err)
+	} else {
+		handle.Close()
 	}
 	// A log directory that does not exist yet is made.
 	fresh := filepath.Join(base, "fresh")
-	if _, err := prepareLogPath(fresh, "0.log"); err != nil {
+	if _, handle, err := prepareLogPath(fresh, "0.log"); err != nil {
 		t.Errorf("missing log directory: %v", err)
+	} else {
+		handle.Close()
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
@@ -47,6 +50,18 @@ type Options struct {
 	// DefaultPidsLimit is pids.max for containers that set none; 0 is
 	// none.
 	DefaultPidsLimit int64
+	// AppArmor is the host's AppArmor; nil, or a host where it is not
+	// enabled, means containers run without profiles and a Localhost
+	// profile is refused.
+	AppArmor *apparmor.Host
+	// Observer, when set, is told how long each start took.
+	Observer StartObserver
+}
+
+// StartObserver is told how long starting a container's process took and
+// how it ended.
+type StartObserver interface {
+	ObserveStart(d time.Duration, err error)
 }
 
 // Manager runs CRI containers.
@@ -103,6 +118,10 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 		index:       registry.New[Container, cgroups.Stats]("container", "container_id", clone),
 		exits:       map[string]*exitWatch{},
 		subscribers: map[chan Event]struct{}{},
+	}
+	if opts.AppArmor != nil && !opts.AppArmor.Enabled() {
+		klog.InfoS("AppArmor is not enabled on this host: containers that ask for the runtime default profile run without one, and Localhost profiles are refused")
+		m.opts.AppArmor = nil
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {

@@ -26,7 +26,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	}
 	// Taken before: the process may exit before Start returns.
 	startedAt := time.Now()
-	if err := m.opts.Runtime.Start(ctx, cur.ID); err != nil {
+	err = m.opts.Runtime.Start(ctx, cur.ID)
+	if o := m.opts.Observer; o != nil {
+		o.ObserveStart(time.Since(startedAt), err)
+	}
+	if err != nil {
 		err = fmt.Errorf("start container %s: %w", cur.ID, err)
 		st, serr := m.opts.Runtime.State(ctx, cur.ID)
 		if serr != nil || st.Status != oci.StatusStopped {

@@ -19,11 +19,15 @@ type Stats struct {
 	// Previous is the sample taken before this one (nil for the first), so
 	// rates such as CPU cores in use can be computed.
 	Previous *cgroups.Stats
+	// CgroupName is the cgroup's path below the hierarchy's mount.
+	CgroupName string
 	// WritableLayer is what the container wrote to its layer, measured at
 	// Timestamp on the filesystem mounted at Mountpoint.
 	WritableLayer image.Usage
 	Mountpoint    string
-	Timestamp     time.Time
+	// Filesystem is the size of the filesystem at Mountpoint.
+	Filesystem image.Capacity
+	Timestamp  time.Time
 }
 
 // Stats samples the container's cgroup and measures its writable layer.
@@ -38,6 +42,7 @@ func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", c.ID, err)
 		}
+		st.CgroupName = cg.Name()
 		cur, err := cg.Stats()
 		switch {
 		case errors.Is(err, errdefs.ErrNotFound):
@@ -52,6 +57,31 @@ func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
+	if st.Filesystem, err = m.opts.Images.Capacity(); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	st.Timestamp = time.Now()
 	return st, nil
+}
+
+// ProcessStats counts the processes, threads, file descriptors and sockets
+// in the container's cgroup. A container without a cgroup (created, or
+// whose cgroup is gone) is NotFound.
+func (m *Manager) ProcessStats(id string) (*cgroups.ProcessStats, error) {
+	c, err := m.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if m.opts.Cgroups == nil || c.CgroupsPath == "" {
+		return nil, fmt.Errorf("container %s has no cgroup: %w", c.ID, errdefs.ErrNotFound)
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, c.CgroupsPath)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	ps, err := cg.ProcessStats()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	return ps, nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -53,6 +54,7 @@ func (streamPods) Stop(context.Context, string) error                          {
 func (streamPods) Remove(context.Context, string) error                        { return nil }
 func (streamPods) List() []*sandbox.Sandbox                                    { return nil }
 func (streamPods) Stats(string) (*sandbox.Stats, error)                        { return nil, nil }
+func (streamPods) ProcessStats(string) (*cgroups.ProcessStats, error)          { return nil, nil }
 func (streamPods) UpdateResources(context.Context, string, *specs.LinuxResources) error {
 	return nil
 }

@@ -25,6 +25,8 @@ type fakeContainers struct {
 	byID    map[string]*container.Container
 	calls   []string
 	timeout time.Duration
+	// stats, when set, makes the samples Stats returns.
+	stats func() *container.Stats
 }
 
 func (f *fakeContainers) Create(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error) {
@@ -73,12 +75,22 @@ func (f *fakeContainers) Stats(_ context.Context, id string) (*container.Stats, 
 	if err := f.call("stats", id); err != nil {
 		return nil, err
 	}
+	if f.stats != nil {
+		return f.stats(), nil
+	}
 	return &container.Stats{
 		Cgroup:        &cgroups.Stats{Timestamp: time.Unix(10, 0), CPU: cgroups.CPUStats{UsageUsec: 5}},
 		WritableLayer: image.Usage{Bytes: 4096, Inodes: 3},
 		Mountpoint:    "/var/lib/crisp/storage",
 		Timestamp:     time.Unix(10, 0),
 	}, nil
+}
+
+func (f *fakeContainers) ProcessStats(id string) (*cgroups.ProcessStats, error) {
+	if err := f.call("processes", id); err != nil {
+		return nil, err
+	}
+	return &cgroups.ProcessStats{Processes: 2, Threads: 3, FileDescriptors: 7, Sockets: 1}, nil
 }
 
 // Subscribe sends an event for each container, in id order, then waits

@@ -99,6 +99,20 @@ func TestStatusAdvertisesSupplementalGroupsPolicy(t *testing.T) {
 	}
 }
 
+// kubelet asks for recursive read-only mounts only from a runtime handler
+// that says it can make them; every kernel crisp's tests run on has
+// mount_setattr.
+func TestStatusAdvertisesRecursiveReadOnlyMounts(t *testing.T) {
+	_, c := newTestService(t, networkStatus{})
+	st, err := c.Status(background(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs := st.GetRuntimeHandlers(); len(hs) != 1 || !hs[0].GetFeatures().GetRecursiveReadOnlyMounts() {
+		t.Errorf("runtime handlers = %v, want the default one with recursive_read_only_mounts", hs)
+	}
+}
+
 func TestStatusVerboseCarriesConfig(t *testing.T) {
 	_, c := newTestService(t, networkStatus{err: errors.New("none")})
 	st, err := c.Status(background(t), &runtimeapi.StatusRequest{Verbose: true})

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -22,7 +23,7 @@ func (s *RuntimeService) PodSandboxStats(ctx context.Context, req *runtimeapi.Po
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.podStats(sb)
+	st, err := s.podStats(ctx, sb, s.liveContainersByPod()[sb.ID])
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +33,7 @@ func (s *RuntimeService) PodSandboxStats(ctx context.Context, req *runtimeapi.Po
 // ListPodSandboxStats reports the stats of every pod matching the filter.
 // A pod that disappears meanwhile is left out.
 func (s *RuntimeService) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	stats, err := s.podStatsList(req.GetFilter())
+	stats, err := s.podStatsList(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func (s *RuntimeService) ListPodSandboxStats(ctx context.Context, req *runtimeap
 
 // StreamPodSandboxStats is ListPodSandboxStats as a stream of batches.
 func (s *RuntimeService) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxStatsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxStatsResponse]) error {
-	stats, err := s.podStatsList(req.GetFilter())
+	stats, err := s.podStatsList(stream.Context(), req.GetFilter())
 	if err != nil {
 		return err
 	}
@@ -54,13 +55,14 @@ func (s *RuntimeService) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxS
 	return nil
 }
 
-func (s *RuntimeService) podStatsList(f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
+func (s *RuntimeService) podStatsList(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
 	var out []*runtimeapi.PodSandboxStats
+	byPod := s.liveContainersByPod()
 	for _, sb := range s.sandboxes.List() {
 		if !sandboxMatches(sb, &runtimeapi.PodSandboxFilter{Id: f.GetId(), LabelSelector: f.GetLabelSelector()}) {
 			continue
 		}
-		st, err := s.podStats(sb)
+		st, err := s.podStats(ctx, sb, byPod[sb.ID])
 		if errors.Is(err, errdefs.ErrNotFound) {
 			continue
 		}
@@ -73,7 +75,22 @@ func (s *RuntimeService) podStatsList(f *runtimeapi.PodSandboxStatsFilter) ([]*r
 	return out, nil
 }
 
-func (s *RuntimeService) podStats(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxStats, error) {
+// liveContainersByPod maps pod ids to their created and running
+// containers: those with a cgroup to sample.
+func (s *RuntimeService) liveContainersByPod() map[string][]*container.Container {
+	byPod := map[string][]*container.Container{}
+	for _, c := range s.containers.List() {
+		if c.State == container.StateCreated || c.State == container.StateRunning {
+			byPod[c.PodID] = append(byPod[c.PodID], c)
+		}
+	}
+	return byPod
+}
+
+// podStats samples the pod and its created or running containers, ctrs:
+// kubelet's PodAndContainerStatsFromCRI reads the containers' stats from
+// the pod's. A container that disappears meanwhile is left out.
+func (s *RuntimeService) podStats(ctx context.Context, sb *sandbox.Sandbox, ctrs []*container.Container) (*runtimeapi.PodSandboxStats, error) {
 	st, err := s.sandboxes.Stats(sb.ID)
 	if err != nil {
 		return nil, err
@@ -87,6 +104,17 @@ func (s *RuntimeService) podStats(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxSt
 	}
 	if len(st.Interfaces) > 0 {
 		linux.Network = networkUsage(cg.Timestamp.UnixNano(), st.Interfaces)
+	}
+	for _, c := range ctrs {
+		cs, err := s.containerStats(ctx, c)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			klog.ErrorS(err, "Container stats", "container", c.ID)
+			continue
+		}
+		linux.Containers = append(linux.Containers, cs)
 	}
 	return &runtimeapi.PodSandboxStats{
 		Attributes: &runtimeapi.PodSandboxAttributes{

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -30,6 +31,7 @@ type Sandboxes interface {
 	Get(id string) (*sandbox.Sandbox, error)
 	List() []*sandbox.Sandbox
 	Stats(id string) (*sandbox.Stats, error)
+	ProcessStats(id string) (*cgroups.ProcessStats, error)
 	UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error
 }
 
@@ -45,6 +47,7 @@ type Containers interface {
 	ReopenLog(ctx context.Context, id string) error
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
 	Stats(ctx context.Context, id string) (*container.Stats, error)
+	ProcessStats(id string) (*cgroups.ProcessStats, error)
 	Subscribe(ctx context.Context) <-chan container.Event
 }
 

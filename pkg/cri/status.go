@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
+	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
 // Reasons reported with false conditions, as kubelet and crictl show them.
@@ -27,8 +30,10 @@ func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
+			Name: "",
+			Features: &runtimeapi.RuntimeHandlerFeatures{
+				RecursiveReadOnlyMounts: oci.RecursiveMountAttrsSupported(),
+			},
 		}},
 		// Containers honour supplemental_groups_policy (Merge and Strict)
 		// and report the identity they run as in ContainerStatus.user.
@@ -60,6 +65,8 @@ func (s *RuntimeService) statusInfo() (map[string]string, error) {
 		"config":       string(cfg),
 		"cgroupDriver": fmt.Sprintf("%q", s.config.EffectiveCgroupDriver()),
 		"network":      string(network),
+		// Whether containers can be confined (crictl info shows it).
+		"apparmor": fmt.Sprintf(`{"enabled":%t}`, apparmor.NewHost().Enabled()),
 	}
 	if s.cgroups != nil {
 		cg, err := json.Marshal(map[string]any{

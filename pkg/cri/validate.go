@@ -374,6 +374,9 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig, handler string) error {
 	if err := checkAnnotations("config.annotations", cfg.GetAnnotations()); err != nil {
 		return err
 	}
+	if err := checkSELinux("config.linux.security_context.selinux_options", cfg.GetLinux().GetSecurityContext().GetSelinuxOptions()); err != nil {
+		return err
+	}
 	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
 		// Its form is the cgroup driver's to check (pkg/cgroups).
 		if err := checkPath("config.linux.cgroup_parent", p); err != nil {
@@ -500,12 +503,25 @@ func checkLogPath(p string) error {
 	return nil
 }
 
+// checkSELinux refuses SELinux labels: crisp does not label processes or
+// files, and a label asked for must not be silently dropped.
+func checkSELinux(field string, o *runtimeapi.SELinuxOption) error {
+	if o.GetUser()+o.GetRole()+o.GetType()+o.GetLevel() != "" {
+		return errdefs.InvalidField(field, "crisp does not support SELinux: labels must be empty")
+	}
+	return nil
+}
+
 // checkSecurityProfiles checks the profile names and paths of a
-// container's security context, which reach the file system.
+// container's security context, which reach the file system, and refuses
+// SELinux labels.
 func checkSecurityProfiles(sc *runtimeapi.LinuxContainerSecurityContext) error {
 	const field = "config.linux.security_context."
 	if sc == nil {
 		return nil
+	}
+	if err := checkSELinux(field+"selinux_options", sc.GetSelinuxOptions()); err != nil {
+		return err
 	}
 	checks := []struct{ field, value string }{
 		{field + "seccomp.localhost_ref", sc.GetSeccomp().GetLocalhostRef()},

@@ -47,6 +47,10 @@ func TestValidatePodConfigRefusesHostileFields(t *testing.T) {
 		{"config.hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web..example" }},
 		{"config.hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web_1" }},
 		{"config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "var/log/pods/x" }},
+		{"config.linux.security_context.selinux_options", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				SelinuxOptions: &runtimeapi.SELinuxOption{Type: "spc_t"}}}
+		}},
 		{"config.linux.security_context.seccomp.localhost_ref", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/dev/zero"}}}
@@ -258,6 +262,10 @@ func TestValidateContainerConfigRefusesHostileFields(t *testing.T) {
 			c.Labels["io.kubernetes.container.name"] = huge
 		}},
 		{"config.annotations", func(c *runtimeapi.ContainerConfig) { c.Annotations["big"] = huge }},
+		{"config.linux.security_context.selinux_options", func(c *runtimeapi.ContainerConfig) {
+			c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				SelinuxOptions: &runtimeapi.SELinuxOption{Level: "s0:c1,c2"}}}
+		}},
 		{"config.linux.security_context.seccomp.localhost_ref", func(c *runtimeapi.ContainerConfig) {
 			c.Linux.SecurityContext.Seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/p\x00"}
 		}},

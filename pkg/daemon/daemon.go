@@ -16,11 +16,13 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/cri"
 	"github.com/crisp-runtime/crisp/pkg/image"
+	"github.com/crisp-runtime/crisp/pkg/metrics"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -56,6 +58,13 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}
 	defer meta.Close()
 	netm := network.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
+	// The Prometheus endpoint is off unless an address is configured; then
+	// one registry collects from the gRPC server and the managers.
+	var prom *metrics.Metrics
+	if cfg.Metrics.Address != "" {
+		prom = metrics.New()
+		netm.SetObserver(prom)
+	}
 	missing, err := cgroups.ParseMissingPolicy(cfg.Cgroup.MissingController)
 	if err != nil {
 		return err
@@ -74,7 +83,11 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
-	images, err := image.Open(ctx, image.OptionsFromConfig(cfg))
+	imageOpts := image.OptionsFromConfig(cfg)
+	if prom != nil {
+		imageOpts.Observer = prom
+	}
+	images, err := image.Open(ctx, imageOpts)
 	if err != nil {
 		return err
 	}
@@ -93,7 +106,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer executor.Close()
-	containers, err := container.NewManager(ctx, container.Options{
+	containerOpts := container.Options{
 		StateDir:         cfg.State,
 		Store:            meta,
 		Runtime:          executor,
@@ -102,7 +115,12 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		Cgroups:          hierarchy,
 		CgroupDriver:     cfg.EffectiveCgroupDriver(),
 		DefaultPidsLimit: cfg.Cgroup.DefaultPidsLimit,
-	})
+		AppArmor:         apparmor.NewHost(),
+	}
+	if prom != nil {
+		containerOpts.Observer = prom
+	}
+	containers, err := container.NewManager(ctx, containerOpts)
 	if err != nil {
 		return fmt.Errorf("containers: %w", err)
 	}
@@ -127,7 +145,30 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}()
 	klog.InfoS("Serving exec and port-forward sessions", "url", streams.URL())
 
-	srv := grpc.NewServer(cri.ServerOptions()...)
+	var serverOpts []grpc.ServerOption
+	if prom != nil {
+		podStates := []sandbox.State{sandbox.StateCreating, sandbox.StateReady, sandbox.StateNotReady}
+		containerStates := []container.State{container.StateCreating, container.StateCreated, container.StateRunning, container.StateExited, container.StateUnknown}
+		err := prom.RegisterInventory(
+			func() map[string]int {
+				return countStates(sandboxes.List(), podStates, func(sb *sandbox.Sandbox) sandbox.State { return sb.State })
+			},
+			func() map[string]int {
+				return countStates(containers.List(), containerStates, func(c *container.Container) container.State { return c.State })
+			},
+		)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		addr, err := prom.Serve(ctx, cfg.Metrics.Address)
+		if err != nil {
+			return err
+		}
+		klog.InfoS("Serving Prometheus metrics", "url", "http://"+addr.String()+"/metrics")
+		// Outermost, so the codes it counts are the ones clients see.
+		serverOpts = prom.ServerOptions()
+	}
+	srv := grpc.NewServer(append(serverOpts, cri.ServerOptions()...)...)
 	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{
 		Network: netm, Sandboxes: sandboxes, Containers: containers, Cgroups: hierarchy, Streams: streams,
 	}))
@@ -158,6 +199,19 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	}
 	klog.InfoS("crisp stopped")
 	return nil
+}
+
+// countStates counts items by their state; every known state is counted,
+// so a gauge reads 0 rather than vanishing when nothing is in it.
+func countStates[T any, S ~string](items []T, known []S, state func(T) S) map[string]int {
+	out := make(map[string]int, len(known))
+	for _, s := range known {
+		out[string(s)] = 0
+	}
+	for _, it := range items {
+		out[string(state(it))]++
+	}
+	return out
 }
 
 // gracefulStop waits up to timeout for in-flight calls, then stops hard. It

@@ -42,6 +42,15 @@ type Options struct {
 	// collect. An entry ending in "*" matches every reference with that
 	// prefix.
 	Pinned []string
+	// Observer, when set, is told of every pull from a registry.
+	Observer PullObserver
+}
+
+// PullObserver is told, for each pull from a registry, the bytes of blobs
+// it downloaded (those it could count: pulls the generic copy makes count
+// none), how long it took, and how it ended.
+type PullObserver interface {
+	ObservePull(bytes uint64, d time.Duration, err error)
 }
 
 // OptionsFromConfig returns the Store options of the daemon configuration, so

@@ -57,12 +57,18 @@ func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id
 	defer func() { end(err != nil) }()
 
 	start := time.Now()
+	progress := newPullProgress()
+	if o := s.opts.Observer; o != nil {
+		defer func() {
+			done, _, _ := progress.bytes()
+			o.ObservePull(done, time.Since(start), err)
+		}()
+	}
 	klog.InfoS("Pulling image", "image", named.String())
 	sys := s.systemContext()
 	if err := auth.apply(sys); err != nil {
 		return "", fmt.Errorf("pull %s: registry %s: %w", named, reference.Domain(named), err)
 	}
-	progress := newPullProgress()
 	stop := make(chan struct{})
 	go progress.logEvery(named.String(), s.opts.ProgressInterval, stop)
 	id, err = s.fetch(ctx, named, sys, progress)

@@ -17,8 +17,12 @@ import (
 // ifName is the pod's interface, as every Kubernetes runtime names it.
 const ifName = "eth0"
 
-func (m *Manager) cni() *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(m.binDirs, m.cacheDir, nil)
+func (m *Manager) cni() libcni.CNI {
+	c := libcni.NewCNIConfigWithCacheDir(m.binDirs, m.cacheDir, nil)
+	if m.observer == nil {
+		return c
+	}
+	return timedCNI{CNI: c, observer: m.observer}
 }
 
 func (m *Manager) runtimeConf(p *Pod) *libcni.RuntimeConf {

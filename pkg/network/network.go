@@ -22,6 +22,7 @@ type Manager struct {
 	confDir  string
 	binDirs  []string
 	cacheDir string
+	observer Observer
 }
 
 // NewManager returns a manager reading configurations from confDir and plugin
@@ -31,6 +32,10 @@ type Manager struct {
 func NewManager(confDir string, binDirs []string, cacheDir string) *Manager {
 	return &Manager{confDir: confDir, binDirs: binDirs, cacheDir: cacheDir}
 }
+
+// SetObserver makes the manager report the duration of every CNI ADD, DEL
+// and CHECK to o. Call it before the manager is used.
+func (m *Manager) SetObserver(o Observer) { m.observer = o }
 
 // Status reports whether pods can be networked: a configuration loads and
 // every plugin it names is installed. The error says what is missing.

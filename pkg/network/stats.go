@@ -10,9 +10,9 @@ import (
 
 // InterfaceStats are one interface's traffic counters.
 type InterfaceStats struct {
-	Name              string
-	RxBytes, RxErrors uint64
-	TxBytes, TxErrors uint64
+	Name                                    string
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // DefaultInterface is the interface CNI gives a pod; kubelet reports its
@@ -44,11 +44,15 @@ func InterfaceStatsIn(netnsPath string) ([]InterfaceStats, error) {
 			continue
 		}
 		out = append(out, InterfaceStats{
-			Name:     a.Name,
-			RxBytes:  a.Statistics.RxBytes,
-			RxErrors: a.Statistics.RxErrors,
-			TxBytes:  a.Statistics.TxBytes,
-			TxErrors: a.Statistics.TxErrors,
+			Name:      a.Name,
+			RxBytes:   a.Statistics.RxBytes,
+			RxPackets: a.Statistics.RxPackets,
+			RxErrors:  a.Statistics.RxErrors,
+			RxDropped: a.Statistics.RxDropped,
+			TxBytes:   a.Statistics.TxBytes,
+			TxPackets: a.Statistics.TxPackets,
+			TxErrors:  a.Statistics.TxErrors,
+			TxDropped: a.Statistics.TxDropped,
 		})
 	}
 	return out, nil

@@ -35,6 +35,12 @@ type CreateOptions struct {
 	// that no line depends on the caller; Stdout and Stderr are unused.
 	// ReopenLog reopens it after a rotation. It must be absolute.
 	LogPath string
+	// LogDir, when set, is LogPath's directory as the caller resolved and
+	// opened it (an O_PATH handle will do). The monitor opens and reopens
+	// the log by its name in this handle, so a parent directory swapped
+	// for a symlink later cannot move the log. Without it Create opens
+	// LogPath's directory itself.
+	LogDir *os.File
 	// OpenStdin gives a container with a LogPath a stdin pipe that its
 	// monitor holds: clients of Attach write to it. With StdinOnce the
 	// pipe closes when the first attached client ends its input (CRI's
@@ -182,7 +188,14 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-		logPath: opts.LogPath, ttySocket: ttySocket,
+		ttySocket: ttySocket,
+	}
+	if opts.LogPath != "" {
+		if l.logDir, err = openLogDir(opts); err != nil {
+			return err
+		}
+		defer l.logDir.Close()
+		l.logName = filepath.Base(opts.LogPath)
 	}
 	switch {
 	case opts.StdinOnce:

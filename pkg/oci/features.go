@@ -21,6 +21,9 @@ func Features() *features.Features {
 	for o := range propagationFlags {
 		mountOpts = append(mountOpts, o)
 	}
+	for o := range recursiveAttrs {
+		mountOpts = append(mountOpts, o)
+	}
 	sort.Strings(mountOpts)
 	var nss []string
 	for t := range nsKinds {
@@ -51,7 +54,7 @@ func Features() *features.Features {
 				SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC",
 					"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
 			},
-			Apparmor:        &features.Apparmor{Enabled: &no},
+			Apparmor:        &features.Apparmor{Enabled: &yes},
 			Selinux:         &features.Selinux{Enabled: &no},
 			IntelRdt:        &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},

@@ -60,6 +60,12 @@ func compileInit(cfg *initConfig, warn func(string)) ([]byte, error) {
 	if proc.NoNewPrivileges {
 		p.add(nsenter.OpNoNewPrivs, step{what: "process.noNewPrivileges"})
 	}
+	if proc.ApparmorProfile != "" {
+		// The kernel switches to the profile at the next execve, the
+		// process's own (or a startContainer hook's, which runs in the
+		// container): set it while failures still reach the caller.
+		p.add(nsenter.OpAppArmor, step{what: "AppArmor profile " + proc.ApparmorProfile, field: "process.apparmorProfile"}, proc.ApparmorProfile)
+	}
 	p.add(nsenter.OpReady, step{})
 	if !cfg.Exec {
 		p.add(nsenter.OpWaitStart, step{}, num(cfg.StateDirFD))

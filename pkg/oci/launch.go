@@ -28,9 +28,10 @@ type launch struct {
 	gidMaps  []specs.LinuxIDMapping
 	extra    []*os.File // more descriptors for the init, after crisp's own
 	preserve []*os.File // descriptors the process gets at 3 and up
-	logPath  string     // the monitor writes the process's output here
-	stdin    string     // with logPath: "open" or "once" for a stdin pipe the monitor holds
-	// ttySocket, with logPath, is the monitor's end of the socket on which
+	logDir   *os.File   // with logName: the directory of the log
+	logName  string     // the monitor writes the process's output to this file in logDir
+	stdin    string     // with logName: "open" or "once" for a stdin pipe the monitor holds
+	// ttySocket, with logName, is the monitor's end of the socket on which
 	// the init sends the terminal's master.
 	ttySocket *os.File
 	stdio     [3]*os.File
@@ -95,8 +96,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	if l.detach {
 		env = append(env, "_CRISP_INIT_DETACH=1")
 	}
-	if l.logPath != "" {
-		env = append(env, "_CRISP_INIT_LOG="+l.logPath)
+	if l.logName != "" {
+		add("_CRISP_INIT_LOG_DIR", l.logDir)
+		env = append(env, "_CRISP_INIT_LOG="+l.logName)
 		if l.stdin != "" {
 			env = append(env, "_CRISP_INIT_STDIN="+l.stdin)
 		}

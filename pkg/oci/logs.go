@@ -6,12 +6,31 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
+
+// openLogDir returns a handle on the directory of opts.LogPath for the
+// monitor: a duplicate of opts.LogDir, or the directory opened by path.
+func openLogDir(opts CreateOptions) (*os.File, error) {
+	if opts.LogDir != nil {
+		fd, err := unix.FcntlInt(opts.LogDir.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("log directory of %s: %w", opts.LogPath, err)
+		}
+		return os.NewFile(uintptr(fd), opts.LogDir.Name()), nil
+	}
+	dir := filepath.Dir(opts.LogPath)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open container log %s: its directory: %w", opts.LogPath, err)
+	}
+	return os.NewFile(uintptr(fd), dir), nil
+}
 
 // ReopenLog makes the monitor of a container created with a LogPath reopen
 // it, after the kubelet renamed it to rotate it, and waits until the new

@@ -3,7 +3,6 @@ package oci
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,18 +64,70 @@ func TestContainerLogDoesNotFollowSymlinks(t *testing.T) {
 	if err := rt.ReopenLog(ctx, "rotated"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("ReopenLog with a symlink at the log path: %v, want a failed precondition", err)
 	}
-	st, err := rt.State(ctx, "rotated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Wait(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
+	finishRotated(ctx, t, rt)
 	assertUntouched()
 	if got := stream(readLog(t, logPath+".1"), "stdout"); strings.Join(got, "|") != "F first|F second" {
 		t.Errorf("log kept by the monitor %q, want first and second", got)
+	}
+}
+
+// TestContainerLogStaysInItsDirectory: a parent directory of the log swapped
+// for a symlink after create does not move the log; the monitor reopens it
+// in the directory it was created in, and nothing lands where the symlink
+// points.
+func TestContainerLogStaysInItsDirectory(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pod := t.TempDir()
+	logDir := filepath.Join(pod, "ctr")
+	if err := os.Mkdir(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	logPath := filepath.Join(logDir, "0.log")
+	startRotated(ctx, t, rt, logPath)
+
+	moved := filepath.Join(pod, "ctr.old")
+	if err := os.Rename(logDir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, logDir); err != nil {
+		t.Fatal(err)
+	}
+	// ReopenLog looks for the new file by path, through the symlink, so
+	// it does not see it; the monitor's reopen is what is checked below.
+	reopenCtx, cancelReopen := context.WithTimeout(ctx, time.Second)
+	_ = rt.ReopenLog(reopenCtx, "rotated")
+	cancelReopen()
+	finishRotated(ctx, t, rt)
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("the log followed the swapped directory: %s holds %d entries", outside, len(entries))
+	}
+	if got := stream(readLog(t, filepath.Join(moved, "0.log")), "stdout"); strings.Join(got, "|") != "F second" {
+		t.Errorf("reopened log in the original directory %q, want second", got)
+	}
+}
+
+// TestLoggedProcessHoldsNoHostHandle: the log directory's handle, which the
+// monitor keeps, never reaches the container's process.
+func TestLoggedProcessHoldsNoHostHandle(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logPath := filepath.Join(t.TempDir(), "0.log")
+	if err := rt.Create(ctx, "fds", writeBundle(t, testSpec(t, "ls", "/proc/self/fd")), CreateOptions{LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "fds", true) })
+	if err := rt.Start(ctx, "fds"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "fds"); err != nil {
+		t.Fatal(err)
+	}
+	// ls lists 0-2 and the directory it reads.
+	if got := strings.Join(stream(readLog(t, logPath), "stdout"), " "); got != "F 0 F 1 F 2 F 3" {
+		t.Errorf("the process had descriptors %q, want 0-2 and ls's own", got)
 	}
 }

@@ -128,17 +128,7 @@ func TestContainerLogReopen(t *testing.T) {
 	if err := rt.ReopenLog(ctx, "rotated"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rt.State(ctx, "rotated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The container's /dev/shm, seen from the host through its root.
-	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Wait(ctx, "rotated"); err != nil {
-		t.Fatal(err)
-	}
+	finishRotated(ctx, t, rt)
 	if got := stream(readLog(t, logPath+".1"), "stdout"); len(got) != 1 || got[0] != "F first" {
 		t.Errorf("rotated log %q, want [\"F first\"]", got)
 	}
@@ -186,6 +176,23 @@ func startRotated(ctx context.Context, t *testing.T, rt *Runtime, logPath string
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// finishRotated lets container "rotated" log "second" and waits for its
+// exit.
+func finishRotated(ctx context.Context, t *testing.T, rt *Runtime) {
+	t.Helper()
+	st, err := rt.State(ctx, "rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container's /dev/shm, seen from the host through its root.
+	if err := os.Remove(fmt.Sprintf("/proc/%d/root/dev/shm/wait", st.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "rotated"); err != nil {
 		t.Fatal(err)
 	}
 }

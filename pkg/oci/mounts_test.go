@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // mountInfo is one line of /proc/self/mountinfo.
@@ -259,5 +260,38 @@ func TestLongMountErrorIsTruncated(t *testing.T) {
 	}
 	if _, err := os.Stat(rt.dir("longdest")); !os.IsNotExist(err) {
 		t.Errorf("state directory left behind: %v", err)
+	}
+}
+
+// TestRecursiveMountOptions: "rro" makes a bind mount read-only all the way
+// down, its submounts included, where "ro" leaves a submount writable.
+func TestRecursiveMountOptions(t *testing.T) {
+	rt := newTestRuntime(t)
+	hostDir := t.TempDir()
+	sub := filepath.Join(hostDir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+	try := func(path string) string {
+		return "(echo x > " + path + ") 2>/dev/null && echo " + path + " writable || echo " + path + " read-only; "
+	}
+	spec := testSpec(t, "sh", "-c", try("/m/ro/x")+try("/m/ro/sub/x")+try("/m/rro/x")+try("/m/rro/sub/x")+try("/m/rrw/sub/x"))
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/m/ro", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro", "private"}},
+		specs.Mount{Destination: "/m/rro", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro", "rro", "rprivate"}},
+		// The last word wins.
+		specs.Mount{Destination: "/m/rrw", Type: "bind", Source: hostDir, Options: []string{"rbind", "rro", "rrw", "rprivate"}},
+	)
+	out, st := runToExit(t, rt, spec)
+	if st.Code != 0 {
+		t.Fatalf("exit %+v: %s", st, out)
+	}
+	want := "/m/ro/x read-only\n/m/ro/sub/x writable\n/m/rro/x read-only\n/m/rro/sub/x read-only\n/m/rrw/sub/x writable\n"
+	if out != want {
+		t.Errorf("got\n%swant\n%s", out, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -133,7 +134,6 @@ func checkUnsupported(spec *specs.Spec) error {
 		"process.scheduler":          spec.Process.Scheduler != nil,
 		"process.ioPriority":         spec.Process.IOPriority != nil,
 		"process.selinuxLabel":       spec.Process.SelinuxLabel != "",
-		"process.apparmorProfile":    spec.Process.ApparmorProfile != "",
 	} {
 		if set {
 			return errdefs.InvalidField(field, "is not supported by crisp")
@@ -179,6 +179,26 @@ func validateProcess(field string, p *specs.Process) error {
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return errdefs.InvalidField(field+".oomScoreAdj", fmt.Sprintf("%d is outside [-1000, 1000]", *p.OOMScoreAdj))
+	}
+	if p.ApparmorProfile != "" {
+		// A profile that cannot be applied fails the container rather
+		// than leave it unconfined.
+		if err := apparmor.CheckName(p.ApparmorProfile); err != nil {
+			return errdefs.InvalidField(field+".apparmorProfile", err.Error())
+		}
+		host := apparmor.NewHost()
+		if !host.Enabled() {
+			return errdefs.InvalidField(field+".apparmorProfile", fmt.Sprintf("profile %q: AppArmor is not enabled on this host", p.ApparmorProfile))
+		}
+		// The kernel takes a profile it does not have, and fails only
+		// the execve that follows.
+		loaded, err := host.Loaded(p.ApparmorProfile)
+		if err != nil {
+			return fmt.Errorf("%s.apparmorProfile: %w", field, err)
+		}
+		if !loaded {
+			return errdefs.InvalidField(field+".apparmorProfile", fmt.Sprintf("profile %q is not loaded", p.ApparmorProfile))
+		}
 	}
 	return nil
 }

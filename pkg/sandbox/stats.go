@@ -17,6 +17,8 @@ type Stats struct {
 	// Previous is the sample taken before this one (nil for the first), so
 	// rates such as CPU cores in use can be computed.
 	Previous *cgroups.Stats
+	// CgroupName is the pod cgroup's path below the hierarchy's mount.
+	CgroupName string
 	// Interfaces are the pod network namespace's interfaces; none for a
 	// pod on the host network.
 	Interfaces []network.InterfaceStats
@@ -37,7 +39,7 @@ func (m *Manager) Stats(id string) (*Stats, error) {
 		return nil, fmt.Errorf("pod %s cgroup stats: %w", sb.ID, err)
 	}
 	// A pod removed meanwhile keeps no sample.
-	st := &Stats{Cgroup: cur, Previous: m.index.SwapSample(sb.ID, cur)}
+	st := &Stats{Cgroup: cur, Previous: m.index.SwapSample(sb.ID, cur), CgroupName: cg.Name()}
 	if netns := sb.Namespaces[NamespaceNet]; netns != "" && sb.State == StateReady {
 		st.Interfaces, err = network.InterfaceStatsIn(netns)
 		if err != nil {
@@ -45,6 +47,24 @@ func (m *Manager) Stats(id string) (*Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// ProcessStats counts the processes, threads, file descriptors and sockets
+// in the pod's cgroup, its containers' included.
+func (m *Manager) ProcessStats(id string) (*cgroups.ProcessStats, error) {
+	sb, err := m.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := cg.ProcessStats()
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", sb.ID, err)
+	}
+	return ps, nil
 }
 
 // UpdateResources applies new limits to the pod's cgroup, as after an

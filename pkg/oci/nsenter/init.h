@@ -46,9 +46,11 @@
 #define CRISP_OP_WAIT_START 33      // state dir fd: block on exec.fifo until start
 #define CRISP_OP_EXEC 34            // argc, argv..., env...
 #define CRISP_OP_PREPARE_EXEC 35    // preserved fds: close-on-exec the others, reset signals
-#define CRISP_OP_SHARED_ROOT 36     // rootfs: private bind onto itself, detached if the init fails
-#define CRISP_OP_DETACH_ROOT 37     // detach the root's mounts from the mount namespace
-#define CRISP_OP_ATTACH_ROOT 38     // fd of a detached rootfs tree: stack it on /, make it the working directory
+#define CRISP_OP_SETATTR_IN_ROOT 36 // dest, attributes set, attributes cleared: mount_setattr(2) of the whole tree
+#define CRISP_OP_APPARMOR 37        // profile: the AppArmor profile the process runs under after exec
+#define CRISP_OP_SHARED_ROOT 38     // rootfs: private bind onto itself, detached if the init fails
+#define CRISP_OP_DETACH_ROOT 39     // detach the root's mounts from the mount namespace
+#define CRISP_OP_ATTACH_ROOT 40     // fd of a detached rootfs tree: stack it on /, make it the working directory
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

@@ -16,12 +16,12 @@
 #include "logs.h"
 #include "strbuf.h"
 
-// crisp_log_open opens the log anew. A symlink in its place is not followed
-// (it could lead anywhere on the host) and a FIFO without a reader fails
-// rather than blocking the monitor.
+// crisp_log_open opens the log anew, relative to its directory's handle. A
+// symlink in its place is not followed (it could lead anywhere on the host)
+// and a FIFO without a reader fails rather than blocking the monitor.
 int crisp_log_open(struct crisp_log *log)
 {
-	int fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	int fd = openat(log->dirfd, log->name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 	if (fd < 0)
 		return -1;
 	if (log->fd >= 0)

@@ -20,7 +20,11 @@ struct crisp_stream {
 };
 
 struct crisp_log {
-	char path[4096];
+	// The log is name in the directory dirfd: the directory was resolved
+	// once, safely, by the caller, so swapping one of its parents for a
+	// symlink later cannot move the log elsewhere.
+	int dirfd;
+	char name[256];
 	int fd;
 	struct crisp_stream out, err;
 	// tee, when set, gets every chunk read from a stream (1 for stdout,
@@ -30,7 +34,7 @@ struct crisp_log {
 };
 
 // crisp_log_open opens (or, after the kubelet rotated it, reopens)
-// log->path for appending. It returns -1 with errno set on failure.
+// log->name in log->dirfd for appending. It returns -1 with errno set on failure.
 int crisp_log_open(struct crisp_log *log);
 // crisp_log_read reads what the stream has and writes its complete lines.
 // It returns 0 when the stream ended.

@@ -404,7 +404,7 @@ void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log
 		int keep[] = {pidpipe, statefd < 0 ? pidpipe : statefd, log ? log->fd : pidpipe,
 			      log ? log->out.fd : pidpipe, log ? log->err.fd : pidpipe,
 			      stdin_fd < 0 ? pidpipe : stdin_fd, ttysock < 0 ? pidpipe : ttysock,
-			      cgroupfd < 0 ? pidpipe : cgroupfd, -1};
+			      cgroupfd < 0 ? pidpipe : cgroupfd, log ? log->dirfd : pidpipe, -1};
 		crisp_detach_fds(keep);
 	}
 	// The count before the container's process runs; only a container's

@@ -231,7 +231,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
-	int cgroupfd, statefd, exefd, ttysock, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
+	int cgroupfd, statefd, exefd, ttysock, logdirfd, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
 	const char *logpath, *stdin_mode;
 	static struct crisp_log logger;
 	unsigned long cloneflags;
@@ -258,7 +258,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		close(exefd);
 	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
 	unsetenv("_CRISP_INIT_CLONE");
+	// The log is a file name in the directory _CRISP_INIT_LOG_DIR.
 	logpath = getenv("_CRISP_INIT_LOG");
+	logdirfd = env_fd("_CRISP_INIT_LOG_DIR");
 	// "open" or "once": the monitor holds the container's stdin for
 	// attached clients (CRI's stdin and stdin_once).
 	stdin_mode = getenv("_CRISP_INIT_STDIN");
@@ -296,13 +298,18 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (logpath) {
 		// The monitor writes the container's stdout and stderr to its
 		// log, so that no line depends on crisp's daemon.
-		if (strlen(logpath) >= sizeof(logger.path)) {
+		if (logdirfd < 0 || strchr(logpath, '/') || !strcmp(logpath, ".") || !strcmp(logpath, "..")) {
+			errno = EINVAL;
+			bail("container log %s: not a file name in a directory handle", logpath);
+		}
+		if (strlen(logpath) >= sizeof(logger.name)) {
 			errno = ENAMETOOLONG;
 			bail("open container log");
 		}
-		memcpy(logger.path, logpath, strlen(logpath) + 1);
+		memcpy(logger.name, logpath, strlen(logpath) + 1);
+		logger.dirfd = logdirfd;
 		if (crisp_log_open(&logger) < 0)
-			bail("open container log %s", logger.path);
+			bail("open container log %s", logger.name);
 		if (pipe2(outpipe, O_CLOEXEC) < 0 || pipe2(errpipe, O_CLOEXEC) < 0)
 			bail("log pipes");
 		logger.out = (struct crisp_stream){.fd = outpipe[0], .name = "stdout"};
@@ -345,6 +352,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 			bail("log pipes as stdio");
 		close(outpipe[0]), close(outpipe[1]), close(errpipe[0]), close(errpipe[1]);
 		close(logger.fd);
+		// A handle on a host directory inside the container would be
+		// a way out of its root.
+		close(logger.dirfd);
 		if (inpipe[0] >= 0) {
 			if (dup2(inpipe[0], 0) < 0)
 				bail("stdin pipe as stdin");

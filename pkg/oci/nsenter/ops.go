@@ -44,6 +44,8 @@ const (
 	OpWaitStart       Op = C.CRISP_OP_WAIT_START
 	OpExec            Op = C.CRISP_OP_EXEC
 	OpPrepareExec     Op = C.CRISP_OP_PREPARE_EXEC
+	OpSetattrInRoot   Op = C.CRISP_OP_SETATTR_IN_ROOT
+	OpAppArmor        Op = C.CRISP_OP_APPARMOR
 	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
 	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
 	OpAttachRoot      Op = C.CRISP_OP_ATTACH_ROOT

@@ -246,6 +246,29 @@ static void reset_signals(void)
 	crisp_default_signals(0);
 }
 
+// apparmor_onexec makes the kernel switch the process to an AppArmor
+// profile when it executes its program, as apparmor_parser's change_onexec
+// does: the init itself stays unconfined until then. Kernels before 5.1
+// have the file one level up.
+static void apparmor_onexec(struct crisp_init *in, const struct crisp_op *op)
+{
+	char buf[1100];
+	struct crisp_strbuf b;
+	int fd = open("/proc/self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		fd = open("/proc/self/attr/exec", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		crisp_op_fail(in, op, errno, "open the process's AppArmor exec attribute");
+	crisp_strbuf_init(&b, buf, sizeof(buf));
+	crisp_strbuf_printf(&b, "exec %s", crisp_arg(in, op, 0));
+	if (b.truncated)
+		crisp_op_fail(in, op, ENAMETOOLONG, "profile name");
+	if (write(fd, buf, b.len) != (ssize_t)b.len)
+		crisp_op_fail(in, op, errno, "set the profile");
+	close(fd);
+}
+
 // exec_process executes the container's process. It makes no other system
 // call: a seccomp filter installed just before may allow nothing else.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
@@ -358,6 +381,9 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 		// runc's --preserve-fds) stay open across exec.
 		crisp_cloexec_from(3 + crisp_arg_uint(in, op, 0));
 		reset_signals();
+		break;
+	case CRISP_OP_APPARMOR:
+		apparmor_onexec(in, op);
 		break;
 	case CRISP_OP_EXEC:
 		exec_process(in, op);

@@ -121,6 +121,7 @@ static void run_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_BIND_IN_ROOT:
 	case CRISP_OP_REMOUNT_IN_ROOT:
 	case CRISP_OP_PROPAGATE_IN_ROOT:
+	case CRISP_OP_SETATTR_IN_ROOT:
 	case CRISP_OP_MKNOD_IN_ROOT:
 	case CRISP_OP_BIND_DEVICE:
 	case CRISP_OP_SYMLINK_IN_ROOT:

@@ -263,6 +263,25 @@ static void at_mount(struct crisp_init *in, const struct crisp_op *op, const cha
 	close(fd);
 }
 
+// setattr_in_root changes the attributes of the mount at dest and of every
+// mount below it (the recursive mount options, such as rro): a remount
+// would change the top mount alone, leaving its submounts writable.
+static void setattr_in_root(struct crisp_init *in, const struct crisp_op *op)
+{
+	const char *dest = crisp_arg(in, op, 0);
+	struct mount_attr attr = {
+		.attr_set = crisp_arg_uint(in, op, 1),
+		.attr_clr = crisp_arg_uint(in, op, 2),
+	};
+	int fd = open_in_root(in, dest, 0);
+
+	if (fd < 0)
+		crisp_op_fail(in, op, errno, "open %s", dest);
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		crisp_op_fail(in, op, errno, "mount_setattr");
+	close(fd);
+}
+
 // split_path splits path into its directory (written to dir, "/" for a
 // top-level name) and returns its last component.
 static const char *split_path(struct crisp_init *in, const struct crisp_op *op, const char *path, char dir[4096])
@@ -467,6 +486,9 @@ void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op)
 		break;
 	case CRISP_OP_PROPAGATE_IN_ROOT:
 		at_mount(in, op, crisp_arg(in, op, 0), crisp_arg_uint(in, op, 1), 1);
+		break;
+	case CRISP_OP_SETATTR_IN_ROOT:
+		setattr_in_root(in, op);
 		break;
 	case CRISP_OP_MKNOD_IN_ROOT:
 		mknod_in_root(in, op);

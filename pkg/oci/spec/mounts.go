@@ -38,7 +38,7 @@ var bindMountOptions = map[string]bool{
 // A config mount replaces the defaults at or below its path, as in
 // containerd: kubelet mounts its own /etc/hosts, or a bigger /dev/shm.
 func buildMounts(c *Container) ([]specs.Mount, string, error) {
-	user, propagation, err := configMounts(c.Config.GetMounts())
+	user, propagation, err := configMounts(c.Config.GetMounts(), c.RecursiveReadOnly)
 	if err != nil {
 		return nil, "", err
 	}
@@ -111,8 +111,9 @@ func shmMount(pod Pod) specs.Mount {
 // configMounts translates config.mounts into bind mounts sorted by depth,
 // and returns the rootfs propagation they need: "rshared" for a
 // bidirectional mount, "rslave" for host-to-container, else "" (the
-// executor's default).
-func configMounts(cms []*runtimeapi.Mount) ([]specs.Mount, string, error) {
+// executor's default). rro says the executor can make a mount recursively
+// read-only.
+func configMounts(cms []*runtimeapi.Mount, rro bool) ([]specs.Mount, string, error) {
 	var mounts []specs.Mount
 	rootfsPropagation := ""
 	for i, m := range cms {
@@ -142,6 +143,19 @@ func configMounts(cms []*runtimeapi.Mount) ([]specs.Mount, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if m.GetRecursiveReadOnly() {
+			// As the CRI asks: read-only, and private, for a mount that
+			// propagates from the host could bring a writable
+			// submount in later.
+			switch {
+			case !rro:
+				return nil, "", errdefs.InvalidField(field+".recursive_read_only", "this kernel lacks mount_setattr(2) (Linux 5.12), which recursive read-only mounts need")
+			case !m.GetReadonly():
+				return nil, "", errdefs.InvalidField(field+".recursive_read_only", "needs readonly too")
+			case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, "", errdefs.InvalidField(field+".recursive_read_only", "needs propagation PROPAGATION_PRIVATE")
+			}
+		}
 		opts := []string{"rbind"}
 		switch p := m.GetPropagation(); p {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
@@ -163,15 +177,13 @@ func configMounts(cms []*runtimeapi.Mount) ([]specs.Mount, string, error) {
 		default:
 			return nil, "", errdefs.InvalidField(field+".propagation", fmt.Sprintf("unknown propagation %d", p))
 		}
-		if m.GetRecursiveReadOnly() {
-			// Kubelet asks only where the runtime says it can
-			// (RuntimeHandlerFeatures.recursive_read_only_mounts).
-			return nil, "", errdefs.InvalidField(field+".recursive_read_only", "crisp's executor does not support recursive read-only mounts")
-		}
 		if m.GetReadonly() {
 			opts = append(opts, "ro")
 		} else {
 			opts = append(opts, "rw")
+		}
+		if m.GetRecursiveReadOnly() {
+			opts = append(opts, "rro")
 		}
 		for j, o := range m.GetMountOptions() {
 			if !bindMountOptions[o] {

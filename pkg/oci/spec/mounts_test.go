@@ -187,20 +187,29 @@ func TestConfigMountErrors(t *testing.T) {
 		{"relative source", &runtimeapi.Mount{ContainerPath: "/data", HostPath: "dir"}, "mounts[1].host_path"},
 		{"missing source", &runtimeapi.Mount{ContainerPath: "/data", HostPath: filepath.Join(dir, "missing")}, "mounts[1].host_path"},
 		{"unknown propagation", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Propagation: 5}, "mounts[1].propagation"},
-		{"recursive read-only", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, RecursiveReadOnly: true}, "mounts[1].recursive_read_only"},
+		{"recursive read-only, not read-only", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, RecursiveReadOnly: true}, "mounts[1].recursive_read_only"},
+		{"recursive read-only, host to container", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, RecursiveReadOnly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}, "mounts[1].recursive_read_only"},
 		{"bad mount option", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, MountOptions: []string{"nodev", "rw"}}, "mounts[1].mount_options[1]"},
 		{"nil", nil, "mounts[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/ok", HostPath: dir}, tc.mount})
+			_, _, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/ok", HostPath: dir}, tc.mount}, true)
 			checkFieldError(t, err, tc.field)
 		})
+	}
+	// A kernel without mount_setattr refuses a mount the CRI allows.
+	rro := &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, RecursiveReadOnly: true}
+	_, _, err := configMounts([]*runtimeapi.Mount{rro}, false)
+	checkFieldError(t, err, "mounts[0].recursive_read_only")
+	mounts, _, err := configMounts([]*runtimeapi.Mount{rro}, true)
+	if err != nil || !slices.Contains(mounts[0].Options, "rro") || !slices.Contains(mounts[0].Options, "rprivate") {
+		t.Errorf("recursive read-only mount: %+v, %v; want rro and rprivate among its options", mounts, err)
 	}
 	for name, m := range map[string]*runtimeapi.Mount{
 		"image volume":    {ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "busybox"}},
 		"id-mapped mount": {ContainerPath: "/data", HostPath: dir, UidMappings: []*runtimeapi.IDMapping{{HostId: 1000, Length: 1}}},
 	} {
-		if _, _, err := configMounts([]*runtimeapi.Mount{m}); !errors.Is(err, errdefs.ErrNotImplemented) {
+		if _, _, err := configMounts([]*runtimeapi.Mount{m}, true); !errors.Is(err, errdefs.ErrNotImplemented) {
 			t.Errorf("%s: error %v, want not implemented", name, err)
 		}
 	}
@@ -214,7 +223,7 @@ func TestConfigMountOptions(t *testing.T) {
 	}
 	mounts, _, err := configMounts([]*runtimeapi.Mount{
 		{ContainerPath: "/a", HostPath: link, SelinuxRelabel: true, MountOptions: []string{"nosuid", "noexec"}},
-	})
+	}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +266,7 @@ func TestConfigMountPropagation(t *testing.T) {
 			if err := unix.Mount("", dir, "", tc.host, ""); err != nil {
 				t.Fatalf("set propagation: %v", err)
 			}
-			mounts, rootfs, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: src, Propagation: tc.propagation}})
+			mounts, rootfs, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: src, Propagation: tc.propagation}}, true)
 			if !tc.ok {
 				checkFieldError(t, err, "mounts[0].propagation")
 				return

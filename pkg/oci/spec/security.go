@@ -8,8 +8,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/apparmor"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -27,8 +27,7 @@ var defaultMaskedPaths = []string{
 var defaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 
 // applySecurity sets the process's capabilities and no_new_privs, the
-// masked and read-only paths, and checks the AppArmor and SELinux
-// settings. A privileged container has every capability, nothing masked
+// masked and read-only paths, and the AppArmor profile. A privileged container has every capability, nothing masked
 // and nothing read-only.
 func applySecurity(s *specs.Spec, c *Container) error {
 	sc := c.Config.GetLinux().GetSecurityContext()
@@ -38,13 +37,9 @@ func applySecurity(s *specs.Spec, c *Container) error {
 	}
 	s.Process.Capabilities = caps
 	s.Process.NoNewPrivileges = sc.GetNoNewPrivs()
-	if err := checkAppArmor(sc); err != nil {
+	// SELinux labels are refused at the CRI edge (pkg/cri).
+	if s.Process.ApparmorProfile, err = appArmorProfile(c, sc); err != nil {
 		return err
-	}
-	if o := sc.GetSelinuxOptions(); o.GetUser()+o.GetRole()+o.GetType()+o.GetLevel() != "" {
-		// SELinux is not enabled on crisp's hosts and the executor does
-		// not label; containerd ignores the options on such a host too.
-		klog.V(4).InfoS("Ignoring SELinux options: SELinux is not in use", "container", c.ID)
 	}
 	if sc.GetPrivileged() {
 		return nil
@@ -80,28 +75,67 @@ func containerPaths(field string, paths []string) ([]string, error) {
 	return out, nil
 }
 
-// checkAppArmor accepts the unconfined and the runtime's default profile
-// and refuses a named one. crisp's hosts do not use AppArmor, so the
-// runtime default is no profile, as for containerd on a host without
-// AppArmor; a named profile could not be applied, and running the
-// container without it would break the promise it makes.
-func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
-	if p := sc.GetApparmor(); p != nil {
-		switch p.GetProfileType() {
-		case runtimeapi.SecurityProfile_Localhost:
-			return errdefs.InvalidField("linux.security_context.apparmor.localhost_ref", fmt.Sprintf("AppArmor profile %q: AppArmor profiles are not supported", p.GetLocalhostRef()))
-		case runtimeapi.SecurityProfile_RuntimeDefault, runtimeapi.SecurityProfile_Unconfined:
-			return nil
-		}
-		return errdefs.InvalidField("linux.security_context.apparmor.profile_type", fmt.Sprintf("unknown profile type %d", p.GetProfileType()))
-	}
+// appArmorProfile returns the AppArmor profile the container's process
+// runs under, "" for none:
+//   - RuntimeDefault (or nothing asked for, for a container that is not
+//     privileged) is crisp's default profile where the host has AppArmor,
+//     and no profile where it has none, as containerd and CRI-O do;
+//   - Localhost names a profile that must be loaded: on a host without
+//     AppArmor, or when it is not loaded, the container is refused
+//     rather than run without the confinement it asked for;
+//   - Unconfined is no profile.
+func appArmorProfile(c *Container, sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
+	const field = "linux.security_context."
+	var (
+		typ       runtimeapi.SecurityProfile_ProfileType
+		name      string
+		nameField string
+		set       = true
+	)
 	//lint:ignore SA1019 older kubelets send only the name.
-	switch name := sc.GetApparmorProfile(); {
-	case name == "" || name == "runtime/default" || name == "unconfined":
-		return nil
-	case strings.HasPrefix(name, "localhost/"):
-		return errdefs.InvalidField("linux.security_context.apparmor_profile", fmt.Sprintf("AppArmor profile %q: AppArmor profiles are not supported", name))
+	legacy := sc.GetApparmorProfile()
+	switch p := sc.GetApparmor(); {
+	case p != nil:
+		typ, name, nameField = p.GetProfileType(), strings.TrimPrefix(p.GetLocalhostRef(), "localhost/"), field+"apparmor.localhost_ref"
+		switch typ {
+		case runtimeapi.SecurityProfile_RuntimeDefault, runtimeapi.SecurityProfile_Unconfined, runtimeapi.SecurityProfile_Localhost:
+		default:
+			return "", errdefs.InvalidField(field+"apparmor.profile_type", fmt.Sprintf("unknown profile type %d", typ))
+		}
+	case legacy == "":
+		set = false
+	case legacy == "runtime/default":
+		typ = runtimeapi.SecurityProfile_RuntimeDefault
+	case legacy == "unconfined":
+		typ = runtimeapi.SecurityProfile_Unconfined
+	case strings.HasPrefix(legacy, "localhost/"):
+		typ, name, nameField = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/"), field+"apparmor_profile"
 	default:
-		return errdefs.InvalidField("linux.security_context.apparmor_profile", fmt.Sprintf("%q is not runtime/default, unconfined or localhost/<profile>", name))
+		return "", errdefs.InvalidField(field+"apparmor_profile", fmt.Sprintf("%q is not runtime/default, unconfined or localhost/<profile>", legacy))
 	}
+	switch {
+	case !set && sc.GetPrivileged():
+		return "", nil
+	case !set, typ == runtimeapi.SecurityProfile_RuntimeDefault:
+		if c.AppArmor == nil {
+			return "", nil
+		}
+		return apparmor.DefaultProfile, nil
+	case typ == runtimeapi.SecurityProfile_Unconfined:
+		return "", nil
+	}
+	if err := apparmor.CheckName(name); err != nil {
+		return "", errdefs.InvalidField(nameField, err.Error())
+	}
+	if c.AppArmor == nil {
+		return "", errdefs.InvalidField(nameField, fmt.Sprintf("AppArmor profile %q: AppArmor is not enabled on this host", name))
+	}
+	loaded, err := c.AppArmor.Loaded(name)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", nameField, err)
+	}
+	if !loaded {
+		return "", errdefs.InvalidField(nameField, fmt.Sprintf("AppArmor profile %q is not loaded", name))
+	}
+	return name, nil
 }

@@ -38,15 +38,12 @@ func TestApplySecurity(t *testing.T) {
 		{"AppArmor unconfined", func(c *Container) {
 			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
 		}, defaultMaskedPaths, defaultReadonlyPaths, false, ""},
-		{"AppArmor localhost", func(c *Container) {
+		{"AppArmor localhost without AppArmor", func(c *Container) {
 			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "k8s-nginx"}
 		}, nil, nil, false, "linux.security_context.apparmor.localhost_ref"},
-		{"deprecated AppArmor localhost", func(c *Container) { sc(c).ApparmorProfile = "localhost/k8s-nginx" }, nil, nil, false, "linux.security_context.apparmor_profile"},
+		{"deprecated AppArmor localhost without AppArmor", func(c *Container) { sc(c).ApparmorProfile = "localhost/k8s-nginx" }, nil, nil, false, "linux.security_context.apparmor_profile"},
 		{"deprecated AppArmor runtime default", func(c *Container) { sc(c).ApparmorProfile = "runtime/default" }, defaultMaskedPaths, defaultReadonlyPaths, false, ""},
 		{"deprecated AppArmor nonsense", func(c *Container) { sc(c).ApparmorProfile = "strict" }, nil, nil, false, "linux.security_context.apparmor_profile"},
-		{"SELinux options ignored", func(c *Container) {
-			sc(c).SelinuxOptions = &runtimeapi.SELinuxOption{Type: "spc_t"}
-		}, defaultMaskedPaths, defaultReadonlyPaths, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Build(testContainer(t, tc.edit))
@@ -62,6 +59,66 @@ func TestApplySecurity(t *testing.T) {
 			}
 			if s.Process.NoNewPrivileges != tc.noNewPrivs {
 				t.Errorf("noNewPrivileges %v, want %v", s.Process.NoNewPrivileges, tc.noNewPrivs)
+			}
+		})
+	}
+}
+
+// loadedProfiles is a host's AppArmor with these profiles loaded.
+type loadedProfiles []string
+
+func (l loadedProfiles) Loaded(name string) (bool, error) { return slices.Contains(l, name), nil }
+
+func TestAppArmorProfile(t *testing.T) {
+	const field = "linux.security_context.apparmor.localhost_ref"
+	host := loadedProfiles{"k8s-nginx"}
+	localhost := func(ref string) func(c *Container) {
+		return func(c *Container) {
+			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: ref}
+		}
+	}
+	runtimeDefault := func(c *Container) {
+		sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+	}
+	privileged := func(c *Container) { c.Pod.Privileged, sc(c).Privileged = true, true }
+	for _, tc := range []struct {
+		name    string
+		host    AppArmor
+		edit    []func(c *Container)
+		profile string
+		field   string
+	}{
+		{"nothing asked, AppArmor", host, nil, "crisp-default", ""},
+		{"nothing asked, no AppArmor", nil, nil, "", ""},
+		{"nothing asked, privileged", host, []func(*Container){privileged}, "", ""},
+		{"runtime default, privileged", host, []func(*Container){privileged, runtimeDefault}, "crisp-default", ""},
+		{"runtime default, no AppArmor", nil, []func(*Container){runtimeDefault}, "", ""},
+		{"unconfined", host, []func(*Container){func(c *Container) {
+			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+		}}, "", ""},
+		{"localhost, loaded", host, []func(*Container){localhost("k8s-nginx")}, "k8s-nginx", ""},
+		{"localhost with its prefix", host, []func(*Container){localhost("localhost/k8s-nginx")}, "k8s-nginx", ""},
+		{"localhost, not loaded", host, []func(*Container){localhost("k8s-other")}, "", field},
+		{"localhost, no AppArmor", nil, []func(*Container){localhost("k8s-nginx")}, "", field},
+		{"localhost, empty", host, []func(*Container){localhost("")}, "", field},
+		{"localhost, newline", host, []func(*Container){localhost("k8s-nginx\nchangeprofile")}, "", field},
+		{"deprecated localhost, loaded", host, []func(*Container){func(c *Container) { sc(c).ApparmorProfile = "localhost/k8s-nginx" }}, "k8s-nginx", ""},
+		{"deprecated localhost, not loaded", host, []func(*Container){func(c *Container) { sc(c).ApparmorProfile = "localhost/x" }}, "", "linux.security_context.apparmor_profile"},
+		{"deprecated unconfined", host, []func(*Container){func(c *Container) { sc(c).ApparmorProfile = "unconfined" }}, "", ""},
+		{"unknown type", host, []func(*Container){func(c *Container) {
+			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: 7}
+		}}, "", "linux.security_context.apparmor.profile_type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Build(testContainer(t, func(c *Container) {
+				c.AppArmor = tc.host
+				for _, e := range tc.edit {
+					e(c)
+				}
+			}))
+			checkFieldError(t, err, tc.field)
+			if err == nil && s.Process.ApparmorProfile != tc.profile {
+				t.Errorf("profile %q, want %q", s.Process.ApparmorProfile, tc.profile)
 			}
 		})
 	}

@@ -33,6 +33,12 @@ type Pod struct {
 	Privileged bool
 }
 
+// AppArmor is what the spec needs of the host's AppArmor (pkg/apparmor).
+type AppArmor interface {
+	// Loaded reports whether a profile called name is loaded.
+	Loaded(name string) (bool, error)
+}
+
 // Container is everything the spec is built from.
 type Container struct {
 	ID     string
@@ -55,6 +61,12 @@ type Container struct {
 	TargetPIDNS string
 	// DefaultPidsLimit applies when the container sets no pids limit; 0 = none.
 	DefaultPidsLimit int64
+	// AppArmor is the host's AppArmor; nil when the host has none.
+	AppArmor AppArmor
+	// RecursiveReadOnly says the executor can make a mount read-only with
+	// every mount below it (mounts[].recursive_read_only); without it such
+	// a mount is refused.
+	RecursiveReadOnly bool
 }
 
 // Build returns the OCI spec of c, or an error naming the offending CRI field

@@ -147,6 +147,19 @@ summary_has_usage() {
 			exit 1
 		}' <<<"$summary"
 }
+# cadvisor_series METRIC LABEL...: kubelet's /metrics/cadvisor has a
+# METRIC series carrying every LABEL (name="value"). Under the
+# PodAndContainerStatsFromCRI gate kubelet builds that page from crisp's
+# ListPodSandboxMetrics alone.
+cadvisor_series() {
+	local metric=$1 line l
+	shift
+	while IFS= read -r line; do
+		for l in "$@"; do [[ $line == *"$l"* ]] || continue 2; done
+		return 0
+	done < <(busybox wget -q -O - "$KUBELET_RO/metrics/cadvisor" 2>/dev/null | grep "^$metric{")
+	return 1
+}
 # sees_httpd ID: ps in container ID lists the pod's httpd.
 sees_httpd() { [[ $(crictl exec -s "$1" ps 2>&1) == *"busybox httpd"* ]]; }
 # alive PID: the process exists and is not a zombie.
@@ -232,6 +245,10 @@ start_kubelet() {
 		# Nothing but busybox: keep every image.
 		imageGCHighThresholdPercent: 100
 		imageGCLowThresholdPercent: 99
+		# Pod and container stats, and /metrics/cadvisor, from crisp's CRI
+		# stats and metrics rather than from cAdvisor.
+		featureGates:
+		  PodAndContainerStatsFromCRI: true
 	EOF
 	systemd-run --quiet --unit "$KUBELET_UNIT" --property Delegate=yes --property KillMode=process \
 		"$(command -v kubelet)" --config /etc/crisp-e2e/kubelet.yaml --hostname-override "$NODE" --v 2 >/dev/null ||
@@ -259,6 +276,14 @@ scenario_basic() {
 	expect 60 "basic: exec liveness probe passes twice" probes_at_least e2e-basic main Liveness successful 2
 	check "basic: no probe failed" test "$(probe_count e2e-basic main Readiness failed)$(probe_count e2e-basic main Liveness failed)" = 00
 	check "basic: the container never restarted" test "$(attempt e2e-basic main)" = 0
+	local main_id
+	main_id=$(ctr_id e2e-basic main running)
+	# name is the CRI container id only when crisp is the source.
+	expect 60 "basic: kubelet's /metrics/cadvisor has crisp's CPU, memory and process series of the container" eval \
+		'cadvisor_series container_cpu_usage_seconds_total "name=\"$main_id\"" "pod=\"$name\"" "container=\"main\"" &&
+		 cadvisor_series container_memory_working_set_bytes "name=\"$main_id\"" &&
+		 cadvisor_series container_processes "name=\"$main_id\"" &&
+		 cadvisor_series container_fs_usage_bytes "name=\"$main_id\""'
 	local id resolv
 	id=$(ctr_id e2e-basic main running)
 	resolv=$(crictl exec -s "$id" cat /etc/resolv.conf 2>&1 || true)
@@ -314,6 +339,8 @@ scenario_net() {
 	pod=$(pod_id e2e-net)
 	ip=$(inspectp "$pod" '{{.status.network.ip}}')
 	check "net: the pod has an address on crisp's bridge network ($ip)" eval '[[ $ip == 10.88.* ]]'
+	expect 60 "net: kubelet's /metrics/cadvisor has crisp's receive counter of the pod's eth0" \
+		cadvisor_series container_network_receive_bytes_total "pod=\"e2e-net-$NODE\"" 'interface="eth0"'
 	expect 60 "net: the client reaches the server over the pod's loopback (client log)" \
 		ctr_log_has e2e-net client crisp-e2e-pong
 	local client out
