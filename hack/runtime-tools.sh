@@ -140,7 +140,7 @@ if [ ${#programs[@]} -eq 0 ]; then
 	for t in "$src"/validation/*/*.t; do programs+=("$(basename "$t" .t)"); done
 fi
 
-pass=0 fail=0
+pass=0 fail=0 cgpass=0 cgtotal=0
 failed=()
 # The programs find runtimetest and the rootfs tarball in their working
 # directory, as under the suite's Makefile.
@@ -148,12 +148,14 @@ cd "$src"
 for p in "${programs[@]}"; do
 	out=$results/$p.tap
 	status=0
+	case $p in linux_cgroups_*) cgtotal=$((cgtotal + 1)) ;; esac
 	RUNTIME=$results/runtime timeout -k 10 "$timeout" "validation/$p/$p.t" >"$out" 2>&1 || status=$?
 	notok=$(grep -c '^not ok' "$out" || true)
 	ok=$(grep -c '^ok' "$out" || true)
 	errors=$(free_errors "$out")
 	if [ "$status" -eq 0 ] && [ "$notok" -eq 0 ] && [ "$errors" -eq 0 ]; then
 		pass=$((pass + 1))
+		case $p in linux_cgroups_*) cgpass=$((cgpass + 1)) ;; esac
 		printf 'PASS %-40s %3d ok\n' "$p" "$ok"
 	else
 		fail=$((fail + 1))
@@ -163,4 +165,6 @@ for p in "${programs[@]}"; do
 done
 printf '\nruntime-tools %s, runtime %s: %d passed, %d failed of %d (outputs in %s)\n' \
 	"$RUNTIME_TOOLS_VERSION" "$runtime" "$pass" "$fail" $((pass + fail)) "$results"
+printf 'outside linux_cgroups_*: %d of %d; linux_cgroups_*: %d of %d\n' \
+	$((pass - cgpass)) $((pass + fail - cgtotal)) "$cgpass" "$cgtotal"
 [ ${#failed[@]} -eq 0 ] || printf 'failed: %s\n' "${failed[*]}"

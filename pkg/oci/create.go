@@ -150,6 +150,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer stateDir.Close()
 	extra := []*os.File{dirHandle}
 	consoleFD := -1
+	rootTree, err := openRootTree(rootfs, plan)
+	if err != nil {
+		return err
+	}
+	if rootTree != nil {
+		defer rootTree.Close()
+	}
 	var ttySocket *os.File
 	switch {
 	case spec.Process.Terminal && opts.LogPath != "":
@@ -172,6 +179,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		extra = append(extra, console)
 	}
 
+	rootTreeIndex := -1
+	if rootTree != nil {
+		rootTreeIndex = len(extra)
+		extra = append(extra, rootTree)
+	}
 	l := &launch{
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
@@ -220,7 +232,10 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process, CgroupDir: cg.Path(),
 		StateDirFD: p.extraFD, ConsoleFD: consoleFD, PreservedFDs: len(opts.ExtraFiles), State: state, NoPivot: opts.NoPivot,
 		UserNS: plan.has(specs.UserNamespace), CgroupNS: plan.has(specs.CgroupNamespace),
-		SharedMountNS: !plan.isNew(specs.MountNamespace),
+		SharedMountNS: !plan.isNew(specs.MountNamespace), RootTreeFD: -1,
+	}
+	if rootTreeIndex >= 0 {
+		cfg.RootTreeFD = p.extraFD + rootTreeIndex
 	}
 	if err := r.finishSetup(ctx, p, cfg, spec.Hooks); err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)

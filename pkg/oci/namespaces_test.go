@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // The seven namespace types every container runtime must handle.
@@ -310,5 +312,33 @@ func TestInheritedMountNamespaceFailureLeavesNoMounts(t *testing.T) {
 	}
 	if left := mountsUnder(t, spec.Root.Path); len(left) > 0 {
 		t.Errorf("mounts left behind: %v", left)
+	}
+}
+
+// The root of a new user namespace maps to an unprivileged host user, who
+// cannot enter a bundle directory closed to others (0700, as runtime-tools
+// and many callers make them): the rootfs reaches the container all the
+// same, with /proc and /sys inside, through the caller's copy of it.
+func TestUserNamespaceRootfsInClosedBundle(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sh", "-c", "ls /bin/busybox; cat /proc/self/uid_map; ls -d /sys/kernel")
+	userSpec(spec)
+	closed := t.TempDir()
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(closed, "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(spec.Root.Path, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(rootfs, unix.MNT_DETACH) })
+	spec.Root.Path = rootfs
+	out, es := runToExit(t, rt, spec)
+	want := "/bin/busybox\n" + fmt.Sprintf("%10d %10d %10d\n", 0, 100000, 65536) + "/sys/kernel\n"
+	if es.Code != 0 || out != want {
+		t.Errorf("exit %+v, output %q, want %q", es, out, want)
 	}
 }

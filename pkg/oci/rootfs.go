@@ -2,11 +2,13 @@ package oci
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -34,6 +36,7 @@ func compileRootfs(p *program, cfg *initConfig) error {
 	}
 	propagation := step{what: "linux.rootfsPropagation"}
 	switchRoot := "0"
+	root := cfg.Rootfs // how the init names the root until it switches to it
 	switch {
 	case cfg.SharedMountNS:
 		switchRoot = "2"
@@ -55,11 +58,24 @@ func compileRootfs(p *program, cfg *initConfig) error {
 			if err != nil {
 				return err
 			}
+			if cfg.RootTreeFD >= 0 {
+				parent = "/" // the attached copy is stacked on it
+			}
 			p.add(nsenter.OpMount, step{what: "make " + parent + " private"}, "", parent, "", num(uintptr(unix.MS_PRIVATE)), "")
 		}
-		p.add(nsenter.OpMount, step{what: "bind root.path " + cfg.Rootfs}, cfg.Rootfs, cfg.Rootfs, "", num(uintptr(unix.MS_BIND|unix.MS_REC)), "")
+		if cfg.RootTreeFD >= 0 {
+			// The init's working directory is the root from here on;
+			// without pivot_root, it is already on /: chroot enters it.
+			root = "."
+			if cfg.NoPivot {
+				switchRoot = "2"
+			}
+			p.add(nsenter.OpAttachRoot, step{what: "attach root.path " + cfg.Rootfs}, num(cfg.RootTreeFD))
+		} else {
+			p.add(nsenter.OpMount, step{what: "bind root.path " + cfg.Rootfs}, cfg.Rootfs, cfg.Rootfs, "", num(uintptr(unix.MS_BIND|unix.MS_REC)), "")
+		}
 	}
-	p.add(nsenter.OpOpenRoot, step{what: "open root.path"}, cfg.Rootfs)
+	p.add(nsenter.OpOpenRoot, step{what: "open root.path"}, root)
 	devMounted := false
 	for i, m := range spec.Mounts {
 		if err := compileMount(p, i, m, cfg); err != nil {
@@ -73,7 +89,7 @@ func compileRootfs(p *program, cfg *initConfig) error {
 	if err := compileCreateHooks(p, cfg); err != nil {
 		return err
 	}
-	p.add(nsenter.OpPivotRoot, step{what: "switch to root.path"}, cfg.Rootfs, switchRoot)
+	p.add(nsenter.OpPivotRoot, step{what: "switch to root.path"}, root, switchRoot)
 	compileNamespaced(p, spec)
 	for i, path := range spec.Linux.MaskedPaths {
 		p.add(nsenter.OpMaskPath, step{what: fmt.Sprintf("linux.maskedPaths[%d] %s", i, path)}, path)
@@ -93,6 +109,26 @@ func compileRootfs(p *program, cfg *initConfig) error {
 		p.add(nsenter.OpDetachRoot, step{what: "detach root.path from the shared mount namespace"})
 	}
 	return nil
+}
+
+// openRootTree returns a detached copy of the rootfs with its submounts
+// (open_tree(OPEN_TREE_CLONE)) for a container with new user and mount
+// namespaces: opened here, with the caller's rights, it reaches the init
+// even where a directory above the rootfs is closed to the container's
+// root (a 0700 bundle directory). Without the system call (before Linux
+// 5.2) it returns nil and the init binds root.path itself.
+func openRootTree(rootfs string, plan nsPlan) (*os.File, error) {
+	if !plan.isNew(specs.UserNamespace) || !plan.isNew(specs.MountNamespace) {
+		return nil, nil
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if errors.Is(err, unix.ENOSYS) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("root.path %s: open_tree: %w", rootfs, err)
+	}
+	return os.NewFile(uintptr(fd), "rootfs-tree"), nil
 }
 
 // compileCreateHooks lets the parent run the prestart and createRuntime

@@ -135,6 +135,10 @@ type initConfig struct {
 	// (joined by path, or the runtime's): its root is entered with chroot
 	// and its mounts detached from the namespace.
 	SharedMountNS bool
+	// RootTreeFD, or -1, is the init's descriptor of a detached copy of
+	// the rootfs (openRootTree) that it attaches instead of binding
+	// root.path, which its user namespace may not reach.
+	RootTreeFD int
 	// UserNS and CgroupNS say which namespaces the container has.
 	UserNS   bool
 	CgroupNS bool

@@ -50,6 +50,7 @@
 #define CRISP_OP_APPARMOR 37        // profile: the AppArmor profile the process runs under after exec
 #define CRISP_OP_SHARED_ROOT 38     // rootfs: private bind onto itself, detached if the init fails
 #define CRISP_OP_DETACH_ROOT 39     // detach the root's mounts from the mount namespace
+#define CRISP_OP_ATTACH_ROOT 40     // fd of a detached rootfs tree: stack it on /, make it the working directory
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

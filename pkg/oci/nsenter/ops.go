@@ -48,6 +48,7 @@ const (
 	OpAppArmor        Op = C.CRISP_OP_APPARMOR
 	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
 	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
+	OpAttachRoot      Op = C.CRISP_OP_ATTACH_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the

@@ -539,6 +539,19 @@ void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_DETACH_ROOT:
 		detach_root(in, op);
 		break;
+	case CRISP_OP_ATTACH_ROOT: {
+		// The parent's copy of the rootfs: stacked on /, where the
+		// init can always name it, and reached through the working
+		// directory (a lookup of / never crosses into it) until
+		// pivot_root makes it the root.
+		int fd = (int)crisp_arg_int(in, op, 0);
+		if (fchdir(fd) < 0)
+			crisp_op_fail(in, op, errno, "enter");
+		if (syscall(SYS_move_mount, fd, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			crisp_op_fail(in, op, errno, "move_mount");
+		close(fd);
+		break;
+	}
 	case CRISP_OP_MASK_PATH:
 		mask_path(in, op);
 		break;
