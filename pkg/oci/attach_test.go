@@ -381,11 +381,16 @@ func TestDialAttachWaitsForTheMonitorsSocket(t *testing.T) {
 		t.Fatalf("dial before the socket exists ended: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: filepath.Join(dir, attachSocket), Net: "unixpacket"})
+	// As the monitor does: listen under another name, then rename, so
+	// that the name appears on a socket that accepts.
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: filepath.Join(dir, "attach.tmp"), Net: "unixpacket"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	if err := os.Rename(filepath.Join(dir, "attach.tmp"), filepath.Join(dir, attachSocket)); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-dialed; err != nil {
 		t.Fatalf("dial after the socket appeared: %v", err)
 	}

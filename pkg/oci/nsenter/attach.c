@@ -39,7 +39,7 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 	// The state directory's path may be longer than a socket address:
 	// bind through the descriptor.
 	crisp_strbuf_init(&b, addr.sun_path, sizeof(addr.sun_path));
-	crisp_strbuf_printf(&b, "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET, statefd);
+	crisp_strbuf_printf(&b, "/proc/self/fd/%d/" CRISP_ATTACH_SOCKET_TMP, statefd);
 	if (b.truncated) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -51,7 +51,10 @@ int crisp_attach_init(struct crisp_attach *a, int statefd, int stdin_fd, int onc
 	mask = umask(0177);
 	bound = bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(mask);
-	if (bound < 0 || listen(a->listen_fd, 8) < 0) {
+	// Renamed only once it listens: bind makes the name before listen,
+	// and a client that connected in between would be refused.
+	if (bound < 0 || listen(a->listen_fd, 8) < 0 ||
+	    renameat(statefd, CRISP_ATTACH_SOCKET_TMP, statefd, CRISP_ATTACH_SOCKET) < 0) {
 		int err = errno;
 		close(a->listen_fd);
 		a->listen_fd = -1;

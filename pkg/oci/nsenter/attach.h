@@ -7,6 +7,9 @@
 
 // The socket's name in the container's state directory.
 #define CRISP_ATTACH_SOCKET "attach"
+// The socket is bound and listening under this name first, then renamed:
+// a client that sees the socket's name can connect at once.
+#define CRISP_ATTACH_SOCKET_TMP "attach.tmp"
 // At most this many clients are attached at once; more are refused.
 #define CRISP_ATTACH_CLIENTS 16
 // The largest packet either side sends, its type byte included.
