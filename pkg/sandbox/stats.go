@@ -24,13 +24,22 @@ type Stats struct {
 	Interfaces []network.InterfaceStats
 }
 
-// Stats samples the pod's cgroup and network interfaces.
-func (m *Manager) Stats(id string) (*Stats, error) {
+// podCgroup returns pod id and the manager of its cgroup.
+func (m *Manager) podCgroup(id string) (*Sandbox, *cgroups.Manager, error) {
 	sb, err := m.Get(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sb, cg, nil
+}
+
+// Stats samples the pod's cgroup and network interfaces.
+func (m *Manager) Stats(id string) (*Stats, error) {
+	sb, cg, err := m.podCgroup(id)
 	if err != nil {
 		return nil, err
 	}
@@ -52,11 +61,7 @@ func (m *Manager) Stats(id string) (*Stats, error) {
 // ProcessStats counts the processes, threads, file descriptors and sockets
 // in the pod's cgroup, its containers' included.
 func (m *Manager) ProcessStats(id string) (*cgroups.ProcessStats, error) {
-	sb, err := m.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.Cgroup)
+	sb, cg, err := m.podCgroup(id)
 	if err != nil {
 		return nil, err
 	}
