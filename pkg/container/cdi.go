@@ -13,8 +13,13 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
-// maxCDIDevices bounds the CDI devices one container may ask for.
-const maxCDIDevices = 128
+// maxCDIDevices bounds the CDI devices one container may ask for, and
+// maxCDIName a device's name (a vendor domain, a class and a name), so that
+// no error echoes a huge one.
+const (
+	maxCDIDevices = 128
+	maxCDIName    = 1024
+)
 
 // cdiDevices returns the fully qualified CDI device names a container
 // asks for: config.cdi_devices, then the devices of the cdi.k8s.io
@@ -26,6 +31,9 @@ func cdiDevices(cfg *runtimeapi.ContainerConfig) ([]string, error) {
 	}
 	for i, d := range cfg.GetCDIDevices() {
 		name := d.GetName()
+		if len(name) > maxCDIName {
+			return nil, errdefs.InvalidField(fmt.Sprintf("cdi_devices[%d].name", i), fmt.Sprintf("longer than %d bytes", maxCDIName))
+		}
 		if _, _, _, err := parser.ParseQualifiedName(name); err != nil {
 			return nil, errdefs.InvalidField(fmt.Sprintf("cdi_devices[%d].name", i), err.Error())
 		}

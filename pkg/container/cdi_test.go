@@ -73,6 +73,12 @@ devices:
 	if !errors.As(err, &fe) || fe.Field != "cdi_devices" || !strings.Contains(err.Error(), "board9") {
 		t.Errorf("an unknown CDI device: %v, want a field error on cdi_devices naming it", err)
 	}
+	// The refused create leaves no record and frees its name.
+	if n := len(e.m.List()); n != 2 {
+		t.Errorf("%d containers after the refused create, want the 2 that ran", n)
+	}
+	missing.CDIDevices = []*runtimeapi.CDIDevice{{Name: "darwin.example/accelerator=board0"}}
+	e.create(t, sb, missing)
 	bad := config("bad", script)
 	bad.CDIDevices = []*runtimeapi.CDIDevice{{Name: "not a device"}}
 	if _, err := e.m.Create(context.Background(), sb.ID, bad); !errors.As(err, &fe) || fe.Field != "cdi_devices[0].name" {

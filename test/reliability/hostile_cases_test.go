@@ -250,6 +250,26 @@ func containerCases() []hostileCase {
 		ctr("deprecated seccomp_profile_path /dev/zero", func(_ *hostile, c *runtimeapi.ContainerConfig) {
 			securityContext(c).SeccompProfilePath = "localhost//dev/zero"
 		}, "config.linux.security_context.seccomp_profile_path"),
+		ctr("cdi device name with traversal", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "../../etc/" + hostMarker}}
+		}, "config.cdi_devices[0].name"),
+		ctr("cdi device name of 1 MiB", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/class=" + strings.Repeat("a", 1<<20)}}
+		}, "config.cdi_devices[0].name"),
+		ctr("cdi device name with newline", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/class=a\nb"}}
+		}, "config.cdi_devices[0].name"),
+		ctr("cdi devices, too many", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			for i := range 1000 {
+				c.CDIDevices = append(c.CDIDevices, &runtimeapi.CDIDevice{Name: fmt.Sprintf("vendor.com/class=d%d", i)})
+			}
+		}, "config.cdi_devices"),
+		ctr("cdi device no spec names", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/class=missing"}}
+		}, "config.cdi_devices"),
+		ctr("cdi annotation that does not parse", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.Annotations = map[string]string{"cdi.k8s.io/plugin_dev": "not a device"}
+		}, "config.annotations"),
 		ctr("apparmor localhost_ref with newline", func(_ *hostile, c *runtimeapi.ContainerConfig) {
 			securityContext(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "x\nchange_profile unconfined"}
 		}, apparmorRef),
