@@ -7,18 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
 // A daemon that dies at any step of Create leaves a container that the
 // restarted daemon undoes completely: OCI state and processes, cgroup,
-// layer and its mount, bundle, record. The crash is simulated by ending
+// layer and its mount, image volume, bundle, record. The crash is simulated by ending
 // Create's goroutine at the step, so that nothing of Create's own cleanup
 // runs, and abandoning the managers.
 func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	sb := e.pod(t, "crash", sandbox.ModeContainer)
+	cfg := config("crash", "sleep 1000")
+	cfg.Mounts = []*runtimeapi.Mount{imageVolume("/vol", testImage, "etc")}
 	var crashed []string
 	for i := 0; ; i++ {
 		calls := 0
@@ -33,7 +37,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		done := make(chan *Container, 1)
 		go func() {
 			defer close(done)
-			c, err := e.m.Create(ctx, sb.ID, config("crash", "sleep 1000"))
+			c, err := e.m.Create(ctx, sb.ID, cfg)
 			if err != nil {
 				t.Errorf("Create: %v", err)
 				return
@@ -59,7 +63,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		}
 	}
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"image", "layer", "mount", "bundle", "oci", "state"} {
+	for _, want := range []string{"image", "layer", "mount", "volume", "bundle", "oci", "state"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Create never crashed at step %q", want)
 		}

@@ -150,6 +150,12 @@ func validate(cfg *runtimeapi.ContainerConfig) error {
 	case cfg.GetImage().GetImage() == "":
 		return errdefs.InvalidField("image.image", "must not be empty")
 	}
+	for i, mnt := range cfg.GetMounts() {
+		// Volumes are recorded and torn down by their index.
+		if mnt == nil {
+			return errdefs.InvalidField(fmt.Sprintf("mounts[%d]", i), "must be set")
+		}
+	}
 	return checkLogPath(cfg.GetLogPath())
 }
 
@@ -187,6 +193,10 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err != nil {
 		return err
 	}
+	volumes, err := m.createImageVolumes(ctx, c)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	target, err := m.targetPIDNamespace(cfg)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
@@ -204,6 +214,7 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		// The kernel's, so it is asked each time: a probe is one
 		// system call.
 		RecursiveReadOnly: oci.RecursiveMountAttrsSupported(),
+		ImageVolumes:      volumes,
 	}
 	if img.Config != nil {
 		sc.Image = &img.Config.Config
@@ -269,6 +280,35 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	c.Pid = st.Pid
 	return nil
+}
+
+// createImageVolumes makes and mounts c's image volumes, recording the ID
+// of each one's image, and returns their sources by their index in
+// config.mounts.
+func (m *Manager) createImageVolumes(ctx context.Context, c *Container) (map[int]string, error) {
+	var sources map[int]string
+	for i := range c.Mounts {
+		mnt := &c.Mounts[i]
+		if !mnt.IsImageVolume() {
+			continue
+		}
+		if err := m.step("volume"); err != nil {
+			return nil, err
+		}
+		v, err := m.opts.Images.CreateImageVolume(ctx, c.ID, i, mnt.Image, mnt.ImageSubPath)
+		if fe := (*errdefs.FieldError)(nil); errors.As(err, &fe) && fe.Field == "sub path" {
+			return nil, errdefs.InvalidField(fmt.Sprintf("mounts[%d].image_sub_path", i), fe.Problem)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mounts[%d].image %q: %w", i, mnt.Image, err)
+		}
+		mnt.ImageID = v.ImageID
+		if sources == nil {
+			sources = map[int]string{}
+		}
+		sources[i] = v.Source
+	}
+	return sources, nil
 }
 
 // targetPIDNamespace returns the PID namespace of the running container

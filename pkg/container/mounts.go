@@ -14,7 +14,17 @@ type Mount struct {
 	// Propagation is the CRI enum's name ("PROPAGATION_PRIVATE", ...),
 	// which stays readable in the store.
 	Propagation string `json:"propagation,omitempty"`
+	// Image is the image an image volume mounts, as config.mounts named
+	// it; empty for a host path.
+	Image string `json:"image,omitempty"`
+	// ImageID is the ID of that image, once the volume is made.
+	ImageID string `json:"imageID,omitempty"`
+	// ImageSubPath is the path inside the image the volume shows.
+	ImageSubPath string `json:"imageSubPath,omitempty"`
 }
+
+// IsImageVolume reports whether the mount is an image volume.
+func (m Mount) IsImageVolume() bool { return m.Image != "" }
 
 // mountsFromCRI copies the volumes of a container's config.
 func mountsFromCRI(mounts []*runtimeapi.Mount) []Mount {
@@ -30,14 +40,24 @@ func mountsFromCRI(mounts []*runtimeapi.Mount) []Mount {
 			RecursiveReadOnly: m.RecursiveReadOnly,
 			SelinuxRelabel:    m.SelinuxRelabel,
 			Propagation:       m.Propagation.String(),
+			Image:             m.GetImage().GetImage(),
+			ImageSubPath:      m.ImageSubPath,
 		})
 	}
 	return out
 }
 
-// CRI returns the mount as ContainerStatus reports it.
+// CRI returns the mount as ContainerStatus reports it: an image volume
+// with its image and the ID of the image mounted (image_ref), which is
+// what PullImage answered for it.
 func (m Mount) CRI() *runtimeapi.Mount {
+	var img *runtimeapi.ImageSpec
+	if m.IsImageVolume() {
+		img = &runtimeapi.ImageSpec{Image: m.Image, ImageRef: m.ImageID}
+	}
 	return &runtimeapi.Mount{
+		Image:             img,
+		ImageSubPath:      m.ImageSubPath,
 		ContainerPath:     m.ContainerPath,
 		HostPath:          m.HostPath,
 		Readonly:          m.Readonly,

@@ -48,7 +48,7 @@ func (m *Manager) RemovePodContainers(ctx context.Context, podID string) error {
 
 // teardown removes every kernel object and file of c: the OCI container
 // (whose forced delete kills what still runs and removes the cgroup), the
-// layer's mount, the layer and the bundle. Idempotent.
+// layer's mount, the layer, its image volumes and the bundle. Idempotent.
 func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	var errs []error
 	err := m.opts.Runtime.Delete(ctx, c.ID, true)
@@ -66,6 +66,14 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	}
 	if err := m.opts.Images.RemoveContainerLayer(ctx, c.ID); err != nil {
 		errs = append(errs, err)
+	}
+	for i, mnt := range c.Mounts {
+		if !mnt.IsImageVolume() {
+			continue
+		}
+		if err := m.opts.Images.RemoveImageVolume(ctx, c.ID, i); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(c.Bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))

@@ -453,6 +453,9 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 		if err := checkPath(field+".host_path", m.GetHostPath()); err != nil {
 			return err
 		}
+		if err := checkImageVolume(field, m); err != nil {
+			return err
+		}
 	}
 	if len(cfg.GetDevices()) > maxListLen {
 		return errdefs.InvalidField("config.devices", fmt.Sprintf("more than %d entries", maxListLen))
@@ -476,6 +479,38 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 		return err
 	}
 	return checkSecurityProfiles(cfg.GetLinux().GetSecurityContext())
+}
+
+// checkImageVolume checks the image volume fields of a mount: an image
+// instead of a host path, read-only, and a sub path that stays inside the
+// image (whether it exists is known once the image is mounted).
+func checkImageVolume(field string, m *runtimeapi.Mount) error {
+	sub := m.GetImageSubPath()
+	if m.GetImage() == nil {
+		if sub != "" {
+			return errdefs.InvalidField(field+".image_sub_path", "is only for an image volume")
+		}
+		return nil
+	}
+	if err := checkImageRef(field+".image.image", m.GetImage().GetImage()); err != nil {
+		return err
+	}
+	switch {
+	case m.GetHostPath() != "":
+		return errdefs.InvalidField(field+".host_path", "must be empty when image is set")
+	case !m.GetReadonly():
+		return errdefs.InvalidField(field+".readonly", "an image volume is read-only: must be true")
+	}
+	if sub == "" {
+		return nil
+	}
+	if err := checkPath(field+".image_sub_path", sub); err != nil {
+		return err
+	}
+	if !filepath.IsLocal(sub) {
+		return errdefs.InvalidField(field+".image_sub_path", fmt.Sprintf("%q is not a relative path inside the image", sub))
+	}
+	return nil
 }
 
 // checkImageRef checks an image reference or ID before it is parsed,

@@ -11,6 +11,8 @@ import (
 // ReclaimContainerLayers removes every container layer whose container live
 // does not report as existing: layers of containers whose records are gone,
 // and layers a crash left half-made, with no container record in storage.
+// A container's image volumes go with it: live is asked about the
+// container that owns them.
 // The daemon calls it once at start-up, with its container records loaded
 // and before it creates containers, so that no crash leaks a layer and with
 // it the image layers below. It returns the IDs of the containers whose
@@ -35,7 +37,7 @@ func (s *Store) ReclaimContainerLayers(ctx context.Context, live func(id string)
 	}
 	for layerID, owner := range claims {
 		if owner != "" && containerLayerID(owner) == layerID {
-			if !live(owner) {
+			if !live(layerOwner(owner)) {
 				reclaim(owner)
 			}
 			continue
@@ -59,7 +61,7 @@ func (s *Store) ReclaimContainerLayers(ctx context.Context, live func(id string)
 		return removed, errors.Join(append(errs, fmt.Errorf("list container layers: %w", err))...)
 	}
 	for _, c := range containers {
-		if !live(c.ID) {
+		if !live(layerOwner(c.ID)) {
 			reclaim(c.ID)
 		}
 	}

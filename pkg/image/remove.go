@@ -13,7 +13,8 @@ import (
 
 // Remove removes the image ref names (an ID, a tag or a digest) with all its
 // names, as CRI requires of RemoveImage. Removing an unknown image succeeds.
-// An image a container layer stands on is errdefs.ErrFailedPrecondition:
+// An image a container layer or an image volume stands on is
+// errdefs.ErrFailedPrecondition:
 // storage refuses an image its containers use, and a writable layer a crash
 // left without its container record (ReclaimContainerLayers removes those)
 // would keep the image's layers on disk with the image gone from the list.
@@ -30,7 +31,7 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		return fmt.Errorf("remove image %s (%s): %w", ref, img.ID, err)
 	}
 	if owner != "" {
-		return fmt.Errorf("remove image %s (%s): the writable layer of container %s stands on it: %w", ref, img.ID, owner, errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("remove image %s (%s): %s stands on it: %w", ref, img.ID, describeOwner(owner), errdefs.ErrFailedPrecondition)
 	}
 	if _, err := s.store.DeleteImage(img.ID, true); err != nil {
 		if errors.Is(err, storage.ErrImageUsedByContainer) {

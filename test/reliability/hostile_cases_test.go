@@ -199,6 +199,12 @@ func containerCases() []hostileCase {
 	mount := func(name string, m *runtimeapi.Mount, field string) hostileCase {
 		return ctr(name, func(_ *hostile, c *runtimeapi.ContainerConfig) { c.Mounts = []*runtimeapi.Mount{m} }, "config.mounts", field)
 	}
+	// An image volume of the container's own image, showing sub.
+	imageVolume := func(name, sub, field string) hostileCase {
+		return ctr(name, func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt", Readonly: true, Image: &runtimeapi.ImageSpec{Image: c.Image.Image}, ImageSubPath: sub}}
+		}, "config.mounts", field)
+	}
 	device := func(name string, d *runtimeapi.Device, field string) hostileCase {
 		return ctr(name, func(_ *hostile, c *runtimeapi.ContainerConfig) { c.Devices = []*runtimeapi.Device{d} }, "config.devices", field)
 	}
@@ -232,6 +238,19 @@ func containerCases() []hostileCase {
 		mount("relative host_path traversal", &runtimeapi.Mount{ContainerPath: "/mnt", HostPath: "../../../../etc"}, "host_path"),
 		mount("empty host_path", &runtimeapi.Mount{ContainerPath: "/mnt"}, "host_path"),
 		mount("propagation 99", &runtimeapi.Mount{ContainerPath: "/mnt", HostPath: "/tmp", Propagation: 99}, "propagation"),
+		imageVolume("image volume sub path traversal", "../../../../etc", "image_sub_path"),
+		imageVolume("image volume absolute sub path", "/etc", "image_sub_path"),
+		imageVolume("image volume sub path with NUL", "etc\x00x", "image_sub_path"),
+		imageVolume("image volume sub path missing", hostMarker, "image_sub_path"),
+		imageVolume("image volume sub path of 1 MiB", huge, "image_sub_path"),
+		ctr("writable image volume", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt", Image: &runtimeapi.ImageSpec{Image: c.Image.Image}}}
+		}, "config.mounts[0].readonly"),
+		ctr("image volume with a host_path", func(_ *hostile, c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt", HostPath: "/etc", Readonly: true, Image: &runtimeapi.ImageSpec{Image: c.Image.Image}}}
+		}, "config.mounts[0].host_path"),
+		mount("image volume reference with NUL", &runtimeapi.Mount{ContainerPath: "/mnt", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox\x00x"}}, "image.image"),
+		mount("sub path of a host path", &runtimeapi.Mount{ContainerPath: "/mnt", HostPath: "/tmp", ImageSubPath: "etc"}, "image_sub_path"),
 		device("device host_path not a device", &runtimeapi.Device{ContainerPath: "/dev/x", HostPath: "/etc/passwd", Permissions: "rwm"}, "host_path"),
 		device("device relative container_path", &runtimeapi.Device{ContainerPath: "dev/x", HostPath: "/dev/null", Permissions: "rwm"}, "container_path"),
 		device("device permissions rwxz", &runtimeapi.Device{ContainerPath: "/dev/x", HostPath: "/dev/null", Permissions: "rwxz"}, "permissions"),

@@ -38,7 +38,7 @@ var bindMountOptions = map[string]bool{
 // A config mount replaces the defaults at or below its path, as in
 // containerd: kubelet mounts its own /etc/hosts, or a bigger /dev/shm.
 func buildMounts(c *Container) ([]specs.Mount, string, error) {
-	user, propagation, err := configMounts(c.Config.GetMounts(), c.RecursiveReadOnly)
+	user, propagation, err := configMounts(c.Config.GetMounts(), c.ImageVolumes, c.RecursiveReadOnly)
 	if err != nil {
 		return nil, "", err
 	}
@@ -111,18 +111,15 @@ func shmMount(pod Pod) specs.Mount {
 // configMounts translates config.mounts into bind mounts sorted by depth,
 // and returns the rootfs propagation they need: "rshared" for a
 // bidirectional mount, "rslave" for host-to-container, else "" (the
-// executor's default). rro says the executor can make a mount recursively
-// read-only.
-func configMounts(cms []*runtimeapi.Mount, rro bool) ([]specs.Mount, string, error) {
+// executor's default). imageVolumes are the sources of the image volumes
+// by index. rro says the executor can make a mount recursively read-only.
+func configMounts(cms []*runtimeapi.Mount, imageVolumes map[int]string, rro bool) ([]specs.Mount, string, error) {
 	var mounts []specs.Mount
 	rootfsPropagation := ""
 	for i, m := range cms {
 		field := fmt.Sprintf("mounts[%d]", i)
 		if m == nil {
 			return nil, "", errdefs.InvalidField(field, "must be set")
-		}
-		if m.GetImage() != nil || m.GetImageSubPath() != "" {
-			return nil, "", fmt.Errorf("%s.image: image volumes are not supported yet: %w", field, errdefs.ErrNotImplemented)
 		}
 		if len(m.GetUidMappings())+len(m.GetGidMappings()) > 0 {
 			return nil, "", fmt.Errorf("%s.uidMappings: id-mapped mounts are not supported yet: %w", field, errdefs.ErrNotImplemented)
@@ -139,7 +136,15 @@ func configMounts(cms []*runtimeapi.Mount, rro bool) ([]specs.Mount, string, err
 				return nil, "", errdefs.InvalidField(field+".container_path", fmt.Sprintf("%s is mounted twice", dst))
 			}
 		}
-		src, err := hostPath(field+".host_path", m.GetHostPath())
+		var src string
+		var err error
+		if m.GetImage() != nil {
+			src, err = imageVolume(field, m, imageVolumes[i])
+		} else if m.GetImageSubPath() != "" {
+			err = errdefs.InvalidField(field+".image_sub_path", "is only for an image volume")
+		} else {
+			src, err = hostPath(field+".host_path", m.GetHostPath())
+		}
 		if err != nil {
 			return nil, "", err
 		}
@@ -199,6 +204,24 @@ func configMounts(cms []*runtimeapi.Mount, rro bool) ([]specs.Mount, string, err
 		return strings.Count(a.Destination, "/") - strings.Count(b.Destination, "/")
 	})
 	return mounts, rootfsPropagation, nil
+}
+
+// imageVolume checks an image volume (Kubernetes' image volume source):
+// read-only, as the CRI requires of every image mount, and private, since
+// an image's file system holds no mounts to propagate. src is its mounted
+// source.
+func imageVolume(field string, m *runtimeapi.Mount, src string) (string, error) {
+	switch {
+	case m.GetHostPath() != "":
+		return "", errdefs.InvalidField(field+".host_path", "must be empty for an image volume")
+	case !m.GetReadonly():
+		return "", errdefs.InvalidField(field+".readonly", "an image volume is read-only: must be true")
+	case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+		return "", errdefs.InvalidField(field+".propagation", "an image volume needs PROPAGATION_PRIVATE")
+	case src == "":
+		return "", fmt.Errorf("%s.image: the image volume is not mounted", field)
+	}
+	return src, nil
 }
 
 // hostPath checks a mount source: absolute and existing (kubelet creates

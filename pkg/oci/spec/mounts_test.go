@@ -191,27 +191,44 @@ func TestConfigMountErrors(t *testing.T) {
 		{"recursive read-only, host to container", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, RecursiveReadOnly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}, "mounts[1].recursive_read_only"},
 		{"bad mount option", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, MountOptions: []string{"nodev", "rw"}}, "mounts[1].mount_options[1]"},
 		{"nil", nil, "mounts[1]"},
+		{"image volume with a host path", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}, "mounts[1].host_path"},
+		{"writable image volume", &runtimeapi.Mount{ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "busybox"}}, "mounts[1].readonly"},
+		{"image volume propagating", &runtimeapi.Mount{ContainerPath: "/data", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}, "mounts[1].propagation"},
+		{"sub path of a host path", &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, ImageSubPath: "etc"}, "mounts[1].image_sub_path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/ok", HostPath: dir}, tc.mount}, true)
+			_, _, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/ok", HostPath: dir}, tc.mount}, map[int]string{1: dir}, true)
 			checkFieldError(t, err, tc.field)
 		})
 	}
 	// A kernel without mount_setattr refuses a mount the CRI allows.
 	rro := &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, Readonly: true, RecursiveReadOnly: true}
-	_, _, err := configMounts([]*runtimeapi.Mount{rro}, false)
+	_, _, err := configMounts([]*runtimeapi.Mount{rro}, nil, false)
 	checkFieldError(t, err, "mounts[0].recursive_read_only")
-	mounts, _, err := configMounts([]*runtimeapi.Mount{rro}, true)
+	mounts, _, err := configMounts([]*runtimeapi.Mount{rro}, nil, true)
 	if err != nil || !slices.Contains(mounts[0].Options, "rro") || !slices.Contains(mounts[0].Options, "rprivate") {
 		t.Errorf("recursive read-only mount: %+v, %v; want rro and rprivate among its options", mounts, err)
 	}
-	for name, m := range map[string]*runtimeapi.Mount{
-		"image volume":    {ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "busybox"}},
-		"id-mapped mount": {ContainerPath: "/data", HostPath: dir, UidMappings: []*runtimeapi.IDMapping{{HostId: 1000, Length: 1}}},
-	} {
-		if _, _, err := configMounts([]*runtimeapi.Mount{m}, true); !errors.Is(err, errdefs.ErrNotImplemented) {
-			t.Errorf("%s: error %v, want not implemented", name, err)
-		}
+	idmapped := &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, UidMappings: []*runtimeapi.IDMapping{{HostId: 1000, Length: 1}}}
+	if _, _, err := configMounts([]*runtimeapi.Mount{idmapped}, nil, true); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("id-mapped mount: error %v, want not implemented", err)
+	}
+}
+
+// An image volume binds the source its caller mounted, read-only, and
+// never one that is not there.
+func TestImageVolumeMount(t *testing.T) {
+	src := t.TempDir()
+	vol := &runtimeapi.Mount{ContainerPath: "/data", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}
+	mounts, _, err := configMounts([]*runtimeapi.Mount{vol}, map[int]string{0: src}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := mounts[0]; m.Source != src || m.Type != "bind" || !slices.Contains(m.Options, "ro") {
+		t.Errorf("image volume %+v, want a read-only bind of %s", m, src)
+	}
+	if _, _, err := configMounts([]*runtimeapi.Mount{vol}, nil, true); err == nil {
+		t.Error("an image volume without its mounted source was accepted")
 	}
 }
 
@@ -223,7 +240,7 @@ func TestConfigMountOptions(t *testing.T) {
 	}
 	mounts, _, err := configMounts([]*runtimeapi.Mount{
 		{ContainerPath: "/a", HostPath: link, SelinuxRelabel: true, MountOptions: []string{"nosuid", "noexec"}},
-	}, true)
+	}, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +283,7 @@ func TestConfigMountPropagation(t *testing.T) {
 			if err := unix.Mount("", dir, "", tc.host, ""); err != nil {
 				t.Fatalf("set propagation: %v", err)
 			}
-			mounts, rootfs, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: src, Propagation: tc.propagation}}, true)
+			mounts, rootfs, err := configMounts([]*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: src, Propagation: tc.propagation}}, nil, true)
 			if !tc.ok {
 				checkFieldError(t, err, "mounts[0].propagation")
 				return

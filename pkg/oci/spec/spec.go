@@ -67,11 +67,15 @@ type Container struct {
 	// every mount below it (mounts[].recursive_read_only); without it such
 	// a mount is refused.
 	RecursiveReadOnly bool
+	// ImageVolumes are the host paths of the image volumes in
+	// config.mounts, by their index there: each an image's file system
+	// (or the sub path asked for in it), mounted by the caller.
+	ImageVolumes map[int]string
 }
 
 // Build returns the OCI spec of c, or an error naming the offending CRI field
 // (errdefs.InvalidField, e.g. "linux.security_context.capabilities.add_capabilities[2]").
-// Features crisp does not have yet (user namespaces, image volumes) are
+// Features crisp does not have yet (user namespaces) are
 // errdefs.ErrNotImplemented.
 func Build(c *Container) (*specs.Spec, error) {
 	if c == nil || c.Config == nil {
