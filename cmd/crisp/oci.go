@@ -35,7 +35,7 @@ func (o *ociOptions) runtime() (*oci.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup})
+	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup, Criu: o.criu})
 }
 
 // ociExitError carries an exit code for `run` and `exec`, which return the
@@ -79,12 +79,12 @@ one created.`,
 	f.BoolVar(&opts.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is systemd's slice:prefix:name (default system.slice:crisp:<id>)")
 	f.BoolVar(&opts.debug, "debug", false, "log at debug level (-v 4)")
 	f.StringVar(&opts.rootless, "rootless", "auto", "runc's flag: only false or auto (as root) are supported")
-	f.StringVar(&opts.criu, "criu", "criu", "runc's flag, accepted for compatibility: crisp oci has no checkpoint command")
+	f.StringVar(&opts.criu, "criu", "criu", "CRIU binary for checkpoint and restore")
 	cmd.AddCommand(
 		newOCICreateCommand(opts), newOCIStartCommand(opts), newOCIRunCommand(opts), newOCIStateCommand(opts),
 		newOCIKillCommand(opts), newOCIDeleteCommand(opts), newOCIExecCommand(opts), newOCIPsCommand(opts),
 		newOCIListCommand(opts), newOCIPauseCommand(opts), newOCIResumeCommand(opts), newOCIUpdateCommand(opts),
-		newOCIFeaturesCommand(), newOCISpecCommand(),
+		newOCIFeaturesCommand(), newOCISpecCommand(), newOCICheckpointCommand(opts), newOCIRestoreCommand(opts),
 	)
 	return cmd
 }

@@ -354,3 +354,88 @@ func TestOCIRuncGlobalFlags(t *testing.T) {
 		t.Errorf("the refused run left %q behind", out)
 	}
 }
+
+// TestOCICheckpointRestore checkpoints a counting container with `crisp
+// oci checkpoint` and brings it back with `crisp oci restore`: the count
+// goes on from where it stopped. It needs CRIU whose `criu check` passes
+// (the qemu guest of hack/vm).
+func TestOCICheckpointRestore(t *testing.T) {
+	c := newOCICLI(t)
+	criu, err := exec.LookPath("criu")
+	if err != nil {
+		t.Skip("needs criu (Debian's criu package)")
+	}
+	if out, err := exec.Command(criu, "check").CombinedOutput(); err != nil {
+		t.Skipf("needs a kernel that `criu check` accepts (the qemu guest: hack/vm/vm-test.sh go-test --qemu): %v: %s", err, out)
+	}
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done"}
+		s.Root.Readonly = false
+		s.Linux.CgroupsPath = "/crisp-test/cli-checkpoint"
+	})
+	count := func() int {
+		data, _ := os.ReadFile(filepath.Join(bundle, "rootfs", "count"))
+		n := 0
+		for _, ch := range strings.TrimSpace(string(data)) {
+			n = n*10 + int(ch-'0')
+		}
+		return n
+	}
+	waitPast := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if count() > n {
+				return
+			}
+		}
+		t.Fatalf("the counter never went past %d", n)
+	}
+	// No stdio (a detached container keeps crisp's): the container's
+	// becomes its own /dev/null, which CRIU can dump. Errors go to --log.
+	logFile := filepath.Join(t.TempDir(), "crisp.log")
+	detached := func(args ...string) {
+		t.Helper()
+		if err := c.command(append([]string{"--log", logFile}, args...)...).Run(); err != nil {
+			log, _ := os.ReadFile(logFile)
+			t.Fatalf("%v: %v %s", args, err, log)
+		}
+	}
+	detached("run", "--detach", "--bundle", bundle, "counter")
+	t.Cleanup(func() { c.run("delete", "--force", "counter"); c.run("delete", "--force", "restored") })
+	waitPast(5)
+	images := filepath.Join(t.TempDir(), "images")
+	if out, errOut, code := c.run("checkpoint", "--image-path", images, "counter"); code != 0 {
+		t.Fatalf("checkpoint: %d %s %s", code, out, errOut)
+	}
+	var st oci.State
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		out, _, _ := c.run("state", "counter")
+		if err := json.Unmarshal([]byte(out), &st); err == nil && st.Status == oci.StatusStopped {
+			break
+		}
+	}
+	if st.Status != oci.StatusStopped {
+		t.Fatalf("after checkpoint: %+v, want stopped", st)
+	}
+	stopped := count()
+	if _, errOut, code := c.run("delete", "counter"); code != 0 {
+		t.Fatalf("delete: %s", errOut)
+	}
+	detached("restore", "--detach", "--bundle", bundle, "--image-path", images, "restored")
+	// The first change must carry on from the checkpoint: a counter that
+	// started over writes 1.
+	var got int
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if got = count(); got != stopped {
+			break
+		}
+	}
+	if got <= stopped || got > stopped+3 {
+		t.Errorf("the restored counter wrote %d, the checkpoint stopped it at %d: want the next numbers", got, stopped)
+	}
+	out, _, _ := c.run("state", "restored")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Status != oci.StatusRunning {
+		t.Errorf("restored state %s, want running", out)
+	}
+}

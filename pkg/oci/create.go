@@ -51,7 +51,13 @@ type CreateOptions struct {
 // Create sets up container id from the bundle directory: namespaces, cgroup,
 // root file system and process attributes. The process does not run until
 // Start. On error nothing is left behind.
-func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOptions) (retErr error) {
+func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOptions) error {
+	return r.create(ctx, id, bundle, opts, nil)
+}
+
+// create is Create, or, with restore, Restore: the same state directory,
+// cgroup, log and monitor, with CRIU in place of the init.
+func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOptions, restore *RestoreOptions) (retErr error) {
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -85,6 +91,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	if opts.StdinOnce && !opts.OpenStdin {
 		return errdefs.InvalidField("stdin_once", "needs stdin")
+	}
+	var criu *criuRestore
+	if restore != nil {
+		if criu, err = prepareRestore(spec, plan, restore); err != nil {
+			return err
+		}
+		defer criu.Close()
 	}
 	exe, err := r.sealed()
 	if err != nil {
@@ -132,6 +145,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		return fmt.Errorf("linux.resources: %w", err)
 	}
 
+	if criu != nil {
+		c := &restoring{id: id, bundle: bundle, rootfs: rootfs, dir: dir, cgroupsPath: cgroupsPath,
+			spec: spec, configJSON: configJSON, cg: cg, exe: exe}
+		return r.restore(ctx, c, opts, criu)
+	}
 	fifoPath := filepath.Join(dir, fifoFile)
 	if err := makeStartFifo(fifoPath); err != nil {
 		return err
@@ -190,21 +208,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOpti
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		ttySocket: ttySocket,
 	}
-	if opts.LogPath != "" {
-		if l.logDir, err = openLogDir(opts); err != nil {
-			return err
-		}
+	if err := l.setLog(opts); err != nil {
+		return err
+	}
+	if l.logDir != nil {
 		defer l.logDir.Close()
-		l.logName = filepath.Base(opts.LogPath)
-	}
-	switch {
-	case opts.StdinOnce:
-		l.stdin = "once"
-	case opts.OpenStdin:
-		l.stdin = "open"
-	}
-	if opts.LogPath != "" {
-		l.stdio[1], l.stdio[2] = nil, nil
 	}
 	p, err := l.start(ctx)
 	if err != nil {

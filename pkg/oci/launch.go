@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,32 @@ type launch struct {
 	// the init sends the terminal's master.
 	ttySocket *os.File
 	stdio     [3]*os.File
+	// criu, for a restore, is the socket on which CRIU serves (criu
+	// swrk), which the monitor's child executes from criuPath in place of
+	// an init.
+	criu     *os.File
+	criuPath string
+}
+
+// setLog has the monitor write the process's output to opts.LogPath, and
+// hold its stdin as opts asks. The caller closes l.logDir.
+func (l *launch) setLog(opts CreateOptions) error {
+	if opts.LogPath == "" {
+		return nil
+	}
+	var err error
+	if l.logDir, err = openLogDir(opts); err != nil {
+		return err
+	}
+	l.logName = filepath.Base(opts.LogPath)
+	switch {
+	case opts.StdinOnce:
+		l.stdin = "once"
+	case opts.OpenStdin:
+		l.stdin = "open"
+	}
+	l.stdio[1], l.stdio[2] = nil, nil
+	return nil
 }
 
 // launched is a started process: its monitor, its init and the sync socket
@@ -90,6 +117,10 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	}
 	if l.ttySocket != nil {
 		add("_CRISP_INIT_TTY", l.ttySocket)
+	}
+	if l.criu != nil {
+		add("_CRISP_INIT_RESTORE", l.criu)
+		env = append(env, "_CRISP_INIT_CRIU="+l.criuPath)
 	}
 	extraFD := 3 + len(files)
 	files = append(files, l.extra...)
@@ -167,6 +198,10 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			if err := p.conn.ack(); err != nil {
 				return p, err
 			}
+		case msgCriu:
+			// The monitor's child executes criu, which restores the
+			// init; the caller learns its pid from CRIU.
+			return p, nil
 		case msgInit:
 			if p.init, err = proc.NewRef(m.Pid); err != nil {
 				return p, fmt.Errorf("init %d: %w", m.Pid, err)

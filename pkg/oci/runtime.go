@@ -34,6 +34,9 @@ type Options struct {
 	// names none gets system.slice:crisp:<id>. Without it crisp still
 	// tells the two forms apart by their syntax.
 	SystemdCgroup bool
+	// Criu is the CRIU binary checkpoints and restores run: a path, or
+	// a name looked up in PATH; "" means "criu".
+	Criu string
 }
 
 // Runtime creates and manages containers whose state is under one root
@@ -43,6 +46,7 @@ type Runtime struct {
 	cgroupMount string
 	missing     cgroups.MissingPolicy
 	systemd     bool
+	criu        string
 
 	exeOnce sync.Once
 	exe     *sealedExe
@@ -64,7 +68,11 @@ func New(opts Options) (*Runtime, error) {
 	if err := makePrivateDir(root); err != nil {
 		return nil, err
 	}
-	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController, systemd: opts.SystemdCgroup}, nil
+	criu := opts.Criu
+	if criu == "" {
+		criu = "criu"
+	}
+	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController, systemd: opts.SystemdCgroup, criu: criu}, nil
 }
 
 // Root returns the state directory.

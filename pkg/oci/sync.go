@@ -22,6 +22,7 @@ const (
 	msgCgroup  = "cgroup"  // join the cgroup by pid (no CLONE_INTO_CGROUP); ack
 	msgUserns  = "userns"  // write the id maps of pid; ack
 	msgInit    = "init"    // the init's pid; the parent sends the init's program
+	msgCriu    = "criu"    // a restore's criu is about to run, as the monitor's child
 	msgHooks   = "hooks"   // mounts done: run the prestart and createRuntime hooks; ack
 	msgWarning = "warning" // something to log
 	msgReady   = "ready"   // created; waiting for start (or, for exec, about to execute)

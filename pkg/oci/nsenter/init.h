@@ -87,12 +87,13 @@ struct crisp_log;
 // never returns.
 __attribute__((noreturn)) void crisp_reaper(void);
 
-// The monitor, in monitor.c: it waits for the init pid read from pidpipe,
-// records its exit in statefd (with the OOM kills in cgroupfd, the cgroup's
-// directory, which it takes) and, with a log, writes the container's output
-// to it. It never returns.
+// The monitor, in monitor.c: it waits for the init pid read from pidpipe
+// (or, with restorer, the pid of the CRIU restoring the container, for the
+// init CRIU restored), records its exit in statefd (with the OOM kills in
+// cgroupfd, the cgroup's directory, which it takes) and, with a log, writes
+// the container's output to it. It never returns.
 __attribute__((noreturn)) void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log, int stdin_fd,
-					     int stdin_once, int ttysock);
+					     int stdin_once, int ttysock, pid_t restorer);
 
 // The context of errors in the program itself, in program.c.
 extern const struct crisp_op crisp_program_op;

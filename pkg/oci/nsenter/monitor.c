@@ -388,8 +388,49 @@ static int wait_init(pid_t init, int statefd, struct oom_watch *oom, int *status
 	return exited;
 }
 
+// restored_init waits for the CRIU of a restore, which made the restored
+// processes the monitor's children (they are its siblings), and returns the
+// restored init: the pid the caller recorded in <state>/restored.pid
+// while CRIU waited on its post-restore notification. A failed restore
+// returns 0 and kills what CRIU may have left in the container's cgroup.
+static pid_t restored_init(pid_t criu, int statefd, int cgroupfd)
+{
+	char buf[32];
+	ssize_t n = -1;
+	long pid = 0;
+	pid_t w;
+	int st = 0, fd;
+
+	do
+		w = waitpid(criu, &st, 0);
+	while (w < 0 && errno == EINTR);
+	if (w == criu && WIFEXITED(st) && WEXITSTATUS(st) == 0 && statefd >= 0) {
+		fd = openat(statefd, "restored.pid", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+		}
+		if (n > 0) {
+			buf[n] = 0;
+			pid = strtol(buf, NULL, 10);
+		}
+	}
+	if (pid > 0 && pid <= 0x3fffffff)
+		return (pid_t)pid;
+	if (cgroupfd >= 0) {
+		fd = openat(cgroupfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (write(fd, "1", 1) < 0) {
+				// Nothing more to do: the reap below waits.
+			}
+			close(fd);
+		}
+	}
+	return 0;
+}
+
 void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log, int stdin_fd, int stdin_once,
-		   int ttysock)
+		   int ttysock, pid_t restorer)
 {
 	struct oom_watch oom;
 	int signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
@@ -407,6 +448,8 @@ void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log
 			      cgroupfd < 0 ? pidpipe : cgroupfd, log ? log->dirfd : pidpipe, -1};
 		crisp_detach_fds(keep);
 	}
+	if (restorer > 0)
+		init = restored_init(restorer, statefd, cgroupfd);
 	// The count before the container's process runs; only a container's
 	// monitor, which has a state directory, records it.
 	if (statefd < 0 && cgroupfd >= 0) {
@@ -414,7 +457,7 @@ void crisp_monitor(int pidpipe, int statefd, int cgroupfd, struct crisp_log *log
 		cgroupfd = -1;
 	}
 	oom_open(&oom, cgroupfd);
-	if (read(pidpipe, &init, sizeof(init)) != sizeof(init))
+	if (restorer <= 0 && read(pidpipe, &init, sizeof(init)) != sizeof(init))
 		init = 0; // setup failed before init existed: reap and leave
 	close(pidpipe);
 	if (init > 0 && log)

@@ -227,12 +227,36 @@ static pid_t clone_into(int cgroupfd, int *joined)
 	return fork();
 }
 
+// exec_criu runs CRIU's RPC server on criufd, in the container's cgroup
+// and the caller's namespaces, as the monitor's child: the processes CRIU
+// restores as its siblings are the monitor's. It never returns.
+__attribute__((noreturn)) static void exec_criu(const char *criu, int criufd, int pidpipe)
+{
+	char fd[16];
+	struct crisp_strbuf b;
+
+	if (!criu || *criu != '/') {
+		errno = EINVAL;
+		bail("criu path");
+	}
+	crisp_strbuf_init(&b, fd, sizeof(fd));
+	crisp_strbuf_printf(&b, "%d", criufd);
+	crisp_send("criu", getpid(), NULL, NULL);
+	close(syncfd);
+	close(pidpipe);
+	signal(SIGPIPE, SIG_DFL);
+	execl(criu, "criu", "swrk", fd, (char *)NULL);
+	dprintf(2, "crisp: execute %s: %s\n", criu, strerror(errno));
+	_exit(127);
+}
+
 __attribute__((constructor)) static void crisp_nsenter(void)
 {
 	const char *sync = getenv("_CRISP_INIT_SYNC");
 	int nsfds[NJOINABLE];
 	int cgroupfd, statefd, exefd, ttysock, logdirfd, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
-	const char *logpath, *stdin_mode;
+	const char *logpath, *stdin_mode, *criu;
+	int criufd;
 	static struct crisp_log logger;
 	unsigned long cloneflags;
 	pid_t child;
@@ -256,6 +280,11 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	ttysock = env_fd("_CRISP_INIT_TTY");
 	if (exefd >= 0)
 		close(exefd);
+	// A restore: the child executes CRIU (swrk, serving on criufd) in
+	// place of an init.
+	criufd = env_fd("_CRISP_INIT_RESTORE");
+	criu = getenv("_CRISP_INIT_CRIU");
+	unsetenv("_CRISP_INIT_CRIU");
 	cloneflags = getenv("_CRISP_INIT_CLONE") ? strtoul(getenv("_CRISP_INIT_CLONE"), NULL, 10) : 0;
 	unsetenv("_CRISP_INIT_CLONE");
 	// The log is a file name in the directory _CRISP_INIT_LOG_DIR.
@@ -334,7 +363,7 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		if (inpipe[0] >= 0)
 			close(inpipe[0]);
 		crisp_monitor(pidpipe[0], statefd, cgroupfd, logger.fd >= 0 ? &logger : NULL, inpipe[1],
-			      stdin_mode && strcmp(stdin_mode, "once") == 0, ttysock);
+			      stdin_mode && strcmp(stdin_mode, "once") == 0, ttysock, criufd >= 0 ? child : 0);
 	}
 
 	// The container side. Nothing here may return to the monitor.
@@ -366,6 +395,8 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 	if (cgroupfd >= 0)
 		close(cgroupfd);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (criufd >= 0)
+		exec_criu(criu, criufd, pidpipe[1]);
 	// Until it executes the container's process, the init holds
 	// descriptors of the host (the state directory, the root before the
 	// pivot): processes already in the namespaces it joins must not
@@ -427,6 +458,11 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 		crisp_send("init", self, NULL, NULL);
 	}
 	close(pidpipe[1]);
+	// A session of its own, as runc's init has: the monitor's session
+	// leader is outside the container's pid namespace, where neither the
+	// container nor CRIU, dumping it, can reach it.
+	if (setsid() < 0)
+		bail("setsid");
 	// The container's init: it never returns to start the Go runtime.
 	crisp_run_init(syncfd);
 }

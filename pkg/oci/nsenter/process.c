@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -72,7 +73,8 @@ static void console(struct crisp_init *in, const struct crisp_op *op)
 		crisp_op_fail(in, op, errno, "send console to socket");
 	close(sock);
 	close(master);
-	if (setsid() < 0)
+	// The init leads a session of its own already (nsenter.c).
+	if (getsid(0) != getpid() && setsid() < 0)
 		crisp_op_fail(in, op, errno, "setsid");
 	if (ioctl(peer, TIOCSCTTY, 0) < 0)
 		crisp_op_fail(in, op, errno, "controlling terminal");
@@ -269,6 +271,26 @@ static void apparmor_onexec(struct crisp_init *in, const struct crisp_op *op)
 	close(fd);
 }
 
+// own_null_stdio replaces the standard descriptors that are the host's
+// /dev/null (what a caller without stdio gives) with the container's own:
+// a file of a mount outside the container's mount namespace is one CRIU
+// cannot checkpoint. A container without /dev/null keeps the host's.
+static void own_null_stdio(void)
+{
+	int null = -1;
+	struct stat st;
+
+	for (int fd = 0; fd < 3; fd++) {
+		if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+			continue;
+		if (null < 0 && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+			return;
+		dup3(null, fd, 0);
+	}
+	if (null >= 0)
+		close(null);
+}
+
 // exec_process executes the container's process. It makes no other system
 // call: a seccomp filter installed just before may allow nothing else.
 static void exec_process(struct crisp_init *in, const struct crisp_op *op)
@@ -380,6 +402,7 @@ void crisp_process_op(struct crisp_init *in, const struct crisp_op *op)
 		// Only stdio and the preserved descriptors (3 and up, like
 		// runc's --preserve-fds) stay open across exec.
 		crisp_cloexec_from(3 + crisp_arg_uint(in, op, 0));
+		own_null_stdio();
 		reset_signals();
 		break;
 	case CRISP_OP_APPARMOR:
