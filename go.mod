@@ -3,6 +3,7 @@ module github.com/crisp-runtime/crisp
 go 1.26.8
 
 require (
+	github.com/checkpoint-restore/checkpointctl v1.7.0
 	github.com/checkpoint-restore/go-criu/v7 v7.2.0
 	github.com/containernetworking/cni v1.3.1
 	github.com/containernetworking/plugins v1.10.0

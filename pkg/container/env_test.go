@@ -150,6 +150,7 @@ func (e *env) open(t *testing.T) {
 	m, err := NewManager(ctx, Options{
 		StateDir: e.state, Store: s, Runtime: rt, Images: e.images, Pods: pods, Cgroups: e.cgroups,
 		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer, CDISpecDirs: e.cdiDirs,
+		CheckpointDir: filepath.Join(e.dir, "root", "checkpoints"),
 	})
 	if err != nil {
 		t.Fatal(err)

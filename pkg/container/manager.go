@@ -40,6 +40,11 @@ type Options struct {
 	Runtime *oci.Runtime
 	// Images provides images and the containers' writable layers.
 	Images *image.Store
+	// CheckpointDir is where checkpoint archives are assembled, on disk
+	// (CRIU's images can be as large as a container's memory); what a
+	// crash left there is removed at start. Empty: CheckpointContainer is
+	// unavailable.
+	CheckpointDir string
 	Pods   Pods
 	// Cgroups is the cgroup v2 hierarchy the containers' cgroups are in:
 	// read for OOM kills when a container exits, and used to remove the
@@ -141,6 +146,12 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 			klog.InfoS("Some CDI specs could not be read", "err", err)
 		}
 		m.cdi = cache
+	}
+	if opts.CheckpointDir != "" {
+		// Checkpoints a crash cut short: no RPC is running yet.
+		if err := os.RemoveAll(opts.CheckpointDir); err != nil {
+			klog.ErrorS(err, "Removing unfinished checkpoints", "dir", opts.CheckpointDir)
+		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {

@@ -63,6 +63,10 @@ func (f *fakeContainers) UpdateResources(_ context.Context, id string, _ *runtim
 }
 
 func (f *fakeContainers) ReopenLog(_ context.Context, id string) error { return f.call("reopen", id) }
+func (f *fakeContainers) Checkpoint(_ context.Context, id, _ string) error {
+	return f.call("checkpoint", id)
+}
+
 
 func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, []byte, int32, error) {
 	if err := f.call("exec", id); err != nil {

@@ -184,9 +184,9 @@ func TestUpdateRuntimeConfigKeepsPodCIDR(t *testing.T) {
 
 func TestUnbuiltRPCIsUnimplemented(t *testing.T) {
 	_, c := newTestService(t, networkStatus{})
-	_, err := c.CheckpointContainer(background(t), &runtimeapi.CheckpointContainerRequest{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointContainer") {
-		t.Errorf("CheckpointContainer: %v, want Unimplemented naming the RPC", err)
+	_, err := c.CheckpointPod(background(t), &runtimeapi.CheckpointPodRequest{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointPod") {
+		t.Errorf("CheckpointPod: %v, want Unimplemented naming the RPC", err)
 	}
 }
 

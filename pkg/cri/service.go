@@ -49,6 +49,7 @@ type Containers interface {
 	Stats(ctx context.Context, id string) (*container.Stats, error)
 	ProcessStats(id string) (*cgroups.ProcessStats, error)
 	Subscribe(ctx context.Context) <-chan container.Event
+	Checkpoint(ctx context.Context, id, location string) error
 }
 
 // streamBatch is how many items one message of a streaming list carries.

@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		DefaultPidsLimit: cfg.Cgroup.DefaultPidsLimit,
 		AppArmor:         apparmor.NewHost(),
 		CDISpecDirs:      cfg.CDI.SpecDirs,
+		CheckpointDir:    filepath.Join(cfg.Root, "checkpoints"),
 	}
 	if prom != nil {
 		containerOpts.Observer = prom

@@ -1,0 +1,192 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	"go.podman.io/storage/pkg/archive"
+	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci"
+)
+
+// Checkpoint writes a checkpoint archive of running container id at
+// location (CRI CheckpointContainer), in the layout CRI-O writes and
+// checkpointctl reads: config.dump, spec.dump, CRIU's images under
+// checkpoint/ with dump.log, rootfs-diff.tar and deleted.files (what the
+// container changed in its root file system). The container keeps running.
+// The archive, readable by root only, appears at location whole or not at
+// all, and never replaces a file there. ctx bounds the whole checkpoint; a
+// failed one leaves the container running and nothing at location.
+func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
+	c, unlock, err := m.index.Acquire(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if c.State != StateRunning {
+		return fmt.Errorf("checkpoint container %s: it is %s, not running: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
+	}
+	dir, name, err := openArchiveDir(location)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if m.opts.CheckpointDir == "" {
+		return fmt.Errorf("checkpoint container %s: no checkpoint directory configured: %w", c.ID, errdefs.ErrUnavailable)
+	}
+	if err := os.MkdirAll(m.opts.CheckpointDir, 0o700); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	work, err := os.MkdirTemp(m.opts.CheckpointDir, c.ID+"-")
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	defer os.RemoveAll(work)
+
+	st, err := m.opts.Runtime.State(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	spec, err := m.opts.Runtime.Spec(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	started := time.Now()
+	err = m.opts.Runtime.Checkpoint(ctx, c.ID, oci.CheckpointOptions{
+		ImagePath: filepath.Join(work, metadata.CheckpointDirectory), WorkPath: work, LeaveRunning: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(work, metadata.SpecDumpFile), spec); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	cfg := &metadata.ContainerConfig{
+		ID: c.ID, Name: c.Metadata.Name, RootfsImage: c.Image, RootfsImageRef: c.ImageID, RootfsImageName: c.Image,
+		OCIRuntime: "crisp", CreatedTime: c.CreatedAt, CheckpointedAt: started,
+	}
+	if err := writeJSON(filepath.Join(work, metadata.ConfigDumpFile), cfg); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	if err := m.writeRootfsChanges(ctx, c.ID, st.Rootfs, work); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	if err := writeArchive(ctx, dir, name, work); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	klog.InfoS("Checkpointed container", "container", c.ID, "location", location, "duration", time.Since(started))
+	return nil
+}
+
+// writeRootfsChanges writes rootfs-diff.tar and, when the container
+// deleted files of its image, deleted.files.
+func (m *Manager) writeRootfsChanges(ctx context.Context, id, rootfs, work string) error {
+	f, err := os.OpenFile(filepath.Join(work, metadata.RootFsDiffTar), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	deleted, err := m.opts.Images.WriteContainerChanges(ctx, id, rootfs, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || len(deleted) == 0 {
+		return err
+	}
+	return writeJSON(filepath.Join(work, metadata.DeletedFilesFile), deleted)
+}
+
+// writeJSON writes v to path (0600).
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// openArchiveDir opens the directory a checkpoint archive goes to and
+// returns it with the archive's file name. location must be an absolute,
+// clean path of a new file in an existing directory; the directory is
+// opened without following magic links (/proc/<pid>/root and the like).
+func openArchiveDir(location string) (*os.File, string, error) {
+	const field = "location"
+	if !filepath.IsAbs(location) || filepath.Clean(location) != location {
+		return nil, "", errdefs.InvalidField(field, fmt.Sprintf("%q is not a clean absolute path", location))
+	}
+	name := filepath.Base(location)
+	if name == "/" || name == "." || name == ".." {
+		return nil, "", errdefs.InvalidField(field, fmt.Sprintf("%q names no file", location))
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, filepath.Dir(location), &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, "", errdefs.InvalidField(field, fmt.Sprintf("directory %s: %v", filepath.Dir(location), err))
+	}
+	dir := os.NewFile(uintptr(fd), filepath.Dir(location))
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		dir.Close()
+		return nil, "", errdefs.InvalidField(field, fmt.Sprintf("%s exists; a checkpoint never replaces a file", location))
+	}
+	return dir, name, nil
+}
+
+// writeArchive writes an uncompressed tar of work to name in dir: first
+// to a temporary file there, then renamed without replacing anything, so
+// that the archive is whole or absent.
+func writeArchive(ctx context.Context, dir *os.File, name, work string) (retErr error) {
+	tmp := fmt.Sprintf(".%s.%d.tmp", name, time.Now().UnixNano())
+	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("location: create %s in %s: %w", tmp, dir.Name(), err)
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	defer func() {
+		f.Close()
+		if retErr != nil {
+			_ = unix.Unlinkat(int(dir.Fd()), tmp, 0)
+		}
+	}()
+	r, err := archive.TarWithOptions(work, &archive.TarOptions{Compression: archive.Uncompressed})
+	if err != nil {
+		return fmt.Errorf("archive checkpoint: %w", err)
+	}
+	defer r.Close()
+	if _, err := io.Copy(f, contextReader{ctx, r}); err != nil {
+		return fmt.Errorf("write checkpoint archive: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write checkpoint archive: %w", err)
+	}
+	if err := unix.Renameat2(int(dir.Fd()), tmp, int(dir.Fd()), name, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return errdefs.InvalidField("location", fmt.Sprintf("%s exists; a checkpoint never replaces a file", filepath.Join(dir.Name(), name)))
+		}
+		return fmt.Errorf("location: %w", err)
+	}
+	return nil
+}
+
+// contextReader stops a copy once its context ends.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}
