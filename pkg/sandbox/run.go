@@ -114,6 +114,9 @@ func (m *Manager) validate(spec *Spec) error {
 	if spec.IPCMode == "" {
 		spec.IPCMode = ModePod
 	}
+	if err := ValidateUserNamespace(spec); err != nil {
+		return err
+	}
 	return validateSysctls(spec)
 }
 
@@ -136,6 +139,9 @@ func (m *Manager) plan(sb *Sandbox) error {
 	sb.Namespaces = map[NamespaceKind]string{}
 	for _, k := range sb.newNamespaces() {
 		sb.Namespaces[k] = m.pins.pinPath(k, sb.ID)
+	}
+	if sb.Spec.UserNS != nil {
+		sb.Namespaces[NamespaceUser] = m.pins.pinPath(NamespaceUser, sb.ID)
 	}
 	if sb.Spec.PIDMode == ModePod {
 		sb.Namespaces[NamespacePID] = m.pins.pinPath(NamespacePID, sb.ID)
@@ -196,7 +202,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err := m.step("shm"); err != nil {
 			return err
 		}
-		if err := mountShm(sb.Shm); err != nil {
+		if err := mountShm(sb.Shm, spec.UserNS); err != nil {
 			return err
 		}
 	}
@@ -214,7 +220,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err := m.step("namespaces"); err != nil {
 			return err
 		}
-		_, err := m.pins.create(sb.ID, kinds, func() error {
+		setup := func() error {
 			if !hostNetwork {
 				// A pod's localhost works without a CNI loopback plugin.
 				if err := setLoopbackUp(); err != nil {
@@ -227,7 +233,13 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 				}
 			}
 			return applySysctls(spec.Sysctls)
-		})
+		}
+		var err error
+		if spec.UserNS != nil {
+			_, err = m.pins.createInUserNS(sb.ID, kinds, spec.UserNS, setup)
+		} else {
+			_, err = m.pins.create(sb.ID, kinds, setup)
+		}
 		if err != nil {
 			return err
 		}
