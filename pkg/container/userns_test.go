@@ -110,6 +110,20 @@ echo ready; sleep 1000`)
 	if want := pinLink(t, "user", sb.Namespaces[sandbox.NamespaceUser]); owner != want {
 		t.Errorf("pod's network namespace is owned by %s, want the pod's %s", owner, want)
 	}
+	// Removing the pod removes its containers, their idmapped layers and
+	// every pin, the user namespace's too.
+	if err := e.pods.Remove(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, e)
+	for _, dir := range []string{"ns", "pods"} {
+		if m := mountsUnder(t, filepath.Join(e.state, dir)); len(m) != 0 {
+			t.Errorf("mounts left under the state directory: %v", m)
+		}
+	}
+	if _, err := os.Lstat(sb.Namespaces[sandbox.NamespaceUser]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("user namespace pin left: %v", err)
+	}
 }
 
 // nsOwner is the user namespace owning the namespace at path, in the form
@@ -134,6 +148,101 @@ func nsOwner(t *testing.T, path string) string {
 	return fmt.Sprintf("user:[%d]", st.Ino)
 }
 
-var _ = errors.Is
-var _ = errdefs.ErrNotImplemented
-var _ runtimeapi.NamespaceMode
+// A hostPath volume of a user-namespaced pod is an idmapped mount: the
+// pod's root owns the host root's files in it and what it writes belongs
+// to the host's root on the host, as without a user namespace. On-disk ids
+// read as the pod's ids: host uid 4242's file is the pod's uid 4242's, and
+// a file of an id beyond the pod's 65536 is nobody's.
+func TestUserNamespaceVolumeKeepsHostOwners(t *testing.T) {
+	e := newEnv(t)
+	sb := e.usernsPod(t, "usernsvol")
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "host-root"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "host-user"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(vol, "host-user"), 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "unmapped"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(vol, "unmapped"), 70000, 70000); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config("vol", `stat -c '%n %u:%g' /vol/host-root /vol/host-user /vol/unmapped; echo data > /vol/written && mkdir /vol/dir && echo wrote; echo ready; sleep 1000`)
+	cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: vol}}
+	c := e.run(t, sb, cfg)
+	waitLog(t, c.LogPath, "ready")
+	out := logLines(t, c.LogPath)
+	for _, want := range []string{"/vol/host-root 0:0", "/vol/host-user 4242:4242", "/vol/unmapped 65534:65534", "wrote"} {
+		if !slices.Contains(out, want) {
+			t.Errorf("container output lacks the line %q:\n%s", want, strings.Join(out, "\n"))
+		}
+	}
+	for name, want := range map[string]uint32{"written": 0, "dir": 0, "host-user": 4242, "host-root": 0, "unmapped": 70000} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(vol, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != want || st.Gid != want {
+			t.Errorf("%s is owned by %d:%d on the host, want %d:%d", name, st.Uid, st.Gid, want, want)
+		}
+	}
+}
+
+// A volume whose file system the kernel cannot idmap fails the container,
+// naming the mount and what is missing, and leaves nothing behind; it is
+// never mounted with the host's owners unmapped.
+func TestUserNamespaceVolumeWithoutIDMapIsRefused(t *testing.T) {
+	e := newEnv(t)
+	sb := e.usernsPod(t, "usernsnoidmap")
+	// overlay cannot be idmapped itself (only its layers can).
+	dir := t.TempDir()
+	for _, d := range []string{"l", "u", "w", "m"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := filepath.Join(dir, "m")
+	opts := fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", dir, dir, dir)
+	if err := unix.Mount("overlay", m, "overlay", 0, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(m, unix.MNT_DETACH) })
+	cfg := config("noidmap", "true")
+	cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: m}}
+	_, err := e.m.Create(context.Background(), sb.ID, cfg)
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "mounts[") || !strings.Contains(err.Error(), "overlay") {
+		t.Fatalf("Create with an overlay volume in a user-namespaced pod: %v, want not implemented naming the mount and overlay", err)
+	}
+	if list := e.m.List(); len(list) != 0 {
+		t.Errorf("a refused container is listed: %v", list)
+	}
+}
+
+// A container cannot leave its pod's user namespace, nor ask for one its
+// pod does not have.
+func TestContainerUserNamespaceModes(t *testing.T) {
+	e := newEnv(t)
+	plain := e.pod(t, "plainpod", sandbox.ModeContainer)
+	userns := e.usernsPod(t, "usernsmodes")
+	for _, tc := range []struct {
+		pod  *sandbox.Sandbox
+		mode runtimeapi.NamespaceMode
+	}{
+		{plain, runtimeapi.NamespaceMode_POD},
+		{userns, runtimeapi.NamespaceMode_NODE},
+		{userns, runtimeapi.NamespaceMode_CONTAINER},
+		{plain, runtimeapi.NamespaceMode_TARGET},
+	} {
+		cfg := config("modes", "true")
+		cfg.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: tc.mode}}
+		_, err := e.m.Create(context.Background(), tc.pod.ID, cfg)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "userns_options.mode") {
+			t.Errorf("userns mode %s in pod %s: %v, want invalid userns_options.mode", tc.mode, tc.pod.Spec.Metadata.Name, err)
+		}
+	}
+}
