@@ -232,11 +232,16 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 					}
 				}
 			}
-			return applySysctls(spec.Sysctls)
+			var ipcOwner *uint32
+			if spec.UserNS != nil {
+				uid, _ := HostRoot(spec.UserNS.UIDs)
+				ipcOwner = &uid
+			}
+			return applySysctls(spec.Sysctls, ipcOwner)
 		}
 		var err error
 		if spec.UserNS != nil {
-			_, err = m.pins.createInUserNS(sb.ID, kinds, spec.UserNS, setup)
+			_, err = m.pins.createInUserNS(sb.ID, kinds, spec.UserNS, m.step, setup)
 		} else {
 			_, err = m.pins.create(sb.ID, kinds, setup)
 		}

@@ -135,14 +135,14 @@ func sysProcIDMap(maps []IDMapping) []syscall.SysProcIDMap {
 
 // createInUserNS makes a user namespace with u's maps and, owned by it,
 // new namespaces of kinds; pins all of them, then runs setup inside kinds
-// (see enter). It returns the pin paths; on error nothing stays pinned.
+// (see enter). step marks the step between pinning and setup. It returns the pin paths; on error nothing stays pinned.
 //
 // A multithreaded process cannot enter a new user namespace, so a child
 // makes them: crisp's own C reaper, as PID 1 of a throwaway PID namespace,
 // cloned with the new namespaces and killed once they are pinned. It dies
 // with the thread that started it (PR_SET_PDEATHSIG), so a daemon killed
 // meanwhile leaves no holder behind; the pins the record names are undone.
-func (p pinner) createInUserNS(id string, kinds []NamespaceKind, u *UserNamespace, setup func() error) (map[NamespaceKind]string, error) {
+func (p pinner) createInUserNS(id string, kinds []NamespaceKind, u *UserNamespace, step func(string) error, setup func() error) (map[NamespaceKind]string, error) {
 	all := append([]NamespaceKind{NamespaceUser}, kinds...)
 	type result struct {
 		paths map[NamespaceKind]string
@@ -157,6 +157,9 @@ func (p pinner) createInUserNS(id string, kinds []NamespaceKind, u *UserNamespac
 		done <- result{paths, err}
 	}()
 	r := <-done
+	if r.err == nil {
+		r.err = step("namespace setup")
+	}
 	if r.err == nil && setup != nil {
 		r.err = p.enter(r.paths, kinds, setup)
 	}
@@ -256,5 +259,8 @@ func enterOnThread(paths map[NamespaceKind]string, kinds []NamespaceKind, setup 
 		}
 		entered = append(entered, k)
 	}
-	return restore(setup())
+	err, ok := restore(setup())
+	// setup may change this thread's effective uid (writeAs); a thread
+	// that did not get root back is retired.
+	return err, ok && unix.Geteuid() == 0
 }
