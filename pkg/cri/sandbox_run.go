@@ -85,6 +85,9 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 	if spec.UserNS, err = podUserNamespace(ns.GetUsernsOptions()); err != nil {
 		return sandbox.Spec{}, err
 	}
+	if err := sandbox.ValidateUserNamespace(&spec); err != nil {
+		return sandbox.Spec{}, inField("config", err)
+	}
 	return spec, nil
 }
 
