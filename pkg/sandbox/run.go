@@ -240,9 +240,12 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 			return applySysctls(spec.Sysctls, ipcOwner)
 		}
 		var err error
-		if spec.UserNS != nil {
+		switch {
+		case spec.UserNS != nil && spec.PIDMode == ModePod:
+			err = m.createWithReaper(ctx, sb, kinds, setup)
+		case spec.UserNS != nil:
 			_, err = m.pins.createInUserNS(sb.ID, kinds, spec.UserNS, m.step, setup)
-		} else {
+		default:
 			_, err = m.pins.create(sb.ID, kinds, setup)
 		}
 		if err != nil {
@@ -250,7 +253,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 
-	if spec.PIDMode == ModePod {
+	if spec.PIDMode == ModePod && spec.UserNS == nil {
 		if err := m.step("reaper"); err != nil {
 			return err
 		}
@@ -258,7 +261,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err != nil {
 			return err
 		}
-		reaper, err := startReaper(ctx, sb.ID, cg)
+		reaper, err := startReaper(ctx, sb.ID, cg, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -294,6 +297,47 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
+}
+
+// createWithReaper makes the namespaces of a pod with its own user
+// namespace and a shared PID namespace: the reaper is cloned with all of
+// them (see startReaper) and they are pinned from it, then set up as
+// createInUserNS does. The reaper is recorded before anything else can
+// fail; until then its cgroup, which the record names, finds it.
+func (m *Manager) createWithReaper(ctx context.Context, sb *Sandbox, kinds []NamespaceKind, setup func() error) error {
+	if err := m.step("reaper"); err != nil {
+		return err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
+	if err != nil {
+		return err
+	}
+	reaper, err := startReaper(ctx, sb.ID, cg, sb.Spec.UserNS, kinds)
+	if err != nil {
+		return err
+	}
+	sb.Reaper = reaper
+	if err := m.step("reaper record"); err != nil {
+		return err
+	}
+	if err := m.records.Put(sb.ID, sb); err != nil {
+		return err
+	}
+	if err := m.step("pid namespace"); err != nil {
+		return err
+	}
+	all := append([]NamespaceKind{NamespaceUser, NamespacePID}, kinds...)
+	paths, err := m.pins.pinFrom(reaper.PID, sb.ID, all)
+	if err == nil {
+		err = m.step("namespace setup")
+	}
+	if err == nil {
+		err = m.pins.enter(paths, kinds, setup)
+	}
+	if err != nil {
+		m.pins.remove(sb.ID, all)
+	}
+	return err
 }
 
 // networkPod is what CNI needs to know of sb.

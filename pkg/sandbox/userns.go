@@ -71,14 +71,8 @@ func ValidateUserNamespace(spec *Spec) error {
 	if spec.IPCMode == ModeNode {
 		return errdefs.InvalidField(usernsField, "a pod in its own user namespace cannot use the host's IPC namespace")
 	}
-	switch spec.PIDMode {
-	case ModeNode:
+	if spec.PIDMode == ModeNode {
 		return errdefs.InvalidField(usernsField, "a pod in its own user namespace cannot use the host's PID namespace")
-	case ModePod:
-		// The reaper would have to be started inside the pod's user
-		// namespace, which crisp does not do yet.
-		return fmt.Errorf("%s: a shared PID namespace in a pod with its own user namespace is not supported yet: %w",
-			usernsField, errdefs.ErrNotImplemented)
 	}
 	return nil
 }
@@ -196,9 +190,14 @@ func (p pinner) holdAndPin(id string, kinds []NamespaceKind, u *UserNamespace) (
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
+	return p.pinFrom(cmd.Process.Pid, id, kinds)
+}
+
+// pinFrom pins the namespaces of kinds that process pid is in.
+func (p pinner) pinFrom(pid int, id string, kinds []NamespaceKind) (map[NamespaceKind]string, error) {
 	paths := map[NamespaceKind]string{}
 	for _, k := range kinds {
-		path, err := p.pin(k, id, fmt.Sprintf("/proc/%d/ns/%s", cmd.Process.Pid, k))
+		path, err := p.pin(k, id, fmt.Sprintf("/proc/%d/ns/%s", pid, k))
 		if err != nil {
 			return nil, err
 		}

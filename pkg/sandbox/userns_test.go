@@ -73,7 +73,6 @@ func TestUserNamespaceMapsRefused(t *testing.T) {
 		{"host network", func(s *Spec) { s.NetworkMode = ModeNode }, errdefs.ErrInvalidArgument},
 		{"host IPC", func(s *Spec) { s.IPCMode = ModeNode }, errdefs.ErrInvalidArgument},
 		{"host PID", func(s *Spec) { s.PIDMode = ModeNode }, errdefs.ErrInvalidArgument},
-		{"shared PID", func(s *Spec) { s.PIDMode = ModePod }, errdefs.ErrNotImplemented},
 	} {
 		spec := podSpec("refused")
 		spec.UserNS = usernsMaps(1 << 20)
@@ -114,24 +113,40 @@ func userNSOf(t *testing.T, path string) uint64 {
 // A pod with its own user namespace pins it; its network, IPC and UTS
 // namespaces belong to it and are set up (hostname, loopback, sysctls)
 // from the daemon, whose threads stay in the host's namespaces; the holder
-// process is gone; removal leaves nothing.
+// process is gone, or, with a shared PID namespace, is the reaper, whose
+// PID namespace the pod's user namespace owns too; removal leaves nothing.
 func TestUserNamespacePodPins(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	before := map[string]string{}
 	for _, k := range []string{"user", "net", "uts", "ipc"} {
 		before[k], _ = os.Readlink("/proc/self/ns/" + k)
 	}
-	sb, err := e.m.Run(ctx, usernsSpec("userns"))
+	for _, pidMode := range []NamespaceMode{ModeContainer, ModePod} {
+		t.Run(string(pidMode), func(t *testing.T) { usernsPodPins(t, e, before, pidMode) })
+	}
+}
+
+func usernsPodPins(t *testing.T, e *env, before map[string]string, pidMode NamespaceMode) {
+	ctx := context.Background()
+	spec := usernsSpec("userns")
+	spec.PIDMode = pidMode
+	sb, err := e.m.Run(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	kinds := []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS}
+	if pidMode == ModePod {
+		kinds = append(kinds, NamespacePID)
+		if len(reapers(t, []string{sb.ID})) != 1 {
+			t.Error("the pod has no reaper running")
+		}
 	}
 	userPin := sb.Namespaces[NamespaceUser]
 	var st unix.Stat_t
 	if err := unix.Stat(userPin, &st); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS} {
+	for _, k := range kinds {
 		if got := userNSOf(t, sb.Namespaces[k]); got != st.Ino {
 			t.Errorf("%s namespace owned by user:[%d], want the pod's user:[%d]", k, got, st.Ino)
 		}
@@ -189,6 +204,12 @@ func processesNamed(t *testing.T, name string) []string {
 // nothing once restarted: no pin of the user namespace or of those it
 // owns, no holder process.
 func TestUserNamespaceCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
+	for _, pidMode := range []NamespaceMode{ModeContainer, ModePod} {
+		t.Run(string(pidMode), func(t *testing.T) { crashUserNamespacePod(t, pidMode) })
+	}
+}
+
+func crashUserNamespacePod(t *testing.T, pidMode NamespaceMode) {
 	e := newEnv(t)
 	ctx := context.Background()
 	var crashed []string
@@ -205,7 +226,9 @@ func TestUserNamespaceCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 		done := make(chan *Sandbox, 1)
 		go func() {
 			defer close(done)
-			sb, err := e.m.Run(ctx, usernsSpec("crash"))
+			spec := usernsSpec("crash")
+			spec.PIDMode = pidMode
+			sb, err := e.m.Run(ctx, spec)
 			if err != nil {
 				t.Errorf("Run: %v", err)
 				return
