@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -92,6 +93,11 @@ echo ready; sleep 1000`)
 		if !slices.Contains(out, want) {
 			t.Errorf("container output lacks the line %q:\n%s", want, strings.Join(out, "\n"))
 		}
+	}
+	// An exec joins the same user namespace.
+	stdout, stderr, code, err := e.m.ExecSync(context.Background(), c.ID, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, 10*time.Second)
+	if got := strings.Join(strings.Fields(string(stdout)), " "); err != nil || code != 0 || got != fmt.Sprintf("0 0 %d 65536", usernsHostRoot) {
+		t.Errorf("exec: %q %q, exit %d, %v; want root with the pod's map", stdout, stderr, code, err)
 	}
 	host := fmt.Sprint(usernsHostRoot)
 	if got := statusIDs(t, c.Pid, "Uid"); got != host {
