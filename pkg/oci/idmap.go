@@ -89,6 +89,13 @@ func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees
 		return nil, fmt.Errorf("root.path %s: open_tree: %w", rootfs, err)
 	}
 	t.root = os.NewFile(uintptr(fd), "rootfs-tree")
+	// A copy of a shared mount (the rootfs under a systemd host's shared
+	// /) is a peer of it, and pivot_root refuses a shared new root: the
+	// copy is made private; the spec's rootfs propagation comes last.
+	err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE})
+	if err != nil && !errors.Is(err, unix.ENOSYS) {
+		return nil, fmt.Errorf("root.path %s: make the copy private: %w", rootfs, err)
+	}
 	if userns == nil {
 		return t, nil
 	}

@@ -113,3 +113,28 @@ func TestIDMappedMountsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A rootfs that is a shared mount (as under a systemd host's shared /)
+// reaches a container in a user namespace all the same: the caller's copy
+// of it would be a peer of it, which pivot_root refuses.
+func TestUserNamespaceSharedRootfs(t *testing.T) {
+	rt := newTestRuntime(t)
+	spec := testSpec(t, "sh", "-c", "cat /proc/self/uid_map")
+	userSpec(spec)
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(spec.Root.Path, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(rootfs, unix.MNT_DETACH) })
+	if err := unix.Mount("", rootfs, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	spec.Root.Path = rootfs
+	out, es := runToExit(t, rt, spec)
+	if want := fmt.Sprintf("%10d %10d %10d\n", 0, 100000, 65536); es.Code != 0 || out != want {
+		t.Errorf("exit %+v, output %q, want %q", es, out, want)
+	}
+}
