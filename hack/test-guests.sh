@@ -41,12 +41,13 @@ step cgroups-e2e hack/cgroups-e2e.sh all
 # critest v1.37.0 against crisp as the qemu guest's systemd service with the
 # systemd cgroup driver: the specs this host cannot run (a memory limit and
 # the OOM kill, memory statistics), the basic pod and container lifecycle in
-# the driver's slices and scopes, a privileged container's devices, and
-# AppArmor profiles (the guest's kernel enforces AppArmor). The
+# the driver's slices and scopes, a privileged container's devices,
+# AppArmor profiles (the guest's kernel enforces AppArmor) and pods in user
+# namespaces of their own on Debian's 6.1 kernel. The
 # whole suite (hack/critest.sh --qemu) takes too long under TCG for make test
 # (docs/critest.md). Its log is named for hack/test.sh's critest count, not
 # the guest tests'.
-CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor'}
+CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces'}
 log "guest: critest-qemu"
 if ! hack/critest.sh --qemu --ginkgo.focus="$CRITEST_QEMU_FOCUS" >"$results/critest-qemu.log" 2>&1; then
 	status=1
