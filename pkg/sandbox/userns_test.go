@@ -272,3 +272,38 @@ func TestUserNamespaceFailedSetupLeavesNothing(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// A restarted daemon finds a user-namespaced pod ready, its user namespace
+// pinned; one whose user namespace pin is gone is not ready.
+func TestUserNamespacePodSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	kept, err := e.m.Run(ctx, usernsSpec("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := e.m.Run(ctx, usernsSpec("lost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(lost.Namespaces[NamespaceUser], unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	for _, tc := range []struct {
+		sb   *Sandbox
+		want State
+	}{{kept, StateReady}, {lost, StateNotReady}} {
+		got, err := e.m.Get(tc.sb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != tc.want {
+			t.Errorf("pod %s is %s after a restart, want %s", got.Spec.Metadata.Name, got.State, tc.want)
+		}
+		if err := e.m.Remove(ctx, tc.sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertNothingLeft(t, e)
+}
