@@ -252,3 +252,19 @@ func TestContainerUserNamespaceModes(t *testing.T) {
 		}
 	}
 }
+
+// Where the image store cannot idmap image layers, a container of a
+// user-namespaced pod is refused, naming what is missing, and nothing of
+// it is left: the layers are never chowned instead.
+func TestUserNamespaceWithoutIDMappedLayersIsRefused(t *testing.T) {
+	e := newEnv(t)
+	sb := e.usernsPod(t, "usernsnolayers")
+	// go.podman.io/storage's switch that makes its overlay driver behave
+	// as on a kernel without idmapped layers.
+	t.Setenv("_CONTAINERS_OVERLAY_DISABLE_IDMAP", "yes")
+	_, err := e.m.Create(context.Background(), sb.ID, config("nolayers", "true"))
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "idmapped") {
+		t.Fatalf("Create without idmapped layers: %v, want not implemented naming idmapped layers", err)
+	}
+	assertNothingLeft(t, e)
+}
