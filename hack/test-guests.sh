@@ -32,8 +32,9 @@ step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -te
 step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestOOMKilledChild|TestUpdateResources)$' -test.v -test.count=1
 # In the qemu guest, whose Debian kernel enforces AppArmor and runs systemd:
 # OOM kills with the systemd cgroup driver, whose scope cgroups vanish with
-# their last process, and AppArmor profiles applied by the executor.
-step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*)$' -test.v -test.count=1
+# their last process, AppArmor profiles applied by the executor, and pods in
+# user namespaces on Debian's 6.1 kernel (idmapped layers and volumes).
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
