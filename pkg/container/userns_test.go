@@ -26,6 +26,12 @@ const usernsHostRoot = 1 << 20
 // the kernel cannot idmap the container's overlay rootfs.
 func (e *env) usernsPod(t *testing.T, name string) *sandbox.Sandbox {
 	t.Helper()
+	return e.usernsPodPID(t, name, sandbox.ModeContainer)
+}
+
+// usernsPodPID is usernsPod with the pod's PID namespace mode.
+func (e *env) usernsPodPID(t *testing.T, name string, pidMode sandbox.NamespaceMode) *sandbox.Sandbox {
+	t.Helper()
 	if err := e.images.SupportsIDMappedLayers(); err != nil {
 		t.Skipf("needs idmapped image layers: %v", err)
 	}
@@ -34,7 +40,7 @@ func (e *env) usernsPod(t *testing.T, name string) *sandbox.Sandbox {
 		Metadata:     sandbox.Metadata{Name: name, Namespace: "default", UID: "uid-" + name},
 		Hostname:     name,
 		LogDirectory: filepath.Join(e.logs, name),
-		PIDMode:      sandbox.ModeContainer,
+		PIDMode:      pidMode,
 		UserNS:       &sandbox.UserNamespace{UIDs: maps, GIDs: maps},
 	})
 	if err != nil {
@@ -267,4 +273,27 @@ func TestUserNamespaceWithoutIDMappedLayersIsRefused(t *testing.T) {
 		t.Fatalf("Create without idmapped layers: %v, want not implemented naming idmapped layers", err)
 	}
 	assertNothingLeft(t, e)
+}
+
+// The containers of a user-namespaced pod that shares its PID namespace
+// join it: PID 1 is the pod's reaper, and they see each other.
+func TestUserNamespaceSharedPIDPod(t *testing.T) {
+	e := newEnv(t)
+	sb := e.usernsPodPID(t, "usernspid", sandbox.ModePod)
+	a := e.run(t, sb, config("a", "echo ready; exec sleep 1001"))
+	waitLog(t, a.LogPath, "ready")
+	b := e.run(t, sb, config("b", "cat /proc/1/comm; cat /proc/[0-9]*/comm | grep -qx sleep && echo sees-a; id -u; echo ready; sleep 1000"))
+	waitLog(t, b.LogPath, "ready")
+	out := logLines(t, b.LogPath)
+	for _, want := range []string{"crisp-reaper", "sees-a", "0"} {
+		if !slices.Contains(out, want) {
+			t.Errorf("container output lacks the line %q:\n%s", want, strings.Join(out, "\n"))
+		}
+	}
+	if got, want := nsLink(t, b.Pid, "pid"), pinLink(t, "pid", sb.Namespaces[sandbox.NamespacePID]); got != want {
+		t.Errorf("container's PID namespace %s, pod's is %s", got, want)
+	}
+	if got := statusIDs(t, b.Pid, "Uid"); got != fmt.Sprint(usernsHostRoot) {
+		t.Errorf("container process runs as host uid %s, want %d", got, usernsHostRoot)
+	}
 }
