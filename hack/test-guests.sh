@@ -33,8 +33,9 @@ step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/containe
 # In the qemu guest, whose Debian kernel enforces AppArmor, runs systemd and
 # passes `criu check`: OOM kills with the systemd cgroup driver, whose scope
 # cgroups vanish with their last process, AppArmor profiles applied by the
-# executor, and checkpoint/restore with CRIU (library and `crisp oci`).
-step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestCheckpoint.*|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
+# executor, pods in user namespaces on Debian's 6.1 kernel (idmapped layers
+# and volumes), and checkpoint/restore with CRIU (library and `crisp oci`).
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
@@ -42,12 +43,13 @@ step cgroups-e2e hack/cgroups-e2e.sh all
 # critest v1.37.0 against crisp as the qemu guest's systemd service with the
 # systemd cgroup driver: the specs this host cannot run (a memory limit and
 # the OOM kill, memory statistics), the basic pod and container lifecycle in
-# the driver's slices and scopes, a privileged container's devices, and
-# AppArmor profiles (the guest's kernel enforces AppArmor). The
+# the driver's slices and scopes, a privileged container's devices,
+# AppArmor profiles (the guest's kernel enforces AppArmor) and pods in user
+# namespaces of their own on Debian's 6.1 kernel. The
 # whole suite (hack/critest.sh --qemu) takes too long under TCG for make test
 # (docs/critest.md). Its log is named for hack/test.sh's critest count, not
 # the guest tests'.
-CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor'}
+CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces'}
 log "guest: critest-qemu"
 if ! hack/critest.sh --qemu --ginkgo.focus="$CRITEST_QEMU_FOCUS" >"$results/critest-qemu.log" 2>&1; then
 	status=1

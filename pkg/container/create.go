@@ -183,7 +183,14 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err := m.step("layer"); err != nil {
 		return err
 	}
-	if _, err := m.opts.Images.CreateContainerLayer(ctx, c.ID, img.ID); err != nil {
+	if u := pod.Spec.UserNS; u != nil {
+		// The pod's root must own the image's files: the layers are
+		// idmapped through the pod's maps, never chowned.
+		_, err := m.opts.Images.CreateIDMappedContainerLayer(ctx, c.ID, img.ID, imageIDMappings(u.UIDs), imageIDMappings(u.GIDs))
+		if err != nil {
+			return err
+		}
+	} else if _, err := m.opts.Images.CreateContainerLayer(ctx, c.ID, img.ID); err != nil {
 		return err
 	}
 	if err := m.step("mount"); err != nil {

@@ -3,6 +3,9 @@ package container
 import (
 	"path/filepath"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci/spec"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
@@ -22,6 +25,10 @@ func podSpec(sb *sandbox.Sandbox) spec.Pod {
 		ShmDir:     sb.Shm,
 		Privileged: sb.Spec.Privileged,
 	}
+	if u := sb.Spec.UserNS; u != nil {
+		p.UserNS = sb.Namespaces[sandbox.NamespaceUser]
+		p.UIDMappings, p.GIDMappings = ociIDMappings(u.UIDs), ociIDMappings(u.GIDs)
+	}
 	if sb.Spec.PIDMode == sandbox.ModePod {
 		p.PIDNS = sb.Namespaces[sandbox.NamespacePID]
 	}
@@ -31,4 +38,20 @@ func podSpec(sb *sandbox.Sandbox) spec.Pod {
 		p.Hostname = filepath.Join(sb.Dir, sandbox.HostnameFile)
 	}
 	return p
+}
+
+func ociIDMappings(maps []sandbox.IDMapping) []specs.LinuxIDMapping {
+	out := make([]specs.LinuxIDMapping, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, specs.LinuxIDMapping{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	return out
+}
+
+func imageIDMappings(maps []sandbox.IDMapping) []image.IDMapping {
+	out := make([]image.IDMapping, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, image.IDMapping{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	return out
 }

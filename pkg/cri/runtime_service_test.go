@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/config"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/network"
 )
 
@@ -201,5 +202,46 @@ func TestListFiltersRefuseUnknownStates(t *testing.T) {
 	_, err = c.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: &runtimeapi.ContainerStateValue{State: 99}}})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "filter.state") {
 		t.Errorf("ListContainers with state 99: %v, want InvalidArgument naming filter.state", err)
+	}
+}
+
+// user_namespaces is advertised only when the kernel has what pods with
+// their own user namespace need; without it such a pod is refused, naming
+// what is missing, before anything is made.
+func TestStatusAdvertisesUserNamespacesOnlyWhenSupported(t *testing.T) {
+	missing := errors.New("no idmapped layers here")
+	for _, tc := range []struct {
+		name  string
+		probe func() error
+		want  bool
+	}{
+		{"supported", func() error { return nil }, true},
+		{"unsupported", func() error { return missing }, false},
+		{"not probed", nil, false},
+	} {
+		cfg := config.Default()
+		cfg.Cgroup.Driver = config.CgroupDriverCgroupfs
+		rs := NewRuntimeService(cfg, RuntimeDeps{Network: networkStatus{}, UserNamespaces: tc.probe})
+		c := serve(t, rs)
+		st, err := c.Status(background(t), &runtimeapi.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.GetRuntimeHandlers()[0].GetFeatures().GetUserNamespaces(); got != tc.want {
+			t.Errorf("%s: user_namespaces %v, want %v", tc.name, got, tc.want)
+		}
+		if tc.want {
+			continue
+		}
+		cfgPod := validPodConfig()
+		cfgPod.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_POD
+		cfgPod.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_CONTAINER
+		cfgPod.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{
+			Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMaps(1 << 20), Gids: usernsMaps(1 << 20)}
+		// No sandboxes: the refusal comes before the pod is asked for.
+		_, err = rs.RunPodSandbox(background(t), &runtimeapi.RunPodSandboxRequest{Config: cfgPod})
+		if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "userns_options") {
+			t.Errorf("%s: RunPodSandbox of a user-namespaced pod: %v, want not implemented naming userns_options", tc.name, err)
+		}
 	}
 }

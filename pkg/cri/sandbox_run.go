@@ -18,6 +18,12 @@ func (s *RuntimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	if err != nil {
 		return nil, err
 	}
+	if spec.UserNS != nil {
+		if err := s.userNamespaces(); err != nil {
+			return nil, fmt.Errorf("config.linux.security_context.namespace_options.userns_options: this node cannot give a pod its own user namespace: %w: %w",
+				err, errdefs.ErrNotImplemented)
+		}
+	}
 	sb, err := s.sandboxes.Run(ctx, spec)
 	if err != nil {
 		return nil, inField("config", err)
@@ -76,11 +82,61 @@ func sandboxSpec(cfg *runtimeapi.PodSandboxConfig, handler string) (sandbox.Spec
 	if sc := cfg.GetLinux().GetSecurityContext(); sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil {
 		return sandbox.Spec{}, errdefs.InvalidField("config.linux.security_context.run_as_group", "needs run_as_user")
 	}
-	if u := ns.GetUsernsOptions(); u != nil && u.Mode == runtimeapi.NamespaceMode_POD {
-		return sandbox.Spec{}, errdefs.InvalidField("config.linux.security_context.namespace_options.userns_options",
-			"user namespaces for pods are not supported yet")
+	if spec.UserNS, err = podUserNamespace(ns.GetUsernsOptions()); err != nil {
+		return sandbox.Spec{}, err
+	}
+	if err := sandbox.ValidateUserNamespace(&spec); err != nil {
+		return sandbox.Spec{}, inField("config", err)
 	}
 	return spec, nil
+}
+
+// podUserNamespace translates userns_options: NODE (or none) is the host's
+// user namespace, POD one of the pod's own with kubelet's maps; a
+// per-container user namespace is not a thing the CRI defines for a pod.
+// The maps themselves are checked by the sandbox (ValidateUserNamespace).
+func podUserNamespace(u *runtimeapi.UserNamespace) (*sandbox.UserNamespace, error) {
+	const field = "config.linux.security_context.namespace_options.userns_options"
+	if u == nil {
+		return nil, nil
+	}
+	// Bounded before copying; the sandbox checks the kernel's own limit.
+	const maxMappings = 1024
+	if len(u.GetUids()) > maxMappings {
+		return nil, errdefs.InvalidField(field+".uids", fmt.Sprintf("more than %d mappings", maxMappings))
+	}
+	if len(u.GetGids()) > maxMappings {
+		return nil, errdefs.InvalidField(field+".gids", fmt.Sprintf("more than %d mappings", maxMappings))
+	}
+	switch u.GetMode() {
+	case runtimeapi.NamespaceMode_NODE:
+		if len(u.GetUids())+len(u.GetGids()) > 0 {
+			return nil, errdefs.InvalidField(field+".uids", "mode NODE takes no mappings: it is the host's user namespace")
+		}
+		return nil, nil
+	case runtimeapi.NamespaceMode_POD:
+	default:
+		return nil, errdefs.InvalidField(field+".mode", fmt.Sprintf("mode %s is not valid for a pod's user namespace", u.GetMode()))
+	}
+	maps := func(in []*runtimeapi.IDMapping, f string) ([]sandbox.IDMapping, error) {
+		out := make([]sandbox.IDMapping, 0, len(in))
+		for i, m := range in {
+			if m == nil {
+				return nil, errdefs.InvalidField(fmt.Sprintf("%s.%s[%d]", field, f, i), "must be set")
+			}
+			out = append(out, sandbox.IDMapping{ContainerID: m.ContainerId, HostID: m.HostId, Size: m.Length})
+		}
+		return out, nil
+	}
+	uids, err := maps(u.GetUids(), "uids")
+	if err != nil {
+		return nil, err
+	}
+	gids, err := maps(u.GetGids(), "gids")
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.UserNamespace{UIDs: uids, GIDs: gids}, nil
 }
 
 // podNamespaceMode maps a CRI NamespaceMode for a pod. Only PID may be

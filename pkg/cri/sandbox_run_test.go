@@ -2,6 +2,8 @@ package cri
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -80,12 +82,52 @@ func TestSandboxSpecRejectsBadInput(t *testing.T) {
 		{"config.linux.security_context.run_as_group", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.RunAsGroup = &runtimeapi.Int64Value{Value: 1000}
 		}},
-		{"userns_options", func(c *runtimeapi.PodSandboxConfig) {
+		{"userns_options.uids", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}
 		}},
+		{"userns_options.mode", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_CONTAINER}
+		}},
+		{"userns_options.mode", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_TARGET}
+		}},
+		{"config.linux.security_context.namespace_options.userns_options.uids", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE, Uids: usernsMaps(1 << 20)}
+		}},
+		{"userns_options.gids[0]", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+				Uids: usernsMaps(1 << 20), Gids: []*runtimeapi.IDMapping{nil}}
+		}},
+		{"userns_options.uids[1].container_id", func(c *runtimeapi.PodSandboxConfig) {
+			// As critest sends: two ranges of container ids from 0.
+			maps := append(usernsMaps(1000), &runtimeapi.IDMapping{ContainerId: 0, HostId: 200000, Length: 100000})
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps, Gids: maps}
+		}},
+		{"config.linux.security_context.namespace_options.userns_options.uids", func(c *runtimeapi.PodSandboxConfig) {
+			maps := []*runtimeapi.IDMapping{{ContainerId: 1, HostId: 1 << 20, Length: 65536}}
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps, Gids: usernsMaps(1 << 20)}
+		}},
+		{"userns_options.gids[0].host_id", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+				Uids: usernsMaps(1 << 20), Gids: usernsMaps(0)}
+		}},
+		{"userns_options.uids[0]", func(c *runtimeapi.PodSandboxConfig) {
+			maps := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 4294967000, Length: 65536}}
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps, Gids: usernsMaps(1 << 20)}
+		}},
+		{"userns_options.uids", func(c *runtimeapi.PodSandboxConfig) {
+			maps := make([]*runtimeapi.IDMapping, 2000)
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps, Gids: usernsMaps(1 << 20)}
+		}},
+		{"userns_options", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_CONTAINER
+			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+				Uids: usernsMaps(1 << 20), Gids: usernsMaps(1 << 20)}
+		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.field, func(t *testing.T) {
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d %s", i, tt.field), func(t *testing.T) {
 			cfg := validPodConfig()
 			tt.mutate(cfg)
 			_, err := sandboxSpec(cfg, "")
@@ -102,5 +144,36 @@ func TestSandboxSpecRejectsBadInput(t *testing.T) {
 	cfg.Linux.SecurityContext.RunAsGroup = &runtimeapi.Int64Value{Value: 1000}
 	if _, err := sandboxSpec(cfg, ""); err != nil {
 		t.Errorf("run_as_group with run_as_user: %v", err)
+	}
+}
+
+// usernsMaps is one range of 65536 ids from container id 0 to host.
+func usernsMaps(host uint32) []*runtimeapi.IDMapping {
+	return []*runtimeapi.IDMapping{{ContainerId: 0, HostId: host, Length: 65536}}
+}
+
+// kubelet's maps for a pod in its own user namespace are translated as
+// they are.
+func TestSandboxSpecUserNamespace(t *testing.T) {
+	cfg := validPodConfig()
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_POD
+	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_CONTAINER
+	uids := usernsMaps(1 << 20)
+	gids := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 2 << 20, Length: 1000}, {ContainerId: 1000, HostId: 3 << 20, Length: 64536}}
+	cfg.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: uids, Gids: gids}
+	spec, err := sandboxSpec(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &sandbox.UserNamespace{
+		UIDs: []sandbox.IDMapping{{ContainerID: 0, HostID: 1 << 20, Size: 65536}},
+		GIDs: []sandbox.IDMapping{{ContainerID: 0, HostID: 2 << 20, Size: 1000}, {ContainerID: 1000, HostID: 3 << 20, Size: 64536}},
+	}
+	if !reflect.DeepEqual(spec.UserNS, want) {
+		t.Errorf("user namespace %+v, want %+v", spec.UserNS, want)
+	}
+	cfg.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
+	if spec, err := sandboxSpec(cfg, ""); err != nil || spec.UserNS != nil {
+		t.Errorf("NODE: %+v, %v; want the host's user namespace", spec.UserNS, err)
 	}
 }

@@ -6,6 +6,7 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -73,6 +74,9 @@ type RuntimeDeps struct {
 	// Streams serves Exec and PortForward; without it they are
 	// unimplemented.
 	Streams Streams
+	// UserNamespaces says why the kernel cannot give pods user namespaces
+	// of their own (nil: it can). Without it they are refused.
+	UserNamespaces func() error
 }
 
 // RuntimeService serves the CRI RuntimeService.
@@ -85,6 +89,7 @@ type RuntimeService struct {
 	containers Containers
 	cgroups    CgroupStatus
 	streams    Streams
+	userns     func() error
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
@@ -92,5 +97,14 @@ type RuntimeService struct {
 
 // NewRuntimeService returns the RuntimeService for the effective config.
 func NewRuntimeService(cfg *config.Config, deps RuntimeDeps) *RuntimeService {
-	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, containers: deps.Containers, cgroups: deps.Cgroups, streams: deps.Streams}
+	return &RuntimeService{config: cfg, network: deps.Network, sandboxes: deps.Sandboxes, containers: deps.Containers, cgroups: deps.Cgroups, streams: deps.Streams, userns: deps.UserNamespaces}
+}
+
+// userNamespaces says why pods cannot have user namespaces of their own,
+// or nil when they can.
+func (s *RuntimeService) userNamespaces() error {
+	if s.userns == nil {
+		return errors.New("user namespaces were not probed")
+	}
+	return s.userns()
 }

@@ -33,6 +33,7 @@ func (s *RuntimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 			Name: "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{
 				RecursiveReadOnlyMounts: oci.RecursiveMountAttrsSupported(),
+				UserNamespaces:          s.userNamespaces() == nil,
 			},
 		}},
 		// Containers honour supplemental_groups_policy (Merge and Strict)

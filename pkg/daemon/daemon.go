@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -171,8 +172,17 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		serverOpts = prom.ServerOptions()
 	}
 	srv := grpc.NewServer(append(serverOpts, cri.ServerOptions()...)...)
+	// Probed once: the image store idmaps a pod's container layers.
+	userns := sync.OnceValue(func() error {
+		err := images.SupportsIDMappedLayers()
+		if err != nil {
+			klog.InfoS("Pods cannot have user namespaces of their own on this kernel", "reason", err.Error())
+		}
+		return err
+	})
 	runtimeapi.RegisterRuntimeServiceServer(srv, cri.NewRuntimeService(cfg, cri.RuntimeDeps{
 		Network: netm, Sandboxes: sandboxes, Containers: containers, Cgroups: hierarchy, Streams: streams,
+		UserNamespaces: userns,
 	}))
 	runtimeapi.RegisterImageServiceServer(srv, cri.NewImageService(images))
 

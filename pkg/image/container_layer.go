@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/idtools"
+	"go.podman.io/storage/types"
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -27,6 +29,55 @@ type ContainerLayer struct {
 // before it is made, so that a crash at any point leaves a layer that
 // RemoveContainerLayer and ReclaimContainerLayers find.
 func (s *Store) CreateContainerLayer(ctx context.Context, id, imageRef string) (*ContainerLayer, error) {
+	return s.createContainerLayer(ctx, id, imageRef, nil)
+}
+
+// IDMapping maps Size ids from ContainerID in a user namespace to HostID.
+type IDMapping struct {
+	ContainerID, HostID, Size uint32
+}
+
+// CreateIDMappedContainerLayer is CreateContainerLayer for a container in
+// a user namespace with the maps uids and gids: its root file system is
+// mounted on idmapped image layers, so that the namespace's root owns what
+// the host's root owns in the image, and its writable layer belongs to the
+// namespace's root. Image layers are never copied and chowned: a kernel or
+// storage driver that cannot idmap them (overlay on idmapped layers needs
+// Linux 5.19) is refused.
+func (s *Store) CreateIDMappedContainerLayer(ctx context.Context, id, imageRef string, uids, gids []IDMapping) (*ContainerLayer, error) {
+	conv := func(maps []IDMapping) []idtools.IDMap {
+		out := make([]idtools.IDMap, 0, len(maps))
+		for _, m := range maps {
+			out = append(out, idtools.IDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		return out
+	}
+	opts := &storage.ContainerOptions{IDMappingOptions: types.IDMappingOptions{UIDMap: conv(uids), GIDMap: conv(gids)}}
+	if len(opts.UIDMap) == 0 || len(opts.GIDMap) == 0 {
+		return nil, errdefs.InvalidField("id mappings", "must map uids and gids")
+	}
+	if err := s.SupportsIDMappedLayers(); err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	return s.createContainerLayer(ctx, id, imageRef, opts)
+}
+
+// SupportsIDMappedLayers says why the store cannot mount a container's
+// root file system on idmapped image layers, or nil when it can.
+func (s *Store) SupportsIDMappedLayers() error {
+	driver, err := s.store.GraphDriver()
+	if err != nil {
+		return fmt.Errorf("storage driver: %w", err)
+	}
+	probe := []idtools.IDMap{{ContainerID: 0, HostID: 1 << 30, Size: 1}}
+	if !driver.SupportsShifting(probe, probe) {
+		return fmt.Errorf("the %s storage driver cannot mount image layers idmapped on this kernel (overlay on idmapped layers needs Linux 5.19): %w",
+			driver.String(), errdefs.ErrNotImplemented)
+	}
+	return nil
+}
+
+func (s *Store) createContainerLayer(ctx context.Context, id, imageRef string, opts *storage.ContainerOptions) (*ContainerLayer, error) {
 	if id == "" {
 		return nil, errdefs.InvalidField("container id", "must not be empty")
 	}
@@ -44,7 +95,7 @@ func (s *Store) CreateContainerLayer(ctx context.Context, id, imageRef string) (
 	if err := s.claims.claim(layerID, id); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	c, err := s.store.CreateContainer(id, nil, img.ID, layerID, "", nil)
+	c, err := s.store.CreateContainer(id, nil, img.ID, layerID, "", opts)
 	if err != nil {
 		// storage removed the layer it made; a duplicate belongs to
 		// another creation, which keeps its claim.

@@ -168,13 +168,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer stateDir.Close()
 	extra := []*os.File{dirHandle}
 	consoleFD := -1
-	rootTree, err := openRootTree(rootfs, plan)
+	trees, err := openMountTrees(spec, rootfs, plan)
 	if err != nil {
 		return err
 	}
-	if rootTree != nil {
-		defer rootTree.Close()
-	}
+	defer trees.Close()
 	var ttySocket *os.File
 	switch {
 	case spec.Process.Terminal && opts.LogPath != "":
@@ -198,9 +196,14 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 
 	rootTreeIndex := -1
-	if rootTree != nil {
+	if trees.root != nil {
 		rootTreeIndex = len(extra)
-		extra = append(extra, rootTree)
+		extra = append(extra, trees.root)
+	}
+	bindTreeIndex := map[int]int{}
+	for i, f := range trees.binds {
+		bindTreeIndex[i] = len(extra)
+		extra = append(extra, f)
 	}
 	l := &launch{
 		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
@@ -244,6 +247,10 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	if rootTreeIndex >= 0 {
 		cfg.RootTreeFD = p.extraFD + rootTreeIndex
+	}
+	cfg.BindTreeFDs = map[int]int{}
+	for i, index := range bindTreeIndex {
+		cfg.BindTreeFDs[i] = p.extraFD + index
 	}
 	if err := r.finishSetup(ctx, p, cfg, spec.Hooks); err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)

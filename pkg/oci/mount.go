@@ -164,7 +164,11 @@ func compileMount(p *program, i int, m specs.Mount, cfg *initConfig) error {
 		}
 		p.add(nsenter.OpMountInRoot, s, dest, src, typ, num(mo.flags), mo.data, fallback)
 	} else {
-		p.add(nsenter.OpBindInRoot, s, dest, src, boolArg(dir), boolArg(mo.flags&unix.MS_REC != 0))
+		if fd, ok := cfg.BindTreeFDs[i]; ok && src == m.Source {
+			p.add(nsenter.OpAttachInRoot, s, dest, num(fd), boolArg(dir))
+		} else {
+			p.add(nsenter.OpBindInRoot, s, dest, src, boolArg(dir), boolArg(mo.flags&unix.MS_REC != 0))
+		}
 		if mo.flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
 			p.add(nsenter.OpRemountInRoot, s, dest, num(mo.flags))
 		}

@@ -2,13 +2,11 @@ package oci
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
@@ -109,26 +107,6 @@ func compileRootfs(p *program, cfg *initConfig) error {
 		p.add(nsenter.OpDetachRoot, step{what: "detach root.path from the shared mount namespace"})
 	}
 	return nil
-}
-
-// openRootTree returns a detached copy of the rootfs with its submounts
-// (open_tree(OPEN_TREE_CLONE)) for a container with new user and mount
-// namespaces: opened here, with the caller's rights, it reaches the init
-// even where a directory above the rootfs is closed to the container's
-// root (a 0700 bundle directory). Without the system call (before Linux
-// 5.2) it returns nil and the init binds root.path itself.
-func openRootTree(rootfs string, plan nsPlan) (*os.File, error) {
-	if !plan.isNew(specs.UserNamespace) || !plan.isNew(specs.MountNamespace) {
-		return nil, nil
-	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if errors.Is(err, unix.ENOSYS) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("root.path %s: open_tree: %w", rootfs, err)
-	}
-	return os.NewFile(uintptr(fd), "rootfs-tree"), nil
 }
 
 // compileCreateHooks lets the parent run the prestart and createRuntime

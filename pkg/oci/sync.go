@@ -140,6 +140,10 @@ type initConfig struct {
 	// the rootfs (openRootTree) that it attaches instead of binding
 	// root.path, which its user namespace may not reach.
 	RootTreeFD int
+	// BindTreeFDs are the init's descriptors of detached copies of bind
+	// mount sources (openMountTrees), by index in spec.Mounts, that it
+	// attaches instead of binding the sources by path.
+	BindTreeFDs map[int]int
 	// UserNS and CgroupNS say which namespaces the container has.
 	UserNS   bool
 	CgroupNS bool

@@ -86,8 +86,12 @@ func validateSpec(spec *specs.Spec) error {
 		if len(spec.Linux.GIDMappings) == 0 {
 			return errdefs.InvalidField("linux.gidMappings", "a new user namespace needs gid mappings")
 		}
-	} else if len(spec.Linux.UIDMappings)+len(spec.Linux.GIDMappings) > 0 {
-		return errdefs.InvalidField("linux.uidMappings", "mappings need a new user namespace")
+	} else if !plan.has(specs.UserNamespace) && len(spec.Linux.UIDMappings)+len(spec.Linux.GIDMappings) > 0 {
+		// With a joined user namespace they describe it, as with runc.
+		return errdefs.InvalidField("linux.uidMappings", "mappings need a user namespace")
+	}
+	if err := checkIDMaps(spec, plan); err != nil {
+		return err
 	}
 	// A joined uts namespace is the container's to name, as with runc; the
 	// runtime's own, inherited, is not.

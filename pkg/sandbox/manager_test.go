@@ -572,7 +572,7 @@ func assertNothingLeft(t *testing.T, e *env) {
 	if leases := leaseFiles(t, e); len(leases) != 0 {
 		t.Errorf("IPAM leases left: %v", leases)
 	}
-	for _, kind := range []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID} {
+	for _, kind := range allNamespaces {
 		entries, _ := os.ReadDir(filepath.Join(e.state, "ns", string(kind)))
 		if len(entries) != 0 {
 			t.Errorf("%s pin files left: %d", kind, len(entries))

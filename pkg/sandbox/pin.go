@@ -20,10 +20,13 @@ const (
 	NamespaceIPC NamespaceKind = "ipc"
 	NamespaceUTS NamespaceKind = "uts"
 	NamespacePID NamespaceKind = "pid"
+	// NamespaceUser is a pod's own user namespace, which owns its
+	// network, IPC and UTS namespaces.
+	NamespaceUser NamespaceKind = "user"
 )
 
 // allNamespaces are the kinds a pod may have pinned.
-var allNamespaces = []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID}
+var allNamespaces = []NamespaceKind{NamespaceNet, NamespaceIPC, NamespaceUTS, NamespacePID, NamespaceUser}
 
 var cloneFlags = map[NamespaceKind]int{
 	NamespaceNet: unix.CLONE_NEWNET,

@@ -25,10 +25,21 @@ const reaperName = "crisp-reaper"
 // below the pod's. It does nothing but reap the orphans that containers
 // leave behind, in C before the Go runtime starts (pkg/oci/nsenter's
 // reaper.c): a pod pays a few pages of memory for it.
-func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (ReaperProcess, error) {
+//
+// For a pod with its own user namespace u, the reaper is cloned into a new
+// user namespace with u's maps and new namespaces of kinds, all of them
+// owned by it, as is its PID namespace: the pod's processes, in that user
+// namespace, can join no PID namespace that the host's owns. The pod pins
+// them all from the reaper.
+func startReaper(ctx context.Context, podID string, cg *cgroups.Manager, u *UserNamespace, kinds []NamespaceKind) (ReaperProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return ReaperProcess{}, fmt.Errorf("find crisp binary: %w", err)
+	}
+	if u != nil {
+		// The child, already the namespace's unprivileged root, may not
+		// traverse the directories above the binary.
+		self = "/proc/self/exe"
 	}
 	if err := cg.Create(ctx); err != nil {
 		return ReaperProcess{}, fmt.Errorf("create reaper cgroup: %w", err)
@@ -47,6 +58,15 @@ func startReaper(ctx context.Context, podID string, cg *cgroups.Manager) (Reaper
 		Setsid:      true,
 		UseCgroupFD: true,
 		CgroupFD:    int(cgfd.Fd()),
+	}
+	if u != nil {
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		for _, k := range kinds {
+			cmd.SysProcAttr.Cloneflags |= uintptr(cloneFlags[k])
+		}
+		cmd.SysProcAttr.UidMappings = sysProcIDMap(u.UIDs)
+		cmd.SysProcAttr.GidMappings = sysProcIDMap(u.GIDs)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	}
 	if err := cmd.Start(); err != nil {
 		return ReaperProcess{}, fmt.Errorf("start PID namespace reaper: %w", err)

@@ -114,6 +114,9 @@ func (m *Manager) validate(spec *Spec) error {
 	if spec.IPCMode == "" {
 		spec.IPCMode = ModePod
 	}
+	if err := ValidateUserNamespace(spec); err != nil {
+		return err
+	}
 	return validateSysctls(spec)
 }
 
@@ -136,6 +139,9 @@ func (m *Manager) plan(sb *Sandbox) error {
 	sb.Namespaces = map[NamespaceKind]string{}
 	for _, k := range sb.newNamespaces() {
 		sb.Namespaces[k] = m.pins.pinPath(k, sb.ID)
+	}
+	if sb.Spec.UserNS != nil {
+		sb.Namespaces[NamespaceUser] = m.pins.pinPath(NamespaceUser, sb.ID)
 	}
 	if sb.Spec.PIDMode == ModePod {
 		sb.Namespaces[NamespacePID] = m.pins.pinPath(NamespacePID, sb.ID)
@@ -196,7 +202,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err := m.step("shm"); err != nil {
 			return err
 		}
-		if err := mountShm(sb.Shm); err != nil {
+		if err := mountShm(sb.Shm, spec.UserNS); err != nil {
 			return err
 		}
 	}
@@ -214,7 +220,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err := m.step("namespaces"); err != nil {
 			return err
 		}
-		_, err := m.pins.create(sb.ID, kinds, func() error {
+		setup := func() error {
 			if !hostNetwork {
 				// A pod's localhost works without a CNI loopback plugin.
 				if err := setLoopbackUp(); err != nil {
@@ -226,14 +232,28 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 					}
 				}
 			}
-			return applySysctls(spec.Sysctls)
-		})
+			var ipcOwner *uint32
+			if spec.UserNS != nil {
+				uid, _ := HostRoot(spec.UserNS.UIDs)
+				ipcOwner = &uid
+			}
+			return applySysctls(spec.Sysctls, ipcOwner)
+		}
+		var err error
+		switch {
+		case spec.UserNS != nil && spec.PIDMode == ModePod:
+			err = m.createWithReaper(ctx, sb, kinds, setup)
+		case spec.UserNS != nil:
+			_, err = m.pins.createInUserNS(sb.ID, kinds, spec.UserNS, m.step, setup)
+		default:
+			_, err = m.pins.create(sb.ID, kinds, setup)
+		}
 		if err != nil {
 			return err
 		}
 	}
 
-	if spec.PIDMode == ModePod {
+	if spec.PIDMode == ModePod && spec.UserNS == nil {
 		if err := m.step("reaper"); err != nil {
 			return err
 		}
@@ -241,7 +261,7 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		if err != nil {
 			return err
 		}
-		reaper, err := startReaper(ctx, sb.ID, cg)
+		reaper, err := startReaper(ctx, sb.ID, cg, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -277,6 +297,47 @@ func (m *Manager) create(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	return writeHosts(sb.Dir, hostname, hostNetwork, sb.IPs)
+}
+
+// createWithReaper makes the namespaces of a pod with its own user
+// namespace and a shared PID namespace: the reaper is cloned with all of
+// them (see startReaper) and they are pinned from it, then set up as
+// createInUserNS does. The reaper is recorded before anything else can
+// fail; until then its cgroup, which the record names, finds it.
+func (m *Manager) createWithReaper(ctx context.Context, sb *Sandbox, kinds []NamespaceKind, setup func() error) error {
+	if err := m.step("reaper"); err != nil {
+		return err
+	}
+	cg, err := cgroups.NewManager(m.opts.Cgroups, sb.ReaperCgroup)
+	if err != nil {
+		return err
+	}
+	reaper, err := startReaper(ctx, sb.ID, cg, sb.Spec.UserNS, kinds)
+	if err != nil {
+		return err
+	}
+	sb.Reaper = reaper
+	if err := m.step("reaper record"); err != nil {
+		return err
+	}
+	if err := m.records.Put(sb.ID, sb); err != nil {
+		return err
+	}
+	if err := m.step("pid namespace"); err != nil {
+		return err
+	}
+	all := append([]NamespaceKind{NamespaceUser, NamespacePID}, kinds...)
+	paths, err := m.pins.pinFrom(reaper.PID, sb.ID, all)
+	if err == nil {
+		err = m.step("namespace setup")
+	}
+	if err == nil {
+		err = m.pins.enter(paths, kinds, setup)
+	}
+	if err != nil {
+		m.pins.remove(sb.ID, all)
+	}
+	return err
 }
 
 // networkPod is what CNI needs to know of sb.

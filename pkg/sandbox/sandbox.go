@@ -73,6 +73,9 @@ type Spec struct {
 	NetworkMode NamespaceMode `json:"networkMode"`
 	IPCMode     NamespaceMode `json:"ipcMode"`
 	PIDMode     NamespaceMode `json:"pidMode"`
+	// UserNS, when set, gives the pod a user namespace of its own that
+	// owns its network, IPC and UTS namespaces; nil is the host's.
+	UserNS *UserNamespace `json:"userNS,omitempty"`
 }
 
 // Sandbox is a pod sandbox's persistent record.

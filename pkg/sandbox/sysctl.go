@@ -117,10 +117,20 @@ func checkSysctlValue(value string) error {
 // applySysctls writes the sysctls through /proc/sys. It must run on the
 // thread that is inside the pod's new namespaces: the kernel resolves net and
 // IPC sysctls against the namespaces of the task that opens the file.
-func applySysctls(sysctls map[string]string) error {
+//
+// ipcOwner, when not nil, opens IPC sysctls as that host uid: the kernel
+// lets only the root of the user namespace owning an IPC namespace write
+// its sysctls, not the host's root (ipc_permissions). The caller runs on a
+// locked thread, whose effective uid alone changes, and back.
+func applySysctls(sysctls map[string]string, ipcOwner *uint32) error {
 	for key, value := range sysctls {
 		path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-		err := os.WriteFile(path, []byte(value), 0)
+		var err error
+		if ns, _ := sysctlNamespace(key); ns == NamespaceIPC && ipcOwner != nil {
+			err = writeAs(path, value, *ipcOwner)
+		} else {
+			err = os.WriteFile(path, []byte(value), 0)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return errdefs.InvalidField("linux.sysctls["+key+"]", "no such sysctl in the pod's namespaces")
@@ -131,4 +141,21 @@ func applySysctls(sysctls map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// writeAs writes value to path with the calling thread's effective uid
+// set to uid (the kernel checks it on open and on each write), then
+// returns to root. Only this thread's credentials change (a raw
+// setresuid(2), not Go's, which changes every thread's); the real and saved
+// uids stay 0, so root's capabilities come back with its effective uid.
+func writeAs(path, value string, uid uint32) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); errno != 0 {
+		return fmt.Errorf("become uid %d: %w", uid, errno)
+	}
+	err := os.WriteFile(path, []byte(value), 0)
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); errno != 0 {
+		// The thread cannot go back to root: enter retires it.
+		return errors.Join(err, fmt.Errorf("return to root after writing %s: %w", path, errno))
+	}
+	return err
 }

@@ -78,7 +78,31 @@ func podCases() []hostileCase {
 	dns := func(name string, d *runtimeapi.DNSConfig, field string) hostileCase {
 		return pod(name, func(_ *hostile, c *runtimeapi.PodSandboxConfig) { c.DnsConfig = d }, field)
 	}
+	const userns = "config.linux.security_context.namespace_options.userns_options"
+	usernsPod := func(name string, u *runtimeapi.UserNamespace, field string) hostileCase {
+		return pod(name, func(_ *hostile, c *runtimeapi.PodSandboxConfig) {
+			if c.Linux.SecurityContext == nil {
+				c.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{}
+			}
+			c.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: u}
+		}, field)
+	}
+	idmap := func(c, h, n uint32) []*runtimeapi.IDMapping {
+		return []*runtimeapi.IDMapping{{ContainerId: c, HostId: h, Length: n}}
+	}
+	good := idmap(0, 1<<20, 65536)
+	many := make([]*runtimeapi.IDMapping, 100000)
+	for i := range many {
+		many[i] = &runtimeapi.IDMapping{ContainerId: uint32(i), HostId: 1<<20 + uint32(i), Length: 1}
+	}
 	return []hostileCase{
+		usernsPod("userns mode CONTAINER", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_CONTAINER}, userns+".mode"),
+		usernsPod("userns NODE with maps", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE, Uids: good, Gids: good}, userns+".uids"),
+		usernsPod("userns without maps", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}, userns+".uids"),
+		usernsPod("userns mapping host root", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: idmap(0, 0, 65536), Gids: good}, userns+".uids[0].host_id"),
+		usernsPod("userns overflowing ids", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: good, Gids: idmap(0, 4294967000, 65536)}, userns+".gids[0]"),
+		usernsPod("userns root unmapped", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: idmap(1, 1<<20, 65536), Gids: good}, userns+".uids"),
+		usernsPod("userns with 100000 maps", &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: many, Gids: good}, userns+".uids"),
 		invalid("RunPodSandbox/no config", func(h *hostile) func(ctx context.Context) (any, error) {
 			return func(ctx context.Context) (any, error) {
 				return h.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{})

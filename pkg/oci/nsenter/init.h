@@ -51,6 +51,7 @@
 #define CRISP_OP_SHARED_ROOT 38     // rootfs: private bind onto itself, detached if the init fails
 #define CRISP_OP_DETACH_ROOT 39     // detach the root's mounts from the mount namespace
 #define CRISP_OP_ATTACH_ROOT 40     // fd of a detached rootfs tree: stack it on /, make it the working directory
+#define CRISP_OP_ATTACH_IN_ROOT 41  // dest, fd of a detached mount tree, dir (0/1): move_mount(2) it onto dest
 
 // One decoded operation. Arguments are NUL-terminated; len excludes it.
 struct crisp_op {

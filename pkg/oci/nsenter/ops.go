@@ -49,6 +49,7 @@ const (
 	OpSharedRoot      Op = C.CRISP_OP_SHARED_ROOT
 	OpDetachRoot      Op = C.CRISP_OP_DETACH_ROOT
 	OpAttachRoot      Op = C.CRISP_OP_ATTACH_ROOT
+	OpAttachInRoot    Op = C.CRISP_OP_ATTACH_IN_ROOT
 )
 
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the

@@ -129,6 +129,7 @@ static void run_op(struct crisp_init *in, const struct crisp_op *op)
 	case CRISP_OP_SHARED_ROOT:
 	case CRISP_OP_DETACH_ROOT:
 	case CRISP_OP_ATTACH_ROOT:
+	case CRISP_OP_ATTACH_IN_ROOT:
 	case CRISP_OP_MASK_PATH:
 	case CRISP_OP_READONLY_PATH:
 	case CRISP_OP_REMOUNT:

@@ -247,6 +247,23 @@ static void bind_in_root(struct crisp_init *in, const struct crisp_op *op)
 	close(source);
 }
 
+// attach_in_root moves a detached mount tree the parent opened (a bind
+// mount's source, idmapped if asked) onto dest: the init may not reach the
+// source by path from its user namespace.
+static void attach_in_root(struct crisp_init *in, const struct crisp_op *op)
+{
+	const char *dest = crisp_arg(in, op, 0);
+	int fd = (int)crisp_arg_int(in, op, 1), dir = crisp_arg_int(in, op, 2);
+	int target = open_target(in, dest, dir);
+
+	if (target < 0)
+		crisp_op_fail(in, op, errno, "mount target %s", dest);
+	if (syscall(SYS_move_mount, fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		crisp_op_fail(in, op, errno, "move_mount onto %s", dest);
+	close(target);
+	close(fd);
+}
+
 // at_mount runs fn on the mount now at dest; a new handle sees the mount
 // rather than the directory below it.
 static void at_mount(struct crisp_init *in, const struct crisp_op *op, const char *dest, unsigned long flags,
@@ -552,6 +569,9 @@ void crisp_rootfs_op(struct crisp_init *in, const struct crisp_op *op)
 		close(fd);
 		break;
 	}
+	case CRISP_OP_ATTACH_IN_ROOT:
+		attach_in_root(in, op);
+		break;
 	case CRISP_OP_MASK_PATH:
 		mask_path(in, op);
 		break;

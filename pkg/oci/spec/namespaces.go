@@ -18,16 +18,24 @@ import (
 func buildNamespaces(c *Container) ([]specs.LinuxNamespace, error) {
 	const field = "linux.security_context.namespace_options"
 	opts := c.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	if u := opts.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
-		return nil, fmt.Errorf("%s.userns_options.mode: %s: user namespaces are not supported yet: %w",
-			field, u.GetMode(), errdefs.ErrNotImplemented)
-	}
 	var nss []specs.LinuxNamespace
 	join := func(t specs.LinuxNamespaceType, path string) {
 		if path != "" {
 			nss = append(nss, specs.LinuxNamespace{Type: t, Path: path})
 		}
 	}
+	// The user namespace is the pod's: a container cannot leave it, nor
+	// have one of its own.
+	switch mode := opts.GetUsernsOptions().GetMode(); {
+	case opts.GetUsernsOptions() == nil:
+	case mode == runtimeapi.NamespaceMode_POD && c.Pod.UserNS == "":
+		return nil, errdefs.InvalidField(field+".userns_options.mode", "POD needs a pod with its own user namespace")
+	case mode == runtimeapi.NamespaceMode_NODE && c.Pod.UserNS != "":
+		return nil, errdefs.InvalidField(field+".userns_options.mode", "NODE in a pod with its own user namespace")
+	case mode != runtimeapi.NamespaceMode_POD && mode != runtimeapi.NamespaceMode_NODE:
+		return nil, errdefs.InvalidField(field+".userns_options.mode", fmt.Sprintf("mode %s is not valid for a container", mode))
+	}
+	join(specs.UserNamespace, c.Pod.UserNS)
 	join(specs.NetworkNamespace, c.Pod.NetNS)
 	join(specs.IPCNamespace, c.Pod.IPCNS)
 	join(specs.UTSNamespace, c.Pod.UTSNS)

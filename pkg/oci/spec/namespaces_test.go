@@ -3,6 +3,8 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -51,21 +53,65 @@ func TestBuildNamespaces(t *testing.T) {
 	}
 }
 
-func TestUserNamespacesNotImplemented(t *testing.T) {
-	for _, mode := range []runtimeapi.NamespaceMode{runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER} {
+// A container joins its pod's user namespace, with the pod's maps, and
+// its config.mounts are idmapped through it; it can neither leave it nor
+// ask for one its pod does not have.
+func TestUserNamespaces(t *testing.T) {
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1 << 20, Size: 65536}}
+	usernsPod := func(c *Container) {
+		c.Pod.UserNS = "/run/crisp/ns/user/pod"
+		c.Pod.UIDMappings, c.Pod.GIDMappings = maps, maps
+	}
+	for _, tc := range []struct {
+		name  string
+		pod   func(*Container)
+		mode  runtimeapi.NamespaceMode
+		field string
+	}{
+		{"POD without a pod user namespace", func(*Container) {}, runtimeapi.NamespaceMode_POD, "linux.security_context.namespace_options.userns_options.mode"},
+		{"CONTAINER", func(*Container) {}, runtimeapi.NamespaceMode_CONTAINER, "linux.security_context.namespace_options.userns_options.mode"},
+		{"TARGET", usernsPod, runtimeapi.NamespaceMode_TARGET, "linux.security_context.namespace_options.userns_options.mode"},
+		{"NODE in a pod user namespace", usernsPod, runtimeapi.NamespaceMode_NODE, "linux.security_context.namespace_options.userns_options.mode"},
+	} {
 		c := testContainer(t, func(c *Container) {
-			sc(c).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: mode}}
+			tc.pod(c)
+			sc(c).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: tc.mode}}
 		})
 		_, err := Build(c)
-		if !errors.Is(err, errdefs.ErrNotImplemented) {
-			t.Errorf("userns mode %s: error %v, want not implemented", mode, err)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: error %v, want invalid %s", tc.name, err, tc.field)
 		}
 	}
 	c := testContainer(t, func(c *Container) {
 		sc(c).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}}
 	})
-	if _, err := Build(c); err != nil {
-		t.Errorf("userns mode NODE: %v", err)
+	s, err := Build(c)
+	if err != nil {
+		t.Fatalf("userns mode NODE: %v", err)
+	}
+	if len(s.Linux.UIDMappings) != 0 || strings.Contains(nsString(s.Linux.Namespaces), "user") {
+		t.Errorf("a container of a pod on the host's user namespace has %s and maps %v", nsString(s.Linux.Namespaces), s.Linux.UIDMappings)
+	}
+	c = testContainer(t, func(c *Container) {
+		usernsPod(c)
+		sc(c).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}}
+		c.Config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/"}}
+	})
+	s, err = Build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(nsString(s.Linux.Namespaces), "user=/run/crisp/ns/user/pod") {
+		t.Errorf("namespaces %s do not join the pod's user namespace", nsString(s.Linux.Namespaces))
+	}
+	if !reflect.DeepEqual(s.Linux.UIDMappings, maps) || !reflect.DeepEqual(s.Linux.GIDMappings, maps) {
+		t.Errorf("maps %v %v, want the pod's %v", s.Linux.UIDMappings, s.Linux.GIDMappings, maps)
+	}
+	for _, m := range s.Mounts {
+		idmapped := len(m.UIDMappings) > 0
+		if want := m.Destination == "/data"; idmapped != want {
+			t.Errorf("mount %s idmapped: %v, want %v", m.Destination, idmapped, want)
+		}
 	}
 }
 

@@ -22,6 +22,12 @@ type Pod struct {
 	// gets its own PID namespace, unless HostPID.
 	PIDNS   string
 	HostPID bool
+	// UserNS is the pod's own user namespace to join, with the maps it was
+	// made with; empty: the host's. The container's rootfs and volumes are
+	// then idmapped mounts, so that the pod's root owns what the host's
+	// root owns.
+	UserNS                   string
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 	// Files the pod provides; empty means none. Bind-mounted at /etc/resolv.conf,
 	// /etc/hosts, /etc/hostname (read-only when the container's rootfs is read-only,
 	// as containerd does), and ShmDir at /dev/shm (a pod-wide tmpfs). With an
@@ -75,7 +81,7 @@ type Container struct {
 
 // Build returns the OCI spec of c, or an error naming the offending CRI field
 // (errdefs.InvalidField, e.g. "linux.security_context.capabilities.add_capabilities[2]").
-// Features crisp does not have yet (user namespaces) are
+// Features crisp does not have yet (per-mount id mappings, say) are
 // errdefs.ErrNotImplemented.
 func Build(c *Container) (*specs.Spec, error) {
 	if c == nil || c.Config == nil {
@@ -122,5 +128,6 @@ func Build(c *Container) (*specs.Spec, error) {
 		return nil, err
 	}
 	s.Annotations = buildAnnotations(c)
+	applyUserNamespace(s, c)
 	return s, nil
 }

@@ -1,0 +1,188 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+)
+
+// checkIDMaps refuses idmapped mounts crisp cannot make: only through a
+// user namespace joined by path (the parent opens it before the init
+// starts), in a new mount namespace, and with the container's own maps, the
+// only ones that namespace has.
+func checkIDMaps(spec *specs.Spec, plan nsPlan) error {
+	joined := plan.join[specs.UserNamespace] != "" && plan.isNew(specs.MountNamespace)
+	for i, m := range spec.Mounts {
+		if len(m.UIDMappings)+len(m.GIDMappings) == 0 {
+			continue
+		}
+		field := fmt.Sprintf("mounts[%d].uidMappings", i)
+		mo, _, _ := parseMountOptions(m.Options)
+		switch {
+		case m.Type != "bind" && mo.flags&unix.MS_BIND == 0:
+			return errdefs.InvalidField(field, "only bind mounts are idmapped")
+		case !joined:
+			return fmt.Errorf("%s: idmapped mounts need a user namespace joined by path and a new mount namespace: %w", field, errdefs.ErrNotImplemented)
+		case !slices.Equal(m.UIDMappings, spec.Linux.UIDMappings) || !slices.Equal(m.GIDMappings, spec.Linux.GIDMappings):
+			return fmt.Errorf("%s: idmapped mounts take the container's own linux.uidMappings and linux.gidMappings only: %w", field, errdefs.ErrNotImplemented)
+		}
+	}
+	return nil
+}
+
+// mountTrees are detached copies of the rootfs and of bind mount sources
+// (open_tree(OPEN_TREE_CLONE)), opened by the caller with its rights and
+// idmapped as the spec asks, that the init attaches where it would
+// otherwise mount by path: in a user namespace the init may not reach the
+// sources (a 0700 directory above them) and cannot idmap anything.
+type mountTrees struct {
+	root  *os.File
+	binds map[int]*os.File // by index in spec.Mounts
+}
+
+func (t *mountTrees) Close() {
+	if t.root != nil {
+		t.root.Close()
+	}
+	for _, f := range t.binds {
+		f.Close()
+	}
+}
+
+// openMountTrees opens the trees for a container with a user namespace and
+// a new mount namespace: the rootfs always, with its submounts (it reaches
+// the init even where a directory above it is closed to the container's
+// root, such as a 0700 bundle directory), and the bind mounts' sources
+// when the user namespace is joined by path. Without open_tree (before
+// Linux 5.2) it opens nothing and the init mounts by path, unless
+// the namespace is joined.
+func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees, retErr error) {
+	t := &mountTrees{binds: map[int]*os.File{}}
+	if !plan.has(specs.UserNamespace) || !plan.isNew(specs.MountNamespace) {
+		return t, nil
+	}
+	defer func() {
+		if retErr != nil {
+			t.Close()
+		}
+	}()
+	var userns *os.File
+	if path := plan.join[specs.UserNamespace]; path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("open user namespace %s: %w", path, err)
+		}
+		defer f.Close()
+		userns = f
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if errors.Is(err, unix.ENOSYS) && userns == nil {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("root.path %s: open_tree: %w", rootfs, err)
+	}
+	t.root = os.NewFile(uintptr(fd), "rootfs-tree")
+	// A copy of a shared mount (the rootfs under a systemd host's shared
+	// /) is a peer of it, and pivot_root refuses a shared new root: the
+	// copy is made private; the spec's rootfs propagation comes last.
+	err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE})
+	if err != nil && !errors.Is(err, unix.ENOSYS) {
+		return nil, fmt.Errorf("root.path %s: make the copy private: %w", rootfs, err)
+	}
+	if userns == nil {
+		return t, nil
+	}
+	for i, m := range spec.Mounts {
+		mo, _, err := parseMountOptions(m.Options)
+		if err != nil {
+			return nil, err
+		}
+		if m.Type != "bind" && mo.flags&unix.MS_BIND == 0 {
+			continue
+		}
+		rec := mo.flags&unix.MS_REC != 0
+		f, err := openBindTree(m.Source, rec)
+		if err != nil {
+			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+		}
+		t.binds[i] = f
+		if len(m.UIDMappings) > 0 {
+			if err := idmapTree(f, userns, rec); err != nil {
+				return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+			}
+		}
+	}
+	return t, nil
+}
+
+// openBindTree opens a detached copy of the mount at src. As in the init,
+// no symlink is followed: the daemon resolved them when it made the spec,
+// so one found now was swapped in since.
+func openBindTree(src string, recursive bool) (*os.File, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(unix.AT_FDCWD, src, &how)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("bind source %s: a symlink replaced part of it: %w", src, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bind source %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(fd, "", uint(flags))
+	if err != nil {
+		return nil, fmt.Errorf("bind source %s: open_tree: %w", src, err)
+	}
+	return os.NewFile(uintptr(tree), "bind-tree"), nil
+}
+
+// idmapTree makes the detached tree an idmapped mount through userns.
+func idmapTree(tree, userns *os.File, recursive bool) error {
+	flags := unix.AT_EMPTY_PATH
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns.Fd())}
+	err := unix.MountSetattr(int(tree.Fd()), "", uint(flags), attr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOSYS):
+		return fmt.Errorf("idmapped mount: this kernel lacks mount_setattr(2) (Linux 5.12): %w", errdefs.ErrNotImplemented)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("idmapped mount: this kernel cannot idmap a mount of this %s file system: %w", fsName(tree), errdefs.ErrNotImplemented)
+	default:
+		return fmt.Errorf("idmapped mount: mount_setattr: %w", err)
+	}
+}
+
+// fsName names the file system of f for an error.
+func fsName(f *os.File) string {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return "unknown"
+	}
+	switch st.Type {
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlay"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	}
+	return fmt.Sprintf("0x%x", st.Type)
+}
