@@ -33,14 +33,14 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 		return err
 	}
 	defer unlock()
-	if c.State != StateRunning {
-		return fmt.Errorf("checkpoint container %s: it is %s, not running: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
-	}
 	dir, name, err := openArchiveDir(location)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
+	if c.State != StateRunning {
+		return fmt.Errorf("checkpoint container %s: it is %s, not running: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
+	}
 	if m.opts.CheckpointDir == "" {
 		return fmt.Errorf("checkpoint container %s: no checkpoint directory configured: %w", c.ID, errdefs.ErrUnavailable)
 	}

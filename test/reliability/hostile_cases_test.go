@@ -413,6 +413,9 @@ func idRPCs() []idRPC {
 		{"Attach", "container_id", false, func(h *hostile, ctx context.Context, id string) (any, error) {
 			return h.rt.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Stdout: true})
 		}},
+		{"CheckpointContainer", "container_id", false, func(h *hostile, ctx context.Context, id string) (any, error) {
+			return h.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: "/tmp/" + hostMarker + "-checkpoint.tar"})
+		}},
 		{"ContainerStats", "container_id", false, func(h *hostile, ctx context.Context, id string) (any, error) {
 			return h.rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
 		}},
@@ -586,10 +589,22 @@ func requestCases() []hostileCase {
 		list("ListPodSandboxStats/filter id of 1 MiB", func(h *hostile, ctx context.Context) (any, error) {
 			return h.rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{Filter: &runtimeapi.PodSandboxStatsFilter{Id: huge}})
 		}),
-		rt("CheckpointContainer/location traversal", codes.Unimplemented, func(h *hostile, ctx context.Context) (any, error) {
-			return h.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: h.ctr, Location: "../../../../etc/" + hostMarker + ".tar"})
-		}),
+		checkpoint("location traversal", "../../../../etc/"+hostMarker+".tar", 0, "location"),
+		checkpoint("location with NUL", "/tmp/"+hostMarker+"\x00.tar", 0, "location"),
+		checkpoint("location of 1 MiB", "/"+huge, 0, "location"),
+		checkpoint("location unclean", "/tmp/../etc/"+hostMarker+".tar", 0, "location"),
+		checkpoint("location /etc/passwd", "/etc/passwd", 0, "location"),
+		checkpoint("location through /proc/self/root", "/proc/self/root/tmp/"+hostMarker+".tar", 0, "location"),
+		checkpoint("location in a missing directory", "/nonexistent-"+hostMarker+"/c.tar", 0, "location"),
+		checkpoint("negative timeout", "/tmp/"+hostMarker+".tar", -1, "timeout"),
 	}
+}
+
+// checkpoint is a CheckpointContainer of the base container at location.
+func checkpoint(name, location string, timeout int64, field string) hostileCase {
+	return rt("CheckpointContainer/"+name, codes.InvalidArgument, func(h *hostile, ctx context.Context) (any, error) {
+		return h.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: h.ctr, Location: location, Timeout: timeout})
+	}, field)
 }
 
 // badRefs are image references no registry or transport may be asked
