@@ -60,6 +60,9 @@ type Options struct {
 	CDISpecDirs []string
 	// Observer, when set, is told how long each start took.
 	Observer StartObserver
+	// NRI, when set, tells NRI plugins of every container's lifecycle
+	// and applies their adjustments.
+	NRI NRI
 }
 
 // StartObserver is told how long starting a container's process took and
