@@ -101,12 +101,14 @@ func checkAdjustment(a *api.ContainerAdjustment) error {
 	l := a.GetLinux()
 	r := l.GetResources()
 	for field, set := range map[string]bool{
-		"linux.cgroups_path":                        l.GetCgroupsPath() != "",
-		"linux.namespaces":                          len(l.GetNamespaces()) > 0,
-		"linux.net_devices":                         len(l.GetNetDevices()) > 0,
-		"linux.scheduler":                           l.GetScheduler() != nil,
-		"linux.io_priority":                         l.GetIoPriority() != nil,
-		"linux.rdt":                                 l.GetRdt() != nil,
+		"linux.cgroups_path": l.GetCgroupsPath() != "",
+		"linux.namespaces":   len(l.GetNamespaces()) > 0,
+		"linux.net_devices":  len(l.GetNetDevices()) > 0,
+		"linux.scheduler":    l.GetScheduler() != nil,
+		"linux.io_priority":  l.GetIoPriority() != nil,
+		// The adaptation always answers with an RDT part; removing RDT a
+		// crisp container never has is nothing to do.
+		"linux.rdt":                                 l.GetRdt().GetClosId() != nil || l.GetRdt().GetSchemata() != nil || l.GetRdt().GetEnableMonitoring() != nil,
 		"linux.memory_policy":                       l.GetMemoryPolicy() != nil,
 		"linux.resources.blockio_class":             r.GetBlockioClass() != nil,
 		"linux.resources.rdt_class":                 r.GetRdtClass() != nil,
