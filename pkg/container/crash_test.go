@@ -17,6 +17,9 @@ import (
 // runs, and abandoning the managers.
 func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 	e := newEnv(t)
+	// With NRI on, so that a crash while plugins look at it is undone too.
+	e.nri = &fakeNRI{}
+	e.open(t)
 	ctx := context.Background()
 	sb := e.pod(t, "crash", sandbox.ModeContainer)
 	var crashed []string
@@ -59,7 +62,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		}
 	}
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"image", "layer", "mount", "bundle", "oci", "state"} {
+	for _, want := range []string{"image", "layer", "mount", "bundle", "nri", "oci", "state"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Create never crashed at step %q", want)
 		}
