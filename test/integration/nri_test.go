@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,11 +172,20 @@ func startNRIPlugin(t *testing.T, socket, name, idx string, p *nriPlugin) {
 }
 
 // nriDaemon starts a daemon serving NRI; it returns the daemon and its
-// NRI socket.
-func nriDaemon(t *testing.T) (*daemon, string) {
+// NRI socket. setup, if not nil, is given the plugin and plugin
+// configuration directories before the daemon starts.
+func nriDaemon(t *testing.T, setup func(plugins, conf string)) (*daemon, string) {
 	t.Helper()
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "nri.sock")
+	if setup != nil {
+		for _, sub := range []string{"plugins", "conf.d"} {
+			if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setup(filepath.Join(dir, "plugins"), filepath.Join(dir, "conf.d"))
+	}
 	d := newDaemon(t, fmt.Sprintf(`
 [nri]
 enable = true
@@ -218,7 +228,7 @@ func hostNetworkPod(d *daemon, name string) *runtimeapi.PodSandboxConfig {
 // limit and a unified cgroup value: it is told every event in order, and
 // what it asked for is in the running container.
 func TestNRIEventsAndAdjustments(t *testing.T) {
-	d, socket := nriDaemon(t)
+	d, socket := nriDaemon(t, nil)
 	ref := loadBusybox(t, d)
 	c := d.Client(t)
 
@@ -348,7 +358,7 @@ func TestNRIEventsAndAdjustments(t *testing.T) {
 // TestNRIAdjustmentRefused: an adjustment crisp cannot apply fails
 // CreateContainer naming it, and leaves no container behind.
 func TestNRIAdjustmentRefused(t *testing.T) {
-	d, socket := nriDaemon(t)
+	d, socket := nriDaemon(t, nil)
 	ref := loadBusybox(t, d)
 	c := d.Client(t)
 	p := &nriPlugin{adjust: func(*api.Container) *api.ContainerAdjustment {
@@ -385,7 +395,7 @@ func TestNRIAdjustmentRefused(t *testing.T) {
 // container each exist is given all of them, the updates it asks for are
 // applied, and pods made while it synchronises are not lost.
 func TestNRISynchronizeLatePlugin(t *testing.T) {
-	d, socket := nriDaemon(t)
+	d, socket := nriDaemon(t, nil)
 	ref := loadBusybox(t, d)
 	c := d.Client(t)
 
@@ -499,6 +509,45 @@ func TestNRISynchronizeLatePlugin(t *testing.T) {
 		if !p.seen(id) {
 			t.Errorf("%s, made during the synchronisation, was lost to the plugin", id)
 		}
+	}
+}
+
+// TestNRIPreinstalledPlugin: a plugin in plugin_path is started by the
+// daemon with its configuration from plugin_config_path, and its
+// adjustment reaches the container.
+func TestNRIPreinstalledPlugin(t *testing.T) {
+	d, _ := nriDaemon(t, func(plugins, conf string) {
+		build := exec.Command("go", "build", "-o", filepath.Join(plugins, "05-envset"), "github.com/crisp-runtime/crisp/test/nriplugin")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build the plugin: %v\n%s", err, out)
+		}
+		if err := os.WriteFile(filepath.Join(conf, "05-envset.conf"), []byte("PREINSTALLED=started-by-crisp\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ref := loadBusybox(t, d)
+	c := d.Client(t)
+	podCfg := hostNetworkPod(d, "nri-preinstalled")
+	pod, err := c.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CreateContainer(ctx(t), &runtimeapi.CreateContainerRequest{
+		PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "env"}, Image: &runtimeapi.ImageSpec{Image: ref}, Command: []string{"sleep", "1000"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartContainer(ctx(t), &runtimeapi.StartContainerRequest{ContainerId: r.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.ExecSync(ctx(t), &runtimeapi.ExecSyncRequest{ContainerId: r.ContainerId, Cmd: []string{"sh", "-c", "echo $PREINSTALLED"}, Timeout: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out.Stdout)); got != "started-by-crisp" {
+		t.Errorf("PREINSTALLED in the container = %q, want the pre-installed plugin's value", got)
 	}
 }
 
