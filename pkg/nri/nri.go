@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	api "github.com/containerd/nri/pkg/api"
+	nrilog "github.com/containerd/nri/pkg/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"k8s.io/klog/v2"
 
@@ -57,9 +58,11 @@ type NRI struct {
 }
 
 // New prepares NRI: nothing is served, nor any plugin started, until
-// Start. The timeouts are the NRI library's and so the process's.
+// Start. The timeouts and the logger are the NRI library's and so the
+// process's.
 func New(opts Options) (*NRI, error) {
 	n := &NRI{}
+	nrilog.Set(klogger{})
 	adaptation.SetPluginRegistrationTimeout(opts.RegistrationTimeout)
 	adaptation.SetPluginRequestTimeout(opts.RequestTimeout)
 	a, err := adaptation.New("crisp", version.Version(), n.synchronize, n.update,
