@@ -152,8 +152,8 @@ func (p *nriPlugin) RemoveContainer(_ context.Context, _ *api.PodSandbox, c *api
 }
 
 // startNRIPlugin connects p to the daemon's NRI socket as plugin idx-name
-// and returns once it is synchronised.
-func startNRIPlugin(t *testing.T, socket, name, idx string, p *nriPlugin) {
+// and returns its stub once it is synchronised.
+func startNRIPlugin(t *testing.T, socket, name, idx string, p *nriPlugin) stub.Stub {
 	t.Helper()
 	p.ready = make(chan struct{})
 	s, err := stub.New(p, stub.WithSocketPath(socket), stub.WithPluginName(name), stub.WithPluginIdx(idx))
@@ -169,6 +169,7 @@ func startNRIPlugin(t *testing.T, socket, name, idx string, p *nriPlugin) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the plugin was not synchronised within 30s")
 	}
+	return s
 }
 
 // nriDaemon starts a daemon serving NRI; it returns the daemon and its
@@ -245,7 +246,7 @@ func TestNRIEventsAndAdjustments(t *testing.T) {
 		a.AddLinuxUnified("pids.max", "77")
 		return a
 	}}
-	startNRIPlugin(t, socket, "events", "10", p)
+	plugin := startNRIPlugin(t, socket, "events", "10", p)
 
 	podCfg := hostNetworkPod(d, "nri-events")
 	pod, err := c.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: podCfg})
@@ -330,6 +331,28 @@ func TestNRIEventsAndAdjustments(t *testing.T) {
 	}
 	if q := st.Status.GetResources().GetLinux().GetCpuQuota(); q != 30000 {
 		t.Errorf("after an update the plugin changed, cpu quota = %d, want 30000", q)
+	}
+
+	// An update the plugin asks for on its own.
+	u := &api.ContainerUpdate{ContainerId: ctr}
+	u.SetLinuxCPUQuota(40000)
+	u.SetLinuxCPUPeriod(100000)
+	if failed, err := plugin.UpdateContainers([]*api.ContainerUpdate{u}); err != nil || len(failed) != 0 {
+		t.Fatalf("unsolicited update: failed %v, %v", failed, err)
+	}
+	st, err = c.ContainerStatus(ctx(t), &runtimeapi.ContainerStatusRequest{ContainerId: ctr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := st.Status.GetResources().GetLinux().GetCpuQuota(); q != 40000 {
+		t.Errorf("after the plugin's own update, cpu quota = %d, want 40000", q)
+	}
+	if data, err := os.ReadFile(filepath.Join(cg, "cpu.max")); err == nil && strings.TrimSpace(string(data)) != "40000 100000" {
+		t.Errorf("after the plugin's own update, cpu.max = %q", data)
+	}
+	// One for a container that does not exist is returned as failed.
+	if failed, err := plugin.UpdateContainers([]*api.ContainerUpdate{{ContainerId: "no-such-container", Linux: u.Linux}}); err != nil || len(failed) != 1 {
+		t.Errorf("update of an unknown container: failed %v, %v; want it returned as failed", failed, err)
 	}
 
 	// One that exits on its own: StopContainer without a StopContainer call.
