@@ -47,7 +47,7 @@ func (n *NRI) CreateContainer(ctx context.Context, pod *sandbox.Sandbox, c *cont
 	if err := applyAdjustment(s, rpl.GetAdjust(), inject); err != nil {
 		return err
 	}
-	if failed, _ := n.apply(ctx, rpl.GetUpdate(), c.ID); len(failed) > 0 {
+	if failed := n.apply(ctx, rpl.GetUpdate(), c.ID); len(failed) > 0 {
 		return fmt.Errorf("updates plugins asked for failed for containers %v", failed)
 	}
 	return nil
@@ -91,7 +91,7 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *sandbox.Sandbox, c *cont
 		}
 		out = r.ToOCI()
 	}
-	if failed, _ := n.apply(ctx, rpl.GetUpdate(), c.ID); len(failed) > 0 {
+	if failed := n.apply(ctx, rpl.GetUpdate(), c.ID); len(failed) > 0 {
 		return nil, fmt.Errorf("updates plugins asked for failed for containers %v", failed)
 	}
 	return out, nil
@@ -114,7 +114,7 @@ func (n *NRI) StopContainer(ctx context.Context, pod *sandbox.Sandbox, c *contai
 	if updates := rpl.GetUpdate(); len(updates) > 0 {
 		go func() {
 			// apply logs each failure.
-			_, _ = n.apply(context.WithoutCancel(ctx), updates, c.ID)
+			n.apply(context.WithoutCancel(ctx), updates, c.ID)
 		}()
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -84,9 +83,7 @@ func (n *NRI) Start(pods Pods, containers Containers, socketPath string) error {
 	n.mu.Lock()
 	n.pods, n.containers = pods, containers
 	n.mu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(socketPath), 0o700); err != nil {
-		return fmt.Errorf("NRI socket directory: %w", err)
-	}
+	// The adaptation makes the socket's directory 0700.
 	if err := n.adaptation.Start(); err != nil {
 		return fmt.Errorf("NRI: %w", err)
 	}
@@ -134,11 +131,7 @@ func (n *NRI) synchronize(ctx context.Context, cb adaptation.SyncCB) error {
 	if err != nil {
 		return err
 	}
-	failed, err := n.apply(ctx, updates, "")
-	if err != nil {
-		return err
-	}
-	if len(failed) > 0 {
+	if failed := n.apply(ctx, updates, ""); len(failed) > 0 {
 		return fmt.Errorf("updates a synchronising plugin asked for failed for containers %v", failed)
 	}
 	return nil
@@ -158,9 +151,8 @@ func (n *NRI) update(ctx context.Context, updates []*api.ContainerUpdate) ([]*ap
 }
 
 // apply applies plugins' updates to containers other than skip. It returns
-// the ids of those that failed without IgnoreFailure; an error only when
-// no update could be tried.
-func (n *NRI) apply(ctx context.Context, updates []*api.ContainerUpdate, skip string) ([]string, error) {
+// the ids of those that failed without IgnoreFailure.
+func (n *NRI) apply(ctx context.Context, updates []*api.ContainerUpdate, skip string) []string {
 	var failed []string
 	for _, u := range updates {
 		if u.GetContainerId() == skip {
@@ -175,7 +167,7 @@ func (n *NRI) apply(ctx context.Context, updates []*api.ContainerUpdate, skip st
 			failed = append(failed, u.GetContainerId())
 		}
 	}
-	return failed, nil
+	return failed
 }
 
 // applyOne applies one plugin's update through the container manager's
