@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	defer containers.Close()
 	sandboxes.SetContainerStopper(containers)
 	if plugins != nil {
-		if err := plugins.Start(sandboxes, containers, cfg.NRI.SocketPath); err != nil {
+		if err := plugins.Start(sandboxes, containers); err != nil {
 			return err
 		}
 		// Stopped before the managers close: no plugin is told of

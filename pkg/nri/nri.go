@@ -50,6 +50,7 @@ type Containers interface {
 // sandbox.NRI and container.NRI.
 type NRI struct {
 	adaptation *adaptation.Adaptation
+	socketPath string
 
 	mu         sync.Mutex
 	pods       Pods
@@ -60,7 +61,7 @@ type NRI struct {
 // Start. The timeouts and the logger are the NRI library's and so the
 // process's.
 func New(opts Options) (*NRI, error) {
-	n := &NRI{}
+	n := &NRI{socketPath: opts.SocketPath}
 	nrilog.Set(klogger{})
 	adaptation.SetPluginRegistrationTimeout(opts.RegistrationTimeout)
 	adaptation.SetPluginRequestTimeout(opts.RequestTimeout)
@@ -79,7 +80,7 @@ func New(opts Options) (*NRI, error) {
 // Start serves the socket and starts the pre-installed plugins, once the
 // pods and containers plugins are synchronised with are known. A socket
 // left by an earlier daemon is replaced.
-func (n *NRI) Start(pods Pods, containers Containers, socketPath string) error {
+func (n *NRI) Start(pods Pods, containers Containers) error {
 	n.mu.Lock()
 	n.pods, n.containers = pods, containers
 	n.mu.Unlock()
@@ -88,7 +89,7 @@ func (n *NRI) Start(pods Pods, containers Containers, socketPath string) error {
 		return fmt.Errorf("NRI: %w", err)
 	}
 	// Plugins run as root: only root may connect.
-	if err := os.Chmod(socketPath, 0o600); err != nil {
+	if err := os.Chmod(n.socketPath, 0o600); err != nil {
 		n.adaptation.Stop()
 		return fmt.Errorf("NRI socket: %w", err)
 	}
