@@ -87,7 +87,9 @@ func seedAdjustments(dir string) []*api.ContainerAdjustment {
 	})
 	add(func(a *api.ContainerAdjustment) { a.AddMount(&api.Mount{Destination: "/a/../b", Source: "x"}) })
 	add(func(a *api.ContainerAdjustment) { a.SetArgs([]string{"sh", "-c", "true"}) })
-	add(func(a *api.ContainerAdjustment) { a.AddDevice(&api.LinuxDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}) })
+	add(func(a *api.ContainerAdjustment) {
+		a.AddDevice(&api.LinuxDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229})
+	})
 	add(func(a *api.ContainerAdjustment) { a.AddHooks(&api.Hooks{Poststop: []*api.Hook{{Path: "/bin/true"}}}) })
 	add(func(a *api.ContainerAdjustment) {
 		a.SetLinuxCPUQuota(1000)
