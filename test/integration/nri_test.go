@@ -497,8 +497,11 @@ func TestNRISynchronizeLatePlugin(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	// The pods being made wait for the synchronisation: release it once
-	// their requests are in (they cannot finish before it).
+	// The pods being made wait for the synchronisation (BlockSync), so
+	// nothing signals that their requests are in: the pause only gives
+	// them time to arrive. Were they not held, they would be made within
+	// it and lost to the plugin, which is what this test catches (without
+	// BlockSync it fails here).
 	time.Sleep(500 * time.Millisecond)
 	close(release)
 	<-started
