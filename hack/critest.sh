@@ -102,6 +102,8 @@ else
 	driver=auto
 fi
 ip link set lo up
+# The NRI socket critest's plugins connect to (its NRI specs).
+NRISOCK=$(dirname "$SOCK")/nri.sock
 LOGFILE=${CRITEST_LOG:-/var/tmp/crisp-critest.log}
 # Containers outlive the daemon: remove the pods an interrupted spec left
 # before stopping it.
@@ -158,6 +160,13 @@ bin_dirs = ["$LOCAL/cni/bin"]
 registries_conf = "$LOCAL/registries.conf"
 registries_conf_dir = "$LOCAL/registries.conf.d"
 signature_policy = "$LOCAL/policy.json"
+[nri]
+enable = true
+socket_path = "$NRISOCK"
+plugin_path = "$LOCAL/nri/plugins"
+plugin_config_path = "$LOCAL/nri/conf.d"
+# critest's plugins hold a Synchronize open for two seconds on purpose.
+request_timeout = "10s"
 EOF
 )
 
@@ -193,4 +202,4 @@ fi
 skip=$(IFS='|'; echo "${SKIPS[*]}")
 log "critest (daemon log: $LOGFILE)"
 critest --runtime-endpoint "unix://$SOCK" --image-endpoint "unix://$SOCK" \
-	--ginkgo.no-color --ginkgo.skip="$skip" "$@"
+	-nri-socket "$NRISOCK" --ginkgo.no-color --ginkgo.skip="$skip" "$@"

@@ -30,6 +30,10 @@ step uml-go hack/vm/vm-test.sh go-test --uml --timeout 1500 ./pkg/oci/... -- -te
 # The container tests that need a memory controller (an OOM kill reported
 # as OOMKilled) and a container's resource updates with real controllers.
 step uml-container hack/vm/vm-test.sh go-test --uml --timeout 600 ./pkg/container/ -- -test.run '^(TestOOMKilled|TestOOMKilledChild|TestUpdateResources)$' -test.v -test.count=1
+# An NRI plugin's CPU and unified limits in a real cgroup: the integration
+# test against a daemon in the user-mode Linux guest.
+make --no-print-directory build >/dev/null
+step uml-nri hack/vm/vm-test.sh go-test --uml --timeout 600 --env CRISP_BIN="$PWD/bin/crisp" ./test/integration/ -- -test.run '^TestNRIEventsAndAdjustments$' -test.v -test.count=1
 # In the qemu guest, whose Debian kernel enforces AppArmor, runs systemd and
 # passes `criu check`: OOM kills with the systemd cgroup driver, whose scope
 # cgroups vanish with their last process, AppArmor profiles applied by the

@@ -38,6 +38,7 @@ race_packages=(
 	./pkg/daemon
 	./pkg/errdefs
 	./pkg/ids
+	./pkg/nri
 	./pkg/oci/seccomp
 	./pkg/registry
 	./pkg/store

@@ -49,6 +49,44 @@ type Config struct {
 	Stream  Stream  `toml:"stream" json:"stream"`
 	Metrics Metrics `toml:"metrics" json:"metrics"`
 	CDI     CDI     `toml:"cdi" json:"cdi"`
+	NRI     NRI     `toml:"nri" json:"nri"`
+}
+
+// NRI configures the Node Resource Interface: plugins that see and adjust
+// pods and containers.
+type NRI struct {
+	// Enable turns NRI on; off, no socket is served and no plugin runs.
+	Enable bool `toml:"enable" json:"enable"`
+	// SocketPath is where plugins started outside crisp connect.
+	SocketPath string `toml:"socket_path" json:"socket_path"`
+	// PluginPath holds pre-installed plugins, started by crisp.
+	PluginPath string `toml:"plugin_path" json:"plugin_path"`
+	// PluginConfigPath holds the configuration of pre-installed plugins.
+	PluginConfigPath string `toml:"plugin_config_path" json:"plugin_config_path"`
+	// RegistrationTimeout is how long a plugin has to register.
+	RegistrationTimeout Duration `toml:"registration_timeout" json:"registration_timeout"`
+	// RequestTimeout is how long a plugin has to answer an event.
+	RequestTimeout Duration `toml:"request_timeout" json:"request_timeout"`
+}
+
+func (n *NRI) validate() []error {
+	var errs []error
+	for key, v := range map[string]string{"nri.socket_path": n.SocketPath, "nri.plugin_path": n.PluginPath, "nri.plugin_config_path": n.PluginConfigPath} {
+		if !filepath.IsAbs(v) {
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute path", key, v))
+		}
+	}
+	// The kernel's limit on a unix socket's path, with its NUL.
+	if len(n.SocketPath) > 107 {
+		errs = append(errs, fmt.Errorf("nri.socket_path: %q is longer than a unix socket path may be (107 bytes)", n.SocketPath))
+	}
+	if n.RegistrationTimeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("nri.registration_timeout: %s must be positive", n.RegistrationTimeout))
+	}
+	if n.RequestTimeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("nri.request_timeout: %s must be positive", n.RequestTimeout))
+	}
+	return errs
 }
 
 // CDI configures Container Device Interface devices.
@@ -284,6 +322,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Stream.validate()...)
 	errs = append(errs, c.Metrics.validate()...)
+	errs = append(errs, c.NRI.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -97,6 +97,11 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"metrics without port", "[metrics]\naddress = \"127.0.0.1\"\n", []string{"metrics.address", "host:port"}},
 		{"metrics host name", "[metrics]\naddress = \"localhost:9090\"\n", []string{"metrics.address", "IP address"}},
 		{"metrics port too big", "[metrics]\naddress = \"127.0.0.1:70000\"\n", []string{"metrics.address", `"70000"`}},
+		{"nri relative socket", "[nri]\nsocket_path = \"nri.sock\"\n", []string{"nri.socket_path", "absolute"}},
+		{"nri socket too long", "[nri]\nsocket_path = \"/" + strings.Repeat("s", 120) + "\"\n", []string{"nri.socket_path", "107"}},
+		{"nri relative plugins", "[nri]\nplugin_path = \"plugins\"\n", []string{"nri.plugin_path"}},
+		{"nri request timeout", "[nri]\nrequest_timeout = \"0s\"\n", []string{"nri.request_timeout", "positive"}},
+		{"nri registration timeout", "[nri]\nregistration_timeout = \"-1s\"\n", []string{"nri.registration_timeout"}},
 		{"syntax error", "root = \n", []string{"line 1"}},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ func FuzzDecode(f *testing.F) {
 			"root": c.Root, "state": c.State, "cni.conf_dir": c.CNI.ConfDir, "cgroup.mount": c.Cgroup.Mount,
 			"image.registries_conf": c.Image.RegistriesConf, "image.registries_conf_dir": c.Image.RegistriesConfDir,
 			"image.signature_policy": c.Image.SignaturePolicy, "lock": c.LockPath(),
+			"nri.socket_path": c.NRI.SocketPath, "nri.plugin_path": c.NRI.PluginPath, "nri.plugin_config_path": c.NRI.PluginConfigPath,
 		}
 		for i, d := range c.CNI.BinDirs {
 			paths[fmt.Sprintf("cni.bin_dirs[%d]", i)] = d

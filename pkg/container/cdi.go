@@ -79,3 +79,20 @@ func (m *Manager) injectCDI(s *specs.Spec, devices []string) error {
 	}
 	return nil
 }
+
+// InjectCDIDevices resolves the CDI devices an NRI plugin names and applies
+// them to s, with the same bounds and checks as a container's own.
+func (m *Manager) InjectCDIDevices(s *specs.Spec, devices []string) error {
+	if len(devices) > maxCDIDevices {
+		return errdefs.InvalidField("CDI_devices", fmt.Sprintf("%d devices, more than %d", len(devices), maxCDIDevices))
+	}
+	for i, name := range devices {
+		if len(name) > maxCDIName {
+			return errdefs.InvalidField(fmt.Sprintf("CDI_devices[%d]", i), fmt.Sprintf("longer than %d bytes", maxCDIName))
+		}
+		if _, _, _, err := parser.ParseQualifiedName(name); err != nil {
+			return errdefs.InvalidField(fmt.Sprintf("CDI_devices[%d]", i), err.Error())
+		}
+	}
+	return m.injectCDI(s, devices)
+}

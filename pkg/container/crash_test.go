@@ -19,6 +19,9 @@ import (
 // runs, and abandoning the managers.
 func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 	e := newEnv(t)
+	// With NRI on, so that a crash while plugins look at it is undone too.
+	e.nri = &fakeNRI{}
+	e.open(t)
 	ctx := context.Background()
 	sb := e.pod(t, "crash", sandbox.ModeContainer)
 	cfg := config("crash", "sleep 1000")
@@ -63,7 +66,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		}
 	}
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"image", "layer", "mount", "volume", "bundle", "oci", "state"} {
+	for _, want := range []string{"image", "layer", "mount", "volume", "bundle", "nri", "oci", "state"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Create never crashed at step %q", want)
 		}

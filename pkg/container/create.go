@@ -97,7 +97,13 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 		m.index.Forget(id)
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	err = m.create(ctx, c, pod, img, cfg)
+	// From before plugins are told until the container is published, a
+	// plugin that connects waits: it finds the container in its
+	// synchronisation.
+	unblock := m.nriBlockSync()
+	defer unblock()
+	told := false
+	err = m.create(ctx, c, pod, img, cfg, &told)
 	if err == nil {
 		c.State = StateCreated
 		// Until this succeeds the stored record still says creating.
@@ -107,11 +113,19 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	}
 	if err != nil {
 		c.State = StateCreating
+		if told {
+			// Plugins that adjusted it release what they set aside.
+			undoCtx := context.WithoutCancel(ctx)
+			m.nriNotify(undoCtx, "StopContainer", c, NRI.StopContainer)
+			m.nriNotify(undoCtx, "RemoveContainer", c, NRI.RemoveContainer)
+		}
 		m.undo(context.WithoutCancel(ctx), c, err)
 		return nil, err
 	}
 	m.publish(c)
 	m.watch(id)
+	unblock()
+	m.nriNotify(ctx, "PostCreateContainer", c, NRI.PostCreateContainer)
 	klog.InfoS("Created container", "container", id, "pod", pod.ID, "name", md.Name, "image", c.ImageID)
 	return clone(c), nil
 }
@@ -179,7 +193,10 @@ func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
 
 // create makes the container's layer, bundle and OCI container, as c says.
 // Its errors name the container.
-func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig) error {
+//
+// NRI plugins are told once the spec is built, and their adjustments are
+// applied to it before anything reads it; told is set once they were.
+func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig, told *bool) error {
 	if err := m.step("layer"); err != nil {
 		return err
 	}
@@ -239,6 +256,20 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	if err := m.injectCDI(s, devices); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if m.opts.NRI != nil {
+		if err := m.step("nri"); err != nil {
+			return err
+		}
+		*told = true
+		before := limitsOf(s)
+		if err := m.opts.NRI.CreateContainer(ctx, pod, clone(c), s); err != nil {
+			return fmt.Errorf("container %s: NRI CreateContainer: %w", c.ID, err)
+		}
+		if limitsOf(s) != before {
+			// ContainerStatus reports the resources the container got.
+			c.Resources = resourcesFromSpec(s, c.Resources)
+		}
 	}
 	if s.Process.ApparmorProfile == apparmor.DefaultProfile {
 		// Loaded on first use, and again if an admin unloaded it.

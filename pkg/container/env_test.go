@@ -45,6 +45,8 @@ type env struct {
 	observer StartObserver
 	// cdiDirs are the CDI spec directories.
 	cdiDirs []string
+	// nri, when set, is told of the containers' lifecycle.
+	nri NRI
 }
 
 // noNetwork attaches pods to no network: the tests need the pods' network
@@ -149,7 +151,7 @@ func (e *env) open(t *testing.T) {
 	e.pods = pods
 	m, err := NewManager(ctx, Options{
 		StateDir: e.state, Store: s, Runtime: rt, Images: e.images, Pods: pods, Cgroups: e.cgroups,
-		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer, CDISpecDirs: e.cdiDirs,
+		CgroupDriver: driver, DefaultPidsLimit: e.pidsLimit, Observer: e.observer, CDISpecDirs: e.cdiDirs, NRI: e.nri,
 		CheckpointDir: filepath.Join(e.dir, "root", "checkpoints"),
 	})
 	if err != nil {

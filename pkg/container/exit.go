@@ -114,7 +114,13 @@ func (m *Manager) recordExit(c *Container, w *exitWatch, reason, message string)
 		c.Message = message
 	}
 	klog.InfoS("Container exited", "container", c.ID, "exitCode", c.ExitCode, "reason", c.Reason)
-	return m.save(c)
+	if err := m.save(c); err != nil {
+		return err
+	}
+	// Stopped or exited on its own, the container stops once: plugins
+	// are told here, and only here.
+	m.nriNotify(m.ctx, "StopContainer", c, NRI.StopContainer)
+	return nil
 }
 
 // exitReason says why a container with a known exit code ended: the OOM

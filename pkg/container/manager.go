@@ -45,7 +45,7 @@ type Options struct {
 	// crash left there is removed at start. Empty: CheckpointContainer is
 	// unavailable.
 	CheckpointDir string
-	Pods   Pods
+	Pods          Pods
 	// Cgroups is the cgroup v2 hierarchy the containers' cgroups are in:
 	// read for OOM kills when a container exits, and used to remove the
 	// cgroup of a container whose OCI state was lost. Without it no exit
@@ -65,6 +65,9 @@ type Options struct {
 	CDISpecDirs []string
 	// Observer, when set, is told how long each start took.
 	Observer StartObserver
+	// NRI, when set, tells NRI plugins of every container's lifecycle
+	// and applies their adjustments.
+	NRI NRI
 }
 
 // StartObserver is told how long starting a container's process took and

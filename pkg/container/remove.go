@@ -31,6 +31,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.records.Delete(cur.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
+	if cur.State == StateCreated || cur.State == StateRunning {
+		// Killed by its removal: plugins see it stop before it goes.
+		m.nriNotify(ctx, "StopContainer", cur, NRI.StopContainer)
+	}
+	m.nriNotify(ctx, "RemoveContainer", cur, NRI.RemoveContainer)
 	m.forget(cur.ID)
 	klog.InfoS("Removed container", "container", cur.ID)
 	return nil

@@ -24,6 +24,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if cur.State != StateCreated {
 		return fmt.Errorf("container %s is %s, not created: %w", cur.ID, cur.State, errdefs.ErrFailedPrecondition)
 	}
+	// Plugins are told before the process may run; one that fails keeps
+	// the container created, for kubelet to retry or remove.
+	if err := m.nriStart(ctx, cur); err != nil {
+		return fmt.Errorf("start container %s: %w", cur.ID, err)
+	}
 	// Taken before: the process may exit before Start returns.
 	startedAt := time.Now()
 	err = m.opts.Runtime.Start(ctx, cur.ID)
@@ -46,6 +51,7 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err := m.save(cur); err != nil {
 		return err
 	}
+	m.nriNotify(ctx, "PostStartContainer", cur, NRI.PostStartContainer)
 	klog.InfoS("Started container", "container", cur.ID, "pid", cur.Pid)
 	return nil
 }

@@ -67,7 +67,6 @@ func (f *fakeContainers) Checkpoint(_ context.Context, id, _ string) error {
 	return f.call("checkpoint", id)
 }
 
-
 func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, []byte, int32, error) {
 	if err := f.call("exec", id); err != nil {
 		return nil, nil, 0, err

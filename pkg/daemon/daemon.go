@@ -25,6 +25,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/metrics"
 	"github.com/crisp-runtime/crisp/pkg/network"
+	"github.com/crisp-runtime/crisp/pkg/nri"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
@@ -74,13 +75,32 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	sandboxes, err := sandbox.NewManager(ctx, sandbox.Options{
+	// NRI is off unless enabled; then plugins see every pod and container
+	// from the managers' first event on.
+	var plugins *nri.NRI
+	if cfg.NRI.Enable {
+		plugins, err = nri.New(nri.Options{
+			SocketPath:          cfg.NRI.SocketPath,
+			PluginPath:          cfg.NRI.PluginPath,
+			PluginConfigPath:    cfg.NRI.PluginConfigPath,
+			RegistrationTimeout: cfg.NRI.RegistrationTimeout.Duration,
+			RequestTimeout:      cfg.NRI.RequestTimeout.Duration,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	sandboxOpts := sandbox.Options{
 		StateDir:     cfg.State,
 		Store:        meta,
 		Network:      netm,
 		Cgroups:      hierarchy,
 		CgroupDriver: cfg.EffectiveCgroupDriver(),
-	})
+	}
+	if plugins != nil {
+		sandboxOpts.NRI = plugins
+	}
+	sandboxes, err := sandbox.NewManager(ctx, sandboxOpts)
 	if err != nil {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
@@ -123,6 +143,9 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	if prom != nil {
 		containerOpts.Observer = prom
 	}
+	if plugins != nil {
+		containerOpts.NRI = plugins
+	}
 	containers, err := container.NewManager(ctx, containerOpts)
 	if err != nil {
 		return fmt.Errorf("containers: %w", err)
@@ -130,6 +153,15 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	// Closing stops watching for exits; the containers keep running.
 	defer containers.Close()
 	sandboxes.SetContainerStopper(containers)
+	if plugins != nil {
+		if err := plugins.Start(sandboxes, containers); err != nil {
+			return err
+		}
+		// Stopped before the managers close: no plugin is told of
+		// anything after.
+		defer plugins.Stop()
+		klog.InfoS("Serving NRI plugins", "socket", cfg.NRI.SocketPath, "pluginPath", cfg.NRI.PluginPath)
+	}
 	streams, err := streaming.Start(ctx, streaming.Options{
 		Address:               cfg.Stream.ListenAddress(),
 		IdleTimeout:           cfg.Stream.IdleTimeout.Duration,

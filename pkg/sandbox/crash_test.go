@@ -14,6 +14,9 @@ import (
 // nothing of Run's own cleanup runs, and abandoning the manager.
 func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 	e := newEnv(t)
+	// With NRI on, so that a crash while plugins look at it is undone too.
+	e.nri = &fakeNRI{}
+	e.open(t)
 	ctx := context.Background()
 	var crashed []string
 	for i := 0; ; i++ {
@@ -58,7 +61,7 @@ func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 		}
 	}
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"files", "shm", "cgroup", "namespaces", "reaper", "reaper record", "pid namespace", "network", "hosts"} {
+	for _, want := range []string{"files", "shm", "cgroup", "namespaces", "reaper", "reaper record", "pid namespace", "network", "hosts", "nri"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Run never crashed at step %q", want)
 		}

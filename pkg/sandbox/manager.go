@@ -44,6 +44,8 @@ type Options struct {
 	// RuntimeHandlers are the handler names pods may ask for; "" is the
 	// default handler and always allowed.
 	RuntimeHandlers []string
+	// NRI, when set, tells NRI plugins of every pod's lifecycle.
+	NRI NRI
 }
 
 // Manager runs pod sandboxes.

@@ -33,6 +33,8 @@ type env struct {
 	m                            *Manager
 	// network, when set, is the Network the managers use instead of net.
 	network Network
+	// nri, when set, is told of the pods' lifecycle.
+	nri NRI
 
 	// podCgroups are the cgroups of every pod this env's managers planned,
 	// made or not: other test packages run pods on the same hierarchy at
@@ -93,7 +95,7 @@ func (e *env) open(t *testing.T) {
 		nw = e.network
 	}
 	m, err := NewManager(context.Background(), Options{
-		StateDir: e.state, Store: s, Network: nw, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs,
+		StateDir: e.state, Store: s, Network: nw, Cgroups: e.cgroups, CgroupDriver: cgroups.DriverCgroupfs, NRI: e.nri,
 	})
 	if err != nil {
 		t.Fatal(err)

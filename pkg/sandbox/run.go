@@ -56,7 +56,22 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 		m.index.Forget(id)
 		return nil, err
 	}
+	// From before plugins are told until the pod is published, a plugin
+	// that connects waits: it finds the pod in its synchronisation.
+	unblock := m.nriBlockSync()
+	defer unblock()
 	err = m.create(ctx, sb)
+	told := false
+	if err == nil && m.opts.NRI != nil {
+		// The pod is not published yet: while plugins look at it, List
+		// and Status do not show it, and no container can be made in it.
+		if err = m.step("nri"); err == nil {
+			if err = m.opts.NRI.RunPodSandbox(ctx, sb); err != nil {
+				err = fmt.Errorf("NRI RunPodSandbox: %w", err)
+			}
+			told = err == nil
+		}
+	}
 	if err == nil {
 		sb.State = StateReady
 		// Until this succeeds the stored record still says creating.
@@ -64,6 +79,9 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	if err != nil {
 		sb.State = StateCreating
+		if told {
+			m.nriRemoved(context.WithoutCancel(ctx), sb)
+		}
 		m.undo(context.WithoutCancel(ctx), sb)
 		return nil, err
 	}

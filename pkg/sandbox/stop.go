@@ -20,7 +20,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
-	stopErr := m.stopParts(ctx, cur)
+	stopErr := m.stopParts(ctx, cur, cur.State == StateReady)
 	if cur.State == StateReady {
 		cur.State = StateNotReady
 	}
@@ -45,10 +45,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
+	wasReady := cur.State == StateReady
 	if cur.State == StateReady {
 		cur.State = StateNotReady
 	}
-	if err := m.teardown(ctx, cur); err != nil {
+	if err := m.teardownNotify(ctx, cur, wasReady); err != nil {
 		if perr := m.records.Put(cur.ID, cur); perr != nil {
 			klog.ErrorS(perr, "Saving pod sandbox record", "pod", cur.ID)
 		}
@@ -58,18 +59,24 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.records.Delete(cur.ID); err != nil {
 		return err
 	}
+	m.nriRemoved(ctx, cur)
 	m.index.Forget(cur.ID)
 	return nil
 }
 
 // stopParts stops what a not-ready pod must not keep running: its
 // containers, its network attachment and its PID namespace. Idempotent.
-func (m *Manager) stopParts(ctx context.Context, sb *Sandbox) error {
+// A pod that was ready is told to NRI plugins as stopping once its
+// containers stopped, while its network and namespaces are still there.
+func (m *Manager) stopParts(ctx context.Context, sb *Sandbox, wasReady bool) error {
 	var errs []error
 	if m.containers != nil {
 		if err := m.containers.StopPodContainers(ctx, sb.ID); err != nil {
 			errs = append(errs, fmt.Errorf("stop containers: %w", err))
 		}
+	}
+	if wasReady {
+		m.nriStopped(ctx, sb)
 	}
 	errs = append(errs, m.detach(ctx, sb))
 	if err := sb.Reaper.stop(); err != nil {
@@ -118,6 +125,12 @@ func (m *Manager) detach(ctx context.Context, sb *Sandbox) error {
 // whose CNI DEL must be retried (see detach) keeps its namespaces and files
 // for the retry.
 func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
+	return m.teardownNotify(ctx, sb, false)
+}
+
+// teardownNotify is teardown of a pod that, when wasReady, is told to NRI
+// plugins as stopping.
+func (m *Manager) teardownNotify(ctx context.Context, sb *Sandbox, wasReady bool) error {
 	var errs []error
 	if m.containers != nil {
 		// Containers hold bind mounts of the pod's files and namespaces.
@@ -125,7 +138,7 @@ func (m *Manager) teardown(ctx context.Context, sb *Sandbox) error {
 			errs = append(errs, fmt.Errorf("remove containers: %w", err))
 		}
 	}
-	if err := m.stopParts(ctx, sb); err != nil {
+	if err := m.stopParts(ctx, sb, wasReady); err != nil {
 		errs = append(errs, err)
 		if sb.NetworkAttached {
 			return errors.Join(errs...)
