@@ -31,6 +31,11 @@ fi
 
 # kubelet for the kubelet end-to-end test (hack/kubelet-e2e.sh), built from
 # k8s.io/kubernetes at its pinned release.
+if ! has_module_version "$BIN/checkpointctl" github.com/checkpoint-restore/checkpointctl "$CHECKPOINTCTL_VERSION"; then
+	log "installing checkpointctl $CHECKPOINTCTL_VERSION"
+	GOBIN="$BIN" GOFLAGS=-buildvcs=false go install "github.com/checkpoint-restore/checkpointctl@$CHECKPOINTCTL_VERSION"
+fi
+
 hack/install-kubelet.sh
 
 # critest is a Go test binary: build it from the module's source.

@@ -7,6 +7,9 @@ CRISP_TAGS="containers_image_openpgp exclude_graphdriver_btrfs"
 CRI_TOOLS_VERSION=v1.37.0
 CNI_PLUGINS_VERSION=v1.10.0
 GOTESTSUM_VERSION=v1.13.0
+# checkpointctl reads CheckpointContainer's archives in the tests; v1.6.0 is
+# the newest whose dependencies the module proxy serves whole.
+CHECKPOINTCTL_VERSION=v1.6.0
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

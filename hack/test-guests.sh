@@ -38,8 +38,9 @@ step uml-nri hack/vm/vm-test.sh go-test --uml --timeout 600 --env CRISP_BIN="$PW
 # passes `criu check`: OOM kills with the systemd cgroup driver, whose scope
 # cgroups vanish with their last process, AppArmor profiles applied by the
 # executor, pods in user namespaces on Debian's 6.1 kernel (idmapped layers
-# and volumes), and checkpoint/restore with CRIU (library and `crisp oci`).
-step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
+# and volumes), and checkpoint/restore with CRIU (library, `crisp oci` and
+# CheckpointContainer's archive, read back by checkpointctl).
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 --copy "$(command -v checkpointctl)" ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).
@@ -53,7 +54,7 @@ step cgroups-e2e hack/cgroups-e2e.sh all
 # whole suite (hack/critest.sh --qemu) takes too long under TCG for make test
 # (docs/critest.md). Its log is named for hack/test.sh's critest count, not
 # the guest tests'.
-CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces'}
+CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|metrics|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces'}
 log "guest: critest-qemu"
 if ! hack/critest.sh --qemu --ginkgo.focus="$CRITEST_QEMU_FOCUS" >"$results/critest-qemu.log" 2>&1; then
 	status=1

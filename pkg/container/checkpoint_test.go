@@ -116,6 +116,20 @@ func TestCheckpointArchive(t *testing.T) {
 	if !slices.Contains(diff, "new-file") || slices.Contains(diff, "bin/busybox") {
 		t.Errorf("rootfs-diff.tar has %v; want the new file and nothing of the image", diff)
 	}
+	t.Run("checkpointctl", func(t *testing.T) {
+		ctl, err := exec.LookPath("checkpointctl")
+		if err != nil {
+			t.Skip("needs checkpointctl (hack/install-tools.sh installs it; hack/test-guests.sh copies it into the guest)")
+		}
+		out, err := exec.Command(ctl, "show", location).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.ID[:12]) || !strings.Contains(string(out), "crisp") {
+			t.Errorf("checkpointctl show: %v\n%s", err, out)
+		}
+		out, err = exec.Command(ctl, "inspect", "--ps-tree", location).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "sh") {
+			t.Errorf("checkpointctl inspect --ps-tree: %v\n%s", err, out)
+		}
+	})
 	got, err := e.m.Get(c.ID)
 	if err != nil || got.State != StateRunning {
 		t.Fatalf("after the checkpoint: %+v, %v; want running", got, err)
