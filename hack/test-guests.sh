@@ -54,7 +54,7 @@ step cgroups-e2e hack/cgroups-e2e.sh all
 # whole suite (hack/critest.sh --qemu) takes too long under TCG for make test
 # (docs/critest.md). Its log is named for hack/test.sh's critest count, not
 # the guest tests'.
-CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|metrics|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces'}
+CRITEST_QEMU_FOCUS=${CRITEST_QEMU_FOCUS:-'OOMKilled|stats|metrics|basic operations on (PodSandbox|container)|Privileged is true|AppArmor|UserNamespaces|readonly mount'}
 log "guest: critest-qemu"
 if ! hack/critest.sh --qemu --ginkgo.focus="$CRITEST_QEMU_FOCUS" >"$results/critest-qemu.log" 2>&1; then
 	status=1

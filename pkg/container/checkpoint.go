@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
@@ -25,7 +26,7 @@ import (
 // checkpoint/ with dump.log, rootfs-diff.tar and deleted.files (what the
 // container changed in its root file system). The container keeps running.
 // The archive, readable by root only, appears at location whole or not at
-// all, and never replaces a file there. ctx bounds the whole checkpoint; a
+// all (a crash leaves nothing there), and never replaces a file. ctx bounds the whole checkpoint; a
 // failed one leaves the container running and nothing at location.
 func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	c, unlock, err := m.index.Acquire(id)
@@ -142,22 +143,16 @@ func openArchiveDir(location string) (*os.File, string, error) {
 	return dir, name, nil
 }
 
-// writeArchive writes an uncompressed tar of work to name in dir: first
-// to a temporary file there, then renamed without replacing anything, so
-// that the archive is whole or absent.
-func writeArchive(ctx context.Context, dir *os.File, name, work string) (retErr error) {
-	tmp := fmt.Sprintf(".%s.%d.tmp", name, time.Now().UnixNano())
-	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+// writeArchive writes an uncompressed tar of work to name in dir, whole or
+// not at all: into an unnamed file in dir (O_TMPFILE), which a crash
+// leaves nowhere, then linked under name, which never replaces a file.
+func writeArchive(ctx context.Context, dir *os.File, name, work string) error {
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("location: create %s in %s: %w", tmp, dir.Name(), err)
+		return fmt.Errorf("location: the file system of %s has no unnamed files (O_TMPFILE): %w", dir.Name(), err)
 	}
-	f := os.NewFile(uintptr(fd), tmp)
-	defer func() {
-		f.Close()
-		if retErr != nil {
-			_ = unix.Unlinkat(int(dir.Fd()), tmp, 0)
-		}
-	}()
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
 	r, err := archive.TarWithOptions(work, &archive.TarOptions{Compression: archive.Uncompressed})
 	if err != nil {
 		return fmt.Errorf("archive checkpoint: %w", err)
@@ -169,10 +164,11 @@ func writeArchive(ctx context.Context, dir *os.File, name, work string) (retErr 
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("write checkpoint archive: %w", err)
 	}
-	if err := unix.Renameat2(int(dir.Fd()), tmp, int(dir.Fd()), name, unix.RENAME_NOREPLACE); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return errdefs.InvalidField("location", fmt.Sprintf("%s exists; a checkpoint never replaces a file", filepath.Join(dir.Name(), name)))
-		}
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+	if errors.Is(err, unix.EEXIST) {
+		return errdefs.InvalidField("location", fmt.Sprintf("%s exists; a checkpoint never replaces a file", filepath.Join(dir.Name(), name)))
+	}
+	if err != nil {
 		return fmt.Errorf("location: %w", err)
 	}
 	return nil

@@ -193,3 +193,39 @@ func TestCheckpointRefusals(t *testing.T) {
 		t.Errorf("refused checkpoints left files: %d entries", len(entries))
 	}
 }
+
+// An archive appears whole under its name, never replaces a file, and a
+// write cut short leaves nothing in the directory.
+func TestWriteArchive(t *testing.T) {
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "config.dump"), []byte(`{"id":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	dir, name, err := openArchiveDir(filepath.Join(out, "a.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if err := writeArchive(context.Background(), dir, name, work); err != nil {
+		t.Fatal(err)
+	}
+	if names := untar(t, filepath.Join(out, "a.tar"), t.TempDir()); !slices.Contains(names, "config.dump") {
+		t.Errorf("archive has %v", names)
+	}
+	before, _ := os.ReadFile(filepath.Join(out, "a.tar"))
+	if err := writeArchive(context.Background(), dir, name, t.TempDir()); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("a second archive under the same name: %v, want refused", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "a.tar")); !slices.Equal(before, after) {
+		t.Error("the first archive was replaced")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := writeArchive(ctx, dir, "b.tar", work); err == nil {
+		t.Error("a canceled write succeeded")
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("the directory has %d entries, want only the first archive", len(entries))
+	}
+}
