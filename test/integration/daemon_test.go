@@ -104,8 +104,8 @@ func TestDaemonServesCRI(t *testing.T) {
 		t.Errorf("cgroup driver = %v, want the --cgroup-driver flag's cgroupfs", rc.Linux.CgroupDriver)
 	}
 
-	_, err = c.CheckpointContainer(ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: "x"})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointContainer") {
+	_, err = c.CheckpointPod(ctx(t), &runtimeapi.CheckpointPodRequest{PodSandboxId: "x"})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointPod") {
 		t.Errorf("unbuilt RPC: %v, want Unimplemented naming it", err)
 	}
 }
