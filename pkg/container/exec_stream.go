@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/klog/v2"
@@ -51,6 +53,9 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Re
 	}
 	p := execProcess(s.Process, cmd)
 	p.Terminal = tty
+	if tty {
+		p.ConsoleSize = firstSize(ctx, resize)
+	}
 
 	sio := &streamIO{stdin: stdin, stdout: stdout, stderr: stderr, resize: resize, done: make(chan struct{})}
 	if tty {
@@ -109,6 +114,31 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Re
 		klog.V(2).InfoS("Exec output still open after the process exited", "container", c.ID, "cmd", cmd)
 	}
 	return int32(r.st.Code), nil
+}
+
+// firstResizeWait bounds the wait for the client's first terminal size.
+const firstResizeWait = 250 * time.Millisecond
+
+// firstSize is the terminal size the client sends as the stream opens
+// (kubectl and crictl send their terminal's at once), for the terminal to
+// have it from the start: a process that asks for its size at once (stty,
+// a shell drawing its prompt) would otherwise find 0x0 until the first
+// resize lands. nil when none comes within firstResizeWait.
+func firstSize(ctx context.Context, resize <-chan remotecommand.TerminalSize) *specs.Box {
+	if resize == nil {
+		return nil
+	}
+	timer := time.NewTimer(firstResizeWait)
+	defer timer.Stop()
+	select {
+	case size, ok := <-resize:
+		if ok && size.Width > 0 && size.Height > 0 {
+			return &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
+		}
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // streamIO connects an exec'd process's stdio to the caller's streams:

@@ -151,6 +151,18 @@ func TestExecStreams(t *testing.T) {
 		}
 	})
 
+	t.Run("the first size is the terminal's from the start", func(t *testing.T) {
+		// The client sends its size as the stream opens; a process that
+		// asks at once must not find 0x0.
+		resize := make(chan remotecommand.TerminalSize, 1)
+		resize <- remotecommand.TerminalSize{Width: 90, Height: 25}
+		var stdout streamBuffer
+		code, err := e.m.Exec(ctx, c.ID, []string{"sh", "-c", "stty size"}, nil, &stdout, nil, true, resize)
+		if err != nil || code != 0 || stdout.String() != "25 90\r\n" {
+			t.Errorf("stty size = %q, %d, %v; want 25 90", stdout.String(), code, err)
+		}
+	})
+
 	t.Run("the end of stdin hangs the terminal up", func(t *testing.T) {
 		// The deadline only keeps a broken test from hanging.
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
