@@ -164,8 +164,14 @@ func nsOwner(t *testing.T, path string) string {
 // pod's root owns the host root's files in it and what it writes belongs
 // to the host's root on the host, as without a user namespace. On-disk ids
 // read as the pod's ids: host uid 4242's file is the pod's uid 4242's, and
-// a file of an id beyond the pod's 65536 is nobody's.
+// a file of an id beyond the pod's 65536 is nobody's. The same with the
+// volume carrying the pod's maps as its own, as kubelet sends it.
 func TestUserNamespaceVolumeKeepsHostOwners(t *testing.T) {
+	t.Run("no maps", func(t *testing.T) { testUserNamespaceVolume(t, false) })
+	t.Run("the pod's maps", func(t *testing.T) { testUserNamespaceVolume(t, true) })
+}
+
+func testUserNamespaceVolume(t *testing.T, kubeletMaps bool) {
 	e := newEnv(t)
 	sb := e.usernsPod(t, "usernsvol")
 	vol := t.TempDir()
@@ -186,6 +192,10 @@ func TestUserNamespaceVolumeKeepsHostOwners(t *testing.T) {
 	}
 	cfg := config("vol", `stat -c '%n %u:%g' /vol/host-root /vol/host-user /vol/unmapped; echo data > /vol/written && mkdir /vol/dir && echo wrote; echo ready; sleep 1000`)
 	cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/vol", HostPath: vol}}
+	if kubeletMaps {
+		maps := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: usernsHostRoot, Length: 65536}}
+		cfg.Mounts[0].UidMappings, cfg.Mounts[0].GidMappings = maps, maps
+	}
 	c := e.run(t, sb, cfg)
 	waitLog(t, c.LogPath, "ready")
 	out := logLines(t, c.LogPath)

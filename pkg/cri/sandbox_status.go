@@ -50,6 +50,9 @@ func sandboxStatus(sb *sandbox.Sandbox) *runtimeapi.PodSandboxStatus {
 			Network: criNamespaceMode(sb.Spec.NetworkMode),
 			Pid:     criNamespaceMode(sb.Spec.PIDMode),
 			Ipc:     criNamespaceMode(sb.Spec.IPCMode),
+			// crictl inspectp shows whether the pod has a user namespace
+			// of its own, and its maps.
+			UsernsOptions: criUserNamespace(sb.Spec.UserNS),
 		}}},
 	}
 	for i, ip := range sb.IPs {
@@ -60,6 +63,22 @@ func sandboxStatus(sb *sandbox.Sandbox) *runtimeapi.PodSandboxStatus {
 		st.Network.AdditionalIps = append(st.Network.AdditionalIps, &runtimeapi.PodIP{Ip: ip.String()})
 	}
 	return st
+}
+
+// criUserNamespace reports a pod's user namespace as RunPodSandbox took it:
+// POD with its maps, or NODE for the host's.
+func criUserNamespace(u *sandbox.UserNamespace) *runtimeapi.UserNamespace {
+	if u == nil {
+		return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
+	}
+	maps := func(in []sandbox.IDMapping) []*runtimeapi.IDMapping {
+		out := make([]*runtimeapi.IDMapping, 0, len(in))
+		for _, m := range in {
+			out = append(out, &runtimeapi.IDMapping{ContainerId: m.ContainerID, HostId: m.HostID, Length: m.Size})
+		}
+		return out
+	}
+	return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps(u.UIDs), Gids: maps(u.GIDs)}
 }
 
 func sandboxMetadata(sb *sandbox.Sandbox) *runtimeapi.PodSandboxMetadata {

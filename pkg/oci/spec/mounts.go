@@ -42,6 +42,9 @@ func buildMounts(c *Container) ([]specs.Mount, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if err := checkMountIDMappings(c); err != nil {
+		return nil, "", err
+	}
 	covered := func(dst string) bool {
 		for _, m := range user {
 			if dst == m.Destination || strings.HasPrefix(dst, m.Destination+"/") {
@@ -120,9 +123,6 @@ func configMounts(cms []*runtimeapi.Mount, imageVolumes map[int]string, rro bool
 		field := fmt.Sprintf("mounts[%d]", i)
 		if m == nil {
 			return nil, "", errdefs.InvalidField(field, "must be set")
-		}
-		if len(m.GetUidMappings())+len(m.GetGidMappings()) > 0 {
-			return nil, "", fmt.Errorf("%s.uidMappings: id-mapped mounts are not supported yet: %w", field, errdefs.ErrNotImplemented)
 		}
 		dst := m.GetContainerPath()
 		if !filepath.IsAbs(dst) || filepath.Clean(dst) != dst {

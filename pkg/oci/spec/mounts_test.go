@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // podFiles writes a pod's resolv.conf, hosts and hostname.
@@ -208,10 +205,6 @@ func TestConfigMountErrors(t *testing.T) {
 	mounts, _, err := configMounts([]*runtimeapi.Mount{rro}, nil, true)
 	if err != nil || !slices.Contains(mounts[0].Options, "rro") || !slices.Contains(mounts[0].Options, "rprivate") {
 		t.Errorf("recursive read-only mount: %+v, %v; want rro and rprivate among its options", mounts, err)
-	}
-	idmapped := &runtimeapi.Mount{ContainerPath: "/data", HostPath: dir, UidMappings: []*runtimeapi.IDMapping{{HostId: 1000, Length: 1}}}
-	if _, _, err := configMounts([]*runtimeapi.Mount{idmapped}, nil, true); !errors.Is(err, errdefs.ErrNotImplemented) {
-		t.Errorf("id-mapped mount: error %v, want not implemented", err)
 	}
 }
 

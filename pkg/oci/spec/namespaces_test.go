@@ -115,6 +115,52 @@ func TestUserNamespaces(t *testing.T) {
 	}
 }
 
+// kubelet sends each volume of a hostUsers: false pod with the pod's maps:
+// taken, and idmapped through the pod's user namespace. Other maps, or maps
+// in a pod without a user namespace, are refused.
+func TestMountIDMappings(t *testing.T) {
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1 << 20, Size: 65536}}
+	criMaps := func(host uint32) []*runtimeapi.IDMapping {
+		return []*runtimeapi.IDMapping{{ContainerId: 0, HostId: host, Length: 65536}}
+	}
+	build := func(userns bool, uids, gids []*runtimeapi.IDMapping) (*specs.Spec, error) {
+		return Build(testContainer(t, func(c *Container) {
+			if userns {
+				c.Pod.UserNS = "/run/crisp/ns/user/pod"
+				c.Pod.UIDMappings, c.Pod.GIDMappings = maps, maps
+				sc(c).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}}
+			}
+			c.Config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/", UidMappings: uids, GidMappings: gids}}
+		}))
+	}
+	s, err := build(true, criMaps(1<<20), criMaps(1<<20))
+	if err != nil {
+		t.Fatalf("a volume with the pod's maps: %v", err)
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == "/data" && (!reflect.DeepEqual(m.UIDMappings, maps) || !reflect.DeepEqual(m.GIDMappings, maps)) {
+			t.Errorf("volume maps %v %v, want the pod's %v", m.UIDMappings, m.GIDMappings, maps)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		userns     bool
+		uids, gids []*runtimeapi.IDMapping
+		field      string
+	}{
+		{"no pod user namespace", false, criMaps(1 << 20), criMaps(1 << 20), "mounts[0].uid_mappings"},
+		{"other uid maps", true, criMaps(2 << 20), criMaps(1 << 20), "mounts[0].uid_mappings"},
+		{"other gid maps", true, criMaps(1 << 20), criMaps(2 << 20), "mounts[0].gid_mappings"},
+		{"uid maps only", true, criMaps(1 << 20), nil, "mounts[0].gid_mappings"},
+		{"gid maps only", true, nil, criMaps(1 << 20), "mounts[0].uid_mappings"},
+	} {
+		_, err := build(tc.userns, tc.uids, tc.gids)
+		if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: error %v, want not implemented naming %s", tc.name, err, tc.field)
+		}
+	}
+}
+
 func nsString(nss []specs.LinuxNamespace) string {
 	s := ""
 	for i, ns := range nss {

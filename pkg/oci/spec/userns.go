@@ -1,9 +1,13 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // applyUserNamespace makes the spec of a container in a pod with its own
@@ -28,4 +32,39 @@ func applyUserNamespace(s *specs.Spec, c *Container) {
 			}
 		}
 	}
+}
+
+// checkMountIDMappings takes config.mounts' own uid and gid maps only where
+// they are the pod's: kubelet sends every volume of a hostUsers: false pod
+// with the pod's maps, and applyUserNamespace idmaps such volumes through
+// the pod's user namespace anyway. Other maps would need a user namespace
+// per mount, which crisp does not make.
+func checkMountIDMappings(c *Container) error {
+	for i, m := range c.Config.GetMounts() {
+		if len(m.GetUidMappings())+len(m.GetGidMappings()) == 0 {
+			continue
+		}
+		field := fmt.Sprintf("mounts[%d].uid_mappings", i)
+		switch {
+		case c.Pod.UserNS == "":
+			return fmt.Errorf("%s: id-mapped mounts outside a pod's own user namespace are not supported: %w", field, errdefs.ErrNotImplemented)
+		case !sameIDMappings(m.GetUidMappings(), c.Pod.UIDMappings):
+			return fmt.Errorf("%s: maps other than the pod's are not supported: %w", field, errdefs.ErrNotImplemented)
+		case !sameIDMappings(m.GetGidMappings(), c.Pod.GIDMappings):
+			return fmt.Errorf("mounts[%d].gid_mappings: maps other than the pod's are not supported: %w", i, errdefs.ErrNotImplemented)
+		}
+	}
+	return nil
+}
+
+func sameIDMappings(cri []*runtimeapi.IDMapping, pod []specs.LinuxIDMapping) bool {
+	if len(cri) != len(pod) {
+		return false
+	}
+	for i, m := range cri {
+		if m.GetContainerId() != pod[i].ContainerID || m.GetHostId() != pod[i].HostID || m.GetLength() != pod[i].Size {
+			return false
+		}
+	}
+	return true
 }

@@ -356,6 +356,41 @@ scenario_net() {
 	check "net: crisp's pod reaper holds the shared PID namespace" has_reaper
 }
 
+# scenario_userns checks a hostUsers: false pod: kubelet's id range reaches
+# crisp as userns_options, and the container's root is that range's first
+# host id, not the host's root.
+scenario_userns() {
+	expect 300 "userns: kubelet runs the hostUsers: false pod e2e-userns (crictl pods: Ready)" pods_ready e2e-userns
+	expect 60 "userns: its container is Running" running e2e-userns sleeper
+	local pod id opts mode host len gmode ghost
+	pod=$(pod_id e2e-userns)
+	id=$(ctr_id e2e-userns sleeper running)
+	[[ -n $pod && -n $id ]] || { fail "userns: pod e2e-userns is not running"; return; }
+	opts='.status.linux.namespaces.options.usernsOptions'
+	mode=$(inspectp "$pod" "{{$opts.mode}}")
+	host=$(inspectp "$pod" "{{with index $opts.uids 0}}{{.containerId}} {{.hostId}}{{end}}")
+	len=$(inspectp "$pod" "{{with index $opts.uids 0}}{{.length}}{{end}}")
+	gmode=$(inspectp "$pod" "{{len $opts.uids}} {{len $opts.gids}}")
+	ghost=$(inspectp "$pod" "{{with index $opts.gids 0}}{{.containerId}} {{.hostId}} {{.length}}{{end}}")
+	# kubelet's default range: 65536 ids a pod, from host id 65536 on.
+	check "userns: the sandbox status has userns_options mode POD with kubelet's maps (uids: 0 -> ${host#* }, $len ids; gids: $ghost)" \
+		eval '[[ $mode == POD && $gmode == "1 1" && $host =~ ^0\ [1-9][0-9]*$ && $len == 65536 &&
+			$(( ${host#* } % 65536 )) == 0 && $ghost == "$host $len" ]]'
+	host=${host#* }
+	local uid map
+	uid=$(crictl exec -s "$id" id -u 2>&1 || true)
+	check "userns: id -u in the container is 0 ($uid)" test "$uid" = 0
+	map=$(crictl exec -s "$id" cat /proc/self/uid_map 2>&1 || true)
+	map=$(awk '{ $1 = $1; print }' <<<"$map")
+	check "userns: the container's /proc/self/uid_map is kubelet's mapping ($map), not the host's" \
+		test "$map" = "0 $host 65536"
+	local pid huid
+	pid=$(inspect "$id" '{{.info.pid}}')
+	huid=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status" 2>/dev/null)
+	check "userns: on the host the container's process (pid $pid) runs as the unprivileged uid $host (Uid: $huid)" \
+		eval '[[ $host -gt 0 && $huid == "$host $host $host $host" ]]'
+}
+
 # scenario_remove_start deletes e2e-basic's manifest; kubelet stops the pod
 # at once, and its container garbage collection, once a minute, removes the
 # sandbox. The other scenarios run meanwhile; scenario_remove_check checks
@@ -415,7 +450,7 @@ scenario_restart() {
 teardown() {
 	rm -f "$MANIFESTS"/*.yaml
 	local p
-	all_gone() { for p in e2e-basic e2e-liveness e2e-limits e2e-net; do pod_gone "$p" || return 1; done; }
+	all_gone() { for p in e2e-basic e2e-liveness e2e-limits e2e-net e2e-userns; do pod_gone "$p" || return 1; done; }
 	expect 240 "teardown: every pod is removed after its manifest is" all_gone
 	no_pod_slices() { [[ -z $(find "$CG/kubepods.slice" -type d -name '*-pod*.slice' 2>/dev/null) ]]; }
 	expect 60 "teardown: no pod cgroup is left under kubepods.slice" no_pod_slices
@@ -443,7 +478,7 @@ main() {
 	install_crisp
 	install -d "$MANIFESTS"
 	local m
-	for m in basic liveness limits net; do
+	for m in basic liveness limits net userns; do
 		install -m 0644 "$HERE/manifests/$m.yaml" "$MANIFESTS/$m.yaml"
 	done
 	start_kubelet
@@ -453,6 +488,7 @@ main() {
 	scenario_remove_start
 	scenario_limits
 	scenario_net
+	scenario_userns
 	scenario_liveness
 	scenario_remove_check
 	scenario_restart
