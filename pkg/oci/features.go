@@ -57,7 +57,7 @@ func Features() *features.Features {
 			Apparmor:        &features.Apparmor{Enabled: &yes},
 			Selinux:         &features.Selinux{Enabled: &no},
 			IntelRdt:        &features.IntelRdt{Enabled: &no},
-			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &yes}},
 		},
 		Annotations: map[string]string{"io.github.crisp-runtime.crisp.version": version.Version()},
 	}

@@ -4,20 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
-// checkIDMaps refuses idmapped mounts crisp cannot make: only through a
-// user namespace joined by path (the parent opens it before the init
-// starts), in a new mount namespace, and with the container's own maps, the
-// only ones that namespace has.
+// checkIDMaps refuses idmapped mounts crisp cannot make: only bind
+// mounts, in a container with a user namespace (new or joined by path) and
+// a new mount namespace, whose caller opens and idmaps their sources before
+// the init attaches them.
 func checkIDMaps(spec *specs.Spec, plan nsPlan) error {
-	joined := plan.join[specs.UserNamespace] != "" && plan.isNew(specs.MountNamespace)
+	ok := plan.has(specs.UserNamespace) && plan.isNew(specs.MountNamespace)
 	for i, m := range spec.Mounts {
 		if len(m.UIDMappings)+len(m.GIDMappings) == 0 {
 			continue
@@ -27,10 +30,10 @@ func checkIDMaps(spec *specs.Spec, plan nsPlan) error {
 		switch {
 		case m.Type != "bind" && mo.flags&unix.MS_BIND == 0:
 			return errdefs.InvalidField(field, "only bind mounts are idmapped")
-		case !joined:
-			return fmt.Errorf("%s: idmapped mounts need a user namespace joined by path and a new mount namespace: %w", field, errdefs.ErrNotImplemented)
-		case !slices.Equal(m.UIDMappings, spec.Linux.UIDMappings) || !slices.Equal(m.GIDMappings, spec.Linux.GIDMappings):
-			return fmt.Errorf("%s: idmapped mounts take the container's own linux.uidMappings and linux.gidMappings only: %w", field, errdefs.ErrNotImplemented)
+		case !ok:
+			return fmt.Errorf("%s: idmapped mounts need a user namespace and a new mount namespace: %w", field, errdefs.ErrNotImplemented)
+		case len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0:
+			return errdefs.InvalidField(field, "an idmapped mount needs both uidMappings and gidMappings")
 		}
 	}
 	return nil
@@ -59,9 +62,11 @@ func (t *mountTrees) Close() {
 // a new mount namespace: the rootfs always, with its submounts (it reaches
 // the init even where a directory above it is closed to the container's
 // root, such as a 0700 bundle directory), and the bind mounts' sources
-// when the user namespace is joined by path. Without open_tree (before
-// Linux 5.2) it opens nothing and the init mounts by path, unless
-// the namespace is joined.
+// (the init, as the namespace's root, may not reach them), the idmapped
+// ones idmapped through a user namespace with their maps (the joined one
+// when the maps are its own). Without open_tree (before Linux 5.2) it
+// opens nothing and the init mounts by path, unless the namespace is
+// joined or a mount is idmapped.
 func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees, retErr error) {
 	t := &mountTrees{binds: map[int]*os.File{}}
 	if !plan.has(specs.UserNamespace) || !plan.isNew(specs.MountNamespace) {
@@ -82,7 +87,7 @@ func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees
 		userns = f
 	}
 	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if errors.Is(err, unix.ENOSYS) && userns == nil {
+	if errors.Is(err, unix.ENOSYS) && userns == nil && !hasIDMappedMount(spec) {
 		return t, nil
 	}
 	if err != nil {
@@ -96,9 +101,6 @@ func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees
 	if err != nil && !errors.Is(err, unix.ENOSYS) {
 		return nil, fmt.Errorf("root.path %s: make the copy private: %w", rootfs, err)
 	}
-	if userns == nil {
-		return t, nil
-	}
 	for i, m := range spec.Mounts {
 		mo, _, err := parseMountOptions(m.Options)
 		if err != nil {
@@ -107,19 +109,84 @@ func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees
 		if m.Type != "bind" && mo.flags&unix.MS_BIND == 0 {
 			continue
 		}
+		mapped := len(m.UIDMappings) > 0
 		rec := mo.flags&unix.MS_REC != 0
 		f, err := openBindTree(m.Source, rec)
 		if err != nil {
 			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 		t.binds[i] = f
-		if len(m.UIDMappings) > 0 {
-			if err := idmapTree(f, userns, rec); err != nil {
+		if !mapped {
+			continue
+		}
+		through := userns
+		if userns == nil || !sameMaps(m, spec) {
+			// The mount's own maps: a user namespace made with them.
+			ns, err := mappedUserNamespace(m.UIDMappings, m.GIDMappings)
+			if err != nil {
 				return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 			}
+			defer ns.Close()
+			through = ns
+		}
+		if err := idmapTree(f, through, rec); err != nil {
+			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
 	return t, nil
+}
+
+// hasIDMappedMount reports whether a mount of spec asks to be idmapped.
+func hasIDMappedMount(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sameMaps reports whether mount m's maps are the container's own.
+func sameMaps(m specs.Mount, spec *specs.Spec) bool {
+	return slices.Equal(m.UIDMappings, spec.Linux.UIDMappings) && slices.Equal(m.GIDMappings, spec.Linux.GIDMappings)
+}
+
+// mappedUserNamespace returns a user namespace with the given maps, to
+// idmap a mount through. A short-lived crisp reaper (C, PID 1 of a new PID
+// namespace) is started in it and killed once the namespace is open.
+func mappedUserNamespace(uids, gids []specs.LinuxIDMapping) (*os.File, error) {
+	cmd := exec.Command("/proc/self/exe")
+	// The arguments only name the process in ps.
+	cmd.Args = []string{"crisp", "idmap-userns"}
+	cmd.Env = []string{nsenter.ReaperEnv + "=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWPID,
+		UidMappings: sysProcIDMap(uids),
+		GidMappings: sysProcIDMap(gids),
+		Pdeathsig:   unix.SIGKILL,
+	}
+	// Start returns once the maps are written.
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("make a user namespace with the mount's maps: %w", err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("open the user namespace with the mount's maps: %w", err)
+	}
+	return f, nil
+}
+
+// sysProcIDMap converts OCI id maps to the form os/exec writes.
+func sysProcIDMap(maps []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
 }
 
 // openBindTree opens a detached copy of the mount at src. As in the init,

@@ -41,7 +41,7 @@ func TestJoinedUserNamespaceIDMappedBind(t *testing.T) {
 	if err := os.Chmod(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	requireIDMap(t, closed, owner.Pid)
+	requireIDMap(t, closed)
 	mapped, plain := filepath.Join(closed, "mapped"), filepath.Join(closed, "plain")
 	for _, d := range []string{mapped, plain} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -74,14 +74,15 @@ func TestJoinedUserNamespaceIDMappedBind(t *testing.T) {
 
 // requireIDMap skips a test whose directory dir is on a file system the
 // kernel cannot idmap (tmpfs before Linux 6.3, as in the UML guest).
-func requireIDMap(t *testing.T, dir string, pid int) {
+func requireIDMap(t *testing.T, dir string) {
 	t.Helper()
 	tree, err := openBindTree(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tree.Close()
-	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	userns, err := mappedUserNamespace(maps, maps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +91,53 @@ func requireIDMap(t *testing.T, dir string, pid int) {
 		t.Skipf("needs a kernel that idmaps %s's file system: %v", dir, err)
 	} else if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A container with a user namespace of its own gets its bind mounts from
+// the caller, which opens them even below a directory the container's root
+// cannot enter, and idmaps the ones that ask through a user namespace made
+// with each mount's maps: the container's own maps show the host's root as
+// its root, other maps as what they name.
+func TestNewUserNamespaceIDMappedBind(t *testing.T) {
+	rt := newTestRuntime(t)
+	closed := t.TempDir()
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	requireIDMap(t, closed)
+	own, other, plain := filepath.Join(closed, "own"), filepath.Join(closed, "other"), filepath.Join(closed, "plain")
+	for _, d := range []string{own, other, plain, filepath.Join(own, "plain")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := testSpec(t, "sh", "-c", "stat -c '%u:%g' /tmp/f /etc/f /tmp/plain/f; echo y > /tmp/new && echo wrote")
+	userSpec(spec)
+	// Host id 0 on the disk shows as host id 100005: the container's 5.
+	fifth := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100005, Size: 1}}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/tmp", Type: "bind", Source: own, Options: []string{"rbind", "rw"},
+			UIDMappings: spec.Linux.UIDMappings, GIDMappings: spec.Linux.GIDMappings},
+		specs.Mount{Destination: "/etc", Type: "bind", Source: other, Options: []string{"rbind", "ro"},
+			UIDMappings: fifth, GIDMappings: fifth},
+		// Not idmapped, below a directory the container's root cannot
+		// enter: the caller opens it, and the host's root shows as
+		// nobody.
+		specs.Mount{Destination: "/tmp/plain", Type: "bind", Source: plain, Options: []string{"rbind", "ro"}})
+	out, es := runToExit(t, rt, spec)
+	if want := "0:0\n5:5\n65534:65534\nwrote\n"; es.Code != 0 || out != want {
+		t.Errorf("exit %+v, output %q, want %q", es, out, want)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(own, "new"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("file written through the idmapped mount is %d:%d on the host, want 0:0", st.Uid, st.Gid)
 	}
 }
 
@@ -111,14 +159,20 @@ func TestIDMappedMountsRefused(t *testing.T) {
 		{"without a user namespace", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "bind", Source: vol, Options: []string{"rbind"}, UIDMappings: maps, GIDMappings: maps})
 		}, errdefs.ErrNotImplemented},
-		{"with a new user namespace", func(s *specs.Spec) {
+		{"with the host's mount namespace", func(s *specs.Spec) {
 			userSpec(s)
+			for i, ns := range s.Linux.Namespaces {
+				if ns.Type == specs.MountNamespace {
+					s.Linux.Namespaces = append(s.Linux.Namespaces[:i], s.Linux.Namespaces[i+1:]...)
+					break
+				}
+			}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "bind", Source: vol, Options: []string{"rbind"}, UIDMappings: maps, GIDMappings: maps})
 		}, errdefs.ErrNotImplemented},
-		{"other maps than the namespace's", func(s *specs.Spec) {
+		{"uid maps only", func(s *specs.Spec) {
 			joinUserSpec(s, owner.Pid)
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "bind", Source: vol, Options: []string{"rbind"}, UIDMappings: other, GIDMappings: other})
-		}, errdefs.ErrNotImplemented},
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "bind", Source: vol, Options: []string{"rbind"}, UIDMappings: other})
+		}, errdefs.ErrInvalidArgument},
 		{"not a bind mount", func(s *specs.Spec) {
 			joinUserSpec(s, owner.Pid)
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "tmpfs", Source: "tmpfs", UIDMappings: maps, GIDMappings: maps})
