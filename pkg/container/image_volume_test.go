@@ -119,3 +119,19 @@ func TestImageVolumeSubPathRefused(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// An image volume in a pod with its own user namespace is refused, naming
+// the mount: its overlay cannot be idmapped. Nothing of it is left.
+func TestImageVolumeInUserNamespacePodIsRefused(t *testing.T) {
+	e := newEnv(t)
+	sb := e.usernsPod(t, "usernsimagevolume")
+	cfg := config("imagevolume", "true")
+	cfg.Mounts = []*runtimeapi.Mount{imageVolume("/vol", testImage, "")}
+	_, err := e.m.Create(context.Background(), sb.ID, cfg)
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "mounts[") {
+		t.Fatalf("Create with an image volume in a user-namespaced pod: %v, want not implemented naming the mount", err)
+	}
+	if layers, err := e.images.ContainerLayers(context.Background()); err != nil || len(layers) != 0 {
+		t.Errorf("layers left: %v, %v", layers, err)
+	}
+}
