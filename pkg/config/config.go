@@ -135,6 +135,10 @@ type Image struct {
 type CNI struct {
 	ConfDir string   `toml:"conf_dir" json:"conf_dir"`
 	BinDirs []string `toml:"bin_dirs" json:"bin_dirs"`
+	// SkipIdlePlugins leaves out of a pod's chain the plugins that would
+	// pass the previous result on unchanged for it (portmap without host
+	// ports, bandwidth without a rate).
+	SkipIdlePlugins bool `toml:"skip_idle_plugins" json:"skip_idle_plugins"`
 }
 
 // Stream configures the HTTP server that carries exec and port-forward

@@ -44,10 +44,11 @@ func (m *Manager) Attach(ctx context.Context, p *Pod) (*Result, error) {
 	if err := p.validatePortMappings(); err != nil {
 		return nil, err
 	}
-	list, err := m.LoadConfig()
+	conf, err := m.LoadConfig()
 	if err != nil {
 		return nil, err
 	}
+	list := m.chainFor(conf, p)
 	rt := m.runtimeConf(p)
 	res, err := m.cni().AddNetworkList(ctx, list, rt)
 	if err != nil {
@@ -79,7 +80,7 @@ func (m *Manager) Detach(ctx context.Context, p *Pod) error {
 	if err != nil {
 		return err
 	}
-	if err := m.del(ctx, list, m.runtimeConf(p)); err != nil {
+	if err := m.del(ctx, m.chainFor(list, p), m.runtimeConf(p)); err != nil {
 		return fmt.Errorf("CNI network %q: delete pod %s/%s: %w", list.Name, p.Namespace, p.Name, err)
 	}
 	return nil
@@ -111,7 +112,7 @@ func (m *Manager) Check(ctx context.Context, p *Pod) error {
 	if err != nil {
 		return err
 	}
-	if err := m.cni().CheckNetworkList(ctx, list, m.runtimeConf(p)); err != nil {
+	if err := m.cni().CheckNetworkList(ctx, m.chainFor(list, p), m.runtimeConf(p)); err != nil {
 		return fmt.Errorf("CNI network %q: check pod %s/%s: %w", list.Name, p.Namespace, p.Name, err)
 	}
 	return nil

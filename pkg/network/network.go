@@ -23,6 +23,7 @@ type Manager struct {
 	binDirs  []string
 	cacheDir string
 	observer Observer
+	skipIdle bool
 }
 
 // NewManager returns a manager reading configurations from confDir and plugin
@@ -36,6 +37,11 @@ func NewManager(confDir string, binDirs []string, cacheDir string) *Manager {
 // SetObserver makes the manager report the duration of every CNI ADD, DEL
 // and CHECK to o. Call it before the manager is used.
 func (m *Manager) SetObserver(o Observer) { m.observer = o }
+
+// SkipIdlePlugins makes the manager leave out of each pod's chain the
+// plugins that would do nothing for it (idle.go). Call it before the
+// manager is used.
+func (m *Manager) SkipIdlePlugins(on bool) { m.skipIdle = on }
 
 // Status reports whether pods can be networked: a configuration loads and
 // every plugin it names is installed. The error says what is missing.

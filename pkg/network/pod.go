@@ -81,19 +81,26 @@ func (p *Pod) cniArgs() [][2]string {
 	}
 }
 
-// capabilityArgs are the runtimeConfig values for the plugins that declare
-// the matching capabilities.
-func (p *Pod) capabilityArgs() map[string]any {
-	caps := map[string]any{}
+// hostPortMappings are the pod's port mappings with a host port, as the
+// portMappings capability carries them: a container port without a host
+// port needs no forwarding.
+func (p *Pod) hostPortMappings() []PortMapping {
 	var ports []PortMapping
 	for _, pm := range p.PortMappings {
 		if pm.HostPort <= 0 {
-			continue // a container port without a host port needs no forwarding
+			continue
 		}
 		pm.Protocol = strings.ToLower(pm.Protocol)
 		ports = append(ports, pm)
 	}
-	if len(ports) > 0 {
+	return ports
+}
+
+// capabilityArgs are the runtimeConfig values for the plugins that declare
+// the matching capabilities.
+func (p *Pod) capabilityArgs() map[string]any {
+	caps := map[string]any{}
+	if ports := p.hostPortMappings(); len(ports) > 0 {
 		caps["portMappings"] = ports
 	}
 	if p.Bandwidth != nil {
