@@ -17,6 +17,28 @@ func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 	// With NRI on, so that a crash while plugins look at it is undone too.
 	e.nri = &fakeNRI{}
 	e.open(t)
+	crashed := crashAtEveryRunStep(t, e, func() Spec {
+		spec := podSpec("crash")
+		spec.PIDMode = ModePod
+		spec.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"}
+		return spec
+	}, nil)
+	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
+	for _, want := range []string{"files", "shm", "cgroup", "namespaces", "reaper", "reaper record", "pid namespace", "network", "hosts", "nri"} {
+		if !slices.Contains(crashed, want) {
+			t.Errorf("Run never crashed at step %q", want)
+		}
+	}
+	assertNothingLeft(t, e)
+}
+
+// crashAtEveryRunStep runs a pod of spec() once for every step of Run,
+// crashing at a later step each time (Run's goroutine ends there, so none
+// of its own cleanup runs) and restarting the managers on the same state,
+// then checks that nothing is left, with check for more, until Run gets
+// past its last step. It returns the steps crashed at.
+func crashAtEveryRunStep(t *testing.T, e *env, spec func() Spec, check func()) []string {
+	t.Helper()
 	ctx := context.Background()
 	var crashed []string
 	for i := 0; ; i++ {
@@ -29,13 +51,10 @@ func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 			}
 			return nil
 		}
-		spec := podSpec("crash")
-		spec.PIDMode = ModePod
-		spec.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"}
 		done := make(chan *Sandbox, 1)
 		go func() {
 			defer close(done)
-			sb, err := e.m.Run(ctx, spec)
+			sb, err := e.m.Run(ctx, spec())
 			if err != nil {
 				t.Errorf("Run: %v", err)
 				return
@@ -56,17 +75,14 @@ func TestCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 		// The daemon restarts on the same state and store.
 		e.open(t)
 		assertNothingLeft(t, e)
+		if check != nil {
+			check()
+		}
 		if t.Failed() {
 			t.Fatalf("restart after a crash at step %q left the above", crashed[len(crashed)-1])
 		}
 	}
-	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"files", "shm", "cgroup", "namespaces", "reaper", "reaper record", "pid namespace", "network", "hosts", "nri"} {
-		if !slices.Contains(crashed, want) {
-			t.Errorf("Run never crashed at step %q", want)
-		}
-	}
-	assertNothingLeft(t, e)
+	return crashed
 }
 
 // A pod whose record is lost (the store restored from a backup, say) has

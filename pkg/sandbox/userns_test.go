@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -211,49 +210,15 @@ func TestUserNamespaceCrashAtEveryStepIsUndoneOnRestart(t *testing.T) {
 
 func crashUserNamespacePod(t *testing.T, pidMode NamespaceMode) {
 	e := newEnv(t)
-	ctx := context.Background()
-	var crashed []string
-	for i := 0; ; i++ {
-		calls := 0
-		e.m.testHookStep = func(step string) error {
-			calls++
-			if calls == i+1 {
-				crashed = append(crashed, step)
-				runtime.Goexit()
-			}
-			return nil
-		}
-		done := make(chan *Sandbox, 1)
-		go func() {
-			defer close(done)
-			spec := usernsSpec("crash")
-			spec.PIDMode = pidMode
-			sb, err := e.m.Run(ctx, spec)
-			if err != nil {
-				t.Errorf("Run: %v", err)
-				return
-			}
-			done <- sb
-		}()
-		if sb, ok := <-done; ok {
-			e.m.testHookStep = nil
-			if err := e.m.Remove(ctx, sb.ID); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		e.open(t)
-		assertNothingLeft(t, e)
+	crashed := crashAtEveryRunStep(t, e, func() Spec {
+		spec := usernsSpec("crash")
+		spec.PIDMode = pidMode
+		return spec
+	}, func() {
 		if holders := processesNamed(t, "pod-userns"); len(holders) != 0 {
 			t.Errorf("namespace holders left: %v", holders)
 		}
-		if t.Failed() {
-			t.Fatalf("restart after a crash at step %q left the above", crashed[len(crashed)-1])
-		}
-	}
+	})
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
 	if !slices.Contains(crashed, "namespace setup") {
 		t.Error("Run never crashed between pinning the user namespace and setting up its namespaces")
