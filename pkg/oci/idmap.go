@@ -116,6 +116,9 @@ func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan) (_ *mountTrees
 			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 		t.binds[i] = f
+		if err := detachPropagation(f, mo.propagation, rec); err != nil {
+			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+		}
 		if !mapped {
 			continue
 		}
@@ -211,6 +214,38 @@ func openBindTree(src string, recursive bool) (*os.File, error) {
 		return nil, fmt.Errorf("bind source %s: open_tree: %w", src, err)
 	}
 	return os.NewFile(uintptr(tree), "bind-tree"), nil
+}
+
+// detachPropagation cuts the detached copy of a bind source off the
+// source's peer group unless the mount asks to stay in it: a copy of a
+// shared mount (anything under a systemd host's shared /) is a peer of it,
+// and a mount the container then makes below it would appear on the host.
+// A mount that asks to be a slave becomes one (it receives the host's
+// mounts, sends none); one that asks to be shared stays a peer; any other
+// becomes private, as a bind in the container's private root would be.
+// The init applies the mount's propagation again once it is attached.
+func detachPropagation(tree *os.File, propagation []uintptr, recursive bool) error {
+	var set uint64 = unix.MS_PRIVATE
+	for _, p := range propagation {
+		switch {
+		case p&unix.MS_SHARED != 0:
+			return nil
+		case p&unix.MS_SLAVE != 0:
+			set = unix.MS_SLAVE
+		}
+	}
+	flags := unix.AT_EMPTY_PATH
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	err := unix.MountSetattr(int(tree.Fd()), "", uint(flags), &unix.MountAttr{Propagation: set})
+	if errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("bind source: this kernel lacks mount_setattr(2) (Linux 5.12) to cut a copied source off the host's mounts: %w", errdefs.ErrNotImplemented)
+	}
+	if err != nil {
+		return fmt.Errorf("bind source: detach its propagation: %w", err)
+	}
+	return nil
 }
 
 // idmapTree makes the detached tree an idmapped mount through userns.

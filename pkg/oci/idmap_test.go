@@ -106,6 +106,15 @@ func TestNewUserNamespaceIDMappedBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireIDMap(t, closed)
+	// Sources on a shared mount, as under a systemd host's /: nothing
+	// the container mounts below them may appear on the host.
+	if err := unix.Mount(closed, closed, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(closed, unix.MNT_DETACH) })
+	if err := unix.Mount("", closed, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
 	own, other, plain := filepath.Join(closed, "own"), filepath.Join(closed, "other"), filepath.Join(closed, "plain")
 	for _, d := range []string{own, other, plain, filepath.Join(own, "plain")} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -138,6 +147,13 @@ func TestNewUserNamespaceIDMappedBind(t *testing.T) {
 	}
 	if st.Uid != 0 || st.Gid != 0 {
 		t.Errorf("file written through the idmapped mount is %d:%d on the host, want 0:0", st.Uid, st.Gid)
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mountinfo), filepath.Join(own, "plain")) {
+		t.Errorf("the container's mount below its bind source appeared on the host:\n%s", mountinfo)
 	}
 }
 
