@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 // location (CRI CheckpointContainer), in the layout CRI-O writes and
 // checkpointctl reads: config.dump, spec.dump, CRIU's images under
 // checkpoint/ with dump.log, rootfs-diff.tar and deleted.files (what the
-// container changed in its root file system). The container keeps running.
+// container changed in its root file system). The container is frozen
+// while its processes and root file system are copied, and then keeps
+// running.
 // The archive, readable by root only, appears at location whole or not at
 // all (a crash leaves nothing there), and never replaces a file. ctx bounds the whole checkpoint; a
 // failed one leaves the container running and nothing at location.
@@ -63,12 +66,37 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
 	started := time.Now()
+	// Frozen from before the dump until its root file system is copied,
+	// the container changes nothing in between: a file it writes has the
+	// size CRIU recorded, which a restore checks.
+	if err := m.opts.Runtime.Pause(ctx, c.ID); err != nil {
+		return fmt.Errorf("checkpoint container %s: freeze: %w", c.ID, err)
+	}
+	thawed := false
+	thaw := func() error {
+		if thawed {
+			return nil
+		}
+		thawed = true
+		return m.opts.Runtime.Resume(context.WithoutCancel(ctx), c.ID)
+	}
+	defer func() {
+		if err := thaw(); err != nil {
+			klog.ErrorS(err, "Thawing container after its checkpoint", "container", c.ID)
+		}
+	}()
 	err = m.opts.Runtime.Checkpoint(ctx, c.ID, oci.CheckpointOptions{
 		ImagePath: filepath.Join(work, metadata.CheckpointDirectory), WorkPath: work, LeaveRunning: true,
 	})
 	if err != nil {
 		return err
 	}
+	// What a restore checks against the node it runs on.
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	spec.Annotations[metadata.CheckpointAnnotationEngine] = "crisp"
+	spec.Annotations[metadata.CheckpointAnnotationHostArch] = runtime.GOARCH
 	if err := writeJSON(filepath.Join(work, metadata.SpecDumpFile), spec); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
@@ -81,6 +109,9 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	}
 	if err := m.writeRootfsChanges(ctx, c.ID, st.Rootfs, work); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	if err := thaw(); err != nil {
+		return fmt.Errorf("checkpoint container %s: thaw: %w", c.ID, err)
 	}
 	if err := writeArchive(ctx, dir, name, work); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)

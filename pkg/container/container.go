@@ -104,6 +104,9 @@ type Container struct {
 	// created or running; zero once it exited.
 	Pid int `json:"pid,omitempty"`
 
+	// Restored is set on a container made from a checkpoint.
+	Restored *Restored `json:"restored,omitempty"`
+
 	// Bundle is the OCI bundle directory; CgroupsPath the container's
 	// cgroup in OCI form.
 	Bundle      string `json:"bundle"`
@@ -125,6 +128,10 @@ func clone(c *Container) *Container {
 		r.HugepageLimits = slices.Clone(r.HugepageLimits)
 		r.Unified = maps.Clone(r.Unified)
 		out.Resources = &r
+	}
+	if c.Restored != nil {
+		r := *c.Restored
+		out.Restored = &r
 	}
 	if c.User != nil {
 		u := *c.User

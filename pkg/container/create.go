@@ -30,10 +30,29 @@ import (
 // nothing of it remains. The pod is held throughout: stopping or removing
 // it waits for the container to be made (and then stops or removes it),
 // so a container is never made in a pod that is gone.
+//
+// A config.image.image that is an absolute path names a checkpoint archive
+// (CheckpointContainer's): the container is made on the image the
+// checkpoint names, with the checkpoint's changes to its root file system,
+// and its processes are restored, stopped, in place of a new init; Start
+// resumes them.
 func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*Container, error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
+	var src *checkpointSource
+	if isCheckpointArchive(cfg.Image.Image) {
+		var err error
+		if src, err = openCheckpointArchive(ctx, "image.image", cfg.Image.Image, m.opts.CheckpointDir); err != nil {
+			return nil, err
+		}
+		defer src.Close()
+	}
+	return m.createFrom(ctx, podID, cfg, src)
+}
+
+// createFrom is Create, restoring src when it is not nil.
+func (m *Manager) createFrom(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig, src *checkpointSource) (*Container, error) {
 	pod, release, err := m.opts.Pods.Hold(podID)
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
@@ -58,9 +77,20 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 		m.index.Forget(id)
 		return nil, err
 	}
-	img, err := m.opts.Images.Get(ctx, cfg.Image.Image)
+	imageName := cfg.Image.Image
+	if src != nil {
+		imageName = src.imageName()
+	}
+	img, err := m.opts.Images.Get(ctx, imageName)
+	if err == nil && src != nil && src.config.RootfsImageRef != "" && img.ID != src.config.RootfsImageRef {
+		// The name moved to another image since the checkpoint.
+		img, err = m.opts.Images.Get(ctx, src.config.RootfsImageRef)
+	}
 	if err != nil {
 		m.index.Forget(id)
+		if src != nil {
+			return nil, fmt.Errorf("image.image: the checkpoint's image %s (%s) is not on this node: %w", imageName, src.config.RootfsImageRef, err)
+		}
 		if errors.Is(err, errdefs.ErrInvalidArgument) {
 			return nil, errdefs.InvalidField("image.image", err.Error())
 		}
@@ -76,7 +106,7 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 		PodID:       pod.ID,
 		Metadata:    md,
 		Name:        key,
-		Image:       cfg.Image.Image,
+		Image:       imageName,
 		ImageID:     img.ID,
 		ImageRef:    imageRef(img),
 		Labels:      maps.Clone(cfg.Labels),
@@ -103,7 +133,7 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	unblock := m.nriBlockSync()
 	defer unblock()
 	told := false
-	err = m.create(ctx, c, pod, img, cfg, &told)
+	err = m.create(ctx, c, pod, img, cfg, src, &told)
 	if err == nil {
 		c.State = StateCreated
 		// Until this succeeds the stored record still says creating.
@@ -196,7 +226,7 @@ func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
 //
 // NRI plugins are told once the spec is built, and their adjustments are
 // applied to it before anything reads it; told is set once they were.
-func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig, told *bool) error {
+func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig, src *checkpointSource, told *bool) error {
 	if err := m.step("layer"); err != nil {
 		return err
 	}
@@ -216,6 +246,14 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	rootfs, err := m.opts.Images.Mount(ctx, c.ID)
 	if err != nil {
 		return err
+	}
+	if src != nil {
+		if err := m.step("rootfs-changes"); err != nil {
+			return err
+		}
+		if err := m.applyRootfsChanges(ctx, src, rootfs); err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
 	}
 	volumes, err := m.createImageVolumes(ctx, c)
 	if err != nil {
@@ -277,6 +315,11 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
 	}
+	if src != nil {
+		if err := src.adopt(s); err != nil {
+			return err
+		}
+	}
 	sig, err := spec.StopSignal(sc)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
@@ -306,7 +349,11 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	if err := m.step("oci"); err != nil {
 		return err
 	}
-	if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
+	if src != nil {
+		if err := m.restore(ctx, c, src, opts); err != nil {
+			return err
+		}
+	} else if err := m.opts.Runtime.Create(ctx, c.ID, c.Bundle, opts); err != nil {
 		return err
 	}
 	if err := m.step("state"); err != nil {

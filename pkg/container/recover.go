@@ -85,6 +85,13 @@ func (m *Manager) reattach(ctx context.Context, c *Container) error {
 	case st.Status == oci.StatusStopped:
 		klog.InfoS("Container exited while crisp was down", "container", c.ID)
 		return m.recordExit(c, &exitWatch{status: st.ExitStatus, at: m.exitTime(c.ID)}, "", "")
+	case st.Status == oci.StatusPaused:
+		// crisp freezes a container only while it checkpoints it: a
+		// daemon that died meanwhile must not leave it frozen.
+		klog.InfoS("Thawing container frozen by an interrupted checkpoint", "container", c.ID)
+		if err := m.opts.Runtime.Resume(ctx, c.ID); err != nil {
+			return fmt.Errorf("container %s: thaw: %w", c.ID, err)
+		}
 	}
 	m.watch(c.ID)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -160,4 +161,25 @@ func TestRestartReclaimsUnrecordedLayers(t *testing.T) {
 	if err != nil || len(layers) != 1 || layers[0].ID != kept.ID {
 		t.Fatalf("container layers after restart = %v, %v; want only %s", layers, err, kept.ID)
 	}
+}
+
+// A daemon that dies in the middle of a checkpoint leaves the container
+// frozen; the next one thaws it, for crisp freezes containers only while
+// it checkpoints them.
+func TestRestartThawsInterruptedCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "thaw", sandbox.ModeContainer)
+	c := e.run(t, sb, config("frozen", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done"))
+	waitCount(t, c.LogPath, 1)
+	if err := e.m.opts.Runtime.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	e.open(t)
+	st, err := e.m.opts.Runtime.State(ctx, c.ID)
+	if err != nil || st.Status != oci.StatusRunning {
+		t.Fatalf("after the restart the container is %+v, %v; want running, thawed", st, err)
+	}
+	waitCount(t, c.LogPath, lastCount(c.LogPath))
 }

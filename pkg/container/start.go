@@ -11,7 +11,8 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
-// Start runs the process of a created container. A process that cannot be
+// Start runs the process of a created container, or resumes the restored
+// processes of one made from a checkpoint. A process that cannot be
 // started leaves the container exited with reason ContainerCannotRun; one
 // that starts and exits at once is recorded by the exit watcher as any
 // other exit.
@@ -31,7 +32,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	}
 	// Taken before: the process may exit before Start returns.
 	startedAt := time.Now()
-	err = m.opts.Runtime.Start(ctx, cur.ID)
+	if cur.Restored != nil && cur.Restored.Stopped {
+		err = m.resumeRestored(ctx, cur)
+	} else {
+		err = m.opts.Runtime.Start(ctx, cur.ID)
+	}
 	if o := m.opts.Observer; o != nil {
 		o.ObserveStart(time.Since(startedAt), err)
 	}

@@ -13,7 +13,8 @@ import (
 
 // ContainerStatus reports a container's state, exit, image, mounts, log path
 // and resources. Verbose adds an "info" entry with its pid, pod and bundle,
-// as crictl inspect shows it.
+// as crictl inspect shows it, and for a container made from a checkpoint
+// what it was restored from.
 func (s *RuntimeService) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
 	if req.GetContainerId() == "" {
 		return nil, errdefs.InvalidField("container_id", "must not be empty")
@@ -25,7 +26,7 @@ func (s *RuntimeService) ContainerStatus(ctx context.Context, req *runtimeapi.Co
 	st := containerStatus(c)
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {
-		info, err := json.Marshal(containerInfo{Pid: c.Pid, SandboxID: c.PodID, Bundle: c.Bundle, CgroupsPath: c.CgroupsPath})
+		info, err := json.Marshal(containerInfo{Pid: c.Pid, SandboxID: c.PodID, Bundle: c.Bundle, CgroupsPath: c.CgroupsPath, Restored: c.Restored})
 		if err != nil {
 			return nil, fmt.Errorf("container %s info: %w", c.ID, err)
 		}
@@ -76,4 +77,6 @@ type containerInfo struct {
 	SandboxID   string `json:"sandboxID"`
 	Bundle      string `json:"bundle"`
 	CgroupsPath string `json:"cgroupsPath"`
+	// Restored names the checkpoint the container was restored from.
+	Restored *container.Restored `json:"restored,omitempty"`
 }

@@ -68,18 +68,15 @@ var criuCgroupModes = map[string]rpc.CriuCgMode{
 	"strict": rpc.CriuCgMode_STRICT, "ignore": rpc.CriuCgMode_IGNORE,
 }
 
-// Checkpoint writes the images of running container id with CRIU: its
+// Checkpoint writes the images of running or paused container id with CRIU: its
 // processes, memory, open files, mounts and namespaces. With
 // opts.LeaveRunning or opts.PreDump the container goes on; otherwise CRIU
 // kills it after the dump and the monitor records its end. A failed
 // checkpoint leaves the container as it was.
 func (r *Runtime) Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error {
-	rec, err := r.loadCreated(id)
+	rec, cg, err := r.runningCgroup(id, StatusRunning, StatusPaused)
 	if err != nil {
-		return err
-	}
-	if st := r.status(rec); st != StatusRunning {
-		return fmt.Errorf("checkpoint container %s: it is %s, not running: %w", id, st, errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	mode, ok := criuCgroupModes[opts.ManageCgroupsMode]
 	if !ok {
@@ -123,6 +120,10 @@ func (r *Runtime) Checkpoint(ctx context.Context, id string, opts CheckpointOpti
 		ShellJob:          proto.Bool(opts.ShellJob),
 		FileLocks:         proto.Bool(opts.FileLocks),
 		OrphanPtsMaster:   proto.Bool(true),
+		// CRIU freezes the cgroup to seize the processes, and leaves a
+		// paused container paused: the caller can keep the container
+		// still after the dump, while it copies the root file system.
+		FreezeCgroup: proto.String(cg.Path()),
 	}
 	if opts.ParentPath != "" {
 		copts.ParentImg = proto.String(opts.ParentPath)

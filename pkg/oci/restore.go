@@ -28,6 +28,10 @@ type RestoreOptions struct {
 	// TCPEstablished, ExtUnixSk, ShellJob and FileLocks restore what the
 	// checkpoint allowed with the same options.
 	TCPEstablished, ExtUnixSk, ShellJob, FileLocks bool
+	// LeaveStopped leaves the restored processes stopped (SIGSTOP), so
+	// that none runs until the caller sends them SIGCONT: a container
+	// restored at CreateContainer resumes at StartContainer.
+	LeaveStopped bool
 	// ManageCgroupsMode is CRIU's cgroup mode. The default, "ignore",
 	// keeps the restored processes in the new container's cgroup, where
 	// CRIU runs; "soft", "full" and "strict" have CRIU move them to the
@@ -225,6 +229,7 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 		ExtUnixSk:         proto.Bool(criu.opts.ExtUnixSk),
 		ShellJob:          proto.Bool(criu.opts.ShellJob),
 		FileLocks:         proto.Bool(criu.opts.FileLocks),
+		LeaveStopped:      proto.Bool(criu.opts.LeaveStopped),
 		OrphanPtsMaster:   proto.Bool(true),
 		JoinNs:            criu.joinNS,
 	}

@@ -1,0 +1,196 @@
+package container
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/sandbox"
+)
+
+// lastCount is the last number a counter container logged, 0 if none.
+func lastCount(path string) int {
+	lines := readLogMaybe(path)
+	for i := len(lines) - 1; i >= 0; i-- {
+		f := strings.Fields(lines[i])
+		if n, err := strconv.Atoi(f[len(f)-1]); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// waitCount waits until the counter logging to path passed n.
+func waitCount(t *testing.T, path string, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got := lastCount(path); got > n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the counter logging to %s never passed %d: %q", path, n, readLogMaybe(path))
+		}
+	}
+}
+
+// procState is the state letter of process pid (R, S, T, ...).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// A container created from its checkpoint archive in another pod is the
+// checkpointed one again: stopped until started, then counting on from
+// where the checkpoint caught it, with the file it keeps open and the
+// changes it made to its root file system.
+func TestRestoreFromArchive(t *testing.T) {
+	requireCRIU(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	first := e.pod(t, "origin", sandbox.ModeContainer)
+	script := `echo state > /new-file; rm /etc/group; exec 3>>/kept; i=0; while :; do i=$((i+1)); echo $i; echo $i >&3; sleep 0.05; done`
+	c := e.run(t, first, config("counter", script))
+	waitCount(t, c.LogPath, 5)
+	location := filepath.Join(t.TempDir(), "counter.tar")
+	if err := e.m.Checkpoint(ctx, c.ID, location); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Stop(ctx, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	stopped := lastCount(c.LogPath)
+
+	second := e.pod(t, "restored", sandbox.ModeContainer)
+	cfg := config("counter", "exit 99")
+	cfg.Image.Image = location
+	r, err := e.m.Create(ctx, second.ID, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != StateCreated || r.Restored == nil || !r.Restored.Stopped || r.Restored.From != location || r.Restored.OriginalID != c.ID {
+		t.Fatalf("restored container %+v (restored %+v); want created, stopped, from %s", r, r.Restored, location)
+	}
+	if r.ImageID != e.imageID {
+		t.Errorf("restored on image %s, want the checkpoint's %s", r.ImageID, e.imageID)
+	}
+	// Nothing of it runs before Start.
+	if st := procState(t, r.Pid); st != "T" {
+		t.Errorf("restored init is in state %s before Start, want T (stopped)", st)
+	}
+	if n := lastCount(r.LogPath); n != 0 {
+		t.Errorf("the restored container logged %d before Start", n)
+	}
+	if err := e.m.Start(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCount(t, r.LogPath, 0)
+	lines := readLogMaybe(r.LogPath)
+	firstLine := strings.Fields(lines[0])
+	if n, _ := strconv.Atoi(firstLine[len(firstLine)-1]); n <= 5 || n > stopped+1 {
+		t.Errorf("the restored counter began at %d (then %d); the checkpoint caught it after 5 and it stopped at %d", n, got, stopped)
+	}
+	root := "/proc/" + strconv.Itoa(r.Pid) + "/root"
+	if data, err := os.ReadFile(root + "/new-file"); err != nil || string(data) != "state\n" {
+		t.Errorf("/new-file in the restored container: %q, %v", data, err)
+	}
+	if _, err := os.Stat(root + "/etc/group"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/etc/group, which the container deleted, is back: %v", err)
+	}
+	if link, err := os.Readlink("/proc/" + strconv.Itoa(r.Pid) + "/fd/3"); err != nil || link != "/kept" {
+		t.Errorf("descriptor 3 of the restored init is %q, %v; want /kept", link, err)
+	}
+	waitCount(t, r.LogPath, got)
+	kept, _ := os.ReadFile(root + "/kept")
+	if n := strings.Count(string(kept), "\n"); n <= got {
+		t.Errorf("/kept has %d lines; the restored counter is past %d and writes each number there", n, got)
+	}
+	if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
+		t.Errorf("restore work files left: %v", entries)
+	}
+}
+
+// The refusals of a restore from an archive, before anything is made.
+func TestRestoreRefusals(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "refusals", sandbox.ModeContainer)
+	dir := t.TempDir()
+	tarOf := func(name string, files map[string]string) string {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for n, data := range files {
+			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write([]byte(data))
+		}
+		tw.Close()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	spec := `{"ociVersion":"1.0.0","process":{"args":["sh"],"cwd":"/"},"root":{"path":"/"},"linux":{}}`
+	whole := map[string]string{
+		"config.dump": `{"id":"old","rootfsImageRef":"` + e.imageID + `"}`, "spec.dump": spec, "checkpoint/inventory.img": "x",
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range whole {
+			m[a] = b
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	if err := os.Symlink(tarOf("target.tar", whole), filepath.Join(dir, "link.tar")); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		image string
+		want  error
+	}{
+		"missing":         {filepath.Join(dir, "missing.tar"), errdefs.ErrInvalidArgument},
+		"unclean":         {dir + "/../x.tar", errdefs.ErrInvalidArgument},
+		"symlink":         {filepath.Join(dir, "link.tar"), errdefs.ErrInvalidArgument},
+		"directory":       {dir, errdefs.ErrInvalidArgument},
+		"not a tar":       {tarOf("empty.tar", nil), errdefs.ErrInvalidArgument},
+		"no images":       {tarOf("noimages.tar", with("checkpoint/inventory.img", "")), errdefs.ErrInvalidArgument},
+		"no config":       {tarOf("noconfig.tar", with("config.dump", "")), errdefs.ErrInvalidArgument},
+		"bad spec":        {tarOf("badspec.tar", with("spec.dump", "{")), errdefs.ErrInvalidArgument},
+		"traversal":       {tarOf("traversal.tar", with("../escape", "x")), errdefs.ErrInvalidArgument},
+		"other arch":      {tarOf("arch.tar", with("spec.dump", strings.Replace(spec, `"linux":{}`, `"linux":{},"annotations":{"org.criu.checkpoint.host.arch":"s390x"}`, 1))), errdefs.ErrInvalidArgument},
+		"missing image":   {tarOf("image.tar", with("config.dump", `{"id":"old","rootfsImageRef":"`+strings.Repeat("0", 64)+`"}`)), errdefs.ErrNotFound},
+		"no image at all": {tarOf("noimage.tar", with("config.dump", `{"id":"old"}`)), errdefs.ErrInvalidArgument},
+	} {
+		cfg := config("r", "true")
+		cfg.Image.Image = tc.image
+		if _, err := e.m.Create(ctx, sb.ID, cfg); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape")); err == nil {
+		t.Error("an archive wrote outside its directory")
+	}
+	if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
+		t.Errorf("refused restores left files: %v", entries)
+	}
+	if cs := e.m.List(); len(cs) != 0 {
+		t.Errorf("refused restores left containers: %v", cs)
+	}
+}
