@@ -57,6 +57,63 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	}
 	defer os.RemoveAll(work)
 
+	started := time.Now()
+	// Frozen from before the dump until its root file system is copied,
+	// the container changes nothing in between: a file it writes has the
+	// size CRIU recorded, which a restore checks.
+	thaw, err := m.freeze(ctx, []*Container{c})
+	if err != nil {
+		return err
+	}
+	defer thaw()
+	if err := m.dump(ctx, c, work, started); err != nil {
+		return err
+	}
+	if err := thaw(); err != nil {
+		return err
+	}
+	if err := writeArchive(ctx, dir, name, work); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	klog.InfoS("Checkpointed container", "container", c.ID, "location", location, "duration", time.Since(started))
+	return nil
+}
+
+// freeze freezes the processes of containers cs, and returns what thaws
+// them all again: called once or more, it thaws once, and reports the
+// first failure. On error none is left frozen.
+func (m *Manager) freeze(ctx context.Context, cs []*Container) (thaw func() error, err error) {
+	var frozen []string
+	done := false
+	thaw = func() error {
+		if done {
+			return nil
+		}
+		done = true
+		var errs []error
+		for _, id := range frozen {
+			// Thawed however the checkpoint ended, even past its
+			// deadline: a frozen container is a stuck one.
+			if err := m.opts.Runtime.Resume(context.WithoutCancel(ctx), id); err != nil {
+				klog.ErrorS(err, "Thawing container after a checkpoint", "container", id)
+				errs = append(errs, fmt.Errorf("thaw container %s: %w", id, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, c := range cs {
+		if err := m.opts.Runtime.Pause(ctx, c.ID); err != nil {
+			return nil, errors.Join(fmt.Errorf("checkpoint container %s: freeze: %w", c.ID, err), thaw())
+		}
+		frozen = append(frozen, c.ID)
+	}
+	return thaw, nil
+}
+
+// dump writes the checkpoint of frozen container c into the empty
+// directory work, in CRI-O's layout: CRIU's images under checkpoint/ with
+// dump.log, spec.dump, config.dump, rootfs-diff.tar and deleted.files.
+func (m *Manager) dump(ctx context.Context, c *Container, work string, at time.Time) error {
 	st, err := m.opts.Runtime.State(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
@@ -65,26 +122,6 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
-	started := time.Now()
-	// Frozen from before the dump until its root file system is copied,
-	// the container changes nothing in between: a file it writes has the
-	// size CRIU recorded, which a restore checks.
-	if err := m.opts.Runtime.Pause(ctx, c.ID); err != nil {
-		return fmt.Errorf("checkpoint container %s: freeze: %w", c.ID, err)
-	}
-	thawed := false
-	thaw := func() error {
-		if thawed {
-			return nil
-		}
-		thawed = true
-		return m.opts.Runtime.Resume(context.WithoutCancel(ctx), c.ID)
-	}
-	defer func() {
-		if err := thaw(); err != nil {
-			klog.ErrorS(err, "Thawing container after its checkpoint", "container", c.ID)
-		}
-	}()
 	err = m.opts.Runtime.Checkpoint(ctx, c.ID, oci.CheckpointOptions{
 		ImagePath: filepath.Join(work, metadata.CheckpointDirectory), WorkPath: work, LeaveRunning: true,
 	})
@@ -102,7 +139,7 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	}
 	cfg := &metadata.ContainerConfig{
 		ID: c.ID, Name: c.Metadata.Name, RootfsImage: c.Image, RootfsImageRef: c.ImageID, RootfsImageName: c.Image,
-		OCIRuntime: "crisp", CreatedTime: c.CreatedAt, CheckpointedAt: started,
+		OCIRuntime: "crisp", CreatedTime: c.CreatedAt, CheckpointedAt: at,
 	}
 	if err := writeJSON(filepath.Join(work, metadata.ConfigDumpFile), cfg); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
@@ -110,13 +147,6 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	if err := m.writeRootfsChanges(ctx, c.ID, st.Rootfs, work); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
-	if err := thaw(); err != nil {
-		return fmt.Errorf("checkpoint container %s: thaw: %w", c.ID, err)
-	}
-	if err := writeArchive(ctx, dir, name, work); err != nil {
-		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
-	}
-	klog.InfoS("Checkpointed container", "container", c.ID, "location", location, "duration", time.Since(started))
 	return nil
 }
 

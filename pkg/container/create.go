@@ -77,24 +77,10 @@ func (m *Manager) createFrom(ctx context.Context, podID string, cfg *runtimeapi.
 		m.index.Forget(id)
 		return nil, err
 	}
-	imageName := cfg.Image.Image
-	if src != nil {
-		imageName = src.imageName()
-	}
-	img, err := m.opts.Images.Get(ctx, imageName)
-	if err == nil && src != nil && src.config.RootfsImageRef != "" && img.ID != src.config.RootfsImageRef {
-		// The name moved to another image since the checkpoint.
-		img, err = m.opts.Images.Get(ctx, src.config.RootfsImageRef)
-	}
+	img, imageName, err := m.containerImage(ctx, cfg, src)
 	if err != nil {
 		m.index.Forget(id)
-		if src != nil {
-			return nil, fmt.Errorf("image.image: the checkpoint's image %s (%s) is not on this node: %w", imageName, src.config.RootfsImageRef, err)
-		}
-		if errors.Is(err, errdefs.ErrInvalidArgument) {
-			return nil, errdefs.InvalidField("image.image", err.Error())
-		}
-		return nil, fmt.Errorf("image.image %q: %w", cfg.Image.Image, err)
+		return nil, err
 	}
 	cgroupsPath, err := cgroups.ContainerCgroupsPath(m.opts.CgroupDriver, pod.Spec.CgroupParent, pod.ID, id)
 	if err != nil {
@@ -158,6 +144,35 @@ func (m *Manager) createFrom(ctx context.Context, podID string, cfg *runtimeapi.
 	m.nriNotify(ctx, "PostCreateContainer", c, NRI.PostCreateContainer)
 	klog.InfoS("Created container", "container", id, "pod", pod.ID, "name", md.Name, "image", c.ImageID)
 	return clone(c), nil
+}
+
+// containerImage finds the image a container is made on, and the name it
+// reports: config.image.image; for a checkpoint archive, the image the
+// checkpoint names; for a pod checkpoint's container, config.image.image,
+// which must be the image the checkpoint names.
+func (m *Manager) containerImage(ctx context.Context, cfg *runtimeapi.ContainerConfig, src *checkpointSource) (*image.Image, string, error) {
+	name := cfg.Image.Image
+	if src != nil && !src.strict {
+		name = src.imageName()
+	}
+	img, err := m.opts.Images.Get(ctx, name)
+	switch {
+	case err != nil && src != nil && !src.strict:
+		return nil, "", fmt.Errorf("image.image: the checkpoint's image %s (%s) is not on this node: %w", name, src.config.RootfsImageRef, err)
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		return nil, "", errdefs.InvalidField("image.image", err.Error())
+	case err != nil:
+		return nil, "", fmt.Errorf("image.image %q: %w", cfg.Image.Image, err)
+	case src == nil || src.config.RootfsImageRef == "" || img.ID == src.config.RootfsImageRef:
+		return img, name, nil
+	case src.strict:
+		return nil, "", errdefs.InvalidField("image.image", fmt.Sprintf("%s is image %s; the checkpointed container ran on %s", name, img.ID, src.config.RootfsImageRef))
+	}
+	// The name moved to another image since the checkpoint.
+	if img, err = m.opts.Images.Get(ctx, src.config.RootfsImageRef); err != nil {
+		return nil, "", fmt.Errorf("image.image: the checkpoint's image %s (%s) is not on this node: %w", name, src.config.RootfsImageRef, err)
+	}
+	return img, name, nil
 }
 
 // undo removes what a failed Create made of c, and its record. If that

@@ -57,6 +57,10 @@ type checkpointSource struct {
 	deleted []string
 	// remove, when set, removes dir (an archive's unpacked copy).
 	remove func()
+	// strict: the request describes the checkpointed container (a pod
+	// restore), and what differs fails the restore; otherwise the
+	// checkpoint's image and process replace the request's.
+	strict bool
 }
 
 // Close removes what opening the source made.
@@ -140,7 +144,8 @@ func readCheckpoint(field, dir string) (*checkpointSource, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, errdefs.InvalidField(field, err.Error())
 	}
-	if fi, err := root.Stat(metadata.CheckpointDirectory); err != nil || !fi.IsDir() {
+	// Lstat: CRIU reads the images by path, which must not leave dir.
+	if fi, err := root.Lstat(metadata.CheckpointDirectory); err != nil || !fi.IsDir() {
 		return nil, errdefs.InvalidField(field, "the checkpoint has no CRIU images (checkpoint/)")
 	}
 	switch {
@@ -198,20 +203,26 @@ func (s *checkpointSource) imageName() string {
 	return s.config.RootfsImageRef
 }
 
-// adopt gives the restored container's spec built the checkpointed process
-// (what CRIU brings back runs it, whatever the request said) and checks
-// that the new container can hold what the checkpoint had: the same bind
-// mount destinations, for CRIU binds each of them again from the new
-// sources; and no terminal, which a restore cannot give back.
+// adopt gives the restored container's spec built the checkpointed
+// process, for what CRIU brings back runs it: strict, the request's must
+// be the same; otherwise it replaces the request's. It checks that the new
+// container can hold what the checkpoint had: the same bind mount
+// destinations, for CRIU binds each of them again from the new sources;
+// and no terminal, which a restore cannot give back.
 func (s *checkpointSource) adopt(built *specs.Spec) error {
 	old := s.spec.Process
+	if old.Terminal || built.Process.Terminal {
+		return errdefs.InvalidField("tty", "a container with a terminal cannot be restored")
+	}
+	if s.strict {
+		if err := sameProcess(old, built.Process); err != nil {
+			return err
+		}
+	}
 	built.Process.Args = slices.Clone(old.Args)
 	built.Process.Env = slices.Clone(old.Env)
 	built.Process.Cwd = old.Cwd
 	built.Process.User = old.User
-	if old.Terminal || built.Process.Terminal {
-		return errdefs.InvalidField("tty", "a container with a terminal cannot be restored")
-	}
 	had, has := bindDestinations(s.spec), bindDestinations(built)
 	for _, d := range had {
 		if !slices.Contains(has, d) {
@@ -222,6 +233,31 @@ func (s *checkpointSource) adopt(built *specs.Spec) error {
 		if !slices.Contains(had, d) {
 			return errdefs.InvalidField("mounts", fmt.Sprintf("the request mounts %s, which the checkpoint had no mount at", d))
 		}
+	}
+	return nil
+}
+
+// sameProcess checks that the process a request describes is the
+// checkpointed one: its command and arguments, working directory,
+// environment and credentials.
+func sameProcess(old, req *specs.Process) error {
+	switch {
+	case !slices.Equal(old.Args, req.Args):
+		return errdefs.InvalidField("command", fmt.Sprintf("the request runs %q; the checkpointed container ran %q", req.Args, old.Args))
+	case old.Cwd != req.Cwd:
+		return errdefs.InvalidField("working_dir", fmt.Sprintf("the request's is %q; the checkpointed container's was %q", req.Cwd, old.Cwd))
+	case old.User.UID != req.User.UID || old.User.GID != req.User.GID || !slices.Equal(old.User.AdditionalGids, req.User.AdditionalGids):
+		return errdefs.InvalidField("linux.security_context.run_as_user", fmt.Sprintf("the request runs as %d:%d %v; the checkpointed container ran as %d:%d %v",
+			req.User.UID, req.User.GID, req.User.AdditionalGids, old.User.UID, old.User.GID, old.User.AdditionalGids))
+	}
+	a, b := slices.Sorted(slices.Values(old.Env)), slices.Sorted(slices.Values(req.Env))
+	if !slices.Equal(a, b) {
+		for _, e := range b {
+			if !slices.Contains(a, e) {
+				return errdefs.InvalidField("envs", fmt.Sprintf("the request sets %q, which the checkpointed container did not have", strings.SplitN(e, "=", 2)[0]))
+			}
+		}
+		return errdefs.InvalidField("envs", "the request lacks variables the checkpointed container had")
 	}
 	return nil
 }

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -192,5 +196,96 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if cs := e.m.List(); len(cs) != 0 {
 		t.Errorf("refused restores left containers: %v", cs)
+	}
+}
+
+// CheckpointPod captures two running containers of a pod in one cut and
+// leaves both running; restored one by one from it into a new pod, with
+// the configs they were made with, each waits stopped for Start and then
+// counts on. A config that differs from the checkpointed process fails,
+// and a checkpoint that runs out of time leaves nothing and no container
+// frozen.
+func TestCheckpointPodAndRestore(t *testing.T) {
+	requireCRIU(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	first := e.pod(t, "origin", sandbox.ModeContainer)
+	script := `i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done`
+	cfgs := []*runtimeapi.ContainerConfig{config("one", script), config("two", script)}
+	var ids []string
+	var logs []string
+	for _, cfg := range cfgs {
+		c := e.run(t, first, cfg)
+		waitCount(t, c.LogPath, 3)
+		ids, logs = append(ids, c.ID), append(logs, c.LogPath)
+	}
+
+	// Out of time: nothing written, nothing frozen.
+	empty := t.TempDir()
+	short, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	if err := e.m.CheckpointPod(short, first.ID, ids, empty); err == nil {
+		t.Error("a pod checkpoint with a 1 ms deadline succeeded")
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("a failed pod checkpoint left %v", entries)
+	}
+	for _, id := range ids {
+		if st, err := e.m.opts.Runtime.State(ctx, id); err != nil || st.Status != oci.StatusRunning {
+			t.Errorf("after a failed pod checkpoint container %s is %+v, %v; want running", id, st, err)
+		}
+	}
+
+	dir := t.TempDir()
+	if err := e.m.CheckpointPod(ctx, first.ID, ids, dir); err != nil {
+		t.Fatal(err)
+	}
+	var counts []int
+	for i, id := range ids {
+		if st, err := e.m.opts.Runtime.State(ctx, id); err != nil || st.Status != oci.StatusRunning {
+			t.Errorf("after the pod checkpoint container %s is %+v, %v; want running, thawed", id, st, err)
+		}
+		waitCount(t, logs[i], lastCount(logs[i]))
+		if err := e.m.Stop(ctx, id, 0); err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, lastCount(logs[i]))
+	}
+	p, err := OpenPodCheckpoint("checkpoint_path", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := p.Names(); !slices.Equal(names, []string{"one", "two"}) {
+		t.Fatalf("pod checkpoint names %v", names)
+	}
+
+	second := e.pod(t, "restored", sandbox.ModeContainer)
+	other := config("one", "echo not the checkpointed process")
+	if _, err := e.m.RestorePodContainer(ctx, second.ID, other, p); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "command") {
+		t.Errorf("restore with another command: %v, want InvalidArgument naming command", err)
+	}
+	if cs := e.m.List(); len(cs) != len(ids) {
+		t.Errorf("a refused restore left a container: %d containers", len(cs))
+	}
+	for i, cfg := range cfgs {
+		r, err := e.m.RestorePodContainer(ctx, second.ID, cfg, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != StateCreated || procState(t, r.Pid) != "T" {
+			t.Errorf("restored %s is %s, its init in state %s; want created and stopped", cfg.Metadata.Name, r.State, procState(t, r.Pid))
+		}
+		if err := e.m.Start(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitCount(t, r.LogPath, 0)
+		lines := readLogMaybe(r.LogPath)
+		f := strings.Fields(lines[0])
+		if n, _ := strconv.Atoi(f[len(f)-1]); n <= 3 || n > counts[i]+1 {
+			t.Errorf("restored %s began at %d; the checkpoint caught it after 3 and it stopped at %d", cfg.Metadata.Name, n, counts[i])
+		}
+	}
+	if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
+		t.Errorf("restore work files left: %v", entries)
 	}
 }

@@ -67,6 +67,16 @@ func (f *fakeContainers) Checkpoint(_ context.Context, id, _ string) error {
 	return f.call("checkpoint", id)
 }
 
+func (f *fakeContainers) CheckpointPod(_ context.Context, podID string, _ []string, _ string) error {
+	f.calls = append(f.calls, "checkpoint-pod "+podID)
+	return nil
+}
+
+func (f *fakeContainers) RestorePodContainer(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig, _ *container.PodCheckpoint) (*container.Container, error) {
+	f.calls = append(f.calls, "restore "+podID+" "+cfg.Metadata.Name)
+	return &container.Container{ID: "restored-" + cfg.Metadata.Name}, nil
+}
+
 func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, []byte, int32, error) {
 	if err := f.call("exec", id); err != nil {
 		return nil, nil, 0, err

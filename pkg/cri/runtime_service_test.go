@@ -183,14 +183,6 @@ func TestUpdateRuntimeConfigKeepsPodCIDR(t *testing.T) {
 	}
 }
 
-func TestUnbuiltRPCIsUnimplemented(t *testing.T) {
-	_, c := newTestService(t, networkStatus{})
-	_, err := c.CheckpointPod(background(t), &runtimeapi.CheckpointPodRequest{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointPod") {
-		t.Errorf("CheckpointPod: %v, want Unimplemented naming the RPC", err)
-	}
-}
-
 // A state filter that names no state is refused before anything is listed.
 func TestListFiltersRefuseUnknownStates(t *testing.T) {
 	_, c := newTestService(t, networkStatus{})

@@ -51,6 +51,8 @@ type Containers interface {
 	ProcessStats(id string) (*cgroups.ProcessStats, error)
 	Subscribe(ctx context.Context) <-chan container.Event
 	Checkpoint(ctx context.Context, id, location string) error
+	CheckpointPod(ctx context.Context, podID string, ids []string, dir string) error
+	RestorePodContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig, p *container.PodCheckpoint) (*container.Container, error)
 }
 
 // streamBatch is how many items one message of a streaming list carries.
