@@ -40,7 +40,7 @@ step uml-nri hack/vm/vm-test.sh go-test --uml --timeout 600 --env CRISP_BIN="$PW
 # executor, pods in user namespaces on Debian's 6.1 kernel (idmapped layers
 # and volumes), and checkpoint/restore with CRIU (library, `crisp oci` and
 # CheckpointContainer's archive, read back by checkpointctl).
-step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 --copy "$(command -v checkpointctl)" ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestNewUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 --copy "$(command -v checkpointctl)" ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ -- -test.run '^(TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestNewUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestRestoreFromArchive|TestFailedRestoreLeavesNothing|TestOCICheckpointRestore)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).

@@ -94,7 +94,11 @@ func (m *Manager) freeze(ctx context.Context, cs []*Container) (thaw func() erro
 		for _, id := range frozen {
 			// Thawed however the checkpoint ended, even past its
 			// deadline: a frozen container is a stuck one.
-			if err := m.opts.Runtime.Resume(context.WithoutCancel(ctx), id); err != nil {
+			err := m.opts.Runtime.Resume(context.WithoutCancel(ctx), id)
+			if errors.Is(err, errdefs.ErrFailedPrecondition) {
+				continue // not frozen: its freeze failed before it began
+			}
+			if err != nil {
 				klog.ErrorS(err, "Thawing container after a checkpoint", "container", id)
 				errs = append(errs, fmt.Errorf("thaw container %s: %w", id, err))
 			}
@@ -102,10 +106,12 @@ func (m *Manager) freeze(ctx context.Context, cs []*Container) (thaw func() erro
 		return errors.Join(errs...)
 	}
 	for _, c := range cs {
+		// Listed first: a freeze that fails waiting (its deadline) may
+		// have frozen the cgroup all the same.
+		frozen = append(frozen, c.ID)
 		if err := m.opts.Runtime.Pause(ctx, c.ID); err != nil {
 			return nil, errors.Join(fmt.Errorf("checkpoint container %s: freeze: %w", c.ID, err), thaw())
 		}
-		frozen = append(frozen, c.ID)
 	}
 	return thaw, nil
 }

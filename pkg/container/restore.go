@@ -303,6 +303,9 @@ func (m *Manager) restore(ctx context.Context, c *Container, src *checkpointSour
 	if m.opts.CheckpointDir == "" {
 		return fmt.Errorf("container %s: restore: no checkpoint directory configured: %w", c.ID, errdefs.ErrUnavailable)
 	}
+	if err := os.MkdirAll(m.opts.CheckpointDir, 0o700); err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	// CRIU's log goes here, never into the checkpoint, which a restore
 	// must not change.
 	work, err := os.MkdirTemp(m.opts.CheckpointDir, c.ID+"-restore-")

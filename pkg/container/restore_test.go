@@ -259,7 +259,15 @@ func TestCheckpointPodAndRestore(t *testing.T) {
 		t.Fatalf("pod checkpoint names %v", names)
 	}
 
-	second := e.pod(t, "restored", sandbox.ModeContainer)
+	// The new pod has the old one's hostname, as kubelet's restored pod
+	// does: the checkpointed processes' HOSTNAME is the pod's.
+	second, err := e.pods.Run(ctx, sandbox.Spec{
+		Metadata: sandbox.Metadata{Name: "restored", Namespace: "default", UID: "uid-restored"},
+		Hostname: "origin", LogDirectory: filepath.Join(e.logs, "restored"), PIDMode: sandbox.ModeContainer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := config("one", "echo not the checkpointed process")
 	if _, err := e.m.RestorePodContainer(ctx, second.ID, other, p); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "command") {
 		t.Errorf("restore with another command: %v, want InvalidArgument naming command", err)

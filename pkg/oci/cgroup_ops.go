@@ -6,6 +6,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -39,11 +40,15 @@ func (r *Runtime) Pause(ctx context.Context, id string) error {
 	return cg.Freeze(ctx)
 }
 
-// Resume thaws a paused container.
+// Resume thaws a paused container, or one still freezing (a Pause that
+// ended before every process stopped).
 func (r *Runtime) Resume(ctx context.Context, id string) error {
-	_, cg, err := r.runningCgroup(id, StatusPaused)
+	_, cg, err := r.runningCgroup(id, StatusPaused, StatusRunning)
 	if err != nil {
 		return err
+	}
+	if st, err := cg.FreezeState(); err == nil && st == cgroups.Thawed {
+		return fmt.Errorf("container %s is running, not paused: %w", id, errdefs.ErrFailedPrecondition)
 	}
 	return cg.Thaw(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
@@ -233,6 +234,13 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 		OrphanPtsMaster:   proto.Bool(true),
 		JoinNs:            criu.joinNS,
 	}
+	if criu.opts.LeaveStopped {
+		// CRIU before 3.19 has no leave_stopped in its RPC: its
+		// configuration file says it to every version.
+		if copts.ConfigFile, err = writeCriuConfig(criu.work.Name(), "leave-stopped"); err != nil {
+			return fmt.Errorf("restore container %s: %w", c.id, err)
+		}
+	}
 	if copts.ExtMnt, err = criuExternalMounts(c.spec, 0, c.cg.Path()); err != nil {
 		return err
 	}
@@ -295,4 +303,18 @@ func writeRestoredPid(dir string, pid int) error {
 		return errors.Join(err, os.Remove(tmp))
 	}
 	return nil
+}
+
+// criuConfigFile is the CRIU configuration a restore writes to its work
+// directory, for options CRIU's RPC lacks.
+const criuConfigFile = "crisp-restore.conf"
+
+// writeCriuConfig writes a CRIU configuration file of options, one per
+// line, in dir and returns its path for CriuOpts.ConfigFile.
+func writeCriuConfig(dir string, options ...string) (*string, error) {
+	path := filepath.Join(dir, criuConfigFile)
+	if err := os.WriteFile(path, []byte(strings.Join(options, "\n")+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write CRIU configuration: %w", err)
+	}
+	return proto.String(path), nil
 }
