@@ -40,7 +40,7 @@ func TestSummarize(t *testing.T) {
 		{run: 1 * ms, stop: 1 * ms, remove: 1 * ms}, // 3
 		{run: 8 * ms, stop: 1 * ms, remove: 1 * ms}, // 10
 	}
-	r := summarize("x", "rt", "1", samples)
+	r := summarize("x", "rt", "1", samples, false)
 	if r.Iterations != 3 || r.MedianMS != 5 || r.MinMS != 3 || r.MaxMS != 10 || r.P90MS != 10 || r.RunMedianMS != 3 || r.StopMedianMS != 1 {
 		t.Errorf("summarize = %+v", r)
 	}
