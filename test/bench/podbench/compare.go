@@ -193,12 +193,14 @@ func compare(header []headerField, subject, baseline side, sub, base []result) (
 	if len(sub) == 0 || len(base) == 0 {
 		return c, errors.New("each side needs at least one result")
 	}
-	held := 0
-	if m, ok := sub[0].Memory[memoryLoaded]; ok {
-		held = m.Pods
-	}
+	held := -1
 	for _, r := range slices.Concat(sub, base) {
-		if m, ok := r.Memory[memoryLoaded]; ok && m.Pods != held {
+		m, ok := r.Memory[memoryLoaded]
+		switch {
+		case !ok:
+		case held < 0:
+			held = m.Pods
+		case m.Pods != held:
 			return c, fmt.Errorf("result %s measured memory with %d pods, another with %d", r.Label, m.Pods, held)
 		}
 	}

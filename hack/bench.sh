@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# crisp against containerd + runc (the peer, hack/peers/containerd.sh), side
+# by side on this machine, in one table: per-call medians and p90s of a pod
+# with one container through its whole life, pod + container from scratch,
+# a cold image pull, and the resident memory of both runtimes idle and with
+# HOLD pods running. Each ratio crisp/containerd is checked against its
+# target (docs/benchmarks.md). Missing a target is reported, not an error;
+# any failure to run is.
+#
+# Usage: hack/bench.sh [ROUNDS [ITERATIONS]]   (root; default 3 rounds of 30)
+#        make bench [ROUNDS=n] [ITERATIONS=n]
+# Each round starts both daemons afresh on empty roots, one after the other
+# (never both at once), alternating which goes first; the table has the
+# medians of the rounds' medians.
+# Environment:
+#   BENCH_ROUNDS, BENCH_ITERATIONS  defaults of the arguments
+#   CRISP_BIN     crisp binary (default bin/crisp, built with make build if missing)
+#   BENCH_HOLD    pods with a running container while memory is measured (default 10)
+#   BENCH_OUTPUT  where the table is written as latest.md and latest.json
+#                 (default _output/bench)
+#   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
+# First use installs the CNI plugins (hack/install-cni.sh --plugins-only),
+# Debian's runc and busybox-static, and builds containerd from the Go module
+# proxy.
+set -euo pipefail
+REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO_ROOT"
+. hack/lib.sh
+. hack/peers/containerd.sh
+require_root
+
+ROUNDS=${1:-${BENCH_ROUNDS:-3}}
+ITERATIONS=${2:-${BENCH_ITERATIONS:-30}}
+HOLD=${BENCH_HOLD:-10}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, got '$ROUNDS'"
+[[ $ITERATIONS =~ ^[1-9][0-9]*$ ]] || die "ITERATIONS must be a positive number, got '$ITERATIONS'"
+[[ $HOLD =~ ^[1-9][0-9]*$ ]] || die "BENCH_HOLD must be a positive number, got '$HOLD'"
+CRISP_BIN=${CRISP_BIN:-$REPO_ROOT/bin/crisp}
+OUTPUT=${BENCH_OUTPUT:-$REPO_ROOT/_output/bench}
+# Both registries listen here, each in its runtime's network namespace.
+REGISTRY=127.0.0.1:5000
+IMAGE=$REGISTRY/bench/busybox:1
+
+# Short, because daemon sockets live inside it.
+WORK=$(mktemp -d /var/tmp/crisp-bench.XXXXXX)
+RUN_ID=${WORK##*.}
+# Pods' cgroups go below a parent of this run's own, removed at the end.
+CGROUP_ROOT=/crisp-bench-$RUN_ID
+CRISP_PID=""
+CRISP_DIR=""
+CONTAINERD_DIR=""
+NETNS=()
+REGISTRY_PIDS=()
+
+cleanup() {
+	local rc=$? leftovers=()
+	set +e
+	stop_crisp
+	[ -z "$CONTAINERD_DIR" ] || containerd_peer_stop "$CONTAINERD_DIR"
+	local pid
+	for pid in "${REGISTRY_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	local ns
+	for ns in "${NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null || leftovers+=("network namespace $ns")
+	done
+	unmount_below "$WORK"
+	# Kubelet removes pod cgroup parents; here that is this script's job.
+	local cg
+	for cg in /sys/fs/cgroup/"${CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"; do
+		[ -d "$cg" ] || continue
+		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ ! -d "$cg" ] || leftovers+=("cgroup $cg")
+	done
+	rm -rf "$WORK" || leftovers+=("$WORK")
+	if [ ${#leftovers[@]} -gt 0 ]; then
+		printf 'bench: left behind: %s\n' "${leftovers[@]}" >&2
+		[ $rc -ne 0 ] || rc=1
+	fi
+	[ $rc -eq 0 ] || echo "bench: FAILED (exit $rc)" >&2
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# unmount_below DIR unmounts everything mounted below DIR, deepest first.
+unmount_below() {
+	local m
+	awk -v d="$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount -l "$m" || log "could not unmount $m"
+	done
+}
+
+# new_netns NAME makes a network namespace with loopback up; the daemon
+# started in it builds the pod bridge there, and the registry serves on its
+# loopback.
+new_netns() {
+	ip netns add "$1"
+	NETNS+=("$1")
+	ip netns exec "$1" ip link set lo up
+}
+
+# start_registry NETNS serves the busybox image as $IMAGE on $REGISTRY inside
+# NETNS and prints the image's digest.
+start_registry() {
+	local out=$WORK/registry-${1##*/}.out
+	setsid nsenter "--net=$1" -- "$WORK/registry" -addr "$REGISTRY" -busybox bench/busybox:1 >"$out" 2>&1 </dev/null &
+	local pid=$!
+	REGISTRY_PIDS+=("$pid")
+	for _ in $(seq 600); do
+		grep -q '^ready ' "$out" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q '^ready ' "$out" || {
+		cat "$out" >&2
+		die "the registry in $1 did not start"
+	}
+	awk '$1 == "pushed" {print $3}' "$out"
+}
+
+# wait_socket PATH PID: until PATH is a socket, failing if PID exits.
+wait_socket() {
+	for _ in $(seq 300); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_crisp DIR NETNS starts crisp on DIR (root, state, socket, log) in
+# NETNS, setting CRISP_PID and CRISP_DIR, and prints its endpoint.
+start_crisp() {
+	local dir=$1 netns=$2
+	mkdir -p "$dir"
+	# crisp needs cgroup v2: the whole tree on a pure v2 host, the cgroup2
+	# mount of a hybrid one.
+	local cgmount=/sys/fs/cgroup
+	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || cgmount=/sys/fs/cgroup/unified
+	[ "$(stat -fc %T "$cgmount" 2>/dev/null)" = cgroup2fs ] || die "no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified"
+	printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY" >"$dir/registries.conf"
+	cat >"$dir/crisp.toml" <<EOF
+root = "$dir/root"
+state = "$dir/state"
+[grpc]
+address = "unix://$dir/crisp.sock"
+[cgroup]
+driver = "cgroupfs"
+mount = "$cgmount"
+missing_controller = "warn"
+[cni]
+conf_dir = "$WORK/cni/net.d"
+bin_dirs = ["/opt/cni/bin"]
+[image]
+registries_conf = "$dir/registries.conf"
+registries_conf_dir = "$dir/registries.conf.d"
+EOF
+	setsid nsenter "--net=$netns" -- "$CRISP_BIN" --config "$dir/crisp.toml" >"$dir/crisp.log" 2>&1 </dev/null &
+	CRISP_PID=$!
+	CRISP_DIR=$dir
+	wait_socket "$dir/crisp.sock" "$CRISP_PID" || {
+		tail -n 30 "$dir/crisp.log" >&2
+		die "crisp did not serve on $dir/crisp.sock"
+	}
+	# The pid measured must be the daemon's, not a wrapper's.
+	[ "$(readlink "/proc/$CRISP_PID/exe")" = "$CRISP_BIN" ] || die "pid $CRISP_PID is not $CRISP_BIN"
+}
+
+# stop_crisp stops crisp and removes its directory.
+stop_crisp() {
+	[ -n "$CRISP_PID" ] || return 0
+	kill -TERM "$CRISP_PID" 2>/dev/null || true
+	for _ in $(seq 150); do
+		kill -0 "$CRISP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$CRISP_PID" 2>/dev/null || true
+	wait "$CRISP_PID" 2>/dev/null || true
+	CRISP_PID=""
+	unmount_below "$CRISP_DIR"
+	rm -rf "$CRISP_DIR"
+	CRISP_DIR=""
+}
+
+# podbench NAME ENDPOINT MEMORY_FLAGS... runs podbench against ENDPOINT,
+# leaving the result in $WORK/results/NAME.json.
+podbench() {
+	local name=$1 endpoint=$2
+	shift 2
+	log "$name: pull, $ITERATIONS pods with a container, $HOLD pods held"
+	mkdir -p "$WORK/logs/$name"
+	"$WORK/podbench" -endpoint "$endpoint" -label "$name" -n "$ITERATIONS" -cgroup-root "$CGROUP_ROOT" \
+		-image "$IMAGE" -log-dir "$WORK/logs/$name" -hold "$HOLD" -json "$WORK/results/$name.json" "$@"
+}
+
+# bench_crisp R and bench_containerd R run round R on a freshly started
+# daemon with an empty root, stopped again before the other one starts.
+bench_crisp() {
+	start_crisp "$WORK/crisp-$1" "/run/netns/crisp-bench-$RUN_ID-crisp"
+	podbench "crisp-$1" "unix://$CRISP_DIR/crisp.sock" -mem-pid "$CRISP_PID" -mem-exe "$CRISP_BIN" || {
+		tail -n 30 "$CRISP_DIR/crisp.log" >&2
+		die "podbench failed against crisp"
+	}
+	stop_crisp
+}
+bench_containerd() {
+	CONTAINERD_DIR=$WORK/containerd-$1
+	local endpoint pid
+	endpoint=$(containerd_peer_start "$CONTAINERD_DIR" --cni-conf-dir "$WORK/cni/net.d" --cni-bin-dir /opt/cni/bin \
+		--netns "/run/netns/crisp-bench-$RUN_ID-containerd")
+	pid=$(cat "$CONTAINERD_DIR/containerd.pid")
+	[ "$(readlink "/proc/$pid/exe")" = "$CONTAINERD_PEER_BIN/containerd" ] || die "pid $pid is not containerd"
+	# Its shims are started with -address DIR/containerd.sock.
+	podbench "containerd-$1" "$endpoint" -mem-pid "$pid" -mem-arg "$CONTAINERD_DIR/containerd.sock" || {
+		tail -n 30 "$CONTAINERD_DIR/containerd.log" >&2
+		die "podbench failed against containerd"
+	}
+	containerd_peer_stop "$CONTAINERD_DIR"
+	rm -rf "$CONTAINERD_DIR"
+	CONTAINERD_DIR=""
+}
+
+# What both runtimes need.
+apt_install iproute2 util-linux busybox-static
+hack/install-cni.sh --plugins-only
+for p in bridge host-local portmap loopback; do
+	[ -x "/opt/cni/bin/$p" ] || die "CNI plugin $p missing from /opt/cni/bin"
+done
+containerd_peer_install
+if [ ! -x "$CRISP_BIN" ]; then
+	[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
+	log "building $CRISP_BIN"
+	make build
+fi
+# A copy: a rebuild of bin/crisp during the run must not change what runs,
+# and its path names crisp's monitors, which run the same executable.
+install -m 0755 "$CRISP_BIN" "$WORK/crisp-bin"
+CRISP_BIN=$WORK/crisp-bin
+go build -o "$WORK/podbench" ./test/bench/podbench
+go build -o "$WORK/registry" ./test/registry
+mkdir -p "$WORK/results" "$OUTPUT"
+
+# The header, with the load as the run starts.
+header=(
+	-header "commit=$(git describe --always --dirty 2>/dev/null || echo unknown)"
+	-header "crisp=$("$CRISP_BIN" version 2>/dev/null | awk 'NR == 1 {print $NF}')"
+	-header "containerd=$("$CONTAINERD_PEER_BIN/containerd" --version | awk '{print $3}') + runc $("$CONTAINERD_PEER_RUNC" --version | awk 'NR == 1 {print $3}')"
+	-header "kernel=$(uname -r)"
+	-header "nproc=$(nproc)"
+	-header "load average at start=$(cut -d' ' -f1-3 /proc/loadavg)"
+	-header "runs=$ROUNDS rounds x $ITERATIONS pods per runtime, order alternating; $HOLD pods held for memory"
+)
+
+# One network for both: a bridge on a private subnet, leases in WORK.
+mkdir -p "$WORK/cni/net.d" "$WORK/cni/ipam"
+cat >"$WORK/cni/net.d/10-bench.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "crisp-bench",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "benchbr0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$WORK/cni/ipam",
+        "ranges": [[{ "subnet": "10.234.0.0/16" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+EOF
+
+new_netns "crisp-bench-$RUN_ID-crisp"
+new_netns "crisp-bench-$RUN_ID-containerd"
+# The same image for both: the registry builds it the same way each time,
+# which the digests check.
+digest_crisp=$(start_registry "/run/netns/crisp-bench-$RUN_ID-crisp")
+digest_containerd=$(start_registry "/run/netns/crisp-bench-$RUN_ID-containerd")
+[ -n "$digest_crisp" ] && [ "$digest_crisp" = "$digest_containerd" ] ||
+	die "the two registries serve different images: '$digest_crisp' and '$digest_containerd'"
+header+=(-header "image=$IMAGE ($digest_crisp), command /bin/sleep 3600, StopContainer timeout 0")
+
+# Never both at once. The order alternates, so a change in the machine's
+# load over time favours neither.
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) -eq 1 ]; then
+		bench_crisp "$r"
+		bench_containerd "$r"
+	else
+		bench_containerd "$r"
+		bench_crisp "$r"
+	fi
+done
+
+crisp_results=() containerd_results=()
+for r in $(seq "$ROUNDS"); do
+	crisp_results+=("$WORK/results/crisp-$r.json")
+	containerd_results+=("$WORK/results/containerd-$r.json")
+done
+header+=(-header "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)")
+echo
+"$WORK/podbench" compare "${header[@]}" -md "$OUTPUT/latest.md" -json "$OUTPUT/latest.json" \
+	"crisp=$(IFS=,; echo "${crisp_results[*]}")" "containerd=$(IFS=,; echo "${containerd_results[*]}")"
+echo
+echo "RSS and PSS: crisp counts the daemon and its per-container monitors, containerd the daemon and all"
+echo "its shims (sums of VmRSS and of Pss). Written to $OUTPUT/latest.md and latest.json."
