@@ -18,6 +18,7 @@
 #   BENCH_HOLD    pods with a running container while memory is measured (default 10)
 #   BENCH_OUTPUT  where the table is written as latest.md and latest.json
 #                 (default _output/bench)
+#   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-settle 5s"
 #   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
 # First use installs the CNI plugins (hack/install-cni.sh --plugins-only),
 # Debian's runc and busybox-static, and builds containerd from the Go module
@@ -36,6 +37,7 @@ HOLD=${BENCH_HOLD:-10}
 [[ $ITERATIONS =~ ^[1-9][0-9]*$ ]] || die "ITERATIONS must be a positive number, got '$ITERATIONS'"
 [[ $HOLD =~ ^[1-9][0-9]*$ ]] || die "BENCH_HOLD must be a positive number, got '$HOLD'"
 CRISP_BIN=${CRISP_BIN:-$REPO_ROOT/bin/crisp}
+read -r -a EXTRA_FLAGS <<<"${PODBENCH_FLAGS:-}"
 OUTPUT=${BENCH_OUTPUT:-$REPO_ROOT/_output/bench}
 # Both registries listen here, each in its runtime's network namespace.
 REGISTRY=127.0.0.1:5000
@@ -51,6 +53,7 @@ CRISP_DIR=""
 CONTAINERD_DIR=""
 NETNS=()
 REGISTRY_PIDS=()
+REGISTRY_DIGEST=""
 
 cleanup() {
 	local rc=$? leftovers=()
@@ -103,7 +106,7 @@ new_netns() {
 }
 
 # start_registry NETNS serves the busybox image as $IMAGE on $REGISTRY inside
-# NETNS and prints the image's digest.
+# NETNS; the image's digest is left in REGISTRY_DIGEST.
 start_registry() {
 	local out=$WORK/registry-${1##*/}.out
 	setsid nsenter "--net=$1" -- "$WORK/registry" -addr "$REGISTRY" -busybox bench/busybox:1 >"$out" 2>&1 </dev/null &
@@ -118,7 +121,7 @@ start_registry() {
 		cat "$out" >&2
 		die "the registry in $1 did not start"
 	}
-	awk '$1 == "pushed" {print $3}' "$out"
+	REGISTRY_DIGEST=$(awk '$1 == "pushed" {print $3}' "$out")
 }
 
 # wait_socket PATH PID: until PATH is a socket, failing if PID exits.
@@ -193,7 +196,7 @@ podbench() {
 	log "$name: pull, $ITERATIONS pods with a container, $HOLD pods held"
 	mkdir -p "$WORK/logs/$name"
 	"$WORK/podbench" -endpoint "$endpoint" -label "$name" -n "$ITERATIONS" -cgroup-root "$CGROUP_ROOT" \
-		-image "$IMAGE" -log-dir "$WORK/logs/$name" -hold "$HOLD" -json "$WORK/results/$name.json" "$@"
+		-image "$IMAGE" -log-dir "$WORK/logs/$name" -hold "$HOLD" -json "$WORK/results/$name.json" "$@" "${EXTRA_FLAGS[@]}"
 }
 
 # bench_crisp R and bench_containerd R run round R on a freshly started
@@ -283,8 +286,10 @@ new_netns "crisp-bench-$RUN_ID-crisp"
 new_netns "crisp-bench-$RUN_ID-containerd"
 # The same image for both: the registry builds it the same way each time,
 # which the digests check.
-digest_crisp=$(start_registry "/run/netns/crisp-bench-$RUN_ID-crisp")
-digest_containerd=$(start_registry "/run/netns/crisp-bench-$RUN_ID-containerd")
+start_registry "/run/netns/crisp-bench-$RUN_ID-crisp"
+digest_crisp=$REGISTRY_DIGEST
+start_registry "/run/netns/crisp-bench-$RUN_ID-containerd"
+digest_containerd=$REGISTRY_DIGEST
 [ -n "$digest_crisp" ] && [ "$digest_crisp" = "$digest_containerd" ] ||
 	die "the two registries serve different images: '$digest_crisp' and '$digest_containerd'"
 header+=(-header "image=$IMAGE ($digest_crisp), command /bin/sleep 3600, StopContainer timeout 0")

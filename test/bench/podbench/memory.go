@@ -30,7 +30,8 @@ type memorySelector struct {
 	procRoot string
 	// pid is the daemon's.
 	pid int
-	// exe counts every process whose executable is this file.
+	// exe counts every process that runs this file (the same inode, from
+	// any path).
 	exe string
 	// arg counts every process with this exact command line argument.
 	arg string
@@ -103,18 +104,27 @@ func (s memorySelector) helpers() ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
+	var exe os.FileInfo
+	if s.exe != "" {
+		if exe, err = os.Stat(s.exe); err != nil {
+			return nil, fmt.Errorf("helpers' executable: %w", err)
+		}
+	}
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == s.pid {
+		// podbench itself may have the argument, naming it in its flags.
+		if err != nil || pid == s.pid || pid == os.Getpid() {
 			continue
 		}
 		dir := filepath.Join(s.procRoot, e.Name())
 		match := false
-		if s.exe != "" {
-			// Unreadable for kernel threads and processes that just exited.
-			exe, err := os.Readlink(filepath.Join(dir, "exe"))
-			match = err == nil && exe == s.exe
+		if exe != nil {
+			// The same file, whatever path it runs from: crisp executes
+			// itself from a detached read-only mount of its binary. Kernel
+			// threads and processes that just exited have none.
+			fi, err := os.Stat(filepath.Join(dir, "exe"))
+			match = err == nil && os.SameFile(fi, exe)
 		}
 		if !match && s.arg != "" {
 			cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))

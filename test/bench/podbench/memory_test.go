@@ -35,16 +35,27 @@ func fakeProc(t *testing.T, root string, pid int, exe string, args []string, rss
 }
 
 func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
-	root := t.TempDir()
-	fakeProc(t, root, 10, "/opt/rt/daemon", []string{"/opt/rt/daemon", "--config", "/x/config.toml"}, 40000, 30000)
+	root, bin := t.TempDir(), t.TempDir()
+	daemon, shim, sleep := filepath.Join(bin, "daemon"), filepath.Join(bin, "shim"), filepath.Join(bin, "sleep")
+	for _, f := range []string{daemon, shim, sleep} {
+		if err := os.WriteFile(f, []byte(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The daemon's binary seen through another path, as a bind mount of it.
+	other := filepath.Join(bin, "other")
+	if err := os.Link(daemon, other); err != nil {
+		t.Fatal(err)
+	}
+	fakeProc(t, root, 10, daemon, []string{daemon, "--config", "/x/config.toml"}, 40000, 30000)
 	// Monitors run the daemon's executable.
-	fakeProc(t, root, 11, "/opt/rt/daemon", []string{"crisp-monitor"}, 1000, 300)
-	fakeProc(t, root, 12, "/opt/rt/daemon", []string{"crisp-monitor"}, 1000, 300)
+	fakeProc(t, root, 11, daemon, []string{"crisp", "init"}, 1000, 300)
+	fakeProc(t, root, 12, other, []string{"crisp", "init"}, 1000, 300)
 	// Shims name the daemon's socket as an argument.
-	fakeProc(t, root, 20, "/opt/rt/shim", []string{"/opt/rt/shim", "-address", "/x/rt.sock", "-id", "a"}, 9000, 5000)
+	fakeProc(t, root, 20, shim, []string{shim, "-address", "/x/rt.sock", "-id", "a"}, 9000, 5000)
 	// Neither: another runtime's shim, a container process, a kernel thread.
-	fakeProc(t, root, 30, "/opt/rt/shim", []string{"/opt/rt/shim", "-address", "/y/rt.sock"}, 9000, 5000)
-	fakeProc(t, root, 31, "/bin/sleep", []string{"sleep", "/x/rt.sock.d"}, 500, 500)
+	fakeProc(t, root, 30, shim, []string{shim, "-address", "/y/rt.sock"}, 9000, 5000)
+	fakeProc(t, root, 31, sleep, []string{"sleep", "/x/rt.sock.d"}, 500, 500)
 	if err := os.MkdirAll(filepath.Join(root, "2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,7 @@ func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
 		helpers []int
 	}{
 		{"daemon only", memorySelector{procRoot: root, pid: 10}, processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000}, nil},
-		{"by executable", memorySelector{procRoot: root, pid: 10, exe: "/opt/rt/daemon"}, processMemory{Procs: 3, RSSKiB: 42000, PSSKiB: 30600}, []int{11, 12}},
+		{"by executable", memorySelector{procRoot: root, pid: 10, exe: daemon}, processMemory{Procs: 3, RSSKiB: 42000, PSSKiB: 30600}, []int{11, 12}},
 		{"by argument", memorySelector{procRoot: root, pid: 10, arg: "/x/rt.sock"}, processMemory{Procs: 2, RSSKiB: 49000, PSSKiB: 35000}, []int{20}},
 	}
 	for _, tt := range tests {

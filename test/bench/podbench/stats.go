@@ -27,7 +27,7 @@ const (
 // sample is the wall time of each RPC of one iteration. The container calls
 // are zero when the iteration made no container.
 type sample struct {
-	run, stop, remove                           time.Duration
+	run, stop, remove                             time.Duration
 	create, start, stopContainer, removeContainer time.Duration
 }
 
