@@ -27,6 +27,7 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
 . hack/lib.sh
+. hack/bench-lib.sh
 . hack/peers/containerd.sh
 require_root
 
@@ -48,62 +49,26 @@ WORK=$(mktemp -d /var/tmp/crisp-bench.XXXXXX)
 RUN_ID=${WORK##*.}
 # Pods' cgroups go below a parent of this run's own, removed at the end.
 CGROUP_ROOT=/crisp-bench-$RUN_ID
-CRISP_PID=""
-CRISP_DIR=""
 CONTAINERD_DIR=""
-NETNS=()
 REGISTRY_PIDS=()
 REGISTRY_DIGEST=""
 
 cleanup() {
-	local rc=$? leftovers=()
+	local rc=$?
 	set +e
-	stop_crisp
+	bench_crisp_stop
 	[ -z "$CONTAINERD_DIR" ] || containerd_peer_stop "$CONTAINERD_DIR"
 	local pid
 	for pid in "${REGISTRY_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
-	local ns
-	for ns in "${NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null || leftovers+=("network namespace $ns")
-	done
-	unmount_below "$WORK"
-	# Kubelet removes pod cgroup parents; here that is this script's job.
-	local cg
-	for cg in /sys/fs/cgroup/"${CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"; do
-		[ -d "$cg" ] || continue
-		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ ! -d "$cg" ] || leftovers+=("cgroup $cg")
-	done
-	rm -rf "$WORK" || leftovers+=("$WORK")
-	if [ ${#leftovers[@]} -gt 0 ]; then
-		printf 'bench: left behind: %s\n' "${leftovers[@]}" >&2
-		[ $rc -ne 0 ] || rc=1
-	fi
+	bench_cleanup_host || [ $rc -ne 0 ] || rc=1
 	[ $rc -eq 0 ] || echo "bench: FAILED (exit $rc)" >&2
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# unmount_below DIR unmounts everything mounted below DIR, deepest first.
-unmount_below() {
-	local m
-	awk -v d="$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-		umount -l "$m" || log "could not unmount $m"
-	done
-}
-
-# new_netns NAME makes a network namespace with loopback up; the daemon
-# started in it builds the pod bridge there, and the registry serves on its
-# loopback.
-new_netns() {
-	ip netns add "$1"
-	NETNS+=("$1")
-	ip netns exec "$1" ip link set lo up
-}
 
 # start_registry NETNS serves the busybox image as $IMAGE on $REGISTRY inside
 # NETNS; the image's digest is left in REGISTRY_DIGEST.
@@ -124,70 +89,6 @@ start_registry() {
 	REGISTRY_DIGEST=$(awk '$1 == "pushed" {print $3}' "$out")
 }
 
-# wait_socket PATH PID: until PATH is a socket, failing if PID exits.
-wait_socket() {
-	for _ in $(seq 300); do
-		[ -S "$1" ] && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# start_crisp DIR NETNS starts crisp on DIR (root, state, socket, log) in
-# NETNS, setting CRISP_PID and CRISP_DIR, and prints its endpoint.
-start_crisp() {
-	local dir=$1 netns=$2
-	mkdir -p "$dir"
-	# crisp needs cgroup v2: the whole tree on a pure v2 host, the cgroup2
-	# mount of a hybrid one.
-	local cgmount=/sys/fs/cgroup
-	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || cgmount=/sys/fs/cgroup/unified
-	[ "$(stat -fc %T "$cgmount" 2>/dev/null)" = cgroup2fs ] || die "no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified"
-	printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY" >"$dir/registries.conf"
-	cat >"$dir/crisp.toml" <<EOF
-root = "$dir/root"
-state = "$dir/state"
-[grpc]
-address = "unix://$dir/crisp.sock"
-[cgroup]
-driver = "cgroupfs"
-mount = "$cgmount"
-missing_controller = "warn"
-[cni]
-conf_dir = "$WORK/cni/net.d"
-bin_dirs = ["/opt/cni/bin"]
-[image]
-registries_conf = "$dir/registries.conf"
-registries_conf_dir = "$dir/registries.conf.d"
-EOF
-	setsid nsenter "--net=$netns" -- "$CRISP_BIN" --config "$dir/crisp.toml" >"$dir/crisp.log" 2>&1 </dev/null &
-	CRISP_PID=$!
-	CRISP_DIR=$dir
-	wait_socket "$dir/crisp.sock" "$CRISP_PID" || {
-		tail -n 30 "$dir/crisp.log" >&2
-		die "crisp did not serve on $dir/crisp.sock"
-	}
-	# The pid measured must be the daemon's, not a wrapper's.
-	[ "$(readlink "/proc/$CRISP_PID/exe")" = "$CRISP_BIN" ] || die "pid $CRISP_PID is not $CRISP_BIN"
-}
-
-# stop_crisp stops crisp and removes its directory.
-stop_crisp() {
-	[ -n "$CRISP_PID" ] || return 0
-	kill -TERM "$CRISP_PID" 2>/dev/null || true
-	for _ in $(seq 150); do
-		kill -0 "$CRISP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$CRISP_PID" 2>/dev/null || true
-	wait "$CRISP_PID" 2>/dev/null || true
-	CRISP_PID=""
-	unmount_below "$CRISP_DIR"
-	rm -rf "$CRISP_DIR"
-	CRISP_DIR=""
-}
-
 # podbench NAME ENDPOINT MEMORY_FLAGS... runs podbench against ENDPOINT,
 # leaving the result in $WORK/results/NAME.json.
 podbench() {
@@ -202,12 +103,15 @@ podbench() {
 # bench_crisp R and bench_containerd R run round R on a freshly started
 # daemon with an empty root, stopped again before the other one starts.
 bench_crisp() {
-	start_crisp "$WORK/crisp-$1" "/run/netns/crisp-bench-$RUN_ID-crisp"
+	bench_crisp_start "$CRISP_BIN" "$WORK/crisp-$1" "/run/netns/crisp-bench-$RUN_ID-crisp" \
+		"$(printf '[image]\nregistries_conf = "%s"\nregistries_conf_dir = "%s"' "$WORK/registries.conf" "$WORK/registries.conf.d")"
 	podbench "crisp-$1" "unix://$CRISP_DIR/crisp.sock" -mem-pid "$CRISP_PID" -mem-exe "$CRISP_BIN" || {
 		tail -n 30 "$CRISP_DIR/crisp.log" >&2
 		die "podbench failed against crisp"
 	}
-	stop_crisp
+	bench_crisp_stop
+	bench_unmount_below "$CRISP_DIR"
+	rm -rf "$CRISP_DIR"
 }
 bench_containerd() {
 	CONTAINERD_DIR=$WORK/containerd-$1
@@ -229,9 +133,6 @@ bench_containerd() {
 # What both runtimes need.
 apt_install iproute2 util-linux busybox-static
 hack/install-cni.sh --plugins-only
-for p in bridge host-local portmap loopback; do
-	[ -x "/opt/cni/bin/$p" ] || die "CNI plugin $p missing from /opt/cni/bin"
-done
 containerd_peer_install
 if [ ! -x "$CRISP_BIN" ]; then
 	[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
@@ -257,33 +158,13 @@ header=(
 	-header "runs=$ROUNDS rounds x $ITERATIONS pods per runtime, order alternating; $HOLD pods held for memory"
 )
 
-# One network for both: a bridge on a private subnet, leases in WORK.
-mkdir -p "$WORK/cni/net.d" "$WORK/cni/ipam"
-cat >"$WORK/cni/net.d/10-bench.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "crisp-bench",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "benchbr0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$WORK/cni/ipam",
-        "ranges": [[{ "subnet": "10.234.0.0/16" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }]
-      }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } }
-  ]
-}
-EOF
+# One network for both, and the loopback registry for crisp (containerd
+# takes a loopback registry as plain HTTP by default).
+bench_write_conflist
+printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY" >"$WORK/registries.conf"
 
-new_netns "crisp-bench-$RUN_ID-crisp"
-new_netns "crisp-bench-$RUN_ID-containerd"
+bench_new_netns "crisp-bench-$RUN_ID-crisp"
+bench_new_netns "crisp-bench-$RUN_ID-containerd"
 # The same image for both: the registry builds it the same way each time,
 # which the digests check.
 start_registry "/run/netns/crisp-bench-$RUN_ID-crisp"
