@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared pieces of the side-by-side benchmarks against containerd
 # (hack/bench.sh, hack/bench-pods.sh): a network namespace per daemon, one
 # CNI network for both runtimes, crisp run on a directory of its own, and the
@@ -10,8 +11,10 @@
 
 # Network namespaces made by bench_new_netns, removed by bench_cleanup_host.
 BENCH_NETNS=()
-# The crisp daemon bench_crisp_start started, and its directory.
+# The crisp daemon bench_crisp_start started, and its directory (read by
+# the scripts).
 CRISP_PID=""
+# shellcheck disable=SC2034
 CRISP_DIR=""
 
 # bench_new_netns NAME makes a network namespace with loopback up; a daemon
@@ -96,6 +99,7 @@ EOF
 	# a network namespace only) forks: $! is crisp's pid.
 	setsid nsenter "--net=$netns" -- "$bin" --config "$dir/crisp.toml" >"$dir/crisp.log" 2>&1 </dev/null &
 	CRISP_PID=$!
+	# shellcheck disable=SC2034
 	CRISP_DIR=$dir
 	bench_wait_socket "$dir/crisp.sock" "$CRISP_PID" || {
 		tail -n 30 "$dir/crisp.log" >&2

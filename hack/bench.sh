@@ -171,8 +171,9 @@ start_registry "/run/netns/crisp-bench-$RUN_ID-crisp"
 digest_crisp=$REGISTRY_DIGEST
 start_registry "/run/netns/crisp-bench-$RUN_ID-containerd"
 digest_containerd=$REGISTRY_DIGEST
-[ -n "$digest_crisp" ] && [ "$digest_crisp" = "$digest_containerd" ] ||
+if [ -z "$digest_crisp" ] || [ "$digest_crisp" != "$digest_containerd" ]; then
 	die "the two registries serve different images: '$digest_crisp' and '$digest_containerd'"
+fi
 header+=(-header "image=$IMAGE ($digest_crisp), command /bin/sleep 3600, StopContainer timeout 0")
 
 # Never both at once. The order alternates, so a change in the machine's
