@@ -4,7 +4,7 @@
 // iteration. The same client drives every runtime hack/bench-pods.sh and
 // hack/bench.sh compare, so differences come from the runtimes alone.
 //
-// With -image, podbench first pulls that image (timed, see -pull) and each
+// With -image, podbench first pulls that image (timed) and each
 // pod also gets one container running -command from it: CreateContainer and
 // StartContainer after RunPodSandbox, then StopContainer (with
 // -stop-timeout) and RemoveContainer before the pod is stopped. Between the
