@@ -131,12 +131,32 @@ bench_unmount_below() {
 	done
 }
 
+# bench_kill_cgroups kills every process still in the pods' cgroups (a run
+# interrupted with containers running, whose monitors outlive crisp) and
+# waits up to 10 s for them to go.
+bench_kill_cgroups() {
+	local cgs=() cg pids pid
+	for cg in /sys/fs/cgroup/"${CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"; do
+		[ -d "$cg" ] && cgs+=("$cg")
+	done
+	[ ${#cgs[@]} -gt 0 ] || return 0
+	for _ in $(seq 100); do
+		mapfile -t pids < <(find "${cgs[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null)
+		[ ${#pids[@]} -gt 0 ] || return 0
+		for pid in "${pids[@]}"; do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		sleep 0.1
+	done
+}
+
 # bench_cleanup_host removes what a run left on the host once its daemons
-# are stopped: the network namespaces, mounts below $WORK, the pods' cgroup
-# parent in every hierarchy, and $WORK. It prints what it could not remove
-# and then fails.
+# are stopped: processes in the pods' cgroups, the network namespaces, mounts
+# below $WORK, the pods' cgroup parent in every hierarchy, and $WORK. It
+# prints what it could not remove and then fails.
 bench_cleanup_host() {
 	local leftovers=() ns cg
+	bench_kill_cgroups
 	for ns in "${BENCH_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null || leftovers+=("network namespace $ns")
 	done
