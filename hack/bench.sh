@@ -74,6 +74,7 @@ trap 'exit 130' INT TERM
 # NETNS; the image's digest is left in REGISTRY_DIGEST.
 start_registry() {
 	local out=$WORK/registry-${1##*/}.out
+	: >"$out" # before the background job opens it
 	setsid nsenter "--net=$1" -- "$WORK/registry" -addr "$REGISTRY" -busybox bench/busybox:1 >"$out" 2>&1 </dev/null &
 	local pid=$!
 	REGISTRY_PIDS+=("$pid")
