@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install run test test-host lint vm-test soak bench-pods bench-oci bench-pull clean
+.PHONY: all build install run test test-host lint vm-test soak bench bench-pods bench-oci bench-pull clean
 
 all: build
 
@@ -45,6 +45,11 @@ vm-test: build
 ## soak: the full reliability suite: crash injection, soak, hostile requests (docs/reliability.md)
 soak: build
 	hack/soak.sh
+
+## bench: crisp against containerd, every call, pull and memory in one table (docs/benchmarks.md);
+## ROUNDS and ITERATIONS override the defaults (3 and 30)
+bench: build
+	BENCH_ROUNDS='$(ROUNDS)' BENCH_ITERATIONS='$(ITERATIONS)' hack/bench.sh
 
 ## bench-*: side-by-side benchmarks against containerd and runc (docs/benchmarks.md)
 bench-pods: build

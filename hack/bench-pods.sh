@@ -22,6 +22,7 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
 . hack/lib.sh
+. hack/bench-lib.sh
 . hack/peers/containerd.sh
 require_root
 
@@ -38,102 +39,18 @@ WORK=$(mktemp -d /var/tmp/crisp-bench-pods.XXXXXX)
 RUN_ID=${WORK##*.}
 # Pods' cgroups go below a parent of this run's own, removed at the end.
 CGROUP_ROOT=/crisp-bench-$RUN_ID
-CRISP_PID=""
-CRISP_ENDPOINT=""
-NETNS=()
 
 cleanup() {
-	local rc=$? leftovers=()
+	local rc=$?
 	set +e
-	stop_crisp
+	bench_crisp_stop
 	containerd_peer_stop "$WORK/containerd"
-	local ns
-	for ns in "${NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null || leftovers+=("network namespace $ns")
-	done
-	local m
-	awk -v d="$WORK/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-		umount -l "$m" || log "could not unmount $m"
-	done
-	# Kubelet removes pod cgroup parents; here that is this script's job.
-	local cg
-	for cg in /sys/fs/cgroup/"${CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"; do
-		[ -d "$cg" ] || continue
-		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ ! -d "$cg" ] || leftovers+=("cgroup $cg")
-	done
-	rm -rf "$WORK" || leftovers+=("$WORK")
-	if [ ${#leftovers[@]} -gt 0 ]; then
-		printf 'bench-pods: left behind: %s\n' "${leftovers[@]}" >&2
-		[ $rc -ne 0 ] || rc=1
-	fi
+	bench_cleanup_host || [ $rc -ne 0 ] || rc=1
 	[ $rc -eq 0 ] || echo "bench-pods: FAILED (exit $rc)" >&2
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# new_netns NAME makes a network namespace with loopback up; the daemon
-# started in it builds the pod bridge there.
-new_netns() {
-	ip netns add "$1"
-	NETNS+=("$1")
-	ip netns exec "$1" ip link set lo up
-}
-
-# wait_socket PATH PID: until PATH is a socket, failing if PID exits.
-wait_socket() {
-	for _ in $(seq 300); do
-		[ -S "$1" ] && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# start_crisp NETNS starts crisp in NETNS, setting CRISP_PID and
-# CRISP_ENDPOINT.
-start_crisp() {
-	local dir=$WORK/crisp netns=$1
-	mkdir -p "$dir"
-	# crisp needs cgroup v2: the whole tree on a pure v2 host, the cgroup2
-	# mount of a hybrid one.
-	local cgmount=/sys/fs/cgroup
-	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || cgmount=/sys/fs/cgroup/unified
-	[ "$(stat -fc %T "$cgmount" 2>/dev/null)" = cgroup2fs ] || die "no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified"
-	cat >"$dir/crisp.toml" <<EOF
-root = "$dir/root"
-state = "$dir/state"
-[grpc]
-address = "unix://$dir/crisp.sock"
-[cgroup]
-driver = "cgroupfs"
-mount = "$cgmount"
-missing_controller = "warn"
-[cni]
-conf_dir = "$WORK/cni/net.d"
-bin_dirs = ["/opt/cni/bin"]
-EOF
-	setsid nsenter "--net=$netns" -- "$CRISP_BIN" --config "$dir/crisp.toml" >"$dir/crisp.log" 2>&1 </dev/null &
-	CRISP_PID=$!
-	wait_socket "$dir/crisp.sock" "$CRISP_PID" || {
-		tail -n 30 "$dir/crisp.log" >&2
-		die "crisp did not serve on $dir/crisp.sock"
-	}
-	CRISP_ENDPOINT=unix://$dir/crisp.sock
-}
-
-stop_crisp() {
-	[ -n "$CRISP_PID" ] || return 0
-	kill -TERM "$CRISP_PID" 2>/dev/null || true
-	for _ in $(seq 150); do
-		kill -0 "$CRISP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$CRISP_PID" 2>/dev/null || true
-	wait "$CRISP_PID" 2>/dev/null || true
-	CRISP_PID=""
-}
 
 # bench NAME ENDPOINT runs podbench against ENDPOINT, leaving the result in
 # $WORK/NAME.json.
@@ -151,9 +68,6 @@ field() {
 # What both runtimes need.
 apt_install iproute2 util-linux
 hack/install-cni.sh --plugins-only
-for p in bridge host-local portmap loopback; do
-	[ -x "/opt/cni/bin/$p" ] || die "CNI plugin $p missing from /opt/cni/bin"
-done
 containerd_peer_install
 if [ ! -x "$CRISP_BIN" ]; then
 	[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
@@ -166,39 +80,17 @@ CRISP_BIN=$WORK/crisp-bin
 go build -o "$WORK/podbench" ./test/bench/podbench
 
 # One network for both: a bridge on a private subnet, leases in WORK.
-mkdir -p "$WORK/cni/net.d" "$WORK/cni/ipam"
-cat >"$WORK/cni/net.d/10-bench.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "crisp-bench",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "benchbr0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$WORK/cni/ipam",
-        "ranges": [[{ "subnet": "10.234.0.0/16" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }]
-      }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } }
-  ]
-}
-EOF
+bench_write_conflist
 
-new_netns "crisp-bench-$RUN_ID-crisp"
-new_netns "crisp-bench-$RUN_ID-containerd"
+bench_new_netns "crisp-bench-$RUN_ID-crisp"
+bench_new_netns "crisp-bench-$RUN_ID-containerd"
 
 # bench_crisp R and bench_containerd R run round R with a freshly started
 # daemon, stopped again before the other one starts.
 bench_crisp() {
-	start_crisp "/run/netns/crisp-bench-$RUN_ID-crisp"
-	bench "crisp-$1" "$CRISP_ENDPOINT"
-	stop_crisp
+	bench_crisp_start "$CRISP_BIN" "$WORK/crisp" "/run/netns/crisp-bench-$RUN_ID-crisp"
+	bench "crisp-$1" "unix://$CRISP_DIR/crisp.sock"
+	bench_crisp_stop
 }
 bench_containerd() {
 	local endpoint

@@ -1,8 +1,20 @@
 // Command podbench measures pod sandbox churn on any CRI v1 runtime: it runs
 // RunPodSandbox, StopPodSandbox and RemovePodSandbox in sequence for N pods,
 // one pod at a time, and prints the median, p90, min and max wall time of an
-// iteration. The same client drives every runtime hack/bench-pods.sh
-// compares, so differences come from the runtimes alone.
+// iteration. The same client drives every runtime hack/bench-pods.sh and
+// hack/bench.sh compare, so differences come from the runtimes alone.
+//
+// With -image, podbench first pulls that image (timed) and each
+// pod also gets one container running -command from it: CreateContainer and
+// StartContainer after RunPodSandbox, then StopContainer (with
+// -stop-timeout) and RemoveContainer before the pod is stopped. Between the
+// calls, outside the timed window, ContainerStatus must report the container
+// running after the start and exited after the stop. With -hold N it then
+// runs N such pods at once; with -mem-pid it measures the runtime's resident
+// memory after the warm-up (idle) and with the held pods (loaded).
+//
+// "podbench compare" reads the JSON results of two runtimes and prints them
+// side by side (compare.go).
 //
 // Each pod asks for what kubelet asks for by default: its own network and IPC
 // namespaces, a PID namespace per container, cluster DNS settings, no port
@@ -45,10 +57,27 @@ type options struct {
 	sharePID       bool
 	requireIP      bool
 	jsonFile       string
+
+	// Containers (with image set).
+	image       string
+	command     []string
+	logDir      string
+	stopTimeout int64
+	hold        int
+	settle      time.Duration
+	memory      memorySelector
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "compare" {
+		if err := compareMain(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "podbench compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
+	var command string
 	flag.StringVar(&o.endpoint, "endpoint", "unix:///run/crisp/crisp.sock", "CRI endpoint to dial (unix:///path)")
 	flag.StringVar(&o.label, "label", "", "name printed with the results (default: the runtime's name from Version)")
 	flag.IntVar(&o.iterations, "n", 50, "measured iterations")
@@ -60,7 +89,18 @@ func main() {
 	flag.BoolVar(&o.sharePID, "share-pid", false, "give pods a shared PID namespace (shareProcessNamespace: true)")
 	flag.BoolVar(&o.requireIP, "require-ip", true, "fail unless every ready pod reports an IP address")
 	flag.StringVar(&o.jsonFile, "json", "", "also write the result as one JSON object to this file (\"-\": stdout, instead of the line of text)")
+	flag.StringVar(&o.image, "image", "", "pull this image, then give each pod one container from it")
+	flag.StringVar(&command, "command", "/bin/sleep 3600", "the container's command, split at spaces")
+	flag.StringVar(&o.logDir, "log-dir", "", "make each pod's log directory below DIR, as kubelet does below /var/log/pods (empty: containers log nowhere)")
+	flag.Int64Var(&o.stopTimeout, "stop-timeout", 0, "StopContainer timeout in seconds (0: the runtime kills at once)")
+	flag.IntVar(&o.hold, "hold", 0, "with -image: after the measured iterations, run this many pods with a container at once (and measure memory with -mem-pid)")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "with -mem-pid: wait this long before each memory measurement")
+	flag.IntVar(&o.memory.pid, "mem-pid", 0, "measure the resident memory of the daemon with this pid (0: no memory measurement)")
+	flag.StringVar(&o.memory.exe, "mem-exe", "", "with -mem-pid: also count every process running this executable (absolute path)")
+	flag.StringVar(&o.memory.arg, "mem-arg", "", "with -mem-pid: also count every process with this exact argument")
 	flag.Parse()
+	o.command = strings.Fields(command)
+	o.memory.procRoot = "/proc"
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "podbench:", err)
 		os.Exit(1)
@@ -74,6 +114,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.warmup < 0 {
 		return fmt.Errorf("-warmup must not be negative, got %d", o.warmup)
 	}
+	if o.image == "" && (o.hold > 0 || o.logDir != "") {
+		return fmt.Errorf("-hold and -log-dir need -image")
+	}
+	if o.image != "" && len(o.command) == 0 {
+		return fmt.Errorf("-command must not be empty")
+	}
+	if o.hold < 0 || o.stopTimeout < 0 {
+		return fmt.Errorf("-hold and -stop-timeout must not be negative")
+	}
 	if !strings.HasPrefix(o.endpoint, "unix://") {
 		return fmt.Errorf("-endpoint %q: only unix:// endpoints are supported", o.endpoint)
 	}
@@ -82,7 +131,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("dial %s: %w", o.endpoint, err)
 	}
 	defer conn.Close()
-	b := &bench{opts: o, rt: runtimeapi.NewRuntimeServiceClient(conn)}
+	b := &bench{opts: o, rt: runtimeapi.NewRuntimeServiceClient(conn), img: runtimeapi.NewImageServiceClient(conn)}
 
 	var v *runtimeapi.VersionResponse
 	if _, err := b.call(ctx, func(c context.Context) error {
@@ -106,9 +155,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
+	var pull time.Duration
+	if o.image != "" {
+		if pull, err = b.pull(ctx); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < o.warmup; i++ {
 		if _, err := b.iteration(ctx, fmt.Sprintf("podbench-%s-warmup-%d", run, i)); err != nil {
 			return fmt.Errorf("warm-up iteration %d: %w", i, err)
+		}
+	}
+	memory := map[string]memoryPoint{}
+	if o.memory.enabled() {
+		if memory[memoryIdle], err = b.measureMemory(ctx, 0); err != nil {
+			return err
 		}
 	}
 	samples := make([]sample, 0, o.iterations)
@@ -119,11 +180,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		samples = append(samples, s)
 	}
+	if o.hold > 0 {
+		if err := b.holdPods(ctx, fmt.Sprintf("podbench-%s-hold", run), memory); err != nil {
+			return err
+		}
+	}
 	if err := b.checkEmpty(ctx); err != nil {
 		return fmt.Errorf("after the run: %w", err)
 	}
 
-	r := summarize(o.label, v.RuntimeName, v.RuntimeVersion, samples)
+	r := summarize(o.label, v.RuntimeName, v.RuntimeVersion, samples, o.image != "")
+	if o.image != "" {
+		r.Image, r.PullMS = o.image, ms(pull)
+	}
+	if len(memory) > 0 {
+		r.Memory = memory
+	}
 	if o.jsonFile == "-" {
 		return json.NewEncoder(out).Encode(r)
 	}
@@ -144,14 +216,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 type bench struct {
 	opts options
 	rt   runtimeapi.RuntimeServiceClient
+	img  runtimeapi.ImageServiceClient
+	// imageRef is the image's ID as PullImage returned it, which kubelet
+	// passes to CreateContainer.
+	imageRef string
 }
-
-// sample is the wall time of one iteration and of each of its RPCs.
-type sample struct {
-	run, stop, remove time.Duration
-}
-
-func (s sample) total() time.Duration { return s.run + s.stop + s.remove }
 
 // call runs one RPC under the per-RPC deadline and returns how long it took.
 func (b *bench) call(ctx context.Context, rpc func(context.Context) error) (time.Duration, error) {
@@ -162,52 +231,108 @@ func (b *bench) call(ctx context.Context, rpc func(context.Context) error) (time
 	return time.Since(start), err
 }
 
-// iteration runs, checks, stops and removes one pod named name. On an error
-// it still tries to remove the pod, so a failed run leaves nothing behind.
+// iteration runs, checks, stops and removes one pod named name, with
+// -image after making, starting, checking, stopping and removing its
+// container. On an error it still tries to remove the pod, so a failed run
+// leaves nothing behind.
 func (b *bench) iteration(ctx context.Context, name string) (s sample, err error) {
-	cfg, err := b.podConfig(name)
+	var p *pod
+	p, s.run, err = b.runPod(ctx, name)
 	if err != nil {
 		return s, err
 	}
-	var id string
-	s.run, err = b.call(ctx, func(c context.Context) error {
+	defer func() {
+		if err != nil {
+			b.cleanup(ctx, p)
+		}
+	}()
+	if b.opts.image != "" {
+		var ctr string
+		ctr, s.create, s.start, err = b.startContainer(ctx, p)
+		if err != nil {
+			return s, err
+		}
+		if s.stopContainer, s.removeContainer, err = b.stopContainer(ctx, ctr); err != nil {
+			return s, err
+		}
+	}
+	s.stop, s.remove, err = b.stopPod(ctx, p)
+	return s, err
+}
+
+// pod is a pod sandbox podbench made.
+type pod struct {
+	id     string
+	config *runtimeapi.PodSandboxConfig
+}
+
+// runPod makes the pod's log directory if it has one (untimed, as kubelet
+// does), runs the pod and checks that it is ready. It returns the
+// RunPodSandbox wall time. A pod that runs but fails the check is removed.
+func (b *bench) runPod(ctx context.Context, name string) (*pod, time.Duration, error) {
+	cfg, err := b.podConfig(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cfg.LogDirectory != "" {
+		if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
+			return nil, 0, fmt.Errorf("pod log directory: %w", err)
+		}
+	}
+	p := &pod{config: cfg}
+	d, err := b.call(ctx, func(c context.Context) error {
 		resp, err := b.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: b.opts.runtimeHandler})
 		if err != nil {
 			return err
 		}
-		id = resp.PodSandboxId
+		p.id = resp.PodSandboxId
 		return nil
 	})
 	if err != nil {
-		return s, fmt.Errorf("RunPodSandbox %s: %w", name, err)
+		b.removeLogs(p)
+		return nil, d, fmt.Errorf("RunPodSandbox %s: %w", name, err)
 	}
-	if id == "" {
-		return s, fmt.Errorf("RunPodSandbox %s returned an empty pod sandbox id", name)
+	if p.id == "" {
+		b.removeLogs(p)
+		return nil, d, fmt.Errorf("RunPodSandbox %s returned an empty pod sandbox id", name)
 	}
-	defer func() {
-		if err != nil {
-			b.cleanup(ctx, id)
-		}
-	}()
+	if err := b.checkReady(ctx, p.id); err != nil {
+		b.cleanup(ctx, p)
+		return nil, d, err
+	}
+	return p, d, nil
+}
 
-	if err := b.checkReady(ctx, id); err != nil {
-		return s, err
-	}
-	s.stop, err = b.call(ctx, func(c context.Context) error {
-		_, err := b.rt.StopPodSandbox(c, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+// stopPod stops and removes a pod, then its log directory, and returns the
+// wall times of StopPodSandbox and RemovePodSandbox.
+func (b *bench) stopPod(ctx context.Context, p *pod) (stop, remove time.Duration, err error) {
+	stop, err = b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.StopPodSandbox(c, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id})
 		return err
 	})
 	if err != nil {
-		return s, fmt.Errorf("StopPodSandbox %s: %w", id, err)
+		return stop, 0, fmt.Errorf("StopPodSandbox %s: %w", p.id, err)
 	}
-	s.remove, err = b.call(ctx, func(c context.Context) error {
-		_, err := b.rt.RemovePodSandbox(c, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+	remove, err = b.call(ctx, func(c context.Context) error {
+		_, err := b.rt.RemovePodSandbox(c, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id})
 		return err
 	})
 	if err != nil {
-		return s, fmt.Errorf("RemovePodSandbox %s: %w", id, err)
+		return stop, remove, fmt.Errorf("RemovePodSandbox %s: %w", p.id, err)
 	}
-	return s, nil
+	return stop, remove, b.removeLogs(p)
+}
+
+// removeLogs removes the pod's log directory, as kubelet does once the pod
+// is gone.
+func (b *bench) removeLogs(p *pod) error {
+	if p.config.LogDirectory == "" {
+		return nil
+	}
+	if err := os.RemoveAll(p.config.LogDirectory); err != nil {
+		return fmt.Errorf("remove pod log directory: %w", err)
+	}
+	return nil
 }
 
 // checkReady fails unless the pod is ready and, with -require-ip, has an
@@ -231,9 +356,12 @@ func (b *bench) checkReady(ctx context.Context, id string) error {
 	return nil
 }
 
-// cleanup stops and removes a pod after a failed iteration, best effort.
-func (b *bench) cleanup(ctx context.Context, id string) {
+// cleanup stops and removes a pod, and with it its containers, after a
+// failure, best effort.
+func (b *bench) cleanup(ctx context.Context, p *pod) {
 	ctx = context.WithoutCancel(ctx)
+	id := p.id
+	defer b.removeLogs(p)
 	if _, err := b.call(ctx, func(c context.Context) error {
 		_, err := b.rt.StopPodSandbox(c, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
 		return err
@@ -288,7 +416,8 @@ func (b *bench) waitReady(ctx context.Context) error {
 	}
 }
 
-// checkEmpty fails if the runtime lists any pod sandbox, so that leftovers
+// checkEmpty fails if the runtime lists any pod sandbox (or, with -image,
+// any container), so that leftovers
 // from an earlier run cannot skew the numbers and a run that leaks pods is
 // caught.
 func (b *bench) checkEmpty(ctx context.Context) error {
@@ -308,6 +437,25 @@ func (b *bench) checkEmpty(ctx context.Context) error {
 		}
 		return fmt.Errorf("runtime lists %d pod sandboxes, want none: %s", n, strings.Join(ids, ", "))
 	}
+	if b.opts.image == "" {
+		return nil
+	}
+	var ctrs *runtimeapi.ListContainersResponse
+	_, err = b.call(ctx, func(c context.Context) error {
+		var err error
+		ctrs, err = b.rt.ListContainers(c, &runtimeapi.ListContainersRequest{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ListContainers: %w", err)
+	}
+	if n := len(ctrs.GetContainers()); n > 0 {
+		ids := make([]string, 0, n)
+		for _, c := range ctrs.Containers {
+			ids = append(ids, c.Id)
+		}
+		return fmt.Errorf("runtime lists %d containers, want none: %s", n, strings.Join(ids, ", "))
+	}
 	return nil
 }
 
@@ -326,9 +474,14 @@ func (b *bench) podConfig(name string) (*runtimeapi.PodSandboxConfig, error) {
 	if b.opts.sharePID {
 		pid = runtimeapi.NamespaceMode_POD
 	}
+	var logDir string
+	if b.opts.logDir != "" {
+		logDir = path.Join(b.opts.logDir, namespace+"_"+name+"_"+uid)
+	}
 	return &runtimeapi.PodSandboxConfig{
-		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: namespace},
-		Hostname: name,
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: namespace},
+		Hostname:     name,
+		LogDirectory: logDir,
 		DnsConfig: &runtimeapi.DNSConfig{
 			Servers:  []string{"10.96.0.10"},
 			Searches: []string{namespace + ".svc.cluster.local", "svc.cluster.local", "cluster.local"},

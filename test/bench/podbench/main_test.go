@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 // fails the calls a test asks it to, to check how podbench reacts.
 type runtime struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
 
 	mu       sync.Mutex
 	pods     map[string]*runtimeapi.PodSandboxConfig
@@ -31,10 +34,118 @@ type runtime struct {
 	failStop int // fail the StopPodSandbox of the pod with this number (1-based); 0: never
 	noIP     bool
 	notReady bool
+
+	images      map[string]bool // pulled images by reference
+	pulls       int
+	ctrs        map[string]*container
+	ctrConfigs  []*runtimeapi.ContainerConfig
+	stopTimeout []int64
+	lazyStart   bool // StartContainer succeeds but leaves the container created
+}
+
+// container is a container of the in-memory runtime.
+type container struct {
+	pod   string
+	state runtimeapi.ContainerState
 }
 
 func newRuntime() *runtime {
-	return &runtime{pods: map[string]*runtimeapi.PodSandboxConfig{}, state: map[string]runtimeapi.PodSandboxState{}}
+	return &runtime{pods: map[string]*runtimeapi.PodSandboxConfig{}, state: map[string]runtimeapi.PodSandboxState{},
+		images: map[string]bool{}, ctrs: map[string]*container{}}
+}
+
+func (r *runtime) ImageStatus(_ context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.images[req.Image.Image] {
+		return &runtimeapi.ImageStatusResponse{}, nil
+	}
+	return &runtimeapi.ImageStatusResponse{Image: &runtimeapi.Image{Id: "sha256:" + req.Image.Image}}, nil
+}
+
+func (r *runtime) PullImage(_ context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pulls++
+	r.images[req.Image.Image] = true
+	return &runtimeapi.PullImageResponse{ImageRef: "sha256:" + req.Image.Image}, nil
+}
+
+func (r *runtime) RemoveImage(_ context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.images, req.Image.Image)
+	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+func (r *runtime) ListImages(context.Context, *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
+	return &runtimeapi.ListImagesResponse{}, nil
+}
+
+func (r *runtime) CreateContainer(_ context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pods[req.PodSandboxId]; !ok || req.SandboxConfig == nil {
+		return nil, status.Error(codes.NotFound, "no such pod")
+	}
+	if !r.images[strings.TrimPrefix(req.Config.Image.Image, "sha256:")] {
+		return nil, status.Error(codes.NotFound, "image not pulled")
+	}
+	r.next++
+	id := fmt.Sprintf("ctr-%d", r.next)
+	r.ctrs[id] = &container{pod: req.PodSandboxId, state: runtimeapi.ContainerState_CONTAINER_CREATED}
+	r.ctrConfigs = append(r.ctrConfigs, req.Config)
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+func (r *runtime) StartContainer(_ context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.ctrs[req.ContainerId]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such container")
+	}
+	if !r.lazyStart {
+		c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
+	}
+	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+func (r *runtime) StopContainer(_ context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopTimeout = append(r.stopTimeout, req.Timeout)
+	if c, ok := r.ctrs[req.ContainerId]; ok {
+		c.state = runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+func (r *runtime) RemoveContainer(_ context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.ctrs, req.ContainerId)
+	return &runtimeapi.RemoveContainerResponse{}, nil
+}
+
+func (r *runtime) ContainerStatus(_ context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.ctrs[req.ContainerId]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such container")
+	}
+	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{Id: req.ContainerId, State: c.state}}, nil
+}
+
+func (r *runtime) ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resp := &runtimeapi.ListContainersResponse{}
+	for id := range r.ctrs {
+		resp.Containers = append(resp.Containers, &runtimeapi.Container{Id: id})
+	}
+	return resp, nil
 }
 
 func (r *runtime) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
@@ -93,6 +204,11 @@ func (r *runtime) RemovePodSandbox(_ context.Context, req *runtimeapi.RemovePodS
 	defer r.mu.Unlock()
 	delete(r.pods, req.PodSandboxId)
 	delete(r.state, req.PodSandboxId)
+	for id, c := range r.ctrs {
+		if c.pod == req.PodSandboxId {
+			delete(r.ctrs, id)
+		}
+	}
 	r.removed = append(r.removed, req.PodSandboxId)
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
@@ -117,6 +233,7 @@ func serve(t *testing.T, r *runtime) string {
 	}
 	s := grpc.NewServer()
 	runtimeapi.RegisterRuntimeServiceServer(s, r)
+	runtimeapi.RegisterImageServiceServer(s, r)
 	go s.Serve(l)
 	t.Cleanup(s.Stop)
 	return "unix://" + sock
@@ -202,9 +319,95 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{endpoint: "unix:///x", iterations: 0},
 		{endpoint: "unix:///x", iterations: 1, warmup: -1},
 		{endpoint: "tcp://127.0.0.1:1", iterations: 1},
+		{endpoint: "unix:///x", iterations: 1, hold: 1},
+		{endpoint: "unix:///x", iterations: 1, image: "img"},
+		{endpoint: "unix:///x", iterations: 1, image: "img", command: []string{"sleep"}, hold: -1},
 	} {
 		if err := run(context.Background(), o, io.Discard); err == nil {
 			t.Errorf("run(%+v) succeeded", o)
 		}
+	}
+}
+
+func TestRunWithContainers(t *testing.T) {
+	rt := newRuntime()
+	rt.images["img"] = true // present already: removed and pulled again
+	o := testOptions(serve(t, rt))
+	o.image, o.command, o.logDir, o.hold = "img", []string{"/bin/sleep", "3600"}, t.TempDir(), 3
+	var out strings.Builder
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if rt.pulls != 1 {
+		t.Errorf("%d pulls, want 1", rt.pulls)
+	}
+	// A warm-up, 5 measured and 3 held pods, each with one container.
+	if len(rt.configs) != 9 || len(rt.ctrConfigs) != 9 || len(rt.pods) != 0 || len(rt.ctrs) != 0 {
+		t.Fatalf("%d pods and %d containers made (want 9 each), %d and %d left", len(rt.configs), len(rt.ctrConfigs), len(rt.pods), len(rt.ctrs))
+	}
+	for i, c := range rt.ctrConfigs {
+		pod := rt.configs[i]
+		if c.Image.Image != "sha256:img" || c.Image.UserSpecifiedImage != "img" || c.Command[0] != "/bin/sleep" || c.Args[0] != "3600" ||
+			c.LogPath != "bench/0.log" || c.Labels["io.kubernetes.pod.uid"] != pod.Metadata.Uid {
+			t.Errorf("container config %v", c)
+		}
+		if !strings.HasPrefix(pod.LogDirectory, o.logDir+"/podbench_"+pod.Metadata.Name+"_") {
+			t.Errorf("pod log directory %q", pod.LogDirectory)
+		}
+	}
+	// Only the measured pods' containers are stopped one by one, with
+	// timeout 0; the held ones go with their pods.
+	if len(rt.stopTimeout) != 6 || rt.stopTimeout[0] != 0 {
+		t.Errorf("StopContainer timeouts %v, want six 0s", rt.stopTimeout)
+	}
+	logs, err := os.ReadDir(o.logDir)
+	if err != nil || len(logs) != 0 {
+		t.Errorf("log directory after the run: %v, %v; want it empty", logs, err)
+	}
+}
+
+func TestRunWithContainersReportsCallsPullAndMemory(t *testing.T) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		t.Skip("needs /proc/self/smaps_rollup (Linux 4.14 or later):", err)
+	}
+	rt := newRuntime()
+	o := testOptions(serve(t, rt))
+	o.image, o.command, o.hold, o.jsonFile = "img", []string{"/bin/sleep", "3600"}, 2, "-"
+	// This process stands for the daemon.
+	o.memory = memorySelector{procRoot: "/proc", pid: os.Getpid()}
+	var out strings.Builder
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []string{callRunPod, callCreateContainer, callStartContainer, callStopContainer, callRemoveContainer,
+		callStopPod, callRemovePod, sumCreateStart, sumFromScratch} {
+		if c, ok := r.Calls[call]; !ok || c.N != 5 || c.Median <= 0 {
+			t.Errorf("%s: %+v, want 5 timed calls", call, c)
+		}
+	}
+	if r.Image != "img" || r.PullMS <= 0 {
+		t.Errorf("image %q pulled in %v ms", r.Image, r.PullMS)
+	}
+	idle, loaded := r.Memory[memoryIdle], r.Memory[memoryLoaded]
+	if idle.Pods != 0 || loaded.Pods != 2 || idle.Daemon.RSSKiB <= 0 || loaded.All.RSSKiB < loaded.Daemon.RSSKiB {
+		t.Errorf("memory %+v", r.Memory)
+	}
+}
+
+func TestRunChecksTheContainerRuns(t *testing.T) {
+	rt := newRuntime()
+	rt.lazyStart = true
+	o := testOptions(serve(t, rt))
+	o.image, o.command = "img", []string{"/bin/sleep", "3600"}
+	err := run(context.Background(), o, io.Discard)
+	if want := "is CONTAINER_CREATED after StartContainer, want CONTAINER_RUNNING"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("run error %v, want one containing %q", err, want)
+	}
+	if len(rt.pods) != 0 || len(rt.ctrs) != 0 {
+		t.Errorf("left after the failure: pods %v, containers %v", rt.pods, rt.ctrs)
 	}
 }
