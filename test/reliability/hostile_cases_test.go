@@ -597,7 +597,44 @@ func requestCases() []hostileCase {
 		checkpoint("location through /proc/self/root", "/proc/self/root/tmp/"+hostMarker+".tar", 0, "location"),
 		checkpoint("location in a missing directory", "/nonexistent-"+hostMarker+"/c.tar", 0, "location"),
 		checkpoint("negative timeout", "/tmp/"+hostMarker+".tar", -1, "timeout"),
+		restoreArchive("/etc/passwd, not an archive", "/etc/passwd"),
+		restoreArchive("a directory", "/etc"),
+		restoreArchive("through /proc/self/root", "/proc/self/root/etc/passwd"),
+		restoreArchive("unclean", "/tmp/../etc/passwd"),
+		restoreArchive("missing", "/nonexistent-"+hostMarker+".tar"),
+		podCheckpoint("output_path relative", "tmp/"+hostMarker, nil, "output_path"),
+		podCheckpoint("output_path unclean", "/tmp/../etc", nil, "output_path"),
+		podCheckpoint("output_path /etc, not empty", "/etc", nil, "output_path"),
+		podCheckpoint("output_path through /proc/self/root", "/proc/self/root/tmp", nil, "output_path"),
+		podCheckpoint("output_path with NUL", "/tmp/"+hostMarker+"\x00", nil, "output_path"),
+		podCheckpoint("unknown option", "/nonexistent-"+hostMarker, map[string]string{"leave-running": "false"}, "options[leave-running]"),
+		podRestore("checkpoint_path /etc, no checkpoint", "/etc", nil, "checkpoint_path"),
+		podRestore("checkpoint_path traversal", "../../../../etc", nil, "checkpoint_path"),
+		podRestore("checkpoint_path of 1 MiB", "/"+huge, nil, "checkpoint_path"),
+		podRestore("unknown option", "/etc", map[string]string{"x": "y"}, "options[x]"),
 	}
+}
+
+// restoreArchive is a CreateContainer whose image is path, as a restore
+// from a checkpoint archive.
+func restoreArchive(name, path string) hostileCase {
+	return ctr("checkpoint archive "+name, func(_ *hostile, c *runtimeapi.ContainerConfig) { c.Image.Image = path }, "config.image.image")
+}
+
+// podCheckpoint is a CheckpointPod of the base pod's container into dir.
+func podCheckpoint(name, dir string, opts map[string]string, field string) hostileCase {
+	return rt("CheckpointPod/"+name, codes.InvalidArgument, func(h *hostile, ctx context.Context) (any, error) {
+		return h.rt.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: h.pod, OutputPath: dir, ContainerIds: []string{h.ctr}, Options: opts})
+	}, field)
+}
+
+// podRestore is a RestorePod from dir of one container of the base pod's
+// config.
+func podRestore(name, dir string, opts map[string]string, field string) hostileCase {
+	return rt("RestorePod/"+name, codes.InvalidArgument, func(h *hostile, ctx context.Context) (any, error) {
+		return h.rt.RestorePod(ctx, &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: h.podCfg, Options: opts,
+			ContainerConfigs: []*runtimeapi.ContainerConfig{h.containerConfig("restored", "true")}})
+	}, field)
 }
 
 // checkpoint is a CheckpointContainer of the base container at location.
