@@ -22,10 +22,18 @@ hack/install-tools.sh
 make --no-print-directory build
 hack/lint.sh
 
-log "host tests"
 status=0
+# failed STEP marks the run failed; the last line names every failed step,
+# including a step that failed without a failing test (a package that did
+# not build, a guest that did not boot).
+failed() {
+	status=1
+	echo "$1" >>"$results/failed-steps"
+}
+
+log "host tests"
 CRISP_BIN=$PWD/bin/crisp gotestsum --format pkgname-and-test-fails --jsonfile "$results/host.json" -- \
-	-tags "$CRISP_TAGS" -count=1 -timeout 20m ./... || status=1
+	-tags "$CRISP_TAGS" -count=1 -timeout 20m ./... || failed host-tests
 
 # The race detector runs over the packages whose tests need neither root
 # nor kernel objects (mounts, cgroups, namespaces, processes in them): found
@@ -46,11 +54,11 @@ race_packages=(
 )
 log "race detector"
 gotestsum --format pkgname-and-test-fails --jsonfile "$results/race.json" -- \
-	-race -tags "$CRISP_TAGS" -count=1 -timeout 10m "${race_packages[@]}" || status=1
+	-race -tags "$CRISP_TAGS" -count=1 -timeout 10m "${race_packages[@]}" || failed race
 
 log "critest (CRI validation suite, offline)"
 if ! hack/critest.sh >"$results/critest.log" 2>&1; then
-	status=1
+	failed critest
 	cat "$results/critest.log"
 fi
 grep -E '^(Ran [0-9]+ of|SUCCESS!|FAIL!)' "$results/critest.log" || true
@@ -58,6 +66,7 @@ grep -E '^(Ran [0-9]+ of|SUCCESS!|FAIL!)' "$results/critest.log" || true
 if [ "$mode" = all ]; then
 	log "guest tests"
 	CRISP_TEST_RESULTS=$results hack/test-guests.sh || status=1
+	[ $status -eq 0 ] || [ -s "$results/failed-steps" ] || failed guests
 fi
 
 # One closing line over every Go test that ran, subtests included: the
@@ -78,4 +87,7 @@ count() {
 	echo $((json + guest + critest))
 }
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"
+if [ -s "$results/failed-steps" ]; then
+	echo "failed steps: $(paste -sd ' ' "$results/failed-steps")"
+fi
 exit $status
