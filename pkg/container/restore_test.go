@@ -58,16 +58,34 @@ func procState(t *testing.T, pid int) string {
 
 // A container created from its checkpoint archive in another pod is the
 // checkpointed one again: stopped until started, then counting on from
-// where the checkpoint caught it, with the file it keeps open and the
-// changes it made to its root file system.
+// where the checkpoint caught it, with the file it keeps open, its TCP
+// listener and the changes it made to its root file system.
 func TestRestoreFromArchive(t *testing.T) {
 	requireCRIU(t)
 	e := newEnv(t)
 	ctx := context.Background()
 	first := e.pod(t, "origin", sandbox.ModeContainer)
-	script := `echo state > /new-file; rm /etc/group; exec 3>>/kept; i=0; while :; do i=$((i+1)); echo $i; echo $i >&3; sleep 0.05; done`
+	script := `echo state > /new-file; rm /etc/group; nc -l -p 7777 </dev/null >/nc.out 2>&1 & exec 3>>/kept; i=0; while :; do i=$((i+1)); echo $i; echo $i >&3; sleep 0.05; done`
 	c := e.run(t, first, config("counter", script))
 	waitCount(t, c.LogPath, 5)
+	// busybox's nc listens on IPv6's any address where it can.
+	listening := func(pid int) bool {
+		for _, f := range []string{"tcp", "tcp6"} {
+			data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/" + f)
+			for _, line := range strings.Split(string(data), "\n") {
+				if fs := strings.Fields(line); len(fs) > 3 && strings.HasSuffix(fs[1], ":1E61") && fs[3] == "0A" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !listening(c.Pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/root/nc.out")
+			t.Fatalf("the container's nc never listened on port 7777: %s", out)
+		}
+	}
 	location := filepath.Join(t.TempDir(), "counter.tar")
 	if err := e.m.Checkpoint(ctx, c.ID, location); err != nil {
 		t.Fatal(err)
@@ -115,6 +133,11 @@ func TestRestoreFromArchive(t *testing.T) {
 	}
 	if link, err := os.Readlink("/proc/" + strconv.Itoa(r.Pid) + "/fd/3"); err != nil || link != "/kept" {
 		t.Errorf("descriptor 3 of the restored init is %q, %v; want /kept", link, err)
+	}
+	// The listener in the background is back, listening in the new
+	// pod's network namespace.
+	if !listening(r.Pid) {
+		t.Error("no TCP listener on port 7777 in the restored container")
 	}
 	waitCount(t, r.LogPath, got)
 	kept, _ := os.ReadFile(root + "/kept")
