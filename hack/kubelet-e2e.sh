@@ -30,12 +30,13 @@ main() {
 	go build -tags "$CRISP_TAGS" -ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=kubelet-e2e" \
 		-o "$WORK/crisp" ./cmd/crisp
 	go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref crisp.test/busybox:e2e "$WORK/busybox.tar"
+	go build -o "$WORK/checkpoint-api" ./test/e2e/kubelet/checkpoint-api
 
 	log "kubelet e2e in the qemu guest"
 	rc=0
 	hack/vm/qemu-run.sh --timeout "$TIMEOUT" --mem 3072 \
 		--share "$WORK" --share /opt/cni/bin \
-		--copy "$BIN/kubelet" --copy "$BIN/crictl" \
+		--copy "$BIN/kubelet" --copy "$BIN/crictl" --copy "$BIN/checkpointctl" \
 		-- "$REPO/test/e2e/kubelet/run.sh" "$WORK" || rc=$?
 
 	rm -rf "$LOGS"

@@ -4,7 +4,8 @@
 # hack/kubelet-e2e.sh, which shares WORK into the guest with:
 #   WORK/crisp        the crisp binary under test
 #   WORK/busybox.tar  the busybox image (docker-archive) the pods run
-# and puts kubelet and crictl first in PATH. crisp runs as the systemd service
+#   WORK/checkpoint-api  a client of kubelet's checkpoint API
+# and puts kubelet, crictl and checkpointctl first in PATH. crisp runs as the systemd service
 # of deploy/systemd/crisp.service with the systemd cgroup driver; kubelet
 # runs standalone (no API server) from a transient unit, with static pods
 # from manifests/. Every check prints "ok   ..." or "FAIL ..."; the logs of
@@ -445,12 +446,80 @@ scenario_restart() {
 	check "restart: the pod's shared PID namespace is intact (the client still sees httpd)" sees_httpd "$client"
 }
 
+# last_number ID prints the last number container ID logged.
+last_number() { crictl logs "$1" 2>/dev/null | awk '/^[0-9]+$/ { n = $1 } END { print n + 0 }'; }
+# first_number ID prints the first number container ID logged.
+first_number() { crictl logs "$1" 2>/dev/null | awk '/^[0-9]+$/ { print; exit }'; }
+
+# scenario_checkpoint: kubelet's checkpoint API writes an archive that
+# checkpointctl reads; crictl checkpoints the same counter, for
+# scenario_restore.
+scenario_checkpoint() {
+	expect 300 "checkpoint: kubelet runs the counter pod e2e-checkpoint" running e2e-checkpoint counter
+	local ctr archive stopped
+	ctr=$(ctr_id e2e-checkpoint counter running)
+	past() { [[ $(last_number "$1") -ge $2 ]]; }
+	expect 60 "checkpoint: the counter counts past 5" past "$ctr" 5
+	archive=$("$WORK/checkpoint-api" default "e2e-checkpoint-$NODE" counter 2>"$LOGS/checkpoint-api.log" | awk 'NR == 1')
+	check "checkpoint: kubelet's checkpoint API wrote $archive" \
+		eval '[[ $archive == /var/lib/kubelet/checkpoints/checkpoint-e2e-checkpoint-${NODE}_default-counter-*.tar && -f $archive ]]'
+	check "checkpoint: the archive is readable by root only" eval '[[ $(stat -c %a "$archive" 2>/dev/null) == 600 ]]'
+	checkpointctl show "$archive" >"$LOGS/checkpointctl-show.txt" 2>&1
+	check "checkpoint: checkpointctl show lists the counter" grep -q counter "$LOGS/checkpointctl-show.txt"
+	stopped=$(last_number "$ctr")
+	expect 30 "checkpoint: the counter counts on after kubelet's checkpoint" past "$ctr" $((stopped + 2))
+
+	# The archive catches the counter past this number.
+	RESTORE_AFTER=$(last_number "$ctr")
+	check "checkpoint: crictl checkpoint --export writes an archive" \
+		eval 'crictl checkpoint --export=/var/tmp/e2e-counter.tar "$ctr" >/dev/null 2>&1 && [[ -f /var/tmp/e2e-counter.tar ]]'
+	rm -f "$archive"
+}
+
+# scenario_restore, once kubelet is stopped (it would stop a pod it did not
+# make): crisp restarts, and crictl restores the archive of
+# scenario_checkpoint into a new pod, where it counts on from where it was
+# checkpointed.
+scenario_restore() {
+	local pod rc first stopped=${RESTORE_AFTER:-0}
+	[[ -f /var/tmp/e2e-counter.tar ]] || { fail "restore: no archive from crictl checkpoint"; return; }
+	systemctl restart crisp
+	expect 60 "restore: crisp answers again after a restart" crisp_up
+	install -d /var/tmp/e2e-restore
+	cat >/var/tmp/e2e-restore/pod.json <<-EOF
+		{ "metadata": { "name": "e2e-restored", "namespace": "default", "uid": "e2e-restored-uid" },
+		  "log_directory": "/var/log/pods/default_e2e-restored_e2e-restored-uid" }
+	EOF
+	cat >/var/tmp/e2e-restore/container.json <<-EOF
+		{ "metadata": { "name": "counter" }, "image": { "image": "/var/tmp/e2e-counter.tar" }, "log_path": "counter/0.log" }
+	EOF
+	pod=$(crictl runp /var/tmp/e2e-restore/pod.json 2>"$LOGS/restore-runp.log")
+	rc=$(crictl create --no-pull "$pod" /var/tmp/e2e-restore/container.json /var/tmp/e2e-restore/pod.json 2>"$LOGS/restore-create.log")
+	check "restore: crictl create of the archive makes a container in a new pod" test -n "$rc"
+	check "restore: it is created, not running, until started" \
+		eval '[[ $(inspect "$rc" "{{.status.state}}") == CONTAINER_CREATED && -z $(crictl logs "$rc" 2>/dev/null) ]]'
+	crictl start "$rc" >/dev/null 2>&1
+	expect 60 "restore: the restored counter runs" eval '[[ $(inspect "$rc" "{{.status.state}}") == CONTAINER_RUNNING ]]'
+	expect 60 "restore: it logs" eval '[[ -n $(first_number "$rc") ]]'
+	first=$(first_number "$rc")
+	check "restore: it counts on from where it was checkpointed (first number $first; it had passed $stopped before)" \
+		eval '[[ $first -gt $stopped ]]'
+	past() { [[ $(last_number "$1") -ge $2 ]]; }
+	expect 30 "restore: and keeps counting" past "$rc" $((first + 2))
+	check "restore: crictl inspect tells it was restored from the archive" \
+		eval '[[ $(inspect "$rc" "{{.info.restored.from}}") == /var/tmp/e2e-counter.tar ]]'
+	crictl stopp "$pod" >/dev/null 2>&1
+	crictl rmp "$pod" >/dev/null 2>&1
+	check "restore: the restored pod is removed" eval '[[ -z $(crictl pods --name "^e2e-restored\$" -q 2>/dev/null) ]]'
+	rm -rf /var/tmp/e2e-counter.tar /var/tmp/e2e-restore
+}
+
 # teardown removes every manifest and checks that kubelet and crisp leave
 # nothing behind.
 teardown() {
 	rm -f "$MANIFESTS"/*.yaml
 	local p
-	all_gone() { for p in e2e-basic e2e-liveness e2e-limits e2e-net e2e-userns; do pod_gone "$p" || return 1; done; }
+	all_gone() { for p in e2e-basic e2e-liveness e2e-limits e2e-net e2e-userns e2e-checkpoint; do pod_gone "$p" || return 1; done; }
 	expect 240 "teardown: every pod is removed after its manifest is" all_gone
 	no_pod_slices() { [[ -z $(find "$CG/kubepods.slice" -type d -name '*-pod*.slice' 2>/dev/null) ]]; }
 	expect 60 "teardown: no pod cgroup is left under kubepods.slice" no_pod_slices
@@ -478,7 +547,7 @@ main() {
 	install_crisp
 	install -d "$MANIFESTS"
 	local m
-	for m in basic liveness limits net userns; do
+	for m in basic liveness limits net userns checkpoint; do
 		install -m 0644 "$HERE/manifests/$m.yaml" "$MANIFESTS/$m.yaml"
 	done
 	start_kubelet
@@ -492,8 +561,10 @@ main() {
 	scenario_liveness
 	scenario_remove_check
 	scenario_restart
+	scenario_checkpoint
 	teardown
 	systemctl stop "$KUBELET_UNIT" 2>/dev/null || true
+	scenario_restore
 	echo "kubelet e2e: $PASSED passed, $FAILED failed"
 	((FAILED == 0))
 }
