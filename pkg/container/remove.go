@@ -13,9 +13,11 @@ import (
 )
 
 // Remove removes a container, killing it first if it still runs: its OCI
-// state and cgroup, its writable layer, its bundle, its record and its
-// name. The log file stays for kubelet to remove. Removing an unknown
-// container succeeds.
+// state and cgroup, its root file system's mounts, its bundle, its record
+// and its name, then, off the caller's path, its writable layer and image
+// volumes (see image.Store.RemoveContainerLayersLater: a crash before they
+// are deleted leaves them to the next start). The log file stays for
+// kubelet to remove. Removing an unknown container succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -25,12 +27,15 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
-	if err := m.teardown(ctx, cur); err != nil {
+	if err := m.release(ctx, cur); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
 	if err := m.records.Delete(cur.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
+	// With the record gone the layers are ownerless: deleted now or, if
+	// the daemon dies first, by the next start.
+	m.opts.Images.RemoveContainerLayersLater(cur.ID, imageVolumes(cur))
 	if cur.State == StateCreated || cur.State == StateRunning {
 		// Killed by its removal: plugins see it stop before it goes.
 		m.nriNotify(ctx, "StopContainer", cur, NRI.StopContainer)
@@ -51,11 +56,30 @@ func (m *Manager) RemovePodContainers(ctx context.Context, podID string) error {
 	return errors.Join(errs...)
 }
 
-// teardown removes every kernel object and file of c: the OCI container
-// (whose forced delete kills what still runs and removes the cgroup), the
-// layer's mount, the layer, its image volumes and the bundle. Idempotent.
+// teardown removes every kernel object and file of c: what release
+// removes, then the layer and its image volumes. Idempotent.
 func (m *Manager) teardown(ctx context.Context, c *Container) error {
+	if err := m.release(ctx, c); err != nil {
+		return err
+	}
 	var errs []error
+	if err := m.opts.Images.RemoveContainerLayer(ctx, c.ID); err != nil {
+		errs = append(errs, err)
+	}
+	for _, i := range imageVolumes(c) {
+		if err := m.opts.Images.RemoveImageVolume(ctx, c.ID, i); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// release removes what of c holds the kernel or sits outside the image
+// store: the OCI container (whose forced delete kills what still runs and
+// removes the cgroup), the mounts of the layer and of its image volumes,
+// and the bundle. The layers stay, for teardown or
+// RemoveContainerLayersLater to delete. Idempotent.
+func (m *Manager) release(ctx context.Context, c *Container) error {
 	err := m.opts.Runtime.Delete(ctx, c.ID, true)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		// The OCI state is gone (a reboot, or a crash before it was
@@ -66,17 +90,12 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 		// The processes may still hold the root file system: keep it.
 		return err
 	}
+	var errs []error
 	if err := m.opts.Images.Unmount(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		errs = append(errs, err)
 	}
-	if err := m.opts.Images.RemoveContainerLayer(ctx, c.ID); err != nil {
-		errs = append(errs, err)
-	}
-	for i, mnt := range c.Mounts {
-		if !mnt.IsImageVolume() {
-			continue
-		}
-		if err := m.opts.Images.RemoveImageVolume(ctx, c.ID, i); err != nil {
+	for _, i := range imageVolumes(c) {
+		if err := m.opts.Images.UnmountImageVolume(ctx, c.ID, i); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -84,6 +103,17 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// imageVolumes returns the indexes of c's mounts that are image volumes.
+func imageVolumes(c *Container) []int {
+	var out []int
+	for i, mnt := range c.Mounts {
+		if mnt.IsImageVolume() {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // removeCgroup removes the container's cgroup, killing what it still holds,
