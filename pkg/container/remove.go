@@ -30,11 +30,17 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.release(ctx, cur); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
+	if err := m.step("remove-record"); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
 	if err := m.records.Delete(cur.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
 	// With the record gone the layers are ownerless: deleted now or, if
 	// the daemon dies first, by the next start.
+	if err := m.step("remove-layers"); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
 	m.opts.Images.RemoveContainerLayersLater(cur.ID, imageVolumes(cur))
 	if cur.State == StateCreated || cur.State == StateRunning {
 		// Killed by its removal: plugins see it stop before it goes.
