@@ -8,8 +8,8 @@ import (
 )
 
 // Layers removed in the background are gone for the store's callers as
-// soon as RemoveContainerLayersLater returns: the image they stood on can
-// be removed at once, they are not listed, and Close waits for them.
+// soon as RemoveContainerLayersLater returns: unmounted, not listed, the
+// image they stood on removable at once; Close waits for their deletion.
 func TestRemoveContainerLayersLater(t *testing.T) {
 	requireRoot(t)
 	reg := startRegistry(t, testregistry.Options{})
@@ -31,13 +31,12 @@ func TestRemoveContainerLayersLater(t *testing.T) {
 		if _, err := s.CreateImageVolume(ctx, owner, 2, ref, ""); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Unmount(ctx, owner); err != nil {
+		if err := s.RemoveContainerLayersLater(ctx, owner, []int{2}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.UnmountImageVolume(ctx, owner, 2); err != nil {
-			t.Fatal(err)
+		if m := mountsUnder(t, s.opts.Root); len(m) != 0 {
+			t.Fatalf("round %d: mounts left once RemoveContainerLayersLater returned: %v", i, m)
 		}
-		s.RemoveContainerLayersLater(owner, []int{2})
 		if i == rounds-1 {
 			break
 		}

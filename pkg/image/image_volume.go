@@ -109,18 +109,9 @@ func (s *Store) CreateImageVolume(ctx context.Context, owner string, n int, imag
 // RemoveImageVolume unmounts and deletes image volume n of container
 // owner. Removing a volume that was never made, or only partly, succeeds.
 func (s *Store) RemoveImageVolume(ctx context.Context, owner string, n int) error {
-	if err := s.UnmountImageVolume(ctx, owner, n); err != nil {
+	id := imageVolumeID(owner, n)
+	if err := s.Unmount(ctx, id); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return err
 	}
-	return s.RemoveContainerLayer(ctx, imageVolumeID(owner, n))
-}
-
-// UnmountImageVolume unmounts image volume n of container owner however
-// often it was mounted. Unmounting a volume that is not mounted, or
-// missing, succeeds.
-func (s *Store) UnmountImageVolume(ctx context.Context, owner string, n int) error {
-	if err := s.Unmount(ctx, imageVolumeID(owner, n)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return err
-	}
-	return nil
+	return s.RemoveContainerLayer(ctx, id)
 }
