@@ -73,3 +73,70 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// A daemon that dies at any step of Remove, before or after the deletion
+// of the layers was handed off, leaves nothing once it restarts and
+// kubelet, which saw RemoveContainer fail, retries it. (Once the record is
+// gone, the restart alone deletes the layers: see
+// TestRestartReclaimsUnrecordedLayers.)
+func TestCrashAtEveryRemoveStepIsFinishedOnRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "crashrm", sandbox.ModeContainer)
+	cfg := config("crashrm", "sleep 1000")
+	cfg.Mounts = []*runtimeapi.Mount{imageVolume("/vol", testImage, "etc")}
+	var crashed []string
+	for i := 0; ; i++ {
+		c := e.run(t, sb, cfg)
+		// Stopped first, as kubelet does: a crash kills the exit watcher
+		// too, which an ended goroutine does not.
+		if err := e.m.Stop(ctx, c.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		e.m.testHookStep = func(step string) error {
+			calls++
+			if calls == i+1 {
+				crashed = append(crashed, step)
+				runtime.Goexit()
+			}
+			return nil
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := e.m.Remove(ctx, c.ID); err != nil {
+				t.Errorf("Remove: %v", err)
+			}
+			done <- struct{}{}
+		}()
+		_, finished := <-done
+		e.m.testHookStep = nil
+		if t.Failed() {
+			t.FailNow()
+		}
+		if finished {
+			// Past the last step: Remove crashed at every step once.
+			assertNothingLeft(t, e)
+			break
+		}
+		step := crashed[len(crashed)-1]
+		e.open(t)
+		if _, err := e.m.Get(c.ID); err != nil {
+			t.Fatalf("after a crash at step %q and a restart: %v, want the container still known", step, err)
+		}
+		if err := e.m.Remove(ctx, c.ID); err != nil {
+			t.Fatalf("Remove after a crash at step %q: %v", step, err)
+		}
+		assertNothingLeft(t, e)
+		if t.Failed() {
+			t.Fatalf("restart after a crash at step %q left the above", step)
+		}
+	}
+	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
+	for _, want := range []string{"remove-layers", "remove-record"} {
+		if !slices.Contains(crashed, want) {
+			t.Errorf("Remove never crashed at step %q", want)
+		}
+	}
+}

@@ -96,10 +96,10 @@ type Manager struct {
 	// cdi resolves CDI devices; nil without spec directories.
 	cdi *cdi.Cache
 
-	// testHookStep, when set, runs before each step of making a container,
-	// with the step's name; an error fails the step. Tests fail Create at
-	// every step with it, hold it there, or end the goroutine there as a
-	// crash would.
+	// testHookStep, when set, runs before each step of making a container
+	// and of removing one, with the step's name; an error fails the step.
+	// Tests fail Create at every step with it, hold it there, or end the
+	// goroutine there as a crash would.
 	testHookStep func(step string) error
 
 	mu    sync.Mutex
@@ -179,7 +179,8 @@ func nameKey(md Metadata, pod *sandbox.Sandbox) string {
 	return fmt.Sprintf("%s_%s_%s_%s_%d", md.Name, p.Name, p.Namespace, p.UID, md.Attempt)
 }
 
-// step runs the step test hook, if any, before the named step of Create.
+// step runs the step test hook, if any, before the named step of Create or
+// Remove.
 func (m *Manager) step(name string) error {
 	if m.testHookStep == nil {
 		return nil

@@ -13,9 +13,10 @@ import (
 )
 
 // Remove removes a container, killing it first if it still runs: its OCI
-// state and cgroup, its writable layer, its bundle, its record and its
-// name. The log file stays for kubelet to remove. Removing an unknown
-// container succeeds.
+// state and cgroup, the mounts of its writable layer and image volumes, its
+// bundle, its record and its name, and, once it returned, those layers
+// (image.Store.RemoveContainerLayersLater). The log file stays for kubelet
+// to remove. Removing an unknown container succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -25,7 +26,22 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
-	if err := m.teardown(ctx, cur); err != nil {
+	if err := m.deleteOCI(ctx, cur); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
+	if err := m.step("remove-layers"); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
+	// Unmounted now and deleted in the background. Should the daemon die
+	// first, the next Remove deletes them while the record is there, the
+	// next start once it is gone.
+	if err := m.opts.Images.RemoveContainerLayersLater(ctx, cur.ID, imageVolumes(cur)); err != nil {
+		return fmt.Errorf("remove container %s: %w", cur.ID, err)
+	}
+	if err := os.RemoveAll(cur.Bundle); err != nil {
+		return fmt.Errorf("remove container %s: remove bundle: %w", cur.ID, err)
+	}
+	if err := m.step("remove-record"); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
 	if err := m.records.Delete(cur.ID); err != nil {
@@ -51,31 +67,21 @@ func (m *Manager) RemovePodContainers(ctx context.Context, podID string) error {
 	return errors.Join(errs...)
 }
 
-// teardown removes every kernel object and file of c: the OCI container
-// (whose forced delete kills what still runs and removes the cgroup), the
-// layer's mount, the layer, its image volumes and the bundle. Idempotent.
+// teardown removes every kernel object and file of c at once: the OCI
+// container, the layer's mount, the layer, its image volumes and the
+// bundle. Idempotent.
 func (m *Manager) teardown(ctx context.Context, c *Container) error {
-	var errs []error
-	err := m.opts.Runtime.Delete(ctx, c.ID, true)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		// The OCI state is gone (a reboot, or a crash before it was
-		// made); a cgroup may still be there, with processes even.
-		err = m.removeCgroup(ctx, c)
-	}
-	if err != nil {
-		// The processes may still hold the root file system: keep it.
+	if err := m.deleteOCI(ctx, c); err != nil {
 		return err
 	}
+	var errs []error
 	if err := m.opts.Images.Unmount(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		errs = append(errs, err)
 	}
 	if err := m.opts.Images.RemoveContainerLayer(ctx, c.ID); err != nil {
 		errs = append(errs, err)
 	}
-	for i, mnt := range c.Mounts {
-		if !mnt.IsImageVolume() {
-			continue
-		}
+	for _, i := range imageVolumes(c) {
 		if err := m.opts.Images.RemoveImageVolume(ctx, c.ID, i); err != nil {
 			errs = append(errs, err)
 		}
@@ -84,6 +90,31 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// deleteOCI deletes the OCI container, whose forced delete kills what
+// still runs and removes the cgroup; without OCI state it removes the
+// cgroup. An error means processes may still hold the root file system.
+// Idempotent.
+func (m *Manager) deleteOCI(ctx context.Context, c *Container) error {
+	err := m.opts.Runtime.Delete(ctx, c.ID, true)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		// The OCI state is gone (a reboot, or a crash before it was
+		// made); a cgroup may still be there, with processes even.
+		err = m.removeCgroup(ctx, c)
+	}
+	return err
+}
+
+// imageVolumes returns the indexes of c's mounts that are image volumes.
+func imageVolumes(c *Container) []int {
+	var out []int
+	for i, mnt := range c.Mounts {
+		if mnt.IsImageVolume() {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // removeCgroup removes the container's cgroup, killing what it still holds,

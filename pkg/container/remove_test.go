@@ -171,6 +171,31 @@ func TestRemoveUnknownSucceeds(t *testing.T) {
 	}
 }
 
+// The image of a removed container can be removed at once, as kubelet's
+// image garbage collection does, though its writable layer and image volume
+// are deleted after Remove returns.
+func TestImageRemovableRightAfterRemove(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "rmimage", sandbox.ModeContainer)
+	cfg := config("sleeper", "sleep 1000")
+	cfg.Mounts = []*runtimeapi.Mount{imageVolume("/vol", testImage, "etc")}
+	c := e.run(t, sb, cfg)
+	if err := e.m.Stop(ctx, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.images.Remove(ctx, testImage); err != nil {
+		t.Fatalf("RemoveImage right after RemoveContainer: %v", err)
+	}
+	if _, err := e.images.Get(ctx, testImage); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("image after RemoveImage: %v, want not found", err)
+	}
+	assertNothingLeft(t, e)
+}
+
 // assertNothingLeft checks the kernel and the filesystem for anything a
 // container could leave behind: processes' cgroups, mounts, OCI state,
 // bundles, layers, records.

@@ -30,6 +30,9 @@ func (s *Store) ReclaimContainerLayers(ctx context.Context, live func(id string)
 		klog.InfoS("Removed the writable layer of a container that no longer exists", "container", owner)
 	}
 
+	if err := s.removals.wait(ctx); err != nil {
+		return nil, err
+	}
 	s.claims.removeUnfinished()
 	claims, err := s.claims.list()
 	if err != nil {

@@ -31,6 +31,8 @@ type Store struct {
 	claims  layerClaims
 	meta    metaCache
 	usage   usageCache
+	// removals are the container layers being deleted in the background.
+	removals layerRemovals
 }
 
 // Open opens (creating if needed) the storage described by opts.
@@ -94,6 +96,7 @@ func (s *Store) Root() string { return s.opts.Root }
 // running containers keep their root filesystems across a daemon restart.
 func (s *Store) Close() error {
 	s.pulls.shutdown()
+	s.removals.close()
 	mounted, err := s.store.Shutdown(false)
 	if errors.Is(err, storage.ErrLayerUsedByContainer) {
 		klog.V(2).InfoS("Image storage closed with container layers still mounted", "layers", len(mounted))
@@ -109,6 +112,7 @@ func (s *Store) Close() error {
 // layer, for tests and for tearing a node down: no mount outlives it.
 func (s *Store) CloseUnmountingAll() error {
 	s.pulls.shutdown()
+	s.removals.close()
 	if _, err := s.store.Shutdown(true); err != nil {
 		return fmt.Errorf("close image storage %s: %w", s.opts.Root, err)
 	}
