@@ -16,36 +16,46 @@ REPO=$PWD
 
 # guest WORK ROUNDS: the part that runs in the guest.
 guest() {
-	local work=$1 n=$2 rt i s e
-	command -v criu >/dev/null || { echo "bench-checkpoint: no criu in the guest" >&2; exit 1; }
-	criu check >/dev/null 2>&1 || { echo "bench-checkpoint: criu check fails: $(criu check 2>&1 | tail -1)" >&2; exit 1; }
+	local n=$2 rt i s e
+	work=$1
+	set -E
+	command -v criu >/dev/null || { echo "bench-checkpoint: no criu in the guest"; exit 1; }
+	criu check >/dev/null 2>&1 || { echo "bench-checkpoint: criu check fails: $(criu check 2>&1 | tail -1)"; exit 1; }
+	trap 'rc=$?; [ $rc -eq 0 ] || { echo "bench-checkpoint: failed ($rc)"; tail -n 20 "$work"/crisp.log "$work"/runc.log 2>/dev/null; }' EXIT
+	# State, bundle and images on the guest's own disk: the shared
+	# directory (9p) has no fifos, and must not slow either runtime.
+	local disk=/var/lib/crisp-bench-checkpoint
+	rm -rf "$disk"
+	mkdir -p "$disk"
+	cp -a "$work/bundle" "$disk/bundle"
+	cp "$work/crisp" "$disk/crisp"
 	# Pipes for the containers' stdio: a reader that never writes, a
 	# writer that discards.
 	exec 3< <(sleep 100000) 4> >(cat >/dev/null)
 	ms() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }'; }
 	cli() { # RUNTIME ARGS...
 		case $1 in
-		crisp) shift; "$work/crisp" oci --root "$work/crisp-root" --log "$work/crisp.log" "$@" ;;
-		runc) shift; runc --root "$work/runc-root" --log "$work/runc.log" "$@" ;;
+		crisp) shift; "$disk/crisp" oci --root "$disk/crisp-root" --log "$work/crisp.log" "$@" ;;
+		runc) shift; runc --root "$disk/runc-root" --log "$work/runc.log" "$@" ;;
 		esac
 	}
 	: >"$work/crisp.times"
 	: >"$work/runc.times"
 	for i in $(seq "$n"); do
 		for rt in crisp runc; do
-			rm -rf "$work/images"
-			cli "$rt" run -d --bundle "$work/bundle" "c$i" <&3 >&4 2>&4
+			rm -rf "$disk/images"
+			cli "$rt" run -d --bundle "$disk/bundle" "c$i" <&3 >&4 2>&4
 			# Let it count a little: a dump of a process still starting
 			# measures nothing.
 			sleep 0.3
 			s=$EPOCHREALTIME
-			cli "$rt" checkpoint --image-path "$work/images" "c$i" <&3 >&4 2>&4
+			cli "$rt" checkpoint --image-path "$disk/images" "c$i" <&3 >&4 2>&4
 			e=$EPOCHREALTIME
 			cli "$rt" delete --force "c$i" >/dev/null 2>&1 || true
 			local c r
 			c=$(ms "$s" "$e")
 			s=$EPOCHREALTIME
-			cli "$rt" restore -d --bundle "$work/bundle" --image-path "$work/images" "r$i" <&3 >&4 2>&4
+			cli "$rt" restore -d --bundle "$disk/bundle" --image-path "$disk/images" "r$i" <&3 >&4 2>&4
 			e=$EPOCHREALTIME
 			r=$(ms "$s" "$e")
 			[[ $(cli "$rt" state "r$i" 2>/dev/null) == *'"status": "running"'* || $(cli "$rt" state "r$i" 2>/dev/null) == *'"status":"running"'* ]] ||
