@@ -6,6 +6,8 @@
 # hack/lib.sh; do not run it.
 #
 # The caller sets, before calling any of these:
+#   REPO_ROOT    the repository, the working directory
+#   CRISP_BIN    the crisp binary to run
 #   WORK         the run's directory (short: daemon sockets live in it)
 #   CGROUP_ROOT  the cgroup parent of the run's pods, e.g. /crisp-bench-ID
 
@@ -16,6 +18,25 @@ BENCH_NETNS=()
 CRISP_PID=""
 # shellcheck disable=SC2034
 CRISP_DIR=""
+
+# bench_install [PACKAGE...] installs what both runtimes need (and the
+# Debian PACKAGEs given): iproute2, the CNI plugins and the containerd peer;
+# builds CRISP_BIN (bin/crisp) if missing and copies it into WORK, so that
+# a rebuild during the run changes nothing (its path also names crisp's
+# monitors, which run the same executable); builds podbench into WORK.
+bench_install() {
+	apt_install iproute2 util-linux "$@"
+	hack/install-cni.sh --plugins-only
+	containerd_peer_install
+	if [ ! -x "$CRISP_BIN" ]; then
+		[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
+		log "building $CRISP_BIN"
+		make build
+	fi
+	install -m 0755 "$CRISP_BIN" "$WORK/crisp-bin"
+	CRISP_BIN=$WORK/crisp-bin
+	go build -o "$WORK/podbench" ./test/bench/podbench
+}
 
 # bench_new_netns NAME makes a network namespace with loopback up; a daemon
 # started in it builds the pod bridge there.

@@ -66,18 +66,7 @@ field() {
 }
 
 # What both runtimes need.
-apt_install iproute2 util-linux
-hack/install-cni.sh --plugins-only
-containerd_peer_install
-if [ ! -x "$CRISP_BIN" ]; then
-	[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
-	log "building $CRISP_BIN"
-	make build
-fi
-# A copy: a rebuild of bin/crisp during the run must not change what runs.
-install -m 0755 "$CRISP_BIN" "$WORK/crisp-bin"
-CRISP_BIN=$WORK/crisp-bin
-go build -o "$WORK/podbench" ./test/bench/podbench
+bench_install
 
 # One network for both: a bridge on a private subnet, leases in WORK.
 bench_write_conflist

@@ -132,19 +132,7 @@ bench_containerd() {
 }
 
 # What both runtimes need.
-apt_install iproute2 util-linux busybox-static
-hack/install-cni.sh --plugins-only
-containerd_peer_install
-if [ ! -x "$CRISP_BIN" ]; then
-	[ "$CRISP_BIN" = "$REPO_ROOT/bin/crisp" ] || die "CRISP_BIN $CRISP_BIN is not an executable"
-	log "building $CRISP_BIN"
-	make build
-fi
-# A copy: a rebuild of bin/crisp during the run must not change what runs,
-# and its path names crisp's monitors, which run the same executable.
-install -m 0755 "$CRISP_BIN" "$WORK/crisp-bin"
-CRISP_BIN=$WORK/crisp-bin
-go build -o "$WORK/podbench" ./test/bench/podbench
+bench_install busybox-static
 go build -o "$WORK/registry" ./test/registry
 mkdir -p "$WORK/results" "$OUTPUT"
 

@@ -45,13 +45,7 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	if c.State != StateRunning {
 		return fmt.Errorf("checkpoint container %s: it is %s, not running: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
 	}
-	if m.opts.CheckpointDir == "" {
-		return fmt.Errorf("checkpoint container %s: no checkpoint directory configured: %w", c.ID, errdefs.ErrUnavailable)
-	}
-	if err := os.MkdirAll(m.opts.CheckpointDir, 0o700); err != nil {
-		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
-	}
-	work, err := os.MkdirTemp(m.opts.CheckpointDir, c.ID+"-")
+	work, err := m.workDir(c.ID + "-")
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
@@ -77,6 +71,19 @@ func (m *Manager) Checkpoint(ctx context.Context, id, location string) error {
 	}
 	klog.InfoS("Checkpointed container", "container", c.ID, "location", location, "duration", time.Since(started))
 	return nil
+}
+
+// workDir makes a new directory, named prefix and a random suffix, in the
+// checkpoint directory, where checkpoints are assembled and restores keep
+// their work files; what a crash leaves there is removed at start.
+func (m *Manager) workDir(prefix string) (string, error) {
+	if m.opts.CheckpointDir == "" {
+		return "", fmt.Errorf("no checkpoint directory configured: %w", errdefs.ErrUnavailable)
+	}
+	if err := os.MkdirAll(m.opts.CheckpointDir, 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(m.opts.CheckpointDir, prefix)
 }
 
 // freeze freezes the processes of containers cs, and returns what thaws

@@ -64,9 +64,6 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ids []string,
 		}
 		cs = append(cs, c)
 	}
-	if m.opts.CheckpointDir == "" {
-		return fmt.Errorf("checkpoint pod %s: no checkpoint directory configured: %w", podID, errdefs.ErrUnavailable)
-	}
 
 	// What is made in dir is removed on error, dir itself is the caller's.
 	var made []string

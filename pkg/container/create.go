@@ -43,7 +43,7 @@ func (m *Manager) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	var src *checkpointSource
 	if isCheckpointArchive(cfg.Image.Image) {
 		var err error
-		if src, err = openCheckpointArchive(ctx, "image.image", cfg.Image.Image, m.opts.CheckpointDir); err != nil {
+		if src, err = m.openCheckpointArchive(ctx, "image.image", cfg.Image.Image); err != nil {
 			return nil, err
 		}
 		defer src.Close()

@@ -81,8 +81,8 @@ func (s *checkpointSource) imagesDir() string {
 func isCheckpointArchive(image string) bool { return strings.HasPrefix(image, "/") }
 
 // openCheckpointArchive unpacks the checkpoint archive at path (field
-// names it in errors) into a new directory below work and reads it.
-func openCheckpointArchive(ctx context.Context, field, path, work string) (_ *checkpointSource, retErr error) {
+// names it in errors) into a new work directory and reads it.
+func (m *Manager) openCheckpointArchive(ctx context.Context, field, path string) (_ *checkpointSource, retErr error) {
 	if filepath.Clean(path) != path || strings.ContainsRune(path, 0) {
 		return nil, errdefs.InvalidField(field, fmt.Sprintf("%q is not a clean absolute path", path))
 	}
@@ -98,13 +98,7 @@ func openCheckpointArchive(ctx context.Context, field, path, work string) (_ *ch
 	if err != nil || !fi.Mode().IsRegular() {
 		return nil, errdefs.InvalidField(field, fmt.Sprintf("checkpoint archive %s is not a regular file", path))
 	}
-	if work == "" {
-		return nil, fmt.Errorf("restore from %s: no checkpoint directory configured: %w", path, errdefs.ErrUnavailable)
-	}
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return nil, fmt.Errorf("restore from %s: %w", path, err)
-	}
-	dir, err := os.MkdirTemp(work, "restore-")
+	dir, err := m.workDir("restore-")
 	if err != nil {
 		return nil, fmt.Errorf("restore from %s: %w", path, err)
 	}
@@ -300,17 +294,11 @@ func (m *Manager) applyRootfsChanges(ctx context.Context, src *checkpointSource,
 // restore makes c's OCI container from src's processes, left stopped, in
 // place of a new init.
 func (m *Manager) restore(ctx context.Context, c *Container, src *checkpointSource, opts oci.CreateOptions) error {
-	if m.opts.CheckpointDir == "" {
-		return fmt.Errorf("container %s: restore: no checkpoint directory configured: %w", c.ID, errdefs.ErrUnavailable)
-	}
-	if err := os.MkdirAll(m.opts.CheckpointDir, 0o700); err != nil {
-		return fmt.Errorf("container %s: %w", c.ID, err)
-	}
 	// CRIU's log goes here, never into the checkpoint, which a restore
 	// must not change.
-	work, err := os.MkdirTemp(m.opts.CheckpointDir, c.ID+"-restore-")
+	work, err := m.workDir(c.ID + "-restore-")
 	if err != nil {
-		return fmt.Errorf("container %s: %w", c.ID, err)
+		return fmt.Errorf("container %s: restore: %w", c.ID, err)
 	}
 	defer os.RemoveAll(work)
 	err = m.opts.Runtime.Restore(ctx, c.ID, c.Bundle, opts, oci.RestoreOptions{

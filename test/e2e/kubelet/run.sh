@@ -490,8 +490,12 @@ scenario_restore() {
 		{ "metadata": { "name": "e2e-restored", "namespace": "default", "uid": "e2e-restored-uid" },
 		  "log_directory": "/var/log/pods/default_e2e-restored_e2e-restored-uid" }
 	EOF
+	# kubelet gave the checkpointed container its termination log as a
+	# bind mount: the restored one needs one at the same place.
+	: >/var/tmp/e2e-restore/termination-log
 	cat >/var/tmp/e2e-restore/container.json <<-EOF
-		{ "metadata": { "name": "counter" }, "image": { "image": "/var/tmp/e2e-counter.tar" }, "log_path": "counter/0.log" }
+		{ "metadata": { "name": "counter" }, "image": { "image": "/var/tmp/e2e-counter.tar" }, "log_path": "counter/0.log",
+		  "mounts": [ { "container_path": "/dev/termination-log", "host_path": "/var/tmp/e2e-restore/termination-log" } ] }
 	EOF
 	pod=$(crictl runp /var/tmp/e2e-restore/pod.json 2>"$LOGS/restore-runp.log")
 	rc=$(crictl create --no-pull "$pod" /var/tmp/e2e-restore/container.json /var/tmp/e2e-restore/pod.json 2>"$LOGS/restore-create.log")
