@@ -238,3 +238,76 @@ func assertNoCgroup(t *testing.T, rt *Runtime, id string) {
 		t.Errorf("container %s left its cgroup %s: %v", id, dir, err)
 	}
 }
+
+// pagesSize is the size of the memory pages of a dump's images.
+func pagesSize(t *testing.T, images string) int64 {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(images, "pages-*.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, m := range matches {
+		fi, err := os.Stat(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
+// Three incremental snapshots of a running counter: two pre-dumps, each on
+// the one before, then the final dump on the second, which writes less
+// memory than a full dump taken meanwhile; restored from the last, the
+// counter goes on.
+func TestIncrementalSnapshots(t *testing.T) {
+	requireCRIU(t)
+	rt := newTestRuntime(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bundle := writeBundle(t, counterSpec(t))
+	firstLog, secondLog := filepath.Join(dir, "first.log"), filepath.Join(dir, "second.log")
+	if err := rt.Create(ctx, "snaps", bundle, CreateOptions{LogPath: firstLog}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "snaps", true) })
+	if err := rt.Start(ctx, "snaps"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, firstLog, 2)
+	step := func(opts CheckpointOptions) {
+		t.Helper()
+		if err := rt.Checkpoint(ctx, "snaps", opts); err != nil {
+			t.Fatalf("checkpoint %+v: %v", opts, err)
+		}
+		if !opts.PreDump && !opts.LeaveRunning {
+			return
+		}
+		n := logNumbers(t, firstLog)
+		waitCount(t, firstLog, n[len(n)-1]+2)
+	}
+	step(CheckpointOptions{ImagePath: filepath.Join(dir, "1"), PreDump: true})
+	step(CheckpointOptions{ImagePath: filepath.Join(dir, "2"), ParentPath: "../1", PreDump: true})
+	step(CheckpointOptions{ImagePath: filepath.Join(dir, "full"), LeaveRunning: true})
+	step(CheckpointOptions{ImagePath: filepath.Join(dir, "3"), ParentPath: "../2"})
+	if _, err := rt.Wait(ctx, "snaps"); err != nil {
+		t.Fatal(err)
+	}
+	last := logNumbers(t, firstLog)
+	if full, final := pagesSize(t, filepath.Join(dir, "full")), pagesSize(t, filepath.Join(dir, "3")); final >= full {
+		t.Errorf("the final incremental dump wrote %d bytes of pages, a full dump %d: want fewer", final, full)
+	}
+	if err := rt.Delete(ctx, "snaps", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Restore(ctx, "restored", bundle, CreateOptions{LogPath: secondLog}, RestoreOptions{ImagePath: filepath.Join(dir, "3")}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "3", "restore.log"))
+		t.Fatalf("%v\n%s", err, log)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), "restored", true) })
+	got := waitCount(t, secondLog, last[len(last)-1]+2)
+	if got[0] != last[len(last)-1]+1 {
+		t.Errorf("restored from the last snapshot the counter began at %d, want %d", got[0], last[len(last)-1]+1)
+	}
+}
