@@ -32,7 +32,8 @@ import (
 // so a container is never made in a pod that is gone.
 //
 // A config.image.image that is an absolute path names a checkpoint archive
-// (CheckpointContainer's): the container is made on the image the
+// (CheckpointContainer's), and an image annotated as built from one holds
+// such an archive's files: the container is made on the image the
 // checkpoint names, with the checkpoint's changes to its root file system,
 // and its processes are restored, stopped, in place of a new init; Start
 // resumes them.
@@ -78,6 +79,14 @@ func (m *Manager) createFrom(ctx context.Context, podID string, cfg *runtimeapi.
 		return nil, err
 	}
 	img, imageName, err := m.containerImage(ctx, cfg, src)
+	if err == nil && src == nil && isCheckpointImage(img) {
+		// An image built from a checkpoint archive: restored as the
+		// archive would be.
+		if src, err = m.openCheckpointImage(ctx, cfg.Image.Image, img); err == nil {
+			defer src.Close()
+			img, imageName, err = m.containerImage(ctx, cfg, src)
+		}
+	}
 	if err != nil {
 		m.index.Forget(id)
 		return nil, err

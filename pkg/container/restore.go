@@ -16,8 +16,11 @@ import (
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/ids"
+	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
@@ -116,6 +119,51 @@ func (m *Manager) openCheckpointArchive(ctx context.Context, field, path string)
 		return nil, err
 	}
 	src.from, src.remove = path, remove
+	return src, nil
+}
+
+// checkpointImageAnnotations mark an OCI image built from a checkpoint
+// archive: checkpointctl's, and the one CRI-O's documentation has buildah
+// set. Either names the checkpointed container.
+var checkpointImageAnnotations = []string{metadata.CheckpointAnnotationName, "io.kubernetes.cri-o.annotations.checkpoint.name"}
+
+// isCheckpointImage reports whether img was built from a checkpoint
+// archive.
+func isCheckpointImage(img *image.Image) bool {
+	for _, a := range checkpointImageAnnotations {
+		if img.Annotations[a] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// openCheckpointImage mounts img, an image built from a checkpoint archive
+// (the archive's files at its root), read-only and reads the checkpoint in
+// it; ref is how the request named it. The mount is an image volume of an
+// owner no container has: Close removes it, and after a crash the next
+// start reclaims it.
+func (m *Manager) openCheckpointImage(ctx context.Context, ref string, img *image.Image) (*checkpointSource, error) {
+	owner, err := ids.New()
+	if err != nil {
+		return nil, err
+	}
+	owner = "checkpoint-" + owner
+	v, err := m.opts.Images.CreateImageVolume(ctx, owner, 0, img.ID, "")
+	if err != nil {
+		return nil, fmt.Errorf("image.image %q: mount the checkpoint image: %w", ref, err)
+	}
+	remove := func() {
+		if err := m.opts.Images.RemoveImageVolume(context.WithoutCancel(ctx), owner, 0); err != nil {
+			klog.ErrorS(err, "Removing the mount of a checkpoint image; the next start reclaims it", "image", img.ID)
+		}
+	}
+	src, err := readCheckpoint("image.image", v.Source)
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	src.from, src.remove = ref, remove
 	return src, nil
 }
 

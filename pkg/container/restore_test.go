@@ -5,17 +5,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
@@ -54,6 +60,57 @@ func procState(t *testing.T, pid int) string {
 	}
 	s := string(data)
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// loadCheckpointImage loads, as ref, an OCI image built from the checkpoint
+// archive at path as CRI-O's documentation builds one: the archive's files
+// at its root, annotated with the checkpointed container's name.
+func loadCheckpointImage(t *testing.T, e *env, path, ref string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var files []testregistry.File
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		switch {
+		case name == "" || name == ".":
+		case h.Typeflag == tar.TypeDir:
+			files = append(files, testregistry.File{Name: name, Dir: true, Mode: 0o700})
+		case h.Typeflag == tar.TypeReg:
+			body, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, testregistry.File{Name: name, Body: body, Mode: 0o600})
+		}
+	}
+	layer, err := testregistry.Layer(files, testregistry.Uncompressed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testregistry.Image(runtime.GOARCH, v1.Config{}, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.Annotations(img, map[string]string{metadata.CheckpointAnnotationName: "counter"}).(v1.Image)
+	archive := filepath.Join(t.TempDir(), "checkpoint-image.tar")
+	if err := testregistry.WriteOCIArchive(archive, ref, img, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.images.Load(context.Background(), archive); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A container created from its checkpoint archive in another pod is the
@@ -147,6 +204,31 @@ func TestRestoreFromArchive(t *testing.T) {
 	if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
 		t.Errorf("restore work files left: %v", entries)
 	}
+
+	// An OCI image built from the archive restores the same way.
+	loadCheckpointImage(t, e, location, "crisp.test/counter-checkpoint:1")
+	third := e.pod(t, "from-image", sandbox.ModeContainer)
+	cfg = config("counter", "exit 99")
+	cfg.Image.Image = "crisp.test/counter-checkpoint:1"
+	fromImage, err := e.m.Create(ctx, third.ID, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromImage.ImageID != e.imageID || fromImage.Restored == nil || fromImage.Restored.From != cfg.Image.Image {
+		t.Errorf("restored from the image: image %s, restored %+v; want the checkpoint's image %s, from %s", fromImage.ImageID, fromImage.Restored, e.imageID, cfg.Image.Image)
+	}
+	if err := e.m.Start(ctx, fromImage.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, fromImage.LogPath, 0)
+	lines = readLogMaybe(fromImage.LogPath)
+	firstLine = strings.Fields(lines[0])
+	if n, _ := strconv.Atoi(firstLine[len(firstLine)-1]); n <= 5 || n > stopped+1 {
+		t.Errorf("the counter restored from the image began at %d; the checkpoint caught it after 5 and it stopped at %d", n, stopped)
+	}
+	if layers, _ := e.images.ContainerLayers(ctx); len(layers) != 3 {
+		t.Errorf("container layers %v: want the three containers' only, not the checkpoint image's mount", layers)
+	}
 }
 
 // The refusals of a restore from an archive, before anything is made.
@@ -219,6 +301,33 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if cs := e.m.List(); len(cs) != 0 {
 		t.Errorf("refused restores left containers: %v", cs)
+	}
+
+	// An image annotated as a checkpoint, with no checkpoint in it, is
+	// refused, and its mount removed.
+	layer, err := testregistry.Layer([]testregistry.File{{Name: "spec.dump", Body: []byte(spec)}}, testregistry.Uncompressed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testregistry.Image(runtime.GOARCH, v1.Config{}, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.Annotations(img, map[string]string{"io.kubernetes.cri-o.annotations.checkpoint.name": "r"}).(v1.Image)
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	if err := testregistry.WriteOCIArchive(archive, "crisp.test/not-a-checkpoint:1", img, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.images.Load(ctx, archive); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config("r", "true")
+	cfg.Image.Image = "crisp.test/not-a-checkpoint:1"
+	if _, err := e.m.Create(ctx, sb.ID, cfg); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "config.dump") {
+		t.Errorf("a checkpoint image without config.dump: %v, want InvalidArgument naming it", err)
+	}
+	if layers, _ := e.images.ContainerLayers(ctx); len(layers) != 0 {
+		t.Errorf("a refused checkpoint image left layers: %v", layers)
 	}
 }
 

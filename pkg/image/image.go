@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
 
@@ -40,13 +42,17 @@ type Image struct {
 	Config *imgspecv1.Image
 	// TopLayer is the storage layer a container layer is created on.
 	TopLayer string
+	// Annotations are its OCI manifest's annotations (none for other
+	// manifest types).
+	Annotations map[string]string
 }
 
 // imageMeta is what a stored image's ID fixes: it never changes, so it is
 // read from disk once.
 type imageMeta struct {
-	size   uint64
-	config *imgspecv1.Image
+	size        uint64
+	config      *imgspecv1.Image
+	annotations map[string]string
 }
 
 // metaCache caches imageMeta by image ID.
@@ -170,10 +176,11 @@ func (s *Store) describe(ctx context.Context, img *storage.Image) (*Image, error
 		return nil, err
 	}
 	out := &Image{
-		ID:       img.ID,
-		Size:     meta.size,
-		Config:   meta.config,
-		TopLayer: img.TopLayer,
+		ID:          img.ID,
+		Size:        meta.size,
+		Config:      meta.config,
+		TopLayer:    img.TopLayer,
+		Annotations: maps.Clone(meta.annotations),
 	}
 	out.RepoTags, out.RepoDigests = repoNames(img)
 	out.Pinned = matchesPinned(s.opts.Pinned, img.Names)
@@ -204,6 +211,11 @@ func (s *Store) imageMeta(ctx context.Context, id string) (*imageMeta, error) {
 		return nil, fmt.Errorf("image %s config: %w", id, err)
 	}
 	m := &imageMeta{size: uint64(max(size, 0)), config: config}
+	if raw, mt, err := src.Manifest(ctx); err == nil && mt == imgspecv1.MediaTypeImageManifest {
+		if oci, err := manifest.OCI1FromManifest(raw); err == nil {
+			m.annotations = oci.Annotations
+		}
+	}
 	s.meta.put(id, m)
 	return m, nil
 }
