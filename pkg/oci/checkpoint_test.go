@@ -71,6 +71,21 @@ func waitCount(t *testing.T, path string, n int) []int {
 	}
 }
 
+// runCounter creates and starts container id of bundle, a counter logging
+// to logPath, and waits until it counted past n.
+func runCounter(t *testing.T, rt *Runtime, id, bundle, logPath string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rt.Create(ctx, id, bundle, CreateOptions{LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(context.Background(), id, true) })
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, logPath, n)
+}
+
 // A checkpoint stops the container and writes its images; a restore from
 // them, into a new container of the same bundle, runs the same processes
 // with their memory: the count goes on from where it stopped, in the new
@@ -82,14 +97,7 @@ func TestCheckpointRestore(t *testing.T) {
 	dir := t.TempDir()
 	bundle := writeBundle(t, counterSpec(t))
 	firstLog, secondLog := filepath.Join(dir, "first.log"), filepath.Join(dir, "second.log")
-	if err := rt.Create(ctx, "first", bundle, CreateOptions{LogPath: firstLog}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Delete(context.Background(), "first", true) })
-	if err := rt.Start(ctx, "first"); err != nil {
-		t.Fatal(err)
-	}
-	waitCount(t, firstLog, 5)
+	runCounter(t, rt, "first", bundle, firstLog, 5)
 
 	images := filepath.Join(dir, "images")
 	if err := rt.Checkpoint(ctx, "first", CheckpointOptions{ImagePath: images}); err != nil {
@@ -143,14 +151,7 @@ func TestCheckpointPreDumpAndLeaveRunning(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "c.log")
-	if err := rt.Create(ctx, "snap", writeBundle(t, counterSpec(t)), CreateOptions{LogPath: logPath}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Delete(context.Background(), "snap", true) })
-	if err := rt.Start(ctx, "snap"); err != nil {
-		t.Fatal(err)
-	}
-	waitCount(t, logPath, 2)
+	runCounter(t, rt, "snap", writeBundle(t, counterSpec(t)), logPath, 2)
 	pre := filepath.Join(dir, "pre")
 	if err := rt.Checkpoint(ctx, "snap", CheckpointOptions{ImagePath: pre, PreDump: true}); err != nil {
 		log, _ := os.ReadFile(filepath.Join(pre, "pre-dump.log"))
@@ -268,14 +269,7 @@ func TestIncrementalSnapshots(t *testing.T) {
 	dir := t.TempDir()
 	bundle := writeBundle(t, counterSpec(t))
 	firstLog, secondLog := filepath.Join(dir, "first.log"), filepath.Join(dir, "second.log")
-	if err := rt.Create(ctx, "snaps", bundle, CreateOptions{LogPath: firstLog}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Delete(context.Background(), "snaps", true) })
-	if err := rt.Start(ctx, "snaps"); err != nil {
-		t.Fatal(err)
-	}
-	waitCount(t, firstLog, 2)
+	runCounter(t, rt, "snaps", bundle, firstLog, 2)
 	step := func(opts CheckpointOptions) {
 		t.Helper()
 		if err := rt.Checkpoint(ctx, "snaps", opts); err != nil {
