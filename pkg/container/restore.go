@@ -265,6 +265,14 @@ func (s *checkpointSource) adopt(built *specs.Spec) error {
 	built.Process.Env = slices.Clone(old.Env)
 	built.Process.Cwd = old.Cwd
 	built.Process.User = old.User
+	// What was masked stays masked: CRIU binds /dev/null again over each
+	// masked file of the checkpoint (kubelet's list may be longer than
+	// the request's), and the restored processes must not see more.
+	for _, p := range s.spec.Linux.MaskedPaths {
+		if !slices.Contains(built.Linux.MaskedPaths, p) {
+			built.Linux.MaskedPaths = append(built.Linux.MaskedPaths, p)
+		}
+	}
 	had, has := bindDestinations(s.spec), bindDestinations(built)
 	for _, d := range had {
 		if !slices.Contains(has, d) {

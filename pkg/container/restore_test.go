@@ -17,6 +17,7 @@ import (
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -427,5 +428,24 @@ func TestCheckpointPodAndRestore(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
 		t.Errorf("restore work files left: %v", entries)
+	}
+}
+
+// A restored container masks at least what the checkpointed one masked
+// (kubelet's list may be longer than the request's): CRIU binds /dev/null
+// again over each of them, and the processes must not see more.
+func TestRestoreKeepsMaskedPaths(t *testing.T) {
+	src := &checkpointSource{spec: &specs.Spec{
+		Process: &specs.Process{Args: []string{"sh"}},
+		Linux:   &specs.Linux{MaskedPaths: []string{"/proc/kcore", "/proc/interrupts"}},
+	}}
+	built := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{MaskedPaths: []string{"/proc/kcore", "/proc/keys"}}}
+	if err := src.adopt(built); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/interrupts"} {
+		if !slices.Contains(built.Linux.MaskedPaths, p) {
+			t.Errorf("masked paths %v lack %s", built.Linux.MaskedPaths, p)
+		}
 	}
 }

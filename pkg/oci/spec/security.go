@@ -14,10 +14,10 @@ import (
 )
 
 // defaultMaskedPaths hide kernel files that expose the host (its memory,
-// keys, hardware, timers and scheduler) or let a container drive its
-// hardware.
+// keys, hardware, interrupts, timers and scheduler) or let a container
+// drive its hardware: kubelet's defaults.
 var defaultMaskedPaths = []string{
-	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
 	"/sys/firmware", "/sys/devices/virtual/powercap",
 }
