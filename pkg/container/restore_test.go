@@ -17,8 +17,8 @@ import (
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
