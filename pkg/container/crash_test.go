@@ -1,7 +1,12 @@
 package container
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,6 +142,98 @@ func TestCrashAtEveryRemoveStepIsFinishedOnRestart(t *testing.T) {
 	for _, want := range []string{"remove-layers", "remove-record"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Remove never crashed at step %q", want)
+		}
+	}
+}
+
+// A daemon that dies at any step of a restore, from a checkpoint archive
+// or from an image built from one, leaves nothing once it restarts: no
+// unpacked archive, no mount of the checkpoint image, no layer, record or
+// bundle. The checkpoint is the real spec of a container of the same
+// config, with CRIU images CRIU cannot restore, so that past its last step
+// the restore fails and must undo itself too.
+func TestCrashAtEveryRestoreStepIsUndoneOnRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sb := e.pod(t, "crashrestore", sandbox.ModeContainer)
+	cfg := config("crashrestore", "sleep 1000")
+	made := e.create(t, sb, cfg)
+	spec, err := e.m.opts.Runtime.Spec(ctx, made.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Remove(ctx, made.ID); err != nil {
+		t.Fatal(err)
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"config.dump":              `{"id":"old","rootfsImageRef":"` + e.imageID + `"}`,
+		"spec.dump":                string(specJSON),
+		"deleted.files":            `["/etc/group"]`,
+		"checkpoint/inventory.img": "not an image",
+	}
+	archive := filepath.Join(t.TempDir(), "crash.tar")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, data := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	if err := os.WriteFile(archive, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loadCheckpointImage(t, e, archive, "crisp.test/crash-checkpoint:1")
+
+	for _, image := range []string{archive, "crisp.test/crash-checkpoint:1"} {
+		var crashed []string
+		for i := 0; ; i++ {
+			calls := 0
+			e.m.testHookStep = func(step string) error {
+				calls++
+				if calls == i+1 {
+					crashed = append(crashed, step)
+					runtime.Goexit()
+				}
+				return nil
+			}
+			done := make(chan error, 1)
+			go func() {
+				defer close(done)
+				c := config("crashrestore", "sleep 1000")
+				c.Image.Image = image
+				_, err := e.m.Create(ctx, sb.ID, c)
+				done <- err
+			}()
+			if err, ok := <-done; ok {
+				// Past the last step: CRIU refused the images, and the
+				// failed restore undid itself.
+				e.m.testHookStep = nil
+				if err == nil {
+					t.Fatalf("%s: a restore of CRIU images that are not images succeeded", image)
+				}
+				assertNothingLeft(t, e)
+				break
+			}
+			if t.Failed() {
+				t.FailNow()
+			}
+			e.open(t)
+			assertNothingLeft(t, e)
+			if entries, _ := os.ReadDir(e.m.opts.CheckpointDir); len(entries) != 0 {
+				t.Errorf("unpacked checkpoints left: %v", entries)
+			}
+			if t.Failed() {
+				t.Fatalf("%s: restart after a crash at step %q left the above", image, crashed[len(crashed)-1])
+			}
+		}
+		for _, want := range []string{"image", "layer", "mount", "rootfs-changes", "bundle", "oci"} {
+			if !slices.Contains(crashed, want) {
+				t.Errorf("%s: the restore never crashed at step %q (crashed at %v)", image, want, crashed)
+			}
 		}
 	}
 }
