@@ -14,9 +14,10 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
 all: build
 
-## build: compile bin/crisp
+## build: compile bin/crisp and bin/crisp-oci (the executor's command line on its own)
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp ./cmd/crisp
+	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp-oci ./cmd/crisp-oci
 
 ## install: build, then install crisp and everything the daemon needs on this machine
 install: build

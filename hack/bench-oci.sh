@@ -26,7 +26,9 @@ need() { # command package
 need runc runc
 need busybox busybox-static
 
+# `crisp oci` hands over to the crisp-oci beside it: build both.
 go build -tags "$tags" -o bin/crisp ./cmd/crisp
+go build -tags "$tags" -o bin/crisp-oci ./cmd/crisp-oci
 crisp=$PWD/bin/crisp
 
 cgmount=/sys/fs/cgroup

@@ -9,11 +9,16 @@ require_root
 
 PREFIX=${PREFIX:-/usr/local}
 
-[ -x bin/crisp ] || die "bin/crisp is missing: run make build"
+for bin in crisp crisp-oci; do
+	[ -x "bin/$bin" ] || die "bin/$bin is missing: run make build"
+done
 
-log "installing crisp to $PREFIX/bin"
-install -D -m 0755 bin/crisp "$PREFIX/bin/crisp.new"
-mv -f "$PREFIX/bin/crisp.new" "$PREFIX/bin/crisp" # atomic: a running daemon keeps its inode
+log "installing crisp and crisp-oci to $PREFIX/bin"
+# crisp-oci first: `crisp oci` hands over to the crisp-oci beside it.
+for bin in crisp-oci crisp; do
+	install -D -m 0755 "bin/$bin" "$PREFIX/bin/$bin.new"
+	mv -f "$PREFIX/bin/$bin.new" "$PREFIX/bin/$bin" # atomic: a running daemon keeps its inode
+done
 
 install -d -m 0755 /etc/crisp
 install -d -m 0711 /var/lib/crisp

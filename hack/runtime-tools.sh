@@ -97,7 +97,7 @@ wrapper() {
 	crisp)
 		local crisp=${CRISP_BIN:-}
 		if [ -z "$crisp" ]; then
-			make build >/dev/null
+			make build >/dev/null # bin/crisp and the bin/crisp-oci it hands over to
 			crisp=$PWD/bin/crisp
 		fi
 		cat >"$w" <<-EOF

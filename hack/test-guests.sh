@@ -43,7 +43,7 @@ step uml-nri hack/vm/vm-test.sh go-test --uml --timeout 600 --env CRISP_BIN="$PW
 # and volumes), and checkpoint/restore with CRIU (library, `crisp oci`,
 # CheckpointContainer's archive read back by checkpointctl and restored by
 # CreateContainer, CheckpointPod and RestorePod through a daemon).
-step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 --copy "$(command -v checkpointctl)" --env CRISP_BIN="$PWD/bin/crisp" ./pkg/container/ ./pkg/oci/ ./cmd/crisp/ ./test/integration/ -- -test.run '^(TestPodCheckpointRestoreThroughCRI|TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestNewUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestRestoreFromArchive|TestFailedRestoreLeavesNothing|TestIncrementalSnapshots|TestOCICheckpointRestore)$' -test.v -test.count=1
+step qemu-go hack/vm/vm-test.sh go-test --qemu --timeout 900 --copy "$(command -v checkpointctl)" --env CRISP_BIN="$PWD/bin/crisp" ./pkg/container/ ./pkg/oci/ ./cmd/internal/ocicli/ ./test/integration/ -- -test.run '^(TestPodCheckpointRestoreThroughCRI|TestOOMKilledSystemd|TestAppArmor.*|TestUserNamespace.*|TestJoinedUserNamespaceIDMappedBind|TestNewUserNamespaceIDMappedBind|TestIDMappedMountsRefused|TestContainerUserNamespaceModes|TestCheckpoint.*|TestRestoreFromArchive|TestFailedRestoreLeavesNothing|TestIncrementalSnapshots|TestOCICheckpointRestore)$' -test.v -test.count=1
 # pkg/cgroups' tests and cgroup limits end to end through `crisp oci run`: on
 # this host, in user-mode Linux (cpu, io, memory, pids) and in qemu (cpuset,
 # hugetlb, the systemd driver).

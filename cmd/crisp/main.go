@@ -4,13 +4,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"go.podman.io/storage/pkg/reexec"
-	"k8s.io/klog/v2"
+
+	"github.com/crisp-runtime/crisp/cmd/internal/ocicli"
 )
 
 func main() {
@@ -47,20 +47,13 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 	}
 	opts.addFlags(root)
 
-	// Log verbosity applies to every subcommand; klog's other flags keep
-	// their defaults (log to stderr).
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	for _, name := range []string{"v", "vmodule"} {
-		root.PersistentFlags().AddGoFlag(klogFlags.Lookup(name))
-	}
-	root.PersistentFlags().Lookup("v").Shorthand = "v"
+	ocicli.AddLogFlags(root)
 
 	root.AddCommand(
 		newServeCommand(),
 		newVersionCommand(),
 		newConfigCommand(),
-		newOCICommand(),
+		ocicli.NewCommand("oci"),
 		newImagesCommand(),
 	)
 	return root

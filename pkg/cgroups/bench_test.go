@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // benchHierarchy opens the real hierarchy for benchmarks, like realHierarchy.
@@ -30,13 +30,13 @@ func benchHierarchy(b *testing.B) *Hierarchy {
 }
 
 // BenchmarkContainerCgroupLifecycle is the per-container cost crisp pays:
-// create the cgroup, apply CRI limits, open the CLONE_INTO_CGROUP fd,
+// create the cgroup, apply kubelet-like limits, open the CLONE_INTO_CGROUP fd,
 // destroy.
 func BenchmarkContainerCgroupLifecycle(b *testing.B) {
 	h := benchHierarchy(b)
-	res := WithDefaultPidsLimit(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{
-		CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20, MemorySwapLimitInBytes: 64 << 20,
-	}), 1024)
+	res := memoryLimit(64 << 20)
+	res.CPU = &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000))}
+	res = WithDefaultPidsLimit(res, 1024)
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
 		m, err := NewManager(h, fmt.Sprintf("/%sbench-%d/c%d", testCgroupPrefix, os.Getpid(), i))

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Tests of limits the kernel enforces. They need the controllers of a pure
@@ -22,7 +22,7 @@ func TestKernelMemoryLimitOOMKill(t *testing.T) {
 	h := realHierarchy(t, MissingError, "memory")
 	m := testCgroup(t, h)
 	// memory+swap equal to memory: no swap, so the OOM killer must act.
-	if err := m.Apply(ResourcesFromCRI(criMemory(32 << 20))); err != nil {
+	if err := m.Apply(memoryLimit(32 << 20)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	if n, err := m.OOMKillCount(); err != nil || n != 0 {
@@ -50,13 +50,13 @@ func TestKernelMemoryLimitOOMKill(t *testing.T) {
 func TestKernelMemoryLiveUpdate(t *testing.T) {
 	h := realHierarchy(t, MissingError, "memory")
 	m := testCgroup(t, h)
-	if err := m.Apply(ResourcesFromCRI(criMemory(32 << 20))); err != nil {
+	if err := m.Apply(memoryLimit(32 << 20)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	startHelper(t, m, "sleep")
 	// Raise the limit under a running process, as UpdateContainerResources
 	// does, then prove the new limit holds: 48 MiB now fits.
-	if err := m.Apply(ResourcesFromCRI(criMemory(96 << 20))); err != nil {
+	if err := m.Apply(memoryLimit(96 << 20)); err != nil {
 		t.Fatalf("live Apply: %v", err)
 	}
 	if v, err := readUint(m.Path(), "memory.max"); err != nil || v != 96<<20 {
@@ -74,7 +74,7 @@ func TestKernelMemoryLiveUpdate(t *testing.T) {
 		t.Errorf("OOM kills after raising the limit: %d", n)
 	}
 	// Lower it again below what is in use: the kernel reclaims or kills.
-	if err := m.Apply(ResourcesFromCRI(criMemory(16 << 20))); err != nil && !strings.Contains(err.Error(), "device or resource busy") {
+	if err := m.Apply(memoryLimit(16 << 20)); err != nil && !strings.Contains(err.Error(), "device or resource busy") {
 		t.Fatalf("lowering Apply: %v", err)
 	}
 	select {
@@ -91,7 +91,7 @@ func TestKernelCPUQuotaThrottles(t *testing.T) {
 	h := realHierarchy(t, MissingError, "cpu")
 	m := testCgroup(t, h)
 	// 10% of one CPU.
-	if err := m.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{CpuQuota: 10000, CpuPeriod: 100000})); err != nil {
+	if err := m.Apply(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: ptr(int64(10000)), Period: ptr(uint64(100000))}}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	start := time.Now()
@@ -229,7 +229,7 @@ func TestKernelStatsMatchInterfaceFiles(t *testing.T) {
 func TestKernelCpusetPinsProcesses(t *testing.T) {
 	h := realHierarchy(t, MissingError, "cpuset")
 	m := testCgroup(t, h)
-	if err := m.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{CpusetCpus: "0", CpusetMems: "0"})); err != nil {
+	if err := m.Apply(&specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "0", Mems: "0"}}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	helper := startHelper(t, m, "sleep")
@@ -261,4 +261,10 @@ func absDiff(a, b uint64) uint64 {
 		return a - b
 	}
 	return b - a
+}
+
+// memoryLimit is what kubelet sends a container with a memory limit and
+// no swap.
+func memoryLimit(limit int64) *specs.LinuxResources {
+	return &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(limit), Swap: ptr(limit)}}
 }

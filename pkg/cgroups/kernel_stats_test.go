@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The figures the CRI metrics add to a sample, read from a real cgroup with
@@ -17,7 +17,7 @@ func TestKernelCPULimitsPeakAndProcessStats(t *testing.T) {
 	pod := testCgroup(t, h)
 	m := testCgroup(t, h, "a")
 	other := testCgroup(t, h, "b")
-	if err := m.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000})); err != nil {
+	if err := m.Apply(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(1024)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000))}}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	startHelper(t, m, "alloc:8")

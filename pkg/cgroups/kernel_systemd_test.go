@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // unitState returns the LoadState and ActiveState systemd reports for unit.
@@ -97,7 +97,7 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	}
 
 	ctr := systemdTestContainer(ctx, t, h, parent, "c1")
-	if err := ctr.Apply(ResourcesFromCRI(criMemory(48 << 20))); err != nil {
+	if err := ctr.Apply(memoryLimit(48 << 20)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	helper := startHelper(t, ctr, "sleep")
@@ -120,7 +120,7 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 		t.Errorf("memory.max after the scope started = %d, %v; want %d", v, err, 48<<20)
 	}
 	// A live update goes to systemd too, so a daemon-reload keeps it.
-	if err := ctr.Apply(ResourcesFromCRI(criMemory(64 << 20))); err != nil {
+	if err := ctr.Apply(memoryLimit(64 << 20)); err != nil {
 		t.Fatalf("live Apply: %v", err)
 	}
 	if err := conn.ReloadContext(ctx); err != nil {
@@ -149,7 +149,7 @@ func TestKernelSystemdDriverScopesUnderKubepods(t *testing.T) {
 	if err := other.Create(ctx); err != nil {
 		t.Fatalf("Create other: %v", err)
 	}
-	if err := other.Apply(ResourcesFromCRI(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 40 << 20, CpuQuota: 20000, CpuPeriod: 100000})); err != nil {
+	if err := other.Apply(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(40 << 20))}, CPU: &specs.LinuxCPU{Quota: ptr(int64(20000)), Period: ptr(uint64(100000))}}); err != nil {
 		t.Fatalf("Apply other: %v", err)
 	}
 	fresh, _ := NewManager(h, parent+":crisp:other")

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The tests in this file run against the real kernel: they need root and a
@@ -330,7 +332,7 @@ func TestKernelMissingControllerPolicy(t *testing.T) {
 		t.Skipf("needs a cgroup2 mount without the memory controller, as on a hybrid host (%s has it)", h.Mount())
 	}
 	m := testCgroup(t, h)
-	err := m.Apply(ResourcesFromCRI(criMemory(32 << 20)))
+	err := m.Apply(memoryLimit(32 << 20))
 	if err == nil || !strings.Contains(err.Error(), `controller "memory"`) {
 		t.Fatalf("Apply(memory limit) = %v, want an error naming the memory controller", err)
 	}
@@ -340,7 +342,7 @@ func TestKernelMissingControllerPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mw.Apply(ResourcesFromCRI(criMemory(32 << 20))); err != nil {
+	if err := mw.Apply(memoryLimit(32 << 20)); err != nil {
 		t.Fatalf("Apply under MissingWarn: %v", err)
 	}
 	if s := hw.Skipped(); !slices.Contains(s, "memory") {
@@ -359,14 +361,14 @@ func TestKernelHugetlbLimit(t *testing.T) {
 	if !slices.Contains(sizes, filepath.Join(m.Path(), "hugetlb.2MB.max")) {
 		t.Skipf("needs 2 MiB huge pages (hugetlb files: %v)", sizes)
 	}
-	res := ResourcesFromCRI(criHugepages("2MB", 8<<20))
+	res := &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}}
 	if err := m.Apply(res); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	if v, err := readUint(m.Path(), "hugetlb.2MB.max"); err != nil || v != 8<<20 {
 		t.Errorf("hugetlb.2MB.max = %d, %v; want %d", v, err, 8<<20)
 	}
-	bad := ResourcesFromCRI(criHugepages("3MB", 8<<20))
+	bad := &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "3MB", Limit: 8 << 20}}}
 	if err := m.Apply(bad); err == nil || !strings.Contains(err.Error(), "hugepageLimits[0].pageSize") {
 		t.Errorf("Apply(3MB pages) = %v, want an error naming the page size field", err)
 	}

@@ -8,8 +8,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
-	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/oci/spec"
 )
 
 // UpdateResources changes the cgroup limits of a created or running
@@ -27,7 +27,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeap
 	if res == nil {
 		return nil // nothing asked for
 	}
-	limits := cgroups.ResourcesFromCRI(res)
+	limits := spec.ResourcesFromCRI(res)
 	active := cur.State == StateCreated || cur.State == StateRunning
 	if active {
 		if limits, err = m.nriUpdate(ctx, cur, limits); err != nil {

@@ -88,10 +88,10 @@ func (s *RuntimeService) containerStats(ctx context.Context, c *container.Contai
 		},
 	}
 	if cg := st.Cgroup; cg != nil {
-		out.Cpu = cg.CPUUsage(st.Previous)
-		out.Memory = cg.MemoryUsage()
-		out.Swap = cg.SwapUsage()
-		out.Io = cg.IoUsage()
+		out.Cpu = cpuUsage(cg, st.Previous)
+		out.Memory = memoryUsage(cg)
+		out.Swap = swapUsage(cg)
+		out.Io = ioUsage(cg)
 	}
 	return out, nil
 }

@@ -97,10 +97,10 @@ func (s *RuntimeService) podStats(ctx context.Context, sb *sandbox.Sandbox, ctrs
 	}
 	cg := st.Cgroup
 	linux := &runtimeapi.LinuxPodSandboxStats{
-		Cpu:     cg.CPUUsage(st.Previous),
-		Memory:  cg.MemoryUsage(),
-		Process: cg.ProcessUsage(),
-		Io:      cg.IoUsage(),
+		Cpu:     cpuUsage(cg, st.Previous),
+		Memory:  memoryUsage(cg),
+		Process: processUsage(cg),
+		Io:      ioUsage(cg),
 	}
 	if len(st.Interfaces) > 0 {
 		linux.Network = networkUsage(cg.Timestamp.UnixNano(), st.Interfaces)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	ocispec "github.com/crisp-runtime/crisp/pkg/oci/spec"
 )
 
 // UpdatePodSandboxResources applies a resized pod's limits, its containers'
@@ -15,7 +16,7 @@ func (s *RuntimeService) UpdatePodSandboxResources(ctx context.Context, req *run
 	if req.GetPodSandboxId() == "" {
 		return nil, errdefs.InvalidField("pod_sandbox_id", "must not be empty")
 	}
-	res := cgroups.SandboxResourcesFromCRI(req.Overhead, req.Resources)
+	res := ocispec.SandboxResourcesFromCRI(req.Overhead, req.Resources)
 	if err := cgroups.ValidateResources(res); err != nil {
 		return nil, criResourceField("resources", err)
 	}

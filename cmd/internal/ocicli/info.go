@@ -1,4 +1,4 @@
-package main
+package ocicli
 
 import (
 	"encoding/json"

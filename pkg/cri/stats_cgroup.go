@@ -1,17 +1,19 @@
-package cgroups
+package cri
 
 import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/pkg/cgroups"
 )
 
-// CPUUsage shapes the CPU section of a sample for CRI ContainerStats and
+// cpuUsage shapes the CPU section of a sample for CRI ContainerStats and
 // PodSandboxStats. prev, the caller's previous sample of the same cgroup
 // (nil for none), gives UsageNanoCores.
-func (s *Stats) CPUUsage(prev *Stats) *runtimeapi.CpuUsage {
+func cpuUsage(s, prev *cgroups.Stats) *runtimeapi.CpuUsage {
 	u := &runtimeapi.CpuUsage{
 		Timestamp:            s.Timestamp.UnixNano(),
 		UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: s.CPU.UsageUsec * 1000},
-		Psi:                  s.CPUPressure.cri(),
+		Psi:                  psiStats(s.CPUPressure),
 	}
 	if prev != nil {
 		if dt := s.Timestamp.Sub(prev.Timestamp).Nanoseconds(); dt > 0 && s.CPU.UsageUsec >= prev.CPU.UsageUsec {
@@ -23,10 +25,10 @@ func (s *Stats) CPUUsage(prev *Stats) *runtimeapi.CpuUsage {
 	return u
 }
 
-// MemoryUsage shapes the memory section for CRI, or returns nil without the
+// memoryUsage shapes the memory section for CRI, or returns nil without the
 // memory controller. AvailableBytes is the limit minus the working set and
 // is only set under a limit, as kubelet expects.
-func (s *Stats) MemoryUsage() *runtimeapi.MemoryUsage {
+func memoryUsage(s *cgroups.Stats) *runtimeapi.MemoryUsage {
 	m := s.Memory
 	if m == nil {
 		return nil
@@ -38,9 +40,9 @@ func (s *Stats) MemoryUsage() *runtimeapi.MemoryUsage {
 		RssBytes:        &runtimeapi.UInt64Value{Value: m.RSS},
 		PageFaults:      &runtimeapi.UInt64Value{Value: m.PageFaults},
 		MajorPageFaults: &runtimeapi.UInt64Value{Value: m.MajorPageFaults},
-		Psi:             s.MemoryPressure.cri(),
+		Psi:             psiStats(s.MemoryPressure),
 	}
-	if m.Limit != Max {
+	if m.Limit != cgroups.Max {
 		avail := uint64(0)
 		if m.Limit > m.WorkingSet {
 			avail = m.Limit - m.WorkingSet
@@ -50,8 +52,8 @@ func (s *Stats) MemoryUsage() *runtimeapi.MemoryUsage {
 	return u
 }
 
-// SwapUsage shapes swap accounting for CRI, or returns nil without it.
-func (s *Stats) SwapUsage() *runtimeapi.SwapUsage {
+// swapUsage shapes swap accounting for CRI, or returns nil without it.
+func swapUsage(s *cgroups.Stats) *runtimeapi.SwapUsage {
 	m := s.Memory
 	if m == nil {
 		return nil
@@ -60,7 +62,7 @@ func (s *Stats) SwapUsage() *runtimeapi.SwapUsage {
 		Timestamp:      s.Timestamp.UnixNano(),
 		SwapUsageBytes: &runtimeapi.UInt64Value{Value: m.SwapUsage},
 	}
-	if m.SwapLimit != Max {
+	if m.SwapLimit != cgroups.Max {
 		avail := uint64(0)
 		if m.SwapLimit > m.SwapUsage {
 			avail = m.SwapLimit - m.SwapUsage
@@ -70,29 +72,29 @@ func (s *Stats) SwapUsage() *runtimeapi.SwapUsage {
 	return u
 }
 
-// IoUsage shapes I/O pressure for CRI, or returns nil without PSI.
-func (s *Stats) IoUsage() *runtimeapi.IoUsage {
+// ioUsage shapes I/O pressure for CRI, or returns nil without PSI.
+func ioUsage(s *cgroups.Stats) *runtimeapi.IoUsage {
 	if s.IOPressure == nil {
 		return nil
 	}
-	return &runtimeapi.IoUsage{Timestamp: s.Timestamp.UnixNano(), Psi: s.IOPressure.cri()}
+	return &runtimeapi.IoUsage{Timestamp: s.Timestamp.UnixNano(), Psi: psiStats(s.IOPressure)}
 }
 
-// ProcessUsage shapes the process count for CRI PodSandboxStats, or returns
+// processUsage shapes the process count for CRI PodSandboxStats, or returns
 // nil without the pids controller.
-func (s *Stats) ProcessUsage() *runtimeapi.ProcessUsage {
+func processUsage(s *cgroups.Stats) *runtimeapi.ProcessUsage {
 	if s.Pids == nil {
 		return nil
 	}
 	return &runtimeapi.ProcessUsage{Timestamp: s.Timestamp.UnixNano(), ProcessCount: &runtimeapi.UInt64Value{Value: s.Pids.Current}}
 }
 
-// cri converts PSI to CRI, whose totals are in nanoseconds.
-func (p *Pressure) cri() *runtimeapi.PsiStats {
+// psiStats converts PSI to CRI, whose totals are in nanoseconds.
+func psiStats(p *cgroups.Pressure) *runtimeapi.PsiStats {
 	if p == nil {
 		return nil
 	}
-	conv := func(d PressureData) *runtimeapi.PsiData {
+	conv := func(d cgroups.PressureData) *runtimeapi.PsiData {
 		return &runtimeapi.PsiData{Total: d.TotalUsec * 1000, Avg10: d.Avg10, Avg60: d.Avg60, Avg300: d.Avg300}
 	}
 	return &runtimeapi.PsiStats{Some: conv(p.Some), Full: conv(p.Full)}

@@ -1,8 +1,14 @@
-package main
+// Package ocicli is the command line of crisp's OCI executor, with runc's
+// subcommands and flag names. Two programs serve it: crisp, as `crisp oci`,
+// and crisp-oci, which links nothing else (no image, CNI or CRI code) and so
+// starts in a fraction of crisp's time; crisp hands `crisp oci` over to a
+// crisp-oci installed beside it (cmd/crisp/handover.c).
+package ocicli
 
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -45,10 +51,13 @@ type ociExitError struct{ code int }
 // Error describes the exit status.
 func (e *ociExitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func newOCICommand() *cobra.Command {
+// NewCommand is `crisp oci`: runc's subcommands and global flags over
+// crisp's executor. The caller names it: "oci" below crisp's root command,
+// or "crisp-oci" as a program of its own.
+func NewCommand(name string) *cobra.Command {
 	opts := &ociOptions{}
 	cmd := &cobra.Command{
-		Use:   "oci",
+		Use:   name,
 		Short: "Run containers from OCI bundles with crisp's executor (runc's commands and flags)",
 		Long: `crisp oci drives crisp's in-process OCI executor with runc's subcommands
 and flag names, so that admins and tools that drive runc can drive crisp.
@@ -208,4 +217,16 @@ func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// AddLogFlags gives root klog's -v and --vmodule, which apply to every
+// subcommand (--debug sets -v 4); klog's other flags keep their defaults
+// (log to stderr).
+func AddLogFlags(root *cobra.Command) {
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	for _, name := range []string{"v", "vmodule"} {
+		root.PersistentFlags().AddGoFlag(klogFlags.Lookup(name))
+	}
+	root.PersistentFlags().Lookup("v").Shorthand = "v"
 }

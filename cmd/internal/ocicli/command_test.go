@@ -1,8 +1,9 @@
-package main
+package ocicli
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
@@ -18,11 +20,17 @@ import (
 )
 
 // TestMain lets the test binary stand in for crisp: re-executed with
-// CRISP_TEST_MAIN=1 it runs main, and the OCI executor re-executes it to
-// enter containers.
+// CRISP_TEST_MAIN=1 it runs `crisp oci`, and the OCI executor re-executes
+// it to enter containers.
 func TestMain(m *testing.M) {
 	if os.Getenv("CRISP_TEST_MAIN") == "1" {
-		main()
+		root := &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
+		root.AddCommand(NewCommand("oci"))
+		AddLogFlags(root)
+		if err := root.Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "crisp:", err)
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
