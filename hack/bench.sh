@@ -188,4 +188,5 @@ echo
 	"crisp=$(IFS=,; echo "${crisp_results[*]}")" "containerd=$(IFS=,; echo "${containerd_results[*]}")"
 echo
 echo "RSS and PSS: crisp counts the daemon and its per-container monitors, containerd the daemon and all"
-echo "its shims (sums of VmRSS and of Pss). Written to $OUTPUT/latest.md and latest.json."
+echo "its shims (sums of VmRSS and of Pss); \"anonymous\" is their RssAnon (heap, stacks), \"files\" the rest"
+echo "(pages of their binaries). Written to $OUTPUT/latest.md and latest.json."

@@ -20,7 +20,7 @@ func roundResult(label string, median time.Duration, pull float64, rssKiB int64)
 	}}, true)
 	r.Image, r.PullMS = "img", pull
 	r.Memory = map[string]memoryPoint{
-		memoryIdle:   {Daemon: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2}, All: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2}},
+		memoryIdle:   {Daemon: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}, All: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}},
 		memoryLoaded: {Pods: 10, Daemon: processMemory{Procs: 1, RSSKiB: rssKiB}, All: processMemory{Procs: 11, RSSKiB: 3 * rssKiB, PSSKiB: rssKiB}},
 	}
 	return r
@@ -53,7 +53,7 @@ func TestCompareTakesMediansOfRoundsAndChecksTargets(t *testing.T) {
 	}
 	want := []string{"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer", "StartContainer",
 		"CreateContainer+StartContainer", "StopContainer", "RemoveContainer", "pod + container from scratch", "PullImage (cold)",
-		"RSS idle", "RSS 10 pods", "RSS 10 pods, daemon alone", "PSS idle", "PSS 10 pods"}
+		"RSS idle", "RSS 10 pods", "RSS 10 pods, daemon alone", "RSS idle, anonymous", "RSS idle, files", "PSS idle", "PSS 10 pods"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("rows %q, want %q", names, want)
 	}
@@ -174,6 +174,8 @@ func TestCompareMainWritesTextMarkdownAndJSON(t *testing.T) {
 		"StartContainer                  30.0 ms (p90 60.0)   100.0 ms (p90 200.0)  0.300  -        -        0.20 0.40\n",
 		"pod + container from scratch    90.0 ms (p90 180.0)  300.0 ms (p90 600.0)  0.300  <= 0.25  NOT MET  0.20 0.40\n",
 		"RSS idle                        10.0 MiB             100.0 MiB             0.100  <= 0.50  met      0.10 0.10\n",
+		"RSS idle, anonymous             2.5 MiB              25.0 MiB              0.100  -        -        0.10 0.10\n",
+		"RSS idle, files                 7.5 MiB              75.0 MiB              0.100  -        -        0.10 0.10\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)
@@ -203,7 +205,7 @@ func TestCompareMainWritesTextMarkdownAndJSON(t *testing.T) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Subject.Name != "crisp" || len(c.Baseline.Files) != 2 || len(c.Rows) != 15 || c.Header[0] != (headerField{"commit", "abc123"}) {
+	if c.Subject.Name != "crisp" || len(c.Baseline.Files) != 2 || len(c.Rows) != 17 || c.Header[0] != (headerField{"commit", "abc123"}) {
 		t.Errorf("JSON comparison %+v", c)
 	}
 }

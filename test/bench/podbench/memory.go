@@ -48,12 +48,17 @@ type processMemory struct {
 	// PSSKiB is the sum of Pss from /proc/PID/smaps_rollup: pages shared
 	// among the processes (the same shim binary, say) count once in all.
 	PSSKiB int64 `json:"pss_kib"`
+	// AnonKiB is the sum of RssAnon: the part of RSSKiB that is the
+	// processes' own memory (heap, stacks), not pages of their binaries
+	// and other files.
+	AnonKiB int64 `json:"anon_kib"`
 }
 
 func (m *processMemory) add(o processMemory) {
 	m.Procs += o.Procs
 	m.RSSKiB += o.RSSKiB
 	m.PSSKiB += o.PSSKiB
+	m.AnonKiB += o.AnonKiB
 }
 
 // memoryPoint is a runtime's memory at one point of a run.
@@ -138,10 +143,14 @@ func (s memorySelector) helpers() ([]int, error) {
 	return pids, nil
 }
 
-// readProcessMemory reads one process's VmRSS and Pss.
+// readProcessMemory reads one process's VmRSS, RssAnon and Pss.
 func readProcessMemory(procRoot string, pid int) (processMemory, error) {
 	dir := filepath.Join(procRoot, strconv.Itoa(pid))
 	rss, err := readKiB(filepath.Join(dir, "status"), "VmRSS:")
+	if err != nil {
+		return processMemory{}, err
+	}
+	anon, err := readKiB(filepath.Join(dir, "status"), "RssAnon:")
 	if err != nil {
 		return processMemory{}, err
 	}
@@ -149,7 +158,7 @@ func readProcessMemory(procRoot string, pid int) (processMemory, error) {
 	if err != nil {
 		return processMemory{}, err
 	}
-	return processMemory{Procs: 1, RSSKiB: rss, PSSKiB: pss}, nil
+	return processMemory{Procs: 1, RSSKiB: rss, PSSKiB: pss, AnonKiB: anon}, nil
 }
 
 // readKiB reads the value of the line "KEY <n> kB" of a proc(5) file.

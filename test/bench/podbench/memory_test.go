@@ -69,9 +69,9 @@ func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
 		all     processMemory
 		helpers []int
 	}{
-		{"daemon only", memorySelector{procRoot: root, pid: 10}, processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000}, nil},
-		{"by executable", memorySelector{procRoot: root, pid: 10, exe: daemon}, processMemory{Procs: 3, RSSKiB: 42000, PSSKiB: 30600}, []int{11, 12}},
-		{"by argument", memorySelector{procRoot: root, pid: 10, arg: "/x/rt.sock"}, processMemory{Procs: 2, RSSKiB: 49000, PSSKiB: 35000}, []int{20}},
+		{"daemon only", memorySelector{procRoot: root, pid: 10}, processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1}, nil},
+		{"by executable", memorySelector{procRoot: root, pid: 10, exe: daemon}, processMemory{Procs: 3, RSSKiB: 42000, PSSKiB: 30600, AnonKiB: 3}, []int{11, 12}},
+		{"by argument", memorySelector{procRoot: root, pid: 10, arg: "/x/rt.sock"}, processMemory{Procs: 2, RSSKiB: 49000, PSSKiB: 35000, AnonKiB: 2}, []int{20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000}); m.Daemon != want {
+			if want := (processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1}); m.Daemon != want {
 				t.Errorf("daemon %+v, want %+v", m.Daemon, want)
 			}
 			if m.All != tt.all || m.Pods != 3 || !slices.Equal(m.Helpers, tt.helpers) {
