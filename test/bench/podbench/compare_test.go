@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crisp-runtime/crisp/test/bench/internal/procmem"
 )
 
 // roundResult is a result whose every call's median is median and p90 is
@@ -20,8 +22,8 @@ func roundResult(label string, median time.Duration, pull float64, rssKiB int64)
 	}}, true)
 	r.Image, r.PullMS = "img", pull
 	r.Memory = map[string]memoryPoint{
-		memoryIdle:   {Daemon: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}, All: processMemory{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}},
-		memoryLoaded: {Pods: 10, Daemon: processMemory{Procs: 1, RSSKiB: rssKiB}, All: processMemory{Procs: 11, RSSKiB: 3 * rssKiB, PSSKiB: rssKiB}},
+		memoryIdle:   {Daemon: procmem.Usage{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}, All: procmem.Usage{Procs: 1, RSSKiB: rssKiB, PSSKiB: rssKiB / 2, AnonKiB: rssKiB / 4}},
+		memoryLoaded: {Pods: 10, Daemon: procmem.Usage{Procs: 1, RSSKiB: rssKiB}, All: procmem.Usage{Procs: 11, RSSKiB: 3 * rssKiB, PSSKiB: rssKiB}},
 	}
 	return r
 }

@@ -179,7 +179,7 @@ func (b *bench) holdPods(ctx context.Context, prefix string, memory map[string]m
 			return fmt.Errorf("held pod %d: %w", i, err)
 		}
 	}
-	if b.opts.memory.enabled() {
+	if b.opts.memory.Enabled() {
 		if memory[memoryLoaded], err = b.measureMemory(ctx, len(pods)); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (b *bench) measureMemory(ctx context.Context, pods int) (memoryPoint, error
 		return memoryPoint{}, ctx.Err()
 	case <-time.After(b.opts.settle):
 	}
-	m, err := b.opts.memory.measure(pods)
+	m, err := measureMemory(b.opts.memory, pods)
 	if err != nil {
 		return m, fmt.Errorf("measure memory with %d pods: %w", pods, err)
 	}

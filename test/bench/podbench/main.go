@@ -42,6 +42,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/test/bench/internal/procmem"
 )
 
 // options are the command line flags.
@@ -65,7 +67,7 @@ type options struct {
 	stopTimeout int64
 	hold        int
 	settle      time.Duration
-	memory      memorySelector
+	memory      procmem.Selector
 }
 
 func main() {
@@ -95,12 +97,12 @@ func main() {
 	flag.Int64Var(&o.stopTimeout, "stop-timeout", 0, "StopContainer timeout in seconds (0: the runtime kills at once)")
 	flag.IntVar(&o.hold, "hold", 0, "with -image: after the measured iterations, run this many pods with a container at once (and measure memory with -mem-pid)")
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "with -mem-pid: wait this long before each memory measurement")
-	flag.IntVar(&o.memory.pid, "mem-pid", 0, "measure the resident memory of the daemon with this pid (0: no memory measurement)")
-	flag.StringVar(&o.memory.exe, "mem-exe", "", "with -mem-pid: also count every process running this executable (absolute path)")
-	flag.StringVar(&o.memory.arg, "mem-arg", "", "with -mem-pid: also count every process with this exact argument")
+	flag.IntVar(&o.memory.PID, "mem-pid", 0, "measure the resident memory of the daemon with this pid (0: no memory measurement)")
+	flag.StringVar(&o.memory.Exe, "mem-exe", "", "with -mem-pid: also count every process running this executable (absolute path)")
+	flag.StringVar(&o.memory.Arg, "mem-arg", "", "with -mem-pid: also count every process with this exact argument")
 	flag.Parse()
 	o.command = strings.Fields(command)
-	o.memory.procRoot = "/proc"
+	o.memory.ProcRoot = "/proc"
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "podbench:", err)
 		os.Exit(1)
@@ -167,7 +169,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	memory := map[string]memoryPoint{}
-	if o.memory.enabled() {
+	if o.memory.Enabled() {
 		if memory[memoryIdle], err = b.measureMemory(ctx, 0); err != nil {
 			return err
 		}

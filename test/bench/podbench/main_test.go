@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crisp-runtime/crisp/test/bench/internal/procmem"
 )
 
 // runtime is an in-memory CRI runtime service that keeps pods in a map and
@@ -374,7 +376,7 @@ func TestRunWithContainersReportsCallsPullAndMemory(t *testing.T) {
 	o := testOptions(serve(t, rt))
 	o.image, o.command, o.hold, o.jsonFile = "img", []string{"/bin/sleep", "3600"}, 2, "-"
 	// This process stands for the daemon.
-	o.memory = memorySelector{procRoot: "/proc", pid: os.Getpid()}
+	o.memory = procmem.Selector{ProcRoot: "/proc", PID: os.Getpid()}
 	var out strings.Builder
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package procmem
 
 import (
 	"os"
@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeProc writes a process into a fake proc(5) tree: its executable link,
-// command line, and VmRSS and Pss in KiB.
+// command line, VmRSS and Pss in KiB, 1 KiB of RssAnon, 2 threads and 7
+// ticks of CPU time.
 func fakeProc(t *testing.T, root string, pid int, exe string, args []string, rss, pss int64) {
 	t.Helper()
 	dir := filepath.Join(root, strconv.Itoa(pid))
@@ -24,8 +26,9 @@ func fakeProc(t *testing.T, root string, pid int, exe string, args []string, rss
 	}
 	files := map[string]string{
 		"cmdline":      strings.Join(args, "\x00") + "\x00",
-		"status":       "Name:\tx\nVmPeak:\t  99999 kB\nVmRSS:\t" + strconv.FormatInt(rss, 10) + " kB\nRssAnon:\t  1 kB\n",
-		"smaps_rollup": "00400000-7fff0000 ---p 00000000 00:00 0    [rollup]\nRss:  " + strconv.FormatInt(rss, 10) + " kB\nPss:  " + strconv.FormatInt(pss, 10) + " kB\nPss_Anon:  1 kB\n",
+		"status":       "Name:\tx\nVmPeak:\t  99999 kB\nVmRSS:\t" + strconv.FormatInt(rss, 10) + " kB\nRssAnon:\t  1 kB\nThreads:\t2\n",
+		"stat":         strconv.Itoa(pid) + " (a (b) c) S 1 1 1 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 2 0 100 1000 10 18446744073709551615\n",
+		"smaps_rollup": "00400000-7fff0000 ---p 00000000 00:00 0    [rollup]\nRss:  " + strconv.FormatInt(rss, 10) + " kB\nPss:  " + strconv.FormatInt(pss, 10) + " kB\nPss_Anon:  1 kB\nAnonymous:  1 kB\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -65,25 +68,25 @@ func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		sel     memorySelector
-		all     processMemory
+		sel     Selector
+		all     Usage
 		helpers []int
 	}{
-		{"daemon only", memorySelector{procRoot: root, pid: 10}, processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1}, nil},
-		{"by executable", memorySelector{procRoot: root, pid: 10, exe: daemon}, processMemory{Procs: 3, RSSKiB: 42000, PSSKiB: 30600, AnonKiB: 3}, []int{11, 12}},
-		{"by argument", memorySelector{procRoot: root, pid: 10, arg: "/x/rt.sock"}, processMemory{Procs: 2, RSSKiB: 49000, PSSKiB: 35000, AnonKiB: 2}, []int{20}},
+		{"daemon only", Selector{ProcRoot: root, PID: 10}, Usage{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1, Threads: 2, CPUTicks: 7}, nil},
+		{"by executable", Selector{ProcRoot: root, PID: 10, Exe: daemon}, Usage{Procs: 3, RSSKiB: 42000, PSSKiB: 30600, AnonKiB: 3, Threads: 6, CPUTicks: 21}, []int{11, 12}},
+		{"by argument", Selector{ProcRoot: root, PID: 10, Arg: "/x/rt.sock"}, Usage{Procs: 2, RSSKiB: 49000, PSSKiB: 35000, AnonKiB: 2, Threads: 4, CPUTicks: 14}, []int{20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := tt.sel.measure(3)
+			daemon, all, helpers, err := tt.sel.Measure()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (processMemory{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1}); m.Daemon != want {
-				t.Errorf("daemon %+v, want %+v", m.Daemon, want)
+			if want := (Usage{Procs: 1, RSSKiB: 40000, PSSKiB: 30000, AnonKiB: 1, Threads: 2, CPUTicks: 7}); daemon != want {
+				t.Errorf("daemon %+v, want %+v", daemon, want)
 			}
-			if m.All != tt.all || m.Pods != 3 || !slices.Equal(m.Helpers, tt.helpers) {
-				t.Errorf("measure = %+v, want all %+v and helpers %v", m, tt.all, tt.helpers)
+			if all != tt.all || !slices.Equal(helpers, tt.helpers) {
+				t.Errorf("Measure = all %+v, helpers %v; want all %+v and helpers %v", all, helpers, tt.all, tt.helpers)
 			}
 		})
 	}
@@ -91,16 +94,16 @@ func TestMeasureCountsTheDaemonAndItsHelpers(t *testing.T) {
 
 func TestMeasureFailsWithoutTheDaemon(t *testing.T) {
 	root := t.TempDir()
-	if _, err := (memorySelector{procRoot: root, pid: 10}).measure(0); err == nil || !strings.Contains(err.Error(), "daemon pid 10") {
+	if _, _, _, err := (Selector{ProcRoot: root, PID: 10}).Measure(); err == nil || !strings.Contains(err.Error(), "daemon pid 10") {
 		t.Errorf("measure of a missing daemon: %v", err)
 	}
-	// A process without VmRSS (a kernel thread) cannot be the daemon.
+	// A process without Rss (a kernel thread) cannot be the daemon.
 	fakeProc(t, root, 10, "", nil, 1, 1)
-	if err := os.WriteFile(filepath.Join(root, "10", "status"), []byte("Name:\tkthreadd\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "10", "smaps_rollup"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (memorySelector{procRoot: root, pid: 10}).measure(0); err == nil || !strings.Contains(err.Error(), "no VmRSS: line") {
-		t.Errorf("measure of a process without VmRSS: %v", err)
+	if _, _, _, err := (Selector{ProcRoot: root, PID: 10}).Measure(); err == nil || !strings.Contains(err.Error(), "no Rss: line") {
+		t.Errorf("measure of a process without Rss: %v", err)
 	}
 }
 
@@ -108,11 +111,14 @@ func TestMeasureThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
 		t.Skip("needs /proc/self/smaps_rollup (Linux 4.14 or later):", err)
 	}
-	m, err := (memorySelector{procRoot: "/proc", pid: os.Getpid()}).measure(0)
+	// Burn some CPU time, so that it shows.
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	}
+	daemon, _, _, err := (Selector{ProcRoot: "/proc", PID: os.Getpid()}).Measure()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Daemon.RSSKiB <= 0 || m.Daemon.PSSKiB <= 0 || m.Daemon.PSSKiB > m.Daemon.RSSKiB {
-		t.Errorf("this process: %+v, want 0 < PSS <= RSS", m.Daemon)
+	if daemon.RSSKiB <= 0 || daemon.PSSKiB <= 0 || daemon.PSSKiB > daemon.RSSKiB || daemon.AnonKiB <= 0 || daemon.AnonKiB > daemon.RSSKiB || daemon.Threads < 1 || daemon.CPUTicks == 0 {
+		t.Errorf("this process: %+v, want 0 < PSS <= RSS, 0 < RssAnon <= RSS, threads and CPU time", daemon)
 	}
 }
