@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install run test test-host lint vm-test soak bench bench-pods bench-oci bench-pull clean
+.PHONY: all build install run test test-host lint vm-test soak bench bench-scale bench-pods bench-oci bench-pull clean
 
 all: build
 
@@ -51,6 +51,10 @@ soak: build
 ## ROUNDS and ITERATIONS override the defaults (3 and 30)
 bench: build
 	BENCH_ROUNDS='$(ROUNDS)' BENCH_ITERATIONS='$(ITERATIONS)' hack/bench.sh
+
+## bench-scale: crisp against containerd on a full node (500 pods, 1000 containers) under kubelet's polling
+bench-scale: build
+	BENCH_ROUNDS='$(ROUNDS)' hack/bench.sh --scale $(ROUNDS)
 
 ## bench-*: side-by-side benchmarks against containerd and runc (docs/benchmarks.md)
 bench-pods: build

@@ -193,3 +193,25 @@ bench_cleanup_host() {
 	printf '%s: left behind: %s\n' "${0##*/}" "${leftovers[@]}" >&2
 	return 1
 }
+
+# bench_start_registry NETNS serves the busybox image as bench/busybox:1 on
+# $REGISTRY inside NETNS with $WORK/registry (go build ./test/registry); the
+# image's digest is left in REGISTRY_DIGEST and the server's pid added to
+# REGISTRY_PIDS.
+bench_start_registry() {
+	local out=$WORK/registry-${1##*/}.out
+	: >"$out" # before the background job opens it
+	setsid nsenter "--net=$1" -- "$WORK/registry" -addr "$REGISTRY" -busybox bench/busybox:1 >"$out" 2>&1 </dev/null &
+	local pid=$!
+	REGISTRY_PIDS+=("$pid")
+	for _ in $(seq 600); do
+		grep -q '^ready ' "$out" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q '^ready ' "$out" || {
+		cat "$out" >&2
+		die "the registry in $1 did not start"
+	}
+	REGISTRY_DIGEST=$(awk '$1 == "pushed" {print $3}' "$out")
+}

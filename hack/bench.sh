@@ -9,6 +9,15 @@
 #
 # Usage: hack/bench.sh [ROUNDS [ITERATIONS]]   (root; default 3 rounds of 30)
 #        make bench [ROUNDS=n] [ITERATIONS=n]
+#        hack/bench.sh --scale [ROUNDS]        (default 1 round)
+#        make bench-scale [ROUNDS=n]
+# --scale runs, instead, a full node: BENCH_SCALE_PODS pods (default 500)
+# of BENCH_SCALE_CONTAINERS containers (default 2) at once, polled for
+# BENCH_SCALE_WINDOW (default 60s) with ListPodSandbox, ListContainers and
+# ListContainerStats every second as kubelet's PLEG and stats do, while the
+# runtime's CPU time, memory and threads are measured and
+# GetContainerEvents is checked to report every container's life (podbench
+# -scale-pods). It writes latest-scale.md and latest-scale.json.
 # Each round starts both daemons afresh on empty roots, one after the other
 # (never both at once), alternating which goes first; the table has the
 # medians of the rounds' medians.
@@ -31,6 +40,16 @@ cd "$REPO_ROOT"
 . hack/peers/containerd.sh
 require_root
 
+SCALE=""
+if [ "${1:-}" = --scale ]; then
+	shift
+	SCALE_PODS=${BENCH_SCALE_PODS:-500}
+	SCALE_CONTAINERS=${BENCH_SCALE_CONTAINERS:-2}
+	SCALE_WINDOW=${BENCH_SCALE_WINDOW:-60s}
+	[[ $SCALE_PODS =~ ^[1-9][0-9]*$ && $SCALE_CONTAINERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_PODS and BENCH_SCALE_CONTAINERS must be positive numbers"
+	SCALE=(-scale-pods "$SCALE_PODS" -scale-containers "$SCALE_CONTAINERS" -scale-window "$SCALE_WINDOW")
+	set -- "${1:-1}" 1
+fi
 ROUNDS=${1:-${BENCH_ROUNDS:-3}}
 ITERATIONS=${2:-${BENCH_ITERATIONS:-30}}
 HOLD=${BENCH_HOLD:-10}
@@ -70,35 +89,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_registry NETNS serves the busybox image as $IMAGE on $REGISTRY inside
-# NETNS; the image's digest is left in REGISTRY_DIGEST.
-start_registry() {
-	local out=$WORK/registry-${1##*/}.out
-	: >"$out" # before the background job opens it
-	setsid nsenter "--net=$1" -- "$WORK/registry" -addr "$REGISTRY" -busybox bench/busybox:1 >"$out" 2>&1 </dev/null &
-	local pid=$!
-	REGISTRY_PIDS+=("$pid")
-	for _ in $(seq 600); do
-		grep -q '^ready ' "$out" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q '^ready ' "$out" || {
-		cat "$out" >&2
-		die "the registry in $1 did not start"
-	}
-	REGISTRY_DIGEST=$(awk '$1 == "pushed" {print $3}' "$out")
-}
-
 # podbench NAME ENDPOINT MEMORY_FLAGS... runs podbench against ENDPOINT,
 # leaving the result in $WORK/results/NAME.json.
 podbench() {
-	local name=$1 endpoint=$2
+	local name=$1 endpoint=$2 mode
 	shift 2
-	log "$name: pull, $ITERATIONS pods with a container, $HOLD pods held"
+	if [ -n "$SCALE" ]; then
+		log "$name: pull, $SCALE_PODS pods of $SCALE_CONTAINERS containers at once, polled for $SCALE_WINDOW"
+		mode=("${SCALE[@]}")
+	else
+		log "$name: pull, $ITERATIONS pods with a container, $HOLD pods held"
+		mode=(-n "$ITERATIONS" -hold "$HOLD")
+	fi
 	mkdir -p "$WORK/logs/$name"
-	"$WORK/podbench" -endpoint "$endpoint" -label "$name" -n "$ITERATIONS" -cgroup-root "$CGROUP_ROOT" \
-		-image "$IMAGE" -log-dir "$WORK/logs/$name" -hold "$HOLD" -json "$WORK/results/$name.json" "$@" "${EXTRA_FLAGS[@]}"
+	"$WORK/podbench" -endpoint "$endpoint" -label "$name" -cgroup-root "$CGROUP_ROOT" \
+		-image "$IMAGE" -log-dir "$WORK/logs/$name" -json "$WORK/results/$name.json" "${mode[@]}" "$@" "${EXTRA_FLAGS[@]}"
 }
 
 # bench_crisp R and bench_containerd R run round R on a freshly started
@@ -144,8 +149,12 @@ header=(
 	-header "kernel=$(uname -r)"
 	-header "nproc=$(nproc)"
 	-header "load average at start=$(cut -d' ' -f1-3 /proc/loadavg)"
-	-header "runs=$ROUNDS rounds x $ITERATIONS pods per runtime, order alternating; $HOLD pods held for memory"
 )
+if [ -n "$SCALE" ]; then
+	header+=(-header "runs=$ROUNDS rounds per runtime, order alternating: $SCALE_PODS pods x $SCALE_CONTAINERS containers, polled every second for $SCALE_WINDOW")
+else
+	header+=(-header "runs=$ROUNDS rounds x $ITERATIONS pods per runtime, order alternating; $HOLD pods held for memory")
+fi
 
 # One network for both, and the loopback registry for crisp (containerd
 # takes a loopback registry as plain HTTP by default).
@@ -156,9 +165,9 @@ bench_new_netns "crisp-bench-$RUN_ID-crisp"
 bench_new_netns "crisp-bench-$RUN_ID-containerd"
 # The same image for both: the registry builds it the same way each time,
 # which the digests check.
-start_registry "/run/netns/crisp-bench-$RUN_ID-crisp"
+bench_start_registry "/run/netns/crisp-bench-$RUN_ID-crisp"
 digest_crisp=$REGISTRY_DIGEST
-start_registry "/run/netns/crisp-bench-$RUN_ID-containerd"
+bench_start_registry "/run/netns/crisp-bench-$RUN_ID-containerd"
 digest_containerd=$REGISTRY_DIGEST
 if [ -z "$digest_crisp" ] || [ "$digest_crisp" != "$digest_containerd" ]; then
 	die "the two registries serve different images: '$digest_crisp' and '$digest_containerd'"
@@ -184,9 +193,11 @@ for r in $(seq "$ROUNDS"); do
 done
 header+=(-header "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)")
 echo
-"$WORK/podbench" compare "${header[@]}" -md "$OUTPUT/latest.md" -json "$OUTPUT/latest.json" \
+latest=latest
+[ -z "$SCALE" ] || latest=latest-scale
+"$WORK/podbench" compare "${header[@]}" -md "$OUTPUT/$latest.md" -json "$OUTPUT/$latest.json" \
 	"crisp=$(IFS=,; echo "${crisp_results[*]}")" "containerd=$(IFS=,; echo "${containerd_results[*]}")"
 echo
 echo "RSS and PSS: crisp counts the daemon and its per-container monitors, containerd the daemon and all"
 echo "its shims (sums of VmRSS and of Pss); \"anonymous\" is their RssAnon (heap, stacks), \"files\" the rest"
-echo "(pages of their binaries). Written to $OUTPUT/latest.md and latest.json."
+echo "(pages of their binaries). Written to $OUTPUT/$latest.md and $latest.json."

@@ -113,7 +113,40 @@ func metrics(heldPods int) []metric {
 		mem("RSS idle, files", memoryIdle, 0, func(m memoryPoint) int64 { return m.All.RSSKiB - m.All.AnonKiB }),
 		mem("PSS idle", memoryIdle, 0, func(m memoryPoint) int64 { return m.All.PSSKiB }),
 		mem("PSS "+loaded, memoryLoaded, 0, func(m memoryPoint) int64 { return m.All.PSSKiB }),
+		// The scale run (scale.go): a full node under kubelet's polling.
+		scale("scale: bring-up", "s", 0, func(s *scaleResult) float64 { return s.UpSeconds }),
+		scale("scale: tear-down", "s", 0, func(s *scaleResult) float64 { return s.DownSeconds }),
+		scale("scale: CPU", "cores", 0.5, func(s *scaleResult) float64 { return s.CPUCores }),
+		scale("scale: CPU, daemon alone", "cores", 0, func(s *scaleResult) float64 { return s.DaemonCPUCores }),
+		scale("scale: RSS", "MiB", 0.5, func(s *scaleResult) float64 { return float64(s.All.RSSKiB) / 1024 }),
+		scale("scale: RSS, daemon alone", "MiB", 0, func(s *scaleResult) float64 { return float64(s.Daemon.RSSKiB) / 1024 }),
+		scale("scale: threads", "", 0, func(s *scaleResult) float64 { return float64(s.All.Threads) }),
+		scale("scale: threads, daemon alone", "", 0, func(s *scaleResult) float64 { return float64(s.Daemon.Threads) }),
+		scaleCall(callListPods),
+		scaleCall(callListContainers),
+		scaleCall(callListStats),
 	}
+}
+
+// scale is a row of the scale run's result.
+func scale(label, unit string, target float64, f func(*scaleResult) float64) metric {
+	return metric{name: label, unit: unit, target: target, read: func(r result) (float64, *float64, bool) {
+		if r.Scale == nil {
+			return 0, nil, false
+		}
+		return f(r.Scale), nil, true
+	}}
+}
+
+// scaleCall is the row of one polling call of the scale run.
+func scaleCall(name string) metric {
+	return metric{name: "scale: " + name, unit: "ms", read: func(r result) (float64, *float64, bool) {
+		if r.Scale == nil {
+			return 0, nil, false
+		}
+		s, ok := r.Scale.Calls[name]
+		return s.Median, &s.P90, ok
+	}}
 }
 
 // compareMain runs "podbench compare ARGS".
@@ -276,8 +309,13 @@ func ratio(a, b float64) float64 {
 // cells are a row's printed columns after its name.
 func (r row) cells() (subject, baseline, ratioCell, target, verdict, rounds string) {
 	f := func(v value) string {
-		if r.Unit == "MiB" {
-			return fmt.Sprintf("%.1f MiB", v.Median)
+		switch r.Unit {
+		case "MiB", "s":
+			return fmt.Sprintf("%.1f %s", v.Median, r.Unit)
+		case "cores":
+			return fmt.Sprintf("%.3f cores", v.Median)
+		case "":
+			return fmt.Sprintf("%.0f", v.Median)
 		}
 		if v.P90 == nil {
 			return fmt.Sprintf("%.1f ms", v.Median)

@@ -54,8 +54,8 @@ func (b *bench) pull(ctx context.Context) (time.Duration, error) {
 // startContainer creates and starts the pod's container and checks, outside
 // the timed window, that it runs. It returns the container's ID and the
 // wall times of CreateContainer and StartContainer.
-func (b *bench) startContainer(ctx context.Context, p *pod) (id string, create, start time.Duration, err error) {
-	cfg := b.containerConfig(p.config)
+func (b *bench) startContainer(ctx context.Context, p *pod, name string) (id string, create, start time.Duration, err error) {
+	cfg := b.containerConfig(p.config, name)
 	create, err = b.call(ctx, func(c context.Context) error {
 		resp, err := b.rt.CreateContainer(c, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
 		if err != nil {
@@ -126,20 +126,20 @@ func (b *bench) checkContainer(ctx context.Context, id string, want runtimeapi.C
 // BestEffort container of the pod: the image by the ID PullImage returned,
 // the command, a log file in the pod's log directory, the pod's namespace
 // options, and BestEffort's CPU shares and OOM score.
-func (b *bench) containerConfig(podCfg *runtimeapi.PodSandboxConfig) *runtimeapi.ContainerConfig {
+func (b *bench) containerConfig(podCfg *runtimeapi.PodSandboxConfig, name string) *runtimeapi.ContainerConfig {
 	md := podCfg.Metadata
 	var logPath string
 	if podCfg.LogDirectory != "" {
-		logPath = containerName + "/0.log"
+		logPath = name + "/0.log"
 	}
 	return &runtimeapi.ContainerConfig{
-		Metadata: &runtimeapi.ContainerMetadata{Name: containerName},
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
 		Image:    &runtimeapi.ImageSpec{Image: b.imageRef, UserSpecifiedImage: b.opts.image},
 		Command:  b.opts.command[:1],
 		Args:     b.opts.command[1:],
 		LogPath:  logPath,
 		Labels: map[string]string{
-			"io.kubernetes.container.name": containerName,
+			"io.kubernetes.container.name": name,
 			"io.kubernetes.pod.name":       md.Name,
 			"io.kubernetes.pod.namespace":  md.Namespace,
 			"io.kubernetes.pod.uid":        md.Uid,
@@ -175,7 +175,7 @@ func (b *bench) holdPods(ctx context.Context, prefix string, memory map[string]m
 			return fmt.Errorf("held pod %d: %w", i, err)
 		}
 		pods = append(pods, p)
-		if _, _, _, err := b.startContainer(ctx, p); err != nil {
+		if _, _, _, err := b.startContainer(ctx, p, containerName); err != nil {
 			return fmt.Errorf("held pod %d: %w", i, err)
 		}
 	}

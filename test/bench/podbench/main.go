@@ -68,6 +68,9 @@ type options struct {
 	hold        int
 	settle      time.Duration
 	memory      procmem.Selector
+
+	// The scale run (with scale.pods set).
+	scale scaleOptions
 }
 
 func main() {
@@ -100,6 +103,11 @@ func main() {
 	flag.IntVar(&o.memory.PID, "mem-pid", 0, "measure the resident memory of the daemon with this pid (0: no memory measurement)")
 	flag.StringVar(&o.memory.Exe, "mem-exe", "", "with -mem-pid: also count every process running this executable (absolute path)")
 	flag.StringVar(&o.memory.Arg, "mem-arg", "", "with -mem-pid: also count every process with this exact argument")
+	flag.IntVar(&o.scale.pods, "scale-pods", 0, "with -image and -mem-pid, instead of the timed iterations: run this many pods at once and poll the runtime as kubelet does (scale.go)")
+	flag.IntVar(&o.scale.containers, "scale-containers", 2, "with -scale-pods: containers per pod")
+	flag.IntVar(&o.scale.workers, "scale-workers", 4, "with -scale-pods: pods brought up and torn down at once")
+	flag.DurationVar(&o.scale.window, "scale-window", time.Minute, "with -scale-pods: how long to poll the full node")
+	flag.DurationVar(&o.scale.interval, "scale-interval", time.Second, "with -scale-pods: time between polling rounds")
 	flag.Parse()
 	o.command = strings.Fields(command)
 	o.memory.ProcRoot = "/proc"
@@ -110,7 +118,15 @@ func main() {
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	if o.iterations < 1 {
+	if o.scale.pods > 0 {
+		if o.image == "" || !o.memory.Enabled() {
+			return fmt.Errorf("-scale-pods needs -image and -mem-pid")
+		}
+		if o.scale.containers < 1 || o.scale.workers < 1 || o.scale.window <= 0 || o.scale.interval <= 0 {
+			return fmt.Errorf("-scale-containers and -scale-workers must be at least 1, -scale-window and -scale-interval positive")
+		}
+		o.iterations, o.hold = 0, 0
+	} else if o.iterations < 1 {
 		return fmt.Errorf("-n must be at least 1, got %d", o.iterations)
 	}
 	if o.warmup < 0 {
@@ -168,6 +184,18 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("warm-up iteration %d: %w", i, err)
 		}
 	}
+	if o.scale.pods > 0 {
+		r := result{Label: o.label, Runtime: v.RuntimeName, RuntimeVersion: v.RuntimeVersion, Image: o.image, PullMS: ms(pull)}
+		s, err := b.scale(ctx, fmt.Sprintf("podbench-%s-scale", run), os.Stderr)
+		if err != nil {
+			return fmt.Errorf("scale run: %w", err)
+		}
+		if err := b.checkEmpty(ctx); err != nil {
+			return fmt.Errorf("after the scale run: %w", err)
+		}
+		r.Scale = &s
+		return writeResult(o, r, out)
+	}
 	memory := map[string]memoryPoint{}
 	if o.memory.Enabled() {
 		if memory[memoryIdle], err = b.measureMemory(ctx, 0); err != nil {
@@ -198,6 +226,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if len(memory) > 0 {
 		r.Memory = memory
 	}
+	return writeResult(o, r, out)
+}
+
+// writeResult prints r as a line of text or as JSON (-json -), and writes
+// it as JSON to the -json file.
+func writeResult(o options, r result, out io.Writer) error {
 	if o.jsonFile == "-" {
 		return json.NewEncoder(out).Encode(r)
 	}
@@ -210,7 +244,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("write result: %w", err)
 		}
 	}
-	_, err = fmt.Fprintln(out, r.String())
+	_, err := fmt.Fprintln(out, r.String())
 	return err
 }
 
@@ -250,7 +284,7 @@ func (b *bench) iteration(ctx context.Context, name string) (s sample, err error
 	}()
 	if b.opts.image != "" {
 		var ctr string
-		ctr, s.create, s.start, err = b.startContainer(ctx, p)
+		ctr, s.create, s.start, err = b.startContainer(ctx, p, containerName)
 		if err != nil {
 			return s, err
 		}

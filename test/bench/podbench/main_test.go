@@ -43,6 +43,48 @@ type runtime struct {
 	ctrConfigs  []*runtimeapi.ContainerConfig
 	stopTimeout []int64
 	lazyStart   bool // StartContainer succeeds but leaves the container created
+
+	// Container events, sent to every GetContainerEvents stream; none
+	// when noEvents (the RPC is then Unimplemented).
+	noEvents bool
+	watchers []chan *runtimeapi.ContainerEventResponse
+}
+
+// emit sends a container event to every stream. r.mu is held.
+func (r *runtime) emit(id string, t runtimeapi.ContainerEventType) {
+	for _, w := range r.watchers {
+		w <- &runtimeapi.ContainerEventResponse{ContainerId: id, ContainerEventType: t}
+	}
+}
+
+func (r *runtime) GetContainerEvents(_ *runtimeapi.GetEventsRequest, s runtimeapi.RuntimeService_GetContainerEventsServer) error {
+	if r.noEvents {
+		return status.Error(codes.Unimplemented, "no events")
+	}
+	w := make(chan *runtimeapi.ContainerEventResponse, 1024)
+	r.mu.Lock()
+	r.watchers = append(r.watchers, w)
+	r.mu.Unlock()
+	for {
+		select {
+		case ev := <-w:
+			if err := s.Send(ev); err != nil {
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (r *runtime) ListContainerStats(context.Context, *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resp := &runtimeapi.ListContainerStatsResponse{}
+	for id := range r.ctrs {
+		resp.Stats = append(resp.Stats, &runtimeapi.ContainerStats{Attributes: &runtimeapi.ContainerAttributes{Id: id}})
+	}
+	return resp, nil
 }
 
 // container is a container of the in-memory runtime.
@@ -97,6 +139,7 @@ func (r *runtime) CreateContainer(_ context.Context, req *runtimeapi.CreateConta
 	id := fmt.Sprintf("ctr-%d", r.next)
 	r.ctrs[id] = &container{pod: req.PodSandboxId, state: runtimeapi.ContainerState_CONTAINER_CREATED}
 	r.ctrConfigs = append(r.ctrConfigs, req.Config)
+	r.emit(id, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
@@ -109,6 +152,7 @@ func (r *runtime) StartContainer(_ context.Context, req *runtimeapi.StartContain
 	}
 	if !r.lazyStart {
 		c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
+		r.emit(req.ContainerId, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }
@@ -119,6 +163,7 @@ func (r *runtime) StopContainer(_ context.Context, req *runtimeapi.StopContainer
 	r.stopTimeout = append(r.stopTimeout, req.Timeout)
 	if c, ok := r.ctrs[req.ContainerId]; ok {
 		c.state = runtimeapi.ContainerState_CONTAINER_EXITED
+		r.emit(req.ContainerId, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
 }
@@ -126,7 +171,10 @@ func (r *runtime) StopContainer(_ context.Context, req *runtimeapi.StopContainer
 func (r *runtime) RemoveContainer(_ context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.ctrs, req.ContainerId)
+	if _, ok := r.ctrs[req.ContainerId]; ok {
+		delete(r.ctrs, req.ContainerId)
+		r.emit(req.ContainerId, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 
@@ -140,12 +188,14 @@ func (r *runtime) ContainerStatus(_ context.Context, req *runtimeapi.ContainerSt
 	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{Id: req.ContainerId, State: c.state}}, nil
 }
 
-func (r *runtime) ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+func (r *runtime) ListContainers(_ context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	resp := &runtimeapi.ListContainersResponse{}
-	for id := range r.ctrs {
-		resp.Containers = append(resp.Containers, &runtimeapi.Container{Id: id})
+	for id, c := range r.ctrs {
+		if pod := req.GetFilter().GetPodSandboxId(); pod == "" || pod == c.pod {
+			resp.Containers = append(resp.Containers, &runtimeapi.Container{Id: id, PodSandboxId: c.pod})
+		}
 	}
 	return resp, nil
 }
@@ -411,5 +461,48 @@ func TestRunChecksTheContainerRuns(t *testing.T) {
 	}
 	if len(rt.pods) != 0 || len(rt.ctrs) != 0 {
 		t.Errorf("left after the failure: pods %v, containers %v", rt.pods, rt.ctrs)
+	}
+}
+
+// A scale run brings every pod and container up, polls them, tears them
+// down and counts each container's four events.
+func TestScaleRun(t *testing.T) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		t.Skip("needs /proc/self/smaps_rollup (Linux 4.14 or later):", err)
+	}
+	for _, noEvents := range []bool{false, true} {
+		rt := newRuntime()
+		rt.noEvents = noEvents
+		o := testOptions(serve(t, rt))
+		o.image, o.command, o.jsonFile = "img", []string{"/bin/sleep", "3600"}, "-"
+		o.memory = procmem.Selector{ProcRoot: "/proc", PID: os.Getpid()}
+		o.scale = scaleOptions{pods: 3, containers: 2, workers: 2, window: 200 * time.Millisecond, interval: 20 * time.Millisecond}
+		var out strings.Builder
+		if err := run(context.Background(), o, &out); err != nil {
+			t.Fatal(err)
+		}
+		var r result
+		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+			t.Fatal(err)
+		}
+		s := r.Scale
+		if s == nil || s.Pods != 3 || s.Containers != 2 || s.Rounds < 2 || s.UpSeconds <= 0 || s.All.RSSKiB <= 0 || s.Daemon.Threads < 1 {
+			t.Fatalf("scale result %+v", s)
+		}
+		for _, c := range []string{callListPods, callListContainers, callListStats} {
+			if st := s.Calls[c]; st.N != s.Rounds {
+				t.Errorf("%s: %d calls in %d rounds", c, st.N, s.Rounds)
+			}
+		}
+		want := eventCount{Supported: true, Expected: 24, Received: 24}
+		if noEvents {
+			want = eventCount{Expected: 24, Missing: 24}
+		}
+		if s.Events != want {
+			t.Errorf("events %+v, want %+v", s.Events, want)
+		}
+		if len(rt.pods) != 0 || len(rt.ctrs) != 0 {
+			t.Errorf("left %d pods and %d containers", len(rt.pods), len(rt.ctrs))
+		}
 	}
 }

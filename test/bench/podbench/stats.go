@@ -90,10 +90,25 @@ type result struct {
 	PullMS float64 `json:"pull_ms,omitempty"`
 	// Memory has the runtime's memory at the points "idle" and "loaded".
 	Memory map[string]memoryPoint `json:"memory,omitempty"`
+	// Scale is the result of a scale run, which has no iterations.
+	Scale *scaleResult `json:"scale,omitempty"`
 }
 
 func (r result) String() string {
 	var b strings.Builder
+	if s := r.Scale; s != nil {
+		fmt.Fprintf(&b, "%s (%s %s): %d pods x %d containers up in %.1fs, down in %.1fs | %d rounds in %.0fs: cpu=%.3f cores (daemon %.3f) rss=%dKiB (daemon %dKiB) threads=%d (daemon %d)",
+			r.Label, r.Runtime, r.RuntimeVersion, s.Pods, s.Containers, s.UpSeconds, s.DownSeconds, s.Rounds, s.Seconds,
+			s.CPUCores, s.DaemonCPUCores, s.All.RSSKiB, s.Daemon.RSSKiB, s.All.Threads, s.Daemon.Threads)
+		for _, c := range []string{callListPods, callListContainers, callListStats} {
+			fmt.Fprintf(&b, " %s=%.2fms", c, s.Calls[c].Median)
+		}
+		fmt.Fprintf(&b, " (medians) | events %d of %d", s.Events.Received, s.Events.Expected)
+		if !s.Events.Supported {
+			b.WriteString(" (GetContainerEvents unimplemented)")
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s (%s %s): n=%d median=%.2fms p90=%.2fms min=%.2fms max=%.2fms | run=%.2fms stop=%.2fms remove=%.2fms",
 		r.Label, r.Runtime, r.RuntimeVersion, r.Iterations, r.MedianMS, r.P90MS, r.MinMS, r.MaxMS,
 		r.RunMedianMS, r.StopMedianMS, r.RemoveMedianMS)
