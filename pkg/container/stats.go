@@ -25,9 +25,14 @@ type Stats struct {
 	// Timestamp on the filesystem mounted at Mountpoint.
 	WritableLayer image.Usage
 	Mountpoint    string
-	// Filesystem is the size of the filesystem at Mountpoint.
-	Filesystem image.Capacity
-	Timestamp  time.Time
+	Timestamp     time.Time
+}
+
+// Filesystem is the size of the file system that holds the containers'
+// writable layers (Stats' Mountpoint). It is the same for every container:
+// a caller sampling many reads it once.
+func (m *Manager) Filesystem() (image.Capacity, error) {
+	return m.opts.Images.Capacity()
 }
 
 // Stats samples the container's cgroup and measures its writable layer.
@@ -55,9 +60,6 @@ func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
 	}
 	st.WritableLayer, err = m.opts.Images.DiskUsage(ctx, c.ID)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.ID, err)
-	}
-	if st.Filesystem, err = m.opts.Images.Capacity(); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	st.Timestamp = time.Now()

@@ -98,8 +98,8 @@ func TestProcessStatsAndCapacityOfARunningContainer(t *testing.T) {
 	if st.CgroupName != cg.Name() || !strings.HasSuffix(cg.Path(), st.CgroupName) {
 		t.Errorf("CgroupName = %q, want %q", st.CgroupName, cg.Name())
 	}
-	if fs := st.Filesystem; fs.Bytes == 0 || fs.Inodes == 0 || fs.FreeInodes > fs.Inodes || fs.Device == "" {
-		t.Errorf("Filesystem = %+v", fs)
+	if fs, err := e.m.Filesystem(); err != nil || fs.Bytes == 0 || fs.Inodes == 0 || fs.FreeInodes > fs.Inodes || fs.Device == "" {
+		t.Errorf("Filesystem = %+v, %v", fs, err)
 	}
 	rec.mu.Lock()
 	if len(rec.starts) != 1 || rec.starts[0] != nil || rec.total <= 0 {

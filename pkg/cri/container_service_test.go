@@ -26,7 +26,8 @@ type fakeContainers struct {
 	calls   []string
 	timeout time.Duration
 	// stats, when set, makes the samples Stats returns.
-	stats func() *container.Stats
+	stats      func() *container.Stats
+	filesystem *image.Capacity
 }
 
 func (f *fakeContainers) Create(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error) {
@@ -82,6 +83,13 @@ func (f *fakeContainers) ExecSync(_ context.Context, id string, cmd []string, _ 
 		return nil, nil, 0, err
 	}
 	return []byte(strings.Join(cmd, " ")), nil, 7, nil
+}
+
+func (f *fakeContainers) Filesystem() (image.Capacity, error) {
+	if f.filesystem != nil {
+		return *f.filesystem, nil
+	}
+	return image.Capacity{Device: "/dev/test", Bytes: 1 << 20, Inodes: 100}, nil
 }
 
 func (f *fakeContainers) Stats(_ context.Context, id string) (*container.Stats, error) {

@@ -3,12 +3,14 @@ package cri
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -32,11 +34,16 @@ func (s *RuntimeService) ListPodSandboxMetrics(ctx context.Context, req *runtime
 // fn, stopping at fn's first error or when ctx ends.
 func (s *RuntimeService) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSandboxMetrics) error) error {
 	byPod := s.liveContainersByPod()
+	// One file system holds every writable layer: read its size once.
+	fs, err := s.containers.Filesystem()
+	if err != nil {
+		return fmt.Errorf("the containers' file system: %w", err)
+	}
 	for _, sb := range s.sandboxes.List() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pm, err := s.podMetrics(ctx, sb, byPod[sb.ID])
+		pm, err := s.podMetrics(ctx, sb, byPod[sb.ID], &fs)
 		if errors.Is(err, errdefs.ErrNotFound) {
 			continue
 		}
@@ -53,7 +60,7 @@ func (s *RuntimeService) eachPodMetrics(ctx context.Context, fn func(*runtimeapi
 
 // podMetrics samples a pod's cgroup, processes and interfaces, then each of
 // its containers.
-func (s *RuntimeService) podMetrics(ctx context.Context, sb *sandbox.Sandbox, ctrs []*container.Container) (*runtimeapi.PodSandboxMetrics, error) {
+func (s *RuntimeService) podMetrics(ctx context.Context, sb *sandbox.Sandbox, ctrs []*container.Container, fs *image.Capacity) (*runtimeapi.PodSandboxMetrics, error) {
 	st, err := s.sandboxes.Stats(sb.ID)
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func (s *RuntimeService) podMetrics(ctx context.Context, sb *sandbox.Sandbox, ct
 	}
 	out := &runtimeapi.PodSandboxMetrics{PodSandboxId: sb.ID, Metrics: pod.metrics()}
 	for _, c := range ctrs {
-		cm, err := s.containerMetrics(ctx, c, md)
+		cm, err := s.containerMetrics(ctx, c, md, fs)
 		if errors.Is(err, errdefs.ErrNotFound) {
 			continue
 		}
@@ -83,7 +90,7 @@ func (s *RuntimeService) podMetrics(ctx context.Context, sb *sandbox.Sandbox, ct
 	return out, nil
 }
 
-func (s *RuntimeService) containerMetrics(ctx context.Context, c *container.Container, pod sandbox.Metadata) (*runtimeapi.ContainerMetrics, error) {
+func (s *RuntimeService) containerMetrics(ctx context.Context, c *container.Container, pod sandbox.Metadata, fs *image.Capacity) (*runtimeapi.ContainerMetrics, error) {
 	st, err := s.containers.Stats(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -93,7 +100,7 @@ func (s *RuntimeService) containerMetrics(ctx context.Context, c *container.Cont
 		cgroup:  st.Cgroup,
 		started: c.StartedAt,
 		layer:   &st.WritableLayer,
-		fs:      &st.Filesystem,
+		fs:      fs,
 	}
 	if st.Cgroup != nil {
 		sample.procs, err = s.containers.ProcessStats(c.ID)

@@ -83,10 +83,10 @@ func newMetricsService(t *testing.T, pods metricsPods) runtimeapi.RuntimeService
 			Cgroup:        fullCgroupSample(),
 			CgroupName:    "/kubepods/pod-pod1/aaa1",
 			WritableLayer: image.Usage{Bytes: 8192, Inodes: 12},
-			Filesystem:    image.Capacity{Device: "/dev/vda1", Bytes: 1 << 30, AvailableBytes: 1 << 29, Inodes: 65536, FreeInodes: 60000},
 			Timestamp:     time.Unix(1000, 0),
 		}
 	}
+	f.filesystem = &image.Capacity{Device: "/dev/vda1", Bytes: 1 << 30, AvailableBytes: 1 << 29, Inodes: 65536, FreeInodes: 60000}
 	f.byID["aaa1"].Image = "busybox:1.36"
 	return serve(t, NewRuntimeService(config.Default(), RuntimeDeps{Network: networkStatus{}, Containers: f, Sandboxes: pods}))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
+	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -48,6 +49,7 @@ type Containers interface {
 	ReopenLog(ctx context.Context, id string) error
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
 	Stats(ctx context.Context, id string) (*container.Stats, error)
+	Filesystem() (image.Capacity, error)
 	ProcessStats(id string) (*cgroups.ProcessStats, error)
 	Subscribe(ctx context.Context) <-chan container.Event
 	Checkpoint(ctx context.Context, id, location string) error
