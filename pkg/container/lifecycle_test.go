@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -247,4 +248,26 @@ func TestManyContainersInParallel(t *testing.T) {
 	}
 	wg.Wait()
 	assertNothingLeft(t, e)
+}
+
+// PodContainers lists one pod's containers, oldest first, and no other's.
+func TestPodContainers(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.pod(t, "pod-a", sandbox.ModeContainer), e.pod(t, "pod-b", sandbox.ModeContainer)
+	first := e.create(t, a, config("first", "sleep 100"))
+	other := e.create(t, b, config("other", "sleep 100"))
+	second := e.create(t, a, config("second", "sleep 100"))
+	var got []string
+	for _, c := range e.m.PodContainers(a.ID) {
+		got = append(got, c.ID)
+	}
+	if want := []string{first.ID, second.ID}; !slices.Equal(got, want) {
+		t.Errorf("PodContainers(pod-a) = %v, want %v", got, want)
+	}
+	if got := e.m.PodContainers(b.ID); len(got) != 1 || got[0].ID != other.ID {
+		t.Errorf("PodContainers(pod-b) = %v, want %s only", got, other.ID)
+	}
+	if got := e.m.PodContainers("no-such-pod"); len(got) != 0 {
+		t.Errorf("PodContainers of an unknown pod = %v", got)
+	}
 }

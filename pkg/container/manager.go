@@ -237,6 +237,20 @@ func (m *Manager) List() []*Container {
 	return out
 }
 
+// PodContainers returns copies of the containers of pod podID, oldest
+// first. Unlike filtering List, it copies only the pod's records: an event
+// of one container on a node of a thousand need not copy them all.
+func (m *Manager) PodContainers(podID string) []*Container {
+	var out []*Container
+	for _, id := range m.index.Select(func(c *Container) bool { return c.PodID == podID }) {
+		if c, err := m.index.Get(id); err == nil {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
 // podContainers returns the ids of the containers of pod podID.
 func (m *Manager) podContainers(podID string) []string {
 	ids := m.index.Select(func(c *Container) bool { return c.PodID == podID })

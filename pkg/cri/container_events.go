@@ -46,8 +46,8 @@ func (s *RuntimeService) podContainerStatuses(podID string) []*runtimeapi.Contai
 		return nil
 	}
 	var out []*runtimeapi.ContainerStatus
-	for _, c := range s.containers.List() {
-		if c.PodID == podID && c.State != container.StateCreating {
+	for _, c := range s.containers.PodContainers(podID) {
+		if c.State != container.StateCreating {
 			out = append(out, containerStatus(c))
 		}
 	}

@@ -59,6 +59,16 @@ func (f *fakeContainers) List() []*container.Container {
 	return out
 }
 
+func (f *fakeContainers) PodContainers(podID string) []*container.Container {
+	var out []*container.Container
+	for _, c := range f.byID {
+		if c.PodID == podID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (f *fakeContainers) UpdateResources(_ context.Context, id string, _ *runtimeapi.LinuxContainerResources) error {
 	return f.call("update", id)
 }

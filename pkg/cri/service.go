@@ -45,6 +45,7 @@ type Containers interface {
 	Remove(ctx context.Context, id string) error
 	Get(id string) (*container.Container, error)
 	List() []*container.Container
+	PodContainers(podID string) []*container.Container
 	UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error
 	ReopenLog(ctx context.Context, id string) error
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
