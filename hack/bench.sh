@@ -28,6 +28,7 @@
 #   BENCH_OUTPUT  where the table is written as latest.md and latest.json
 #                 (default _output/bench)
 #   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-settle 5s"
+#   BENCH_CRISP_ONLY=1  run crisp alone (to profile it): its results, no table
 #   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
 # First use installs the CNI plugins (hack/install-cni.sh --plugins-only),
 # Debian's runc and busybox-static, and builds containerd from the Go module
@@ -176,6 +177,12 @@ header+=(-header "image=$IMAGE ($digest_crisp), command /bin/sleep 3600, StopCon
 
 # Never both at once. The order alternates, so a change in the machine's
 # load over time favours neither.
+if [ -n "${BENCH_CRISP_ONLY:-}" ]; then
+	for r in $(seq "$ROUNDS"); do
+		bench_crisp "$r"
+	done
+	exit 0
+fi
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then
 		bench_crisp "$r"
