@@ -22,10 +22,12 @@ type Stats struct {
 	// CgroupName is the cgroup's path below the hierarchy's mount.
 	CgroupName string
 	// WritableLayer is what the container wrote to its layer, measured at
-	// Timestamp on the filesystem mounted at Mountpoint.
-	WritableLayer image.Usage
-	Mountpoint    string
-	Timestamp     time.Time
+	// WritableLayerAt (at most image.Options.WritableUsageMaxAge before
+	// Timestamp) on the filesystem mounted at Mountpoint.
+	WritableLayer   image.Usage
+	WritableLayerAt time.Time
+	Mountpoint      string
+	Timestamp       time.Time
 }
 
 // Filesystem is the size of the file system that holds the containers'
@@ -58,7 +60,7 @@ func (m *Manager) Stats(ctx context.Context, id string) (*Stats, error) {
 			st.Cgroup, st.Previous = cur, m.index.SwapSample(c.ID, cur)
 		}
 	}
-	st.WritableLayer, err = m.opts.Images.DiskUsage(ctx, c.ID)
+	st.WritableLayer, st.WritableLayerAt, err = m.opts.Images.DiskUsage(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}

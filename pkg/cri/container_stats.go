@@ -81,7 +81,7 @@ func (s *RuntimeService) containerStats(ctx context.Context, c *container.Contai
 			Annotations: c.Annotations,
 		},
 		WritableLayer: &runtimeapi.FilesystemUsage{
-			Timestamp:  st.Timestamp.UnixNano(),
+			Timestamp:  st.WritableLayerAt.UnixNano(),
 			FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: st.Mountpoint},
 			UsedBytes:  &runtimeapi.UInt64Value{Value: st.WritableLayer.Bytes},
 			InodesUsed: &runtimeapi.UInt64Value{Value: st.WritableLayer.Inodes},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/idtools"
@@ -151,6 +152,7 @@ func (s *Store) Unmount(ctx context.Context, id string) error {
 // id, also when a crash left the layer without its container record.
 // Removing a missing layer succeeds.
 func (s *Store) RemoveContainerLayer(ctx context.Context, id string) error {
+	s.usage.forgetWritable(id)
 	err := s.store.DeleteContainer(id)
 	if err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrNotAContainer) {
 		return fmt.Errorf("remove container layer %s: %w", id, err)
@@ -179,17 +181,24 @@ func (s *Store) deleteLayer(layerID string) error {
 }
 
 // DiskUsage returns the disk space and inodes the writable layer of
-// container id uses (what the container wrote, not its image).
-func (s *Store) DiskUsage(ctx context.Context, id string) (Usage, error) {
+// container id uses (what the container wrote, not its image) and when it
+// was measured: less than WritableUsageMaxAge ago.
+func (s *Store) DiskUsage(ctx context.Context, id string) (Usage, time.Time, error) {
+	if m, ok := s.usage.writable(id, s.opts.WritableUsageMaxAge); ok {
+		return m.usage, m.at, nil
+	}
 	c, err := s.store.Container(id)
 	if err != nil {
-		return Usage{}, fmt.Errorf("container layer %s: %w", id, containerErr(err))
+		return Usage{}, time.Time{}, fmt.Errorf("container layer %s: %w", id, containerErr(err))
 	}
-	u, err := s.containerUsage(ctx, c)
-	if err != nil {
-		return Usage{}, fmt.Errorf("container layer %s: %w", id, err)
+	m := measuredUsage{at: time.Now()}
+	if m.usage, err = s.containerUsage(ctx, c); err != nil {
+		return Usage{}, time.Time{}, fmt.Errorf("container layer %s: %w", id, err)
 	}
-	return u, nil
+	if s.opts.WritableUsageMaxAge > 0 {
+		s.usage.setWritable(id, m)
+	}
+	return m.usage, m.at, nil
 }
 
 // containerErr classifies storage's unknown-container errors.

@@ -44,6 +44,7 @@ type layerRemovals struct {
 // for them too. A deletion that fails is logged and left to the next
 // start.
 func (s *Store) RemoveContainerLayersLater(ctx context.Context, owner string, volumes []int) error {
+	s.usage.forgetWritable(owner)
 	ids := []string{owner}
 	for _, n := range volumes {
 		ids = append(ids, imageVolumeID(owner, n))

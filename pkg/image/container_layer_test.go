@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
@@ -54,7 +55,7 @@ func TestContainerLayerLifecycle(t *testing.T) {
 			if err != nil || again != root {
 				t.Errorf("second Mount = %s, %v; want %s", again, err, root)
 			}
-			before, err := s.DiskUsage(ctx, c.ID)
+			before, _, err := s.DiskUsage(ctx, c.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +67,7 @@ func TestContainerLayerLifecycle(t *testing.T) {
 			f, _ := os.Open(filepath.Join(root, "tmp", "data"))
 			f.Sync()
 			f.Close()
-			after, err := s.DiskUsage(ctx, c.ID)
+			after, _, err := s.DiskUsage(ctx, c.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestContainerLayerLifecycle(t *testing.T) {
 			if err := s.RemoveContainerLayer(ctx, c.ID); err != nil {
 				t.Errorf("second removal = %v", err)
 			}
-			if _, err := s.DiskUsage(ctx, c.ID); !errors.Is(err, errdefs.ErrNotFound) {
+			if _, _, err := s.DiskUsage(ctx, c.ID); !errors.Is(err, errdefs.ErrNotFound) {
 				t.Errorf("DiskUsage of a removed layer = %v, want not found", err)
 			}
 			if _, err := s.Mount(ctx, c.ID); !errors.Is(err, errdefs.ErrNotFound) {
@@ -123,5 +124,49 @@ func TestCreateContainerLayerBadInput(t *testing.T) {
 	}
 	if cs, err := s.ContainerLayers(ctx); err != nil || len(cs) != 0 {
 		t.Errorf("failed creations left layers: %v %v", cs, err)
+	}
+}
+
+// With WritableUsageMaxAge, DiskUsage answers from its last measure until
+// that is as old, and never for a removed layer.
+func TestDiskUsageMaxAge(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	opts := testOptions(t, DriverVFS, reg)
+	opts.WritableUsageMaxAge = time.Hour
+	s := openTestStore(t, opts)
+	ctx := context.Background()
+	ref, _ := push(t, reg, "usage/busybox:1", busybox(t))
+	if _, err := s.Pull(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateContainerLayer(ctx, "ctr-1", ref); err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.Mount(ctx, "ctr-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, at, err := s.DiskUsage(ctx, "ctr-1")
+	if err != nil || at.IsZero() || time.Since(at) > time.Minute {
+		t.Fatalf("DiskUsage = %+v at %v, %v", before, at, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "data"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, againAt, err := s.DiskUsage(ctx, "ctr-1")
+	if err != nil || again != before || !againAt.Equal(at) {
+		t.Errorf("DiskUsage within the hour = %+v at %v, %v; want the first measure %+v at %v", again, againAt, err, before, at)
+	}
+	s.opts.WritableUsageMaxAge = time.Nanosecond
+	fresh, freshAt, err := s.DiskUsage(ctx, "ctr-1")
+	if err != nil || fresh.Bytes <= before.Bytes || !freshAt.After(at) {
+		t.Errorf("DiskUsage once the measure is old = %+v at %v, %v; want more than %+v after %v", fresh, freshAt, err, before, at)
+	}
+	s.opts.WritableUsageMaxAge = time.Hour
+	if err := s.RemoveContainerLayer(ctx, "ctr-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.DiskUsage(ctx, "ctr-1"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("DiskUsage of a removed layer = %v, want not found", err)
 	}
 }

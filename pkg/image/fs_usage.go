@@ -22,10 +22,44 @@ type FsUsage struct {
 }
 
 // usageCache remembers the usage of image layers, which never change once
-// stored, so that only container layers are measured each time.
+// stored, so that only container layers are measured each time, and the
+// last measure of each writable layer, which DiskUsage returns until it is
+// WritableUsageMaxAge old.
 type usageCache struct {
-	mu      sync.Mutex
-	byLayer map[string]Usage
+	mu          sync.Mutex
+	byLayer     map[string]Usage
+	byContainer map[string]measuredUsage
+}
+
+// measuredUsage is a usage and when it was measured.
+type measuredUsage struct {
+	usage Usage
+	at    time.Time
+}
+
+// writable returns the usage of container id measured less than maxAge
+// ago, if there is one.
+func (c *usageCache) writable(id string, maxAge time.Duration) (measuredUsage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.byContainer[id]
+	return m, ok && time.Since(m.at) < maxAge
+}
+
+func (c *usageCache) setWritable(id string, m measuredUsage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byContainer == nil {
+		c.byContainer = map[string]measuredUsage{}
+	}
+	c.byContainer[id] = m
+}
+
+// forgetWritable drops container id's usage: its layer is going.
+func (c *usageCache) forgetWritable(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byContainer, id)
 }
 
 // FsUsage measures the image and container filesystems.

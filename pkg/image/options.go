@@ -16,6 +16,13 @@ const (
 // DefaultProgressInterval is how often a running pull logs its progress.
 const DefaultProgressInterval = 10 * time.Second
 
+// DefaultWritableUsageMaxAge is how old a container's writable layer usage
+// may be when stats report it: measuring walks the layer's files, which on
+// a node of a thousand containers polled every second costs more than all
+// else the stats read. containerd's CRI refreshes its snapshots' usage as
+// often (stats_collect_period).
+const DefaultWritableUsageMaxAge = 10 * time.Second
+
 // Options configure a Store.
 type Options struct {
 	// Root holds images, layers and container layers (<root>/storage).
@@ -44,6 +51,9 @@ type Options struct {
 	Pinned []string
 	// Observer, when set, is told of every pull from a registry.
 	Observer PullObserver
+	// WritableUsageMaxAge is how old a writable layer's usage that
+	// DiskUsage returns may be; zero measures at every call.
+	WritableUsageMaxAge time.Duration
 }
 
 // PullObserver is told, for each pull from a registry, the bytes of blobs
@@ -66,5 +76,7 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		PullTimeout:       cfg.Image.PullTimeout.Duration,
 		ProgressInterval:  cfg.Image.PullProgressInterval.Duration,
 		Pinned:            cfg.Image.PinnedImages,
+
+		WritableUsageMaxAge: DefaultWritableUsageMaxAge,
 	}
 }
