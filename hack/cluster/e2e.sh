@@ -11,6 +11,9 @@
 #                  and NodeRestriction hold a node to its own objects; the
 #                  controller manager allocates pod CIDRs, signs CSRs and
 #                  makes service accounts
+#   node           one node (hack/cluster/node.sh): a qemu guest on the
+#                  cluster's bridge with crisp and kubelet joins with its
+#                  pre-made kubeconfig and turns Ready
 #
 #   CLUSTER_E2E_RUNNING=1  run against the control plane that runs now
 #                          (hack/cluster/control-plane.sh start): no build,
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/../.."
 . hack/cluster/lib.sh
 require_root
 
-SCENARIOS=(control-plane)
+SCENARIOS=(control-plane node)
 PKI=$CLUSTER_WORK/pki
 NODE1=crisp-node-1
 NODE2=crisp-node-2
@@ -186,6 +189,33 @@ scenario_control_plane() {
 	csr_signed
 	kc admin delete node "$NODE1" "$NODE2" --ignore-not-found >/dev/null 2>&1 || true
 	kc admin delete secret crisp-e2e-secret --ignore-not-found >/dev/null 2>&1 || true
+}
+
+node_ready() {
+	[ "$(kc admin get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+node_field_is() {
+	out_is "$3" kc admin get node "$1" -o "jsonpath=$2"
+}
+
+scenario_node() {
+	echo "--- node"
+	kc admin delete node "$NODE1" --ignore-not-found >/dev/null 2>&1 || true
+	if ! hack/cluster/node.sh start 1; then
+		fail "$NODE1 boots and joins (logs: _output/cluster/$NODE1.log)"
+		return 0
+	fi
+	pass "$NODE1 boots, runs crisp and kubelet, and has its pod CIDR"
+	expect 300 "node $NODE1 is Ready" node_ready "$NODE1"
+	check "node $NODE1 runs crisp (nodeInfo.containerRuntimeVersion)" bash -c \
+		"ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf get node $NODE1 -o 'jsonpath={.status.nodeInfo.containerRuntimeVersion}' | grep -q '^crisp://'"
+	check "node $NODE1 runs kubelet $KUBERNETES_VERSION" \
+		node_field_is "$NODE1" '{.status.nodeInfo.kubeletVersion}' "$KUBERNETES_VERSION"
+	check "node $NODE1's InternalIP is $(node_ip 1)" \
+		node_field_is "$NODE1" '{.status.addresses[?(@.type=="InternalIP")].address}' "$(node_ip 1)"
+	check "kube-apiserver reaches kubelet over TLS (the node's serving certificate) and kubelet authorizes it" \
+		out_is ok kc admin get --raw "/api/v1/nodes/$NODE1/proxy/healthz"
+	hack/cluster/node.sh stop 1
 }
 
 # csr_signed: a kubelet client CSR, approved by the admin, is signed by the
