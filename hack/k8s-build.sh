@@ -19,7 +19,7 @@ throwaway_build() {
 	(
 		work=$(mktemp -d)
 		trap 'rm -rf "$work"' EXIT
-		cd "$work"
+		cd "$work" || exit
 		# The environment's GOFLAGS (crisp's build tags) and a go.work do not
 		# apply to this module.
 		export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source it
 # Shared settings of the test cluster scripts (hack/cluster/*.sh). Source it
 # after hack/lib.sh; do not run it. See docs/cluster.md.
 
