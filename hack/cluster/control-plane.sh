@@ -250,9 +250,15 @@ status() {
 	return $rc
 }
 
-case ${1:-} in
-start) start ;;
-stop) stop ;;
-status) status ;;
-*) die "usage: $0 start|stop|status" ;;
-esac
+main() {
+	case ${1:-} in
+	start) start ;;
+	stop) stop ;;
+	status) status ;;
+	*) die "usage: $0 start|stop|status" ;;
+	esac
+}
+
+# One line: bash reads a script as it runs it, so a file changed under a
+# running script must not feed it more commands once main returns.
+main "$@"; exit

@@ -11,9 +11,11 @@
 #                  and NodeRestriction hold a node to its own objects; the
 #                  controller manager allocates pod CIDRs, signs CSRs and
 #                  makes service accounts
-#   node           one node (hack/cluster/node.sh): a qemu guest on the
-#                  cluster's bridge with crisp and kubelet joins with its
-#                  pre-made kubeconfig and turns Ready
+#   nodes          two nodes (hack/cluster/node.sh), qemu guests on the
+#                  cluster's bridge with crisp and kubelet, join with their
+#                  pre-made kubeconfigs and turn Ready; kube-scheduler puts
+#                  a pod on each, crisp runs it, kubectl logs and exec reach
+#                  it through the API server and kubelet
 #
 #   CLUSTER_E2E_RUNNING=1  run against the control plane that runs now
 #                          (hack/cluster/control-plane.sh start): no build,
@@ -24,7 +26,7 @@ cd "$(dirname "$0")/../.."
 . hack/cluster/lib.sh
 require_root
 
-SCENARIOS=(control-plane node)
+SCENARIOS=(control-plane nodes)
 PKI=$CLUSTER_WORK/pki
 NODE1=crisp-node-1
 NODE2=crisp-node-2
@@ -198,24 +200,94 @@ node_field_is() {
 	out_is "$3" kc admin get node "$1" -o "jsonpath=$2"
 }
 
-scenario_node() {
-	echo "--- node"
-	kc admin delete node "$NODE1" --ignore-not-found >/dev/null 2>&1 || true
-	if ! hack/cluster/node.sh start 1; then
-		fail "$NODE1 boots and joins (logs: _output/cluster/$NODE1.log)"
+pod_manifest() {
+	cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+spec:
+  nodeSelector:
+    kubernetes.io/hostname: $2
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: crisp.test/busybox:e2e
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo hello from \$(hostname); exec sleep 100000"]
+EOF
+}
+pod_running() { [ "$(kc admin get pod "$1" -o 'jsonpath={.status.phase}' 2>/dev/null)" = Running ]; }
+pod_gone() { ! kc admin get pod "$1" >/dev/null 2>&1; }
+logs_have() {
+	local out
+	out=$(kc admin logs "$1" 2>/dev/null) || return 1
+	grep -qx "$2" <<<"$out"
+}
+# ip_in_cidr IP A.B.C.0/24: the pod CIDRs are /24s.
+ip_in_cidr() { [[ -n $1 && ${1%.*} == "${2%.*}" ]]; }
+
+# nodes_start N...: starts the nodes side by side; fails when one fails.
+nodes_start() {
+	local n pids=() rc=0
+	hack/cluster/node.sh prepare || return 1
+	for n in "$@"; do
+		hack/cluster/node.sh start "$n" &
+		pids+=($!)
+	done
+	for n in "${pids[@]}"; do
+		wait "$n" || rc=1
+	done
+	return $rc
+}
+
+scenario_nodes() {
+	echo "--- nodes"
+	local n name pod cidr ip
+	kc admin delete node "$NODE1" "$NODE2" --ignore-not-found >/dev/null 2>&1 || true
+	if ! nodes_start 1 2; then
+		fail "$NODE1 and $NODE2 boot and join (logs: _output/cluster/crisp-node-*.log)"
 		return 0
 	fi
-	pass "$NODE1 boots, runs crisp and kubelet, and has its pod CIDR"
-	expect 300 "node $NODE1 is Ready" node_ready "$NODE1"
-	check "node $NODE1 runs crisp (nodeInfo.containerRuntimeVersion)" bash -c \
-		"ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf get node $NODE1 -o 'jsonpath={.status.nodeInfo.containerRuntimeVersion}' | grep -q '^crisp://'"
-	check "node $NODE1 runs kubelet $KUBERNETES_VERSION" \
-		node_field_is "$NODE1" '{.status.nodeInfo.kubeletVersion}' "$KUBERNETES_VERSION"
-	check "node $NODE1's InternalIP is $(node_ip 1)" \
-		node_field_is "$NODE1" '{.status.addresses[?(@.type=="InternalIP")].address}' "$(node_ip 1)"
-	check "kube-apiserver reaches kubelet over TLS (the node's serving certificate) and kubelet authorizes it" \
-		out_is ok kc admin get --raw "/api/v1/nodes/$NODE1/proxy/healthz"
+	pass "$NODE1 and $NODE2 boot side by side, run crisp and kubelet, and have their pod CIDRs"
+	for n in 1 2; do
+		name=crisp-node-$n
+		expect 300 "node $name is Ready" node_ready "$name"
+		check "node $name runs crisp (nodeInfo.containerRuntimeVersion)" bash -c \
+			"ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf get node $name -o 'jsonpath={.status.nodeInfo.containerRuntimeVersion}' | grep -q '^crisp://'"
+		check "node $name runs kubelet $KUBERNETES_VERSION" \
+			node_field_is "$name" '{.status.nodeInfo.kubeletVersion}' "$KUBERNETES_VERSION"
+		check "node $name's InternalIP is $(node_ip "$n")" \
+			node_field_is "$name" '{.status.addresses[?(@.type=="InternalIP")].address}' "$(node_ip "$n")"
+		check "kube-apiserver reaches kubelet on $name over TLS (its serving certificate) and kubelet authorizes it" \
+			out_is ok kc admin get --raw "/api/v1/nodes/$name/proxy/healthz"
+	done
+
+	# A pod on each node, placed by kube-scheduler, run by crisp.
+	for n in 1 2; do
+		name=crisp-node-$n pod=e2e-hello-$n
+		kc admin delete pod "$pod" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+		check "pod $pod for $name is created" kc admin create -f <(pod_manifest "$pod" "$name")
+	done
+	for n in 1 2; do
+		name=crisp-node-$n pod=e2e-hello-$n
+		expect 240 "pod $pod runs" pod_running "$pod"
+		check "kube-scheduler put $pod on $name" out_is "$name" kc admin get pod "$pod" -o 'jsonpath={.spec.nodeName}'
+		cidr=$(node_cidr "$name")
+		ip=$(kc admin get pod "$pod" -o 'jsonpath={.status.podIP}' 2>/dev/null || true)
+		check "pod $pod's address $ip is in $name's pod CIDR $cidr" ip_in_cidr "$ip" "$cidr"
+		expect 60 "kubectl logs $pod (API server, kubelet, crisp) has its greeting" logs_have "$pod" "hello from $pod"
+		check "kubectl exec $pod (streaming through kubelet to crisp) runs in the pod" \
+			out_is "$pod" kc admin exec "$pod" -- cat /etc/hostname
+	done
+	for n in 1 2; do
+		kc admin delete pod "e2e-hello-$n" --wait=false >/dev/null 2>&1 || true
+	done
+	for n in 1 2; do
+		expect 120 "pod e2e-hello-$n is deleted" pod_gone "e2e-hello-$n"
+	done
 	hack/cluster/node.sh stop 1
+	hack/cluster/node.sh stop 2
 }
 
 # csr_signed: a kubelet client CSR, approved by the admin, is signed by the

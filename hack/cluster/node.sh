@@ -5,9 +5,14 @@
 # hack/cluster/control-plane.sh with the node's pre-made kubeconfig. The
 # guest side is test/e2e/cluster/node.sh. See docs/cluster.md.
 #
-# usage: hack/cluster/node.sh start|stop N      (N = 1, 2: crisp-node-N)
+# usage: hack/cluster/node.sh prepare
+#        hack/cluster/node.sh start|stop N      (N = 1, 2: crisp-node-N)
 #
-# start  builds crisp for the nodes (once per cluster), makes tapN on the
+# prepare  builds what every node shares, once per cluster: crisp and the
+#        busybox image archive (crisp.test/busybox:e2e) that the nodes load,
+#        since they reach no registry; installs the CNI plugins. start does
+#        it too; run it first when nodes start side by side.
+# start  makes tapN on the
 #        bridge and boots the guest in the background, inside the
 #        cluster's network namespace; its console and output go to
 #        logs/crisp-node-N.log. It returns once the guest has its pod
@@ -30,7 +35,31 @@ TIMEOUT=${CLUSTER_NODE_TIMEOUT:-3600}
 MEM=${CLUSTER_NODE_MEM:-2048}
 UP_TIMEOUT=${CLUSTER_NODE_UP_TIMEOUT:-600}
 
-[[ ${2:-} =~ ^[1-9]$ ]] || die "usage: $0 start|stop N (1-9)"
+IMAGE=crisp.test/busybox:e2e
+
+prepare() {
+	[ -d "$CLUSTER_WORK/pki" ] || die "no $CLUSTER_WORK/pki: is the control plane up?"
+	hack/install-cni.sh --plugins-only
+	mkdir -p "$CLUSTER_WORK/node" "$CLUSTER_WORK/vm"
+	if [ ! -x "$CLUSTER_WORK/node/crisp" ]; then
+		log "building crisp for the nodes"
+		nice -n 19 go build -tags "$CRISP_TAGS" \
+			-ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=cluster-e2e" \
+			-o "$CLUSTER_WORK/node/crisp.new" ./cmd/crisp
+		mv "$CLUSTER_WORK/node/crisp.new" "$CLUSTER_WORK/node/crisp"
+	fi
+	if [ ! -s "$CLUSTER_WORK/node/busybox.tar" ]; then
+		nice -n 19 go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref "$IMAGE" \
+			"$CLUSTER_WORK/node/busybox.tar.new"
+		mv "$CLUSTER_WORK/node/busybox.tar.new" "$CLUSTER_WORK/node/busybox.tar"
+	fi
+}
+
+if [ "${1:-}" = prepare ]; then
+	prepare
+	exit
+fi
+[[ ${2:-} =~ ^[1-9]$ ]] || die "usage: $0 prepare | start|stop N (1-9)"
 N=$2
 NAME=crisp-node-$N
 TAP=tap$N
@@ -46,20 +75,31 @@ start() {
 	[ -r "$CLUSTER_WORK/pki/kubelet-$NAME.conf" ] || die "no kubeconfig for $NAME: is the control plane up?"
 	running && die "$NAME runs"
 	[ -x "$BIN/kubelet" ] || die "no $BIN/kubelet: run hack/cluster/build.sh"
-	hack/install-cni.sh --plugins-only
-	mkdir -p "$CLUSTER_WORK/node" "$CLUSTER_WORK/vm"
-	if [ ! -x "$CLUSTER_WORK/node/crisp" ]; then
-		log "building crisp for the nodes"
-		nice -n 19 go build -tags "$CRISP_TAGS" \
-			-ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=cluster-e2e" \
-			-o "$CLUSTER_WORK/node/crisp" ./cmd/crisp
-	fi
+	prepare
 	rm -rf "$STATE"
 	mkdir -p "$STATE"
 	ip -n "$CLUSTER_NETNS" link del "$TAP" 2>/dev/null || true
 	ip -n "$CLUSTER_NETNS" tuntap add dev "$TAP" mode tap
 	ip -n "$CLUSTER_NETNS" link set "$TAP" master "$CLUSTER_BRIDGE" up
 
+	local attempt rc
+	for attempt in 1 2; do
+		rc=0
+		boot || rc=$?
+		[ $rc -eq 0 ] && return 0
+		tail -n 30 "$CLUSTER_WORK/logs/$NAME.log" >&2
+		# 125: the guest failed before it ran the node's command (under
+		# heavy load its 9p device can come up too late); boot it again.
+		[ $rc -eq 125 ] && [ $attempt -eq 1 ] || break
+		log "$NAME failed to boot; once more"
+	done
+	die "$NAME did not come up"
+}
+
+# boot: starts the guest and waits until the node is up; returns the guest's
+# status when it stops first (125: it never ran the node's command).
+boot() {
+	local i pid rc
 	log "booting $NAME at $(node_ip "$N")"
 	# The run directory of qemu-run.sh lives in the work directory, which
 	# control-plane.sh stop removes.
@@ -70,16 +110,25 @@ start() {
 		--env "CLUSTER_DOMAIN=$CLUSTER_DOMAIN" --env "DNS_SERVICE_IP=$DNS_SERVICE_IP" \
 		-- "$REPO/test/e2e/cluster/node.sh" "$CLUSTER_WORK" "$NAME" \
 		"$(node_ip "$N")/$CLUSTER_PREFIX_LEN" "$CONTROL_PLANE_IP" \
-		</dev/null >"$CLUSTER_WORK/logs/$NAME.log" 2>&1 &
-	echo $! >"$PIDFILE"
-	local i
+		</dev/null >>"$CLUSTER_WORK/logs/$NAME.log" 2>&1 &
+	pid=$!
+	echo $pid >"$PIDFILE"
 	for ((i = 0; i < UP_TIMEOUT; i++)); do
 		[ -e "$STATE/up" ] && { log "$NAME up in ${i}s"; return 0; }
-		running || { tail -n 30 "$CLUSTER_WORK/logs/$NAME.log" >&2; die "$NAME stopped"; }
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rc=0
+			wait "$pid" || rc=$?
+			rm -f "$PIDFILE"
+			return $((rc == 0 ? 1 : rc))
+		fi
 		sleep 1
 	done
-	tail -n 30 "$CLUSTER_WORK/logs/$NAME.log" >&2
-	die "$NAME not up after ${UP_TIMEOUT}s"
+	log "$NAME not up after ${UP_TIMEOUT}s"
+	# qemu-run.sh kills its guest and cleans up on TERM.
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "$PIDFILE"
+	return 1
 }
 
 stop() {
@@ -97,8 +146,14 @@ stop() {
 	ip -n "$CLUSTER_NETNS" link del "$TAP" 2>/dev/null || true
 }
 
-case ${1:-} in
-start) start ;;
-stop) stop ;;
-*) die "usage: $0 start|stop N" ;;
-esac
+main() {
+	case ${1:-} in
+	start) start ;;
+	stop) stop ;;
+	*) die "usage: $0 prepare | start|stop N" ;;
+	esac
+}
+
+# One line: bash reads a script as it runs it, so a file changed under a
+# running script must not feed it more commands once main returns.
+main "$@"; exit

@@ -4,7 +4,8 @@
 # systemd service with the systemd cgroup driver (as the kubelet end-to-end
 # test does), starts kubelet with the node's pre-made kubeconfig
 # (system:node:NAME) and serving certificate, and gives the pod network the
-# pod CIDR kube-controller-manager allocated the node. Then it runs until
+# pod CIDR kube-controller-manager allocated the node, and loads the busybox
+# image archive (pods run it with imagePullPolicy Never). Then it runs until
 # WORK/nodes/NAME/stop appears, and copies the daemons' journals to
 # WORK/logs/NAME. See docs/cluster.md.
 #
@@ -73,7 +74,11 @@ modprobe -q br_netfilter 2>/dev/null || true
 systemctl daemon-reload
 systemctl start crisp
 wait_for 60 crictl version >/dev/null 2>&1 || die "crisp did not answer within 60s"
-log "crisp runs"
+# The nodes reach no registry: pods use the busybox image loaded here,
+# with imagePullPolicy Never.
+crisp images load "$WORK/node/busybox.tar" >"$LOGS/images-load.log" 2>&1 ||
+	die "crisp images load failed: $(tail -3 "$LOGS/images-load.log")"
+log "crisp runs, with $(crictl images -q | wc -l) image(s)"
 
 # kubelet: the node's client certificate (system:node:NAME, system:nodes)
 # in its kubeconfig, its serving certificate signed by the cluster CA, which
