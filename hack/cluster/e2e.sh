@@ -15,7 +15,8 @@
 #                  cluster's bridge with crisp and kubelet, join with their
 #                  pre-made kubeconfigs and turn Ready; kube-scheduler puts
 #                  a pod on each, crisp runs it, kubectl logs and exec reach
-#                  it through the API server and kubelet
+#                  it through the API server and kubelet; the pods reach
+#                  each other across the nodes, and the control plane them
 #
 #   CLUSTER_E2E_RUNNING=1  run against the control plane that runs now
 #                          (hack/cluster/control-plane.sh start): no build,
@@ -75,10 +76,16 @@ kc() {
 # out_is WANT CMD...: CMD's stdout is WANT (its status is ignored: kubectl
 # auth can-i exits 1 with "no").
 out_is() {
-	local want=$1 got
+	local want=$1 got err
 	shift
-	got=$("$@" 2>/dev/null) || true
-	[ "$got" = "$want" ] || { echo "     got '$got', want '$want'" >&2; return 1; }
+	err=$(mktemp)
+	got=$("$@" 2>"$err") || true
+	if [ "$got" != "$want" ]; then
+		echo "     got '$got', want '$want' $(head -c 300 "$err")" >&2
+		rm -f "$err"
+		return 1
+	fi
+	rm -f "$err"
 }
 # can_i yes|no KUBECONFIG ARG...: kubectl auth can-i ARG... answers yes or
 # no (a "no" may carry the authorizer's reason after it).
@@ -214,7 +221,7 @@ spec:
   - name: main
     image: crisp.test/busybox:e2e
     imagePullPolicy: Never
-    command: ["sh", "-c", "echo hello from \$(hostname); exec sleep 100000"]
+    command: ["sh", "-c", "echo hello from \$(hostname); mkdir -p /www; cat /etc/hostname >/www/index.html; exec busybox httpd -f -p 8080 -h /www"]
 EOF
 }
 pod_running() { [ "$(kc admin get pod "$1" -o 'jsonpath={.status.phase}' 2>/dev/null)" = Running ]; }
@@ -280,6 +287,18 @@ scenario_nodes() {
 		check "kubectl exec $pod (streaming through kubelet to crisp) runs in the pod" \
 			out_is "$pod" kc admin exec "$pod" -- cat /etc/hostname
 	done
+	# Pod to pod across the nodes, and the control plane to pods: routed
+	# through the nodes' addresses on the cluster network.
+	local ip1 ip2
+	ip1=$(kc admin get pod e2e-hello-1 -o 'jsonpath={.status.podIP}' 2>/dev/null || true)
+	ip2=$(kc admin get pod e2e-hello-2 -o 'jsonpath={.status.podIP}' 2>/dev/null || true)
+	expect 30 "pod e2e-hello-1 on $NODE1 fetches from pod e2e-hello-2 on $NODE2 ($ip2)" \
+		out_is e2e-hello-2 kc admin exec e2e-hello-1 -- busybox timeout 10 busybox wget -q -O - "http://$ip2:8080/"
+	expect 30 "pod e2e-hello-2 on $NODE2 fetches from pod e2e-hello-1 on $NODE1 ($ip1)" \
+		out_is e2e-hello-1 kc admin exec e2e-hello-2 -- busybox timeout 10 busybox wget -q -O - "http://$ip1:8080/"
+	check "the control plane's namespace reaches both pods" bash -c \
+		"[ \"\$(ip netns exec $CLUSTER_NETNS curl -s -m 5 http://$ip1:8080/)\" = e2e-hello-1 ] &&
+		 [ \"\$(ip netns exec $CLUSTER_NETNS curl -s -m 5 http://$ip2:8080/)\" = e2e-hello-2 ]"
 	for n in 1 2; do
 		kc admin delete pod "e2e-hello-$n" --wait=false >/dev/null 2>&1 || true
 	done

@@ -16,7 +16,9 @@
 #        bridge and boots the guest in the background, inside the
 #        cluster's network namespace; its console and output go to
 #        logs/crisp-node-N.log. It returns once the guest has its pod
-#        network (WORK/nodes/crisp-node-N/up) or fails.
+#        network (WORK/nodes/crisp-node-N/up) or fails; then it routes the
+#        node's pod CIDR: in the control plane's namespace, and in the other
+#        nodes through WORK/routes, which they follow.
 # stop   asks the guest to stop (WORK/nodes/crisp-node-N/stop), which
 #        copies crisp's and kubelet's journals to logs/crisp-node-N/, waits
 #        for it to power off (kills it after 60 s) and deletes tapN.
@@ -86,7 +88,10 @@ start() {
 	for attempt in 1 2; do
 		rc=0
 		boot || rc=$?
-		[ $rc -eq 0 ] && return 0
+		if [ $rc -eq 0 ]; then
+			add_route
+			return 0
+		fi
 		tail -n 30 "$CLUSTER_WORK/logs/$NAME.log" >&2
 		# 125: the guest failed before it ran the node's command (under
 		# heavy load its 9p device can come up too late); boot it again.
@@ -131,6 +136,33 @@ boot() {
 	return 1
 }
 
+# add_route: the node's pod CIDR goes to WORK/routes, from which every node
+# takes routes to the others' pods, and is routed from the control plane's
+# namespace through the node.
+add_route() {
+	local cidr ip
+	cidr=$(cat "$STATE/pod-cidr")
+	ip=$(node_ip "$N")
+	del_route
+	(
+		flock 9
+		echo "$NAME $cidr $ip" >>"$CLUSTER_WORK/routes"
+	) 9>>"$CLUSTER_WORK/routes.lock"
+	ip -n "$CLUSTER_NETNS" route replace "$cidr" via "$ip" dev "$CLUSTER_BRIDGE"
+}
+
+del_route() {
+	local cidr
+	(
+		flock 9
+		[ -e "$CLUSTER_WORK/routes" ] || exit 0
+		grep -v "^$NAME " "$CLUSTER_WORK/routes" >"$CLUSTER_WORK/routes.new" || true
+		mv "$CLUSTER_WORK/routes.new" "$CLUSTER_WORK/routes"
+	) 9>>"$CLUSTER_WORK/routes.lock"
+	cidr=$(cat "$STATE/pod-cidr" 2>/dev/null) || return 0
+	ip -n "$CLUSTER_NETNS" route del "$cidr" 2>/dev/null || true
+}
+
 stop() {
 	local pid i
 	if pid=$(cat "$PIDFILE" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
@@ -143,6 +175,7 @@ stop() {
 		kill "$pid" 2>/dev/null || true
 	fi
 	rm -f "$PIDFILE"
+	del_route
 	ip -n "$CLUSTER_NETNS" link del "$TAP" 2>/dev/null || true
 }
 

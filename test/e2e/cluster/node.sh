@@ -7,7 +7,8 @@
 # pod CIDR kube-controller-manager allocated the node, and loads the busybox
 # image archive (pods run it with imagePullPolicy Never). Then it runs until
 # WORK/nodes/NAME/stop appears, and copies the daemons' journals to
-# WORK/logs/NAME. See docs/cluster.md.
+# WORK/logs/NAME. Meanwhile it keeps routes to the other nodes' pod CIDRs
+# (WORK/routes). See docs/cluster.md.
 #
 # usage: node.sh WORK NAME IP/PREFIX GATEWAY
 set -euo pipefail
@@ -158,9 +159,24 @@ cat >/etc/cni/net.d/10-crisp-cluster.conflist <<EOF2
 }
 EOF2
 log "pod network on $cidr"
+echo "$cidr" >"$STATE/pod-cidr"
 : >"$STATE/up"
 
+# Routes to the other nodes' pods: WORK/routes has a line "NAME CIDR IP" per
+# node that is up (hack/cluster/node.sh writes it); this node forwards
+# between the cluster network and its pods.
+sysctl -qw net.ipv4.ip_forward=1
+take_routes() {
+	local name cidr ip
+	[ -r "$WORK/routes" ] || return 0
+	while read -r name cidr ip; do
+		[ "$name" = "$NAME" ] && continue
+		[[ $(ip route show "$cidr" 2>/dev/null) == *"via $ip dev $dev"* ]] && continue
+		ip route replace "$cidr" via "$ip" dev "$dev" && log "route to $name's pods: $cidr via $ip"
+	done <"$WORK/routes"
+}
 until [ -e "$STATE/stop" ]; do
+	take_routes
 	sleep 1
 done
 log "stopping"
