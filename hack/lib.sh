@@ -10,6 +10,9 @@ GOTESTSUM_VERSION=v1.13.0
 # checkpointctl reads CheckpointContainer's archives in the tests; v1.6.0 is
 # the newest whose dependencies the module proxy serves whole.
 CHECKPOINTCTL_VERSION=v1.6.0
+# The Kubernetes release built from k8s.io/kubernetes: kubelet for the kubelet
+# end-to-end test, every component for the test cluster (hack/cluster/).
+KUBERNETES_VERSION=v1.37.2
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -115,6 +115,7 @@ VM_QUIET=0
 VM_SHARES=()
 VM_COPIES=()
 VM_ENVS=()
+VM_TAPS=()
 VM_CMD=()
 
 vm_usage() {
@@ -132,6 +133,10 @@ options:
   --share DIR     also share host directory DIR at the same path (repeatable)
   --copy FILE     copy FILE into /crisp-vm/bin, which is first in the guest PATH (repeatable)
   --env K=V       set an environment variable for COMMAND (repeatable)
+  --tap NAME      a virtio network device on the host's tap device NAME, which must
+                  exist in the network namespace the front end runs in (qemu only;
+                  repeatable). The MAC address is derived from NAME. Without it the
+                  guest has loopback only.
   -q, --quiet     do not print boot timing
 Exit status: COMMAND's, 124 on timeout, 125 if the guest failed before reporting one.
 EOF
@@ -148,6 +153,7 @@ vm_parse_args() {
 		--share) VM_SHARES+=("$(realpath -e "$2")") || exit 2; shift 2 ;;
 		--copy) [[ -f $2 ]] || vm_die "--copy: no such file: $2"; VM_COPIES+=("$2"); shift 2 ;;
 		--env) [[ $2 == *=* ]] || vm_die "--env wants K=V, got $2"; VM_ENVS+=("$2"); shift 2 ;;
+		--tap) [[ $2 =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || vm_die "--tap wants an interface name, got $2"; VM_TAPS+=("$2"); shift 2 ;;
 		-q | --quiet) VM_QUIET=1; shift ;;
 		-h | --help) vm_usage; exit 0 ;;
 		--) shift; VM_CMD=("$@"); break ;;
@@ -165,6 +171,15 @@ vm_parse_args() {
 		done
 	fi
 	return 0
+}
+
+# vm_tap_mac NAME prints the MAC address of the guest's network device on tap
+# device NAME: locally administered (qemu's 52:54:00 prefix), derived from
+# NAME so that guests on one bridge differ.
+vm_tap_mac() {
+	local h
+	h=$(printf '%s' "$1" | sha256sum | cut -c1-6)
+	echo "52:54:00:${h:0:2}:${h:2:2}:${h:4:2}"
 }
 
 # vm_prepare_run creates the per-run directory $VM_RUN that the guest mounts at

@@ -10,7 +10,8 @@
 # reached; "systemctl is-system-running --wait" waits for the rest of the boot.
 # The cached Debian image (build-image.sh) is booted in snapshot mode, so runs
 # never change it. The repository and --share directories are shared over 9p
-# at their host paths. The guest has no network device, only loopback.
+# at their host paths. The guest has no network device, only loopback, unless
+# --tap NAME gives it a virtio one on an existing tap device of the host.
 set -euo pipefail
 # shellcheck source=hack/vm/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,9 +47,19 @@ QEMU_ARGS=(
 	# lock of a concurrent UML guest would otherwise make qemu refuse it.
 	-drive "file=$IMAGE/rootfs.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe,file.locking=off"
 	-device virtio-rng-pci
-	-nic none
 	-virtfs "local,path=$VM_RUN,mount_tag=crisp-run,security_model=passthrough,id=crisp-run"
 )
+if ((${#VM_TAPS[@]} == 0)); then
+	QEMU_ARGS+=(-nic none)
+fi
+i=0
+for t in "${VM_TAPS[@]}"; do
+	# The caller made the tap device (and put it on a bridge); qemu only
+	# opens it.
+	QEMU_ARGS+=(-netdev "tap,id=net$i,ifname=$t,script=no,downscript=no"
+		-device "virtio-net-pci,netdev=net$i,mac=$(vm_tap_mac "$t")")
+	i=$((i + 1))
+done
 i=0
 for s in "$REPO_ROOT" "${VM_SHARES[@]}"; do
 	QEMU_ARGS+=(-virtfs "local,path=$s,mount_tag=crisp-share$i,security_model=passthrough,id=crisp-share$i")

@@ -15,6 +15,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 vm_parse_args "$@"
+((${#VM_TAPS[@]} == 0)) || vm_die "--tap is for the qemu guest only"
 vm_require_root
 vm_ensure_host_packages user-mode-linux
 IMAGE=$(vm_image_dir)
