@@ -5,7 +5,9 @@
 # the ratio crisp/runc, for two paths:
 #
 #   cli      `crisp oci run` against `runc run` (each creates, starts, waits
-#            and deletes in one command)
+#            and deletes in one command); also `crisp-oci run` called
+#            directly, and `crisp oci run` served by crisp itself
+#            (CRISP_OCI_IN_PROCESS=1) instead of handed over to crisp-oci
 #   library  crisp's Go library (how the daemon runs containers) against the
 #            runc command line (how containerd's shim runs it), via
 #            `go test -bench BenchmarkLifecycle ./pkg/oci`
@@ -30,6 +32,7 @@ need busybox busybox-static
 go build -tags "$tags" -o bin/crisp ./cmd/crisp
 go build -tags "$tags" -o bin/crisp-oci ./cmd/crisp-oci
 crisp=$PWD/bin/crisp
+crisp_oci=$PWD/bin/crisp-oci
 
 cgmount=/sys/fs/cgroup
 if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
@@ -50,18 +53,27 @@ grep -q '"/bin/true"' "$bundle/config.json" || { echo "bench-oci: could not edit
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.3f\n", (e-s)*1000}'; }
 
-: >"$work/crisp" >"$work/runc"
+: >"$work/crisp" >"$work/crisp-oci" >"$work/in-process" >"$work/runc"
 for i in $(seq "$n"); do
 	s=$EPOCHREALTIME
 	"$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "c$i" </dev/null
 	ms "$s" "$EPOCHREALTIME" >>"$work/crisp"
 	s=$EPOCHREALTIME
+	"$crisp_oci" --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "d$i" </dev/null
+	ms "$s" "$EPOCHREALTIME" >>"$work/crisp-oci"
+	s=$EPOCHREALTIME
+	CRISP_OCI_IN_PROCESS=1 "$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "p$i" </dev/null
+	ms "$s" "$EPOCHREALTIME" >>"$work/in-process"
+	s=$EPOCHREALTIME
 	runc --root "$work/runc-root" run --bundle "$bundle" "r$i" </dev/null
 	ms "$s" "$EPOCHREALTIME" >>"$work/runc"
 done
-c=$(median <"$work/crisp")
 r=$(median <"$work/runc")
-echo "cli:     crisp oci run median ${c} ms, runc run median ${r} ms, ratio $(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}') ($n runs each)"
+for variant in "crisp:crisp oci run" "crisp-oci:crisp-oci run" "in-process:crisp oci run in process"; do
+	c=$(median <"$work/${variant%%:*}")
+	printf 'cli:     %-30s median %s ms, runc run median %s ms, ratio %s (%s runs each)\n' \
+		"${variant#*:}" "$c" "$r" "$(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}')" "$n"
+done
 
 out=$(go test -tags "$tags" -run '^$' -bench 'BenchmarkLifecycle|BenchmarkSealedExe' -benchtime "${n}x" ./pkg/oci)
 c=$(awk '/BenchmarkLifecycle\/crisp/ {print $5}' <<<"$out")
