@@ -42,13 +42,15 @@ cd "$REPO_ROOT"
 require_root
 
 SCALE=""
+SCALE_FLAGS=()
 if [ "${1:-}" = --scale ]; then
 	shift
 	SCALE_PODS=${BENCH_SCALE_PODS:-500}
 	SCALE_CONTAINERS=${BENCH_SCALE_CONTAINERS:-2}
 	SCALE_WINDOW=${BENCH_SCALE_WINDOW:-60s}
 	[[ $SCALE_PODS =~ ^[1-9][0-9]*$ && $SCALE_CONTAINERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_PODS and BENCH_SCALE_CONTAINERS must be positive numbers"
-	SCALE=(-scale-pods "$SCALE_PODS" -scale-containers "$SCALE_CONTAINERS" -scale-window "$SCALE_WINDOW")
+	SCALE=1
+	SCALE_FLAGS=(-scale-pods "$SCALE_PODS" -scale-containers "$SCALE_CONTAINERS" -scale-window "$SCALE_WINDOW")
 	set -- "${1:-1}" 1
 fi
 ROUNDS=${1:-${BENCH_ROUNDS:-3}}
@@ -97,7 +99,7 @@ podbench() {
 	shift 2
 	if [ -n "$SCALE" ]; then
 		log "$name: pull, $SCALE_PODS pods of $SCALE_CONTAINERS containers at once, polled for $SCALE_WINDOW"
-		mode=("${SCALE[@]}")
+		mode=("${SCALE_FLAGS[@]}")
 	else
 		log "$name: pull, $ITERATIONS pods with a container, $HOLD pods held"
 		mode=(-n "$ITERATIONS" -hold "$HOLD")
@@ -201,7 +203,7 @@ done
 header+=(-header "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)")
 echo
 latest=latest
-[ -z "$SCALE" ] || latest=latest-scale
+[ -z "$SCALE" ] || latest="latest-scale"
 "$WORK/podbench" compare "${header[@]}" -md "$OUTPUT/$latest.md" -json "$OUTPUT/$latest.json" \
 	"crisp=$(IFS=,; echo "${crisp_results[*]}")" "containerd=$(IFS=,; echo "${containerd_results[*]}")"
 echo

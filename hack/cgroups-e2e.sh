@@ -21,21 +21,7 @@ SELF="$REPO/hack/cgroups-e2e.sh"
 # Where the test cgroups live, below the hierarchy root.
 E2E_CGROUP=crisp-e2e
 
-PASSED=0 FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL $*"
-}
-# check DESC CMD...: pass if CMD succeeds.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
+. "$REPO/test/e2e/checks.sh"
 # wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
 wait_for() {
 	local deadline=$((SECONDS + $1))

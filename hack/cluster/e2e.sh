@@ -32,22 +32,10 @@ PKI=$CLUSTER_WORK/pki
 NODE1=crisp-node-1
 NODE2=crisp-node-2
 
-PASSED=0 FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL $*"
-}
-# check DESC CMD...: pass if CMD succeeds. CMD's stdout is dropped; what it
-# says on stderr explains a failure.
-check() {
-	local desc=$1
-	shift
-	if "$@" >/dev/null; then pass "$desc"; else fail "$desc"; fi
-}
+. test/e2e/checks.sh
+# Only the check lines: what a check's command says on stderr explains a
+# failure.
+CHECK_OUT=/dev/null
 # expect SECONDS DESC CMD...: pass once CMD succeeds, polled every second.
 expect() {
 	local secs=$1 desc=$2 deadline

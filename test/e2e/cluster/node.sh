@@ -34,6 +34,7 @@ wait_for() {
 		sleep 1
 	done
 }
+. "$REPO/test/e2e/crisp-service.sh"
 
 collect_logs() {
 	journalctl -u crisp --no-pager >"$LOGS/crisp.log" 2>&1 || true
@@ -57,24 +58,9 @@ echo "$NAME" >/etc/hostname
 systemctl is-system-running --wait >/dev/null 2>&1 || true
 
 # crisp as an admin installs it.
-install -m 0755 "$WORK/node/crisp" /usr/local/bin/crisp
-install -d /etc/crisp
-cat >/etc/crisp/crisp.toml <<EOF2
-[cgroup]
-driver = "systemd"
-mount = "/sys/fs/cgroup"
-EOF2
-install -m 0644 "$REPO/deploy/systemd/crisp.service" /etc/systemd/system/crisp.service
-install -m 0644 "$REPO/deploy/crictl.yaml" /etc/crictl.yaml
 # No network configuration until the node has its pod CIDR (below): until
 # then crisp reports NetworkReady false and the node is not Ready.
-rm -rf /etc/cni/net.d
-mkdir -p /etc/cni/net.d
-[[ -x /opt/cni/bin/bridge && -x /opt/cni/bin/host-local ]] || die "no CNI plugins in /opt/cni/bin"
-modprobe -q br_netfilter 2>/dev/null || true
-systemctl daemon-reload
-systemctl start crisp
-wait_for 60 crictl version >/dev/null 2>&1 || die "crisp did not answer within 60s"
+install_crisp_service "$WORK/node/crisp"
 # The nodes reach no registry: pods use the busybox image loaded here,
 # with imagePullPolicy Never.
 crisp images load "$WORK/node/busybox.tar" >"$LOGS/images-load.log" 2>&1 ||

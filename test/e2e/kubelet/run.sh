@@ -35,21 +35,8 @@ KUBELET_RO=http://127.0.0.1:10255
 export CONTAINER_RUNTIME_ENDPOINT=unix:///run/crisp/crisp.sock
 export IMAGE_SERVICE_ENDPOINT=$CONTAINER_RUNTIME_ENDPOINT
 
-PASSED=0 FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL $*"
-}
-# check DESC CMD...: pass if CMD succeeds.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
+. "$REPO/test/e2e/checks.sh"
+. "$REPO/test/e2e/crisp-service.sh"
 # wait_for SECONDS CMD...: poll CMD every half second until it succeeds.
 wait_for() {
 	local deadline=$((SECONDS + $1))
@@ -185,24 +172,8 @@ wait_systemd() {
 }
 
 install_crisp() {
-	install -m 0755 "$WORK/crisp" /usr/local/bin/crisp
-	install -d /etc/crisp
-	cat >/etc/crisp/crisp.toml <<-EOF
-		[cgroup]
-		driver = "systemd"
-		mount = "$CG"
-	EOF
-	install -m 0644 "$REPO/deploy/systemd/crisp.service" /etc/systemd/system/crisp.service
-	install -m 0644 "$REPO/deploy/crictl.yaml" /etc/crictl.yaml
-	# The pod network: crisp's default bridge over the CNI plugins shared
-	# from the host at /opt/cni/bin, and nothing else in the conf dir.
-	rm -rf /etc/cni/net.d
-	install -D -m 0644 "$REPO/deploy/cni/10-crisp-bridge.conflist" /etc/cni/net.d/10-crisp-bridge.conflist
-	[[ -x /opt/cni/bin/bridge && -x /opt/cni/bin/host-local ]] || die "no CNI plugins in /opt/cni/bin"
-	modprobe -q br_netfilter 2>/dev/null || true
-	systemctl daemon-reload
-	systemctl start crisp
-	wait_for 60 crisp_up || die "crisp did not answer on its socket within 60s: $(systemctl status crisp --no-pager 2>&1 | tail -5)"
+	# The pod network: crisp's default bridge, and nothing else.
+	install_crisp_service "$WORK/crisp" "$REPO/deploy/cni/10-crisp-bridge.conflist"
 	check "crisp runs as a systemd service and answers CRI" crisp_up
 	systemd_driver() { [[ $(crictl info 2>/dev/null) == *'"cgroupDriver": "systemd"'* ]]; }
 	check "crisp reports the systemd cgroup driver (crictl info)" systemd_driver
