@@ -51,6 +51,8 @@ race_packages=(
 	./pkg/registry
 	./pkg/store
 	./pkg/streaming
+	./test/bench/internal/procmem
+	./test/bench/podbench
 )
 log "race detector"
 gotestsum --format pkgname-and-test-fails --jsonfile "$results/race.json" -- \
