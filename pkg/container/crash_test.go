@@ -33,15 +33,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 	cfg.Mounts = []*runtimeapi.Mount{imageVolume("/vol", testImage, "etc")}
 	var crashed []string
 	for i := 0; ; i++ {
-		calls := 0
-		e.m.testHookStep = func(step string) error {
-			calls++
-			if calls == i+1 {
-				crashed = append(crashed, step)
-				runtime.Goexit()
-			}
-			return nil
-		}
+		e.crashAtStep(i, &crashed)
 		done := make(chan *Container, 1)
 		go func() {
 			defer close(done)
@@ -98,15 +90,7 @@ func TestCrashAtEveryRemoveStepIsFinishedOnRestart(t *testing.T) {
 		if err := e.m.Stop(ctx, c.ID, 0); err != nil {
 			t.Fatal(err)
 		}
-		calls := 0
-		e.m.testHookStep = func(step string) error {
-			calls++
-			if calls == i+1 {
-				crashed = append(crashed, step)
-				runtime.Goexit()
-			}
-			return nil
-		}
+		e.crashAtStep(i, &crashed)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -191,15 +175,7 @@ func TestCrashAtEveryRestoreStepIsUndoneOnRestart(t *testing.T) {
 	for _, image := range []string{archive, "crisp.test/crash-checkpoint:1"} {
 		var crashed []string
 		for i := 0; ; i++ {
-			calls := 0
-			e.m.testHookStep = func(step string) error {
-				calls++
-				if calls == i+1 {
-					crashed = append(crashed, step)
-					runtime.Goexit()
-				}
-				return nil
-			}
+			e.crashAtStep(i, &crashed)
 			done := make(chan error, 1)
 			go func() {
 				defer close(done)
@@ -235,5 +211,20 @@ func TestCrashAtEveryRestoreStepIsUndoneOnRestart(t *testing.T) {
 				t.Errorf("%s: the restore never crashed at step %q (crashed at %v)", image, want, crashed)
 			}
 		}
+	}
+}
+
+// crashAtStep makes the operation that comes next stop at its step n+1
+// (counting from 0), as a daemon killed there would: its goroutine ends
+// where it stands. The step's name is added to crashed.
+func (e *env) crashAtStep(n int, crashed *[]string) {
+	calls := 0
+	e.m.testHookStep = func(step string) error {
+		calls++
+		if calls == n+1 {
+			*crashed = append(*crashed, step)
+			runtime.Goexit()
+		}
+		return nil
 	}
 }
