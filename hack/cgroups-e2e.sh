@@ -22,15 +22,8 @@ SELF="$REPO/hack/cgroups-e2e.sh"
 E2E_CGROUP=crisp-e2e
 
 . "$REPO/test/e2e/checks.sh"
-# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
+# wait_for (test/e2e/checks.sh) polls every 50 ms.
+WAIT_INTERVAL=0.05
 
 # --- host side: build crisp, make the bundles, start the guests -----------
 

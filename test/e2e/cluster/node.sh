@@ -26,14 +26,8 @@ die() {
 	echo "$NAME: error: $*" >&2
 	exit 1
 }
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 1
-	done
-}
+WAIT_INTERVAL=1
+. "$REPO/test/e2e/checks.sh"
 . "$REPO/test/e2e/crisp-service.sh"
 
 collect_logs() {

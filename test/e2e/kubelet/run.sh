@@ -37,15 +37,6 @@ export IMAGE_SERVICE_ENDPOINT=$CONTAINER_RUNTIME_ENDPOINT
 
 . "$REPO/test/e2e/checks.sh"
 . "$REPO/test/e2e/crisp-service.sh"
-# wait_for SECONDS CMD...: poll CMD every half second until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.5
-	done
-}
 # expect SECONDS DESC CMD...: pass once CMD succeeds, fail after SECONDS
 # with how long it was given.
 expect() {
