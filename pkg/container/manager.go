@@ -17,6 +17,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/oci"
+	"github.com/crisp-runtime/crisp/pkg/pending"
 	"github.com/crisp-runtime/crisp/pkg/registry"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 	"github.com/crisp-runtime/crisp/pkg/store"
@@ -81,7 +82,12 @@ type Manager struct {
 	opts    Options
 	records *store.Table[Container]
 	bundles string
-	bootID  string
+	// retired has the bundles of removed containers whose records are
+	// being deleted (retire.go).
+	retired string
+	// removals are the deletions of retired containers.
+	removals pending.Work
+	bootID   string
 
 	// ctx ends the exit watchers when the manager closes; the containers
 	// keep running.
@@ -125,10 +131,15 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 	if err := os.MkdirAll(bundles, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", bundles, err)
 	}
+	retired := retiredDir(opts.StateDir)
+	if err := os.MkdirAll(retired, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", retired, err)
+	}
 	m := &Manager{
 		opts:        opts,
 		records:     records,
 		bundles:     bundles,
+		retired:     retired,
 		bootID:      strings.TrimSpace(string(bootID)),
 		index:       registry.New[Container, cgroups.Stats]("container", "container_id", clone),
 		exits:       map[string]*exitWatch{},
@@ -164,11 +175,13 @@ func NewManager(ctx context.Context, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops watching the containers for their exit. The containers keep
-// running, and their monitors record their exits for the next Manager.
+// Close stops watching the containers for their exit and waits for the
+// deletions of removed containers. The containers keep running, and their
+// monitors record their exits for the next Manager.
 func (m *Manager) Close() error {
 	m.cancel()
 	m.watchers.Wait()
+	m.removals.Close()
 	return nil
 }
 

@@ -18,6 +18,11 @@ import (
 // that exited meanwhile (or whose processes a reboot ended) get their exit
 // recorded.
 func (m *Manager) recover(ctx context.Context) error {
+	// Removals committed before the crash end first: their containers are
+	// gone for good.
+	if err := m.finishRetired(ctx); err != nil {
+		return err
+	}
 	all, err := m.records.List()
 	if err != nil {
 		return fmt.Errorf("load container records: %w", err)

@@ -13,10 +13,11 @@ import (
 )
 
 // Remove removes a container, killing it first if it still runs: its OCI
-// state and cgroup, the mounts of its writable layer and image volumes, its
-// bundle, its record and its name, and, once it returned, those layers
-// (image.Store.RemoveContainerLayersLater). The log file stays for kubelet
-// to remove. Removing an unknown container succeeds.
+// state and cgroup, the mounts of its writable layer and image volumes and
+// its name, and, once it returned, those layers
+// (image.Store.RemoveContainerLayersLater), its record and its bundle
+// (retire). The log file stays for kubelet to remove. Removing an unknown
+// container succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	cur, unlock, err := m.index.Acquire(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -38,13 +39,10 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.opts.Images.RemoveContainerLayersLater(ctx, cur.ID, imageVolumes(cur)); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
-	if err := os.RemoveAll(cur.Bundle); err != nil {
-		return fmt.Errorf("remove container %s: remove bundle: %w", cur.ID, err)
-	}
-	if err := m.step("remove-record"); err != nil {
+	if err := m.step("remove-retire"); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
-	if err := m.records.Delete(cur.ID); err != nil {
+	if err := m.retire(cur); err != nil {
 		return fmt.Errorf("remove container %s: %w", cur.ID, err)
 	}
 	if cur.State == StateCreated || cur.State == StateRunning {

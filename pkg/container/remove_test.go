@@ -201,6 +201,9 @@ func TestImageRemovableRightAfterRemove(t *testing.T) {
 // bundles, layers, records.
 func assertNothingLeft(t *testing.T, e *env) {
 	t.Helper()
+	if err := e.m.removals.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if cs := e.m.List(); len(cs) != 0 {
 		t.Errorf("%d containers left", len(cs))
 	}

@@ -114,7 +114,7 @@ func (s *Store) createContainerLayer(ctx context.Context, id, imageRef string, o
 // ContainerLayers lists the container layers in the store, so that a
 // restarted daemon can match them with its containers.
 func (s *Store) ContainerLayers(ctx context.Context) ([]ContainerLayer, error) {
-	if err := s.removals.wait(ctx); err != nil {
+	if err := s.removals.Wait(ctx); err != nil {
 		return nil, fmt.Errorf("list container layers: %w", err)
 	}
 	cs, err := s.store.Containers()

@@ -4,20 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 )
-
-// layerRemovals tracks the deletions RemoveContainerLayersLater started
-// and that have not ended.
-type layerRemovals struct {
-	mu      sync.Mutex
-	closed  bool
-	pending map[chan struct{}]struct{}
-}
 
 // RemoveContainerLayersLater unmounts the writable layer of container owner
 // and its image volumes numbered volumes, then deletes them in the
@@ -65,14 +56,7 @@ func (s *Store) RemoveContainerLayersLater(ctx context.Context, owner string, vo
 			return err
 		}
 	}
-	done, ok := s.removals.begin()
-	if !ok {
-		unpin()
-		klog.InfoS("Image storage is closing: the writable layer of a removed container is left to the next start", "container", owner)
-		return nil
-	}
-	go func() {
-		defer s.removals.end(done)
+	started := s.removals.Go(func() {
 		// The last references to the mounts go: the kernel shuts their
 		// file systems down.
 		unpin()
@@ -82,7 +66,11 @@ func (s *Store) RemoveContainerLayersLater(ctx context.Context, owner string, vo
 				klog.ErrorS(err, "Removing a layer of a removed container; the next start retries", "container", owner, "layer", id)
 			}
 		}
-	}()
+	})
+	if !started {
+		unpin()
+		klog.InfoS("Image storage is closing: the writable layer of a removed container is left to the next start", "container", owner)
+	}
 	return nil
 }
 
@@ -115,54 +103,4 @@ func (s *Store) detach(id string) (int, error) {
 		return -1, fmt.Errorf("unmount container layer %s: %w", id, err)
 	}
 	return pin, nil
-}
-
-// begin registers a deletion and returns the channel end closes; it
-// refuses once the store is closing.
-func (r *layerRemovals) begin() (chan struct{}, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, false
-	}
-	if r.pending == nil {
-		r.pending = map[chan struct{}]struct{}{}
-	}
-	done := make(chan struct{})
-	r.pending[done] = struct{}{}
-	return done, true
-}
-
-// end marks the deletion begin returned done as ended.
-func (r *layerRemovals) end(done chan struct{}) {
-	r.mu.Lock()
-	delete(r.pending, done)
-	r.mu.Unlock()
-	close(done)
-}
-
-// wait waits for the deletions pending when it is called.
-func (r *layerRemovals) wait(ctx context.Context) error {
-	r.mu.Lock()
-	chans := make([]chan struct{}, 0, len(r.pending))
-	for ch := range r.pending {
-		chans = append(chans, ch)
-	}
-	r.mu.Unlock()
-	for _, ch := range chans {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for container layers being removed: %w", ctx.Err())
-		}
-	}
-	return nil
-}
-
-// close refuses new deletions and waits for the pending ones.
-func (r *layerRemovals) close() {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	_ = r.wait(context.Background())
 }

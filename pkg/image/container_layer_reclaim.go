@@ -30,7 +30,7 @@ func (s *Store) ReclaimContainerLayers(ctx context.Context, live func(id string)
 		klog.InfoS("Removed the writable layer of a container that no longer exists", "container", owner)
 	}
 
-	if err := s.removals.wait(ctx); err != nil {
+	if err := s.removals.Wait(ctx); err != nil {
 		return nil, err
 	}
 	s.claims.removeUnfinished()

@@ -20,7 +20,7 @@ import (
 // would keep the image's layers on disk with the image gone from the list.
 func (s *Store) Remove(ctx context.Context, ref string) error {
 	// A removed container's layer may still be on its way out.
-	if err := s.removals.wait(ctx); err != nil {
+	if err := s.removals.Wait(ctx); err != nil {
 		return fmt.Errorf("remove image %s: %w", ref, err)
 	}
 	img, err := s.resolve(ref)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/pending"
 )
 
 // Store is the image and container-layer storage. It is safe for concurrent
@@ -32,7 +33,7 @@ type Store struct {
 	meta    metaCache
 	usage   usageCache
 	// removals are the container layers being deleted in the background.
-	removals layerRemovals
+	removals pending.Work
 }
 
 // Open opens (creating if needed) the storage described by opts.
@@ -96,7 +97,7 @@ func (s *Store) Root() string { return s.opts.Root }
 // running containers keep their root filesystems across a daemon restart.
 func (s *Store) Close() error {
 	s.pulls.shutdown()
-	s.removals.close()
+	s.removals.Close()
 	mounted, err := s.store.Shutdown(false)
 	if errors.Is(err, storage.ErrLayerUsedByContainer) {
 		klog.V(2).InfoS("Image storage closed with container layers still mounted", "layers", len(mounted))
@@ -112,7 +113,7 @@ func (s *Store) Close() error {
 // layer, for tests and for tearing a node down: no mount outlives it.
 func (s *Store) CloseUnmountingAll() error {
 	s.pulls.shutdown()
-	s.removals.close()
+	s.removals.Close()
 	if _, err := s.store.Shutdown(true); err != nil {
 		return fmt.Errorf("close image storage %s: %w", s.opts.Root, err)
 	}
