@@ -48,6 +48,7 @@ race_packages=(
 	./pkg/ids
 	./pkg/nri
 	./pkg/oci/seccomp
+	./pkg/pending
 	./pkg/registry
 	./pkg/store
 	./pkg/streaming
