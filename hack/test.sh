@@ -49,6 +49,7 @@ race_packages=(
 	./pkg/nri
 	./pkg/oci/seccomp
 	./pkg/pending
+	./pkg/proc
 	./pkg/registry
 	./pkg/store
 	./pkg/streaming

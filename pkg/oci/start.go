@@ -158,4 +158,4 @@ func (s *startWait) end() bool {
 
 // waitExit waits in Go's poller until the process exits; it does not reap
 // it, as its parent (the monitor) collects its status.
-func waitExit(ctx context.Context, p proc.Ref) error { return waitPidfd(ctx, p, false) }
+func waitExit(ctx context.Context, p proc.Ref) error { return p.Wait(ctx, false) }

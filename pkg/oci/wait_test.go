@@ -1,16 +1,10 @@
 package oci
 
 import (
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // threads is the test process's thread count.
@@ -31,80 +25,4 @@ func threads(t *testing.T) int {
 	}
 	t.Fatal("no Threads in /proc/self/status")
 	return 0
-}
-
-// Waiting for many processes' exits takes no thread each, and each exit is
-// seen as it happens; a cancelled wait ends.
-func TestWaitGoneManyWithoutThreads(t *testing.T) {
-	const n = 200
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmds := make([]*exec.Cmd, n)
-	done := make([]chan error, n)
-	// reaped: waitGone collected the child, whose pid may be reused.
-	reaped := make([]bool, n)
-	for i := range cmds {
-		cmd := exec.Command("sleep", "600")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if !reaped[i] {
-				_ = cmd.Process.Kill()
-				_, _ = cmd.Process.Wait()
-			}
-		})
-		ref, err := proc.NewRef(cmd.Process.Pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmds[i], done[i] = cmd, make(chan error, 1)
-		go func() { done[i] <- waitGone(ctx, ref) }()
-	}
-	most := 0
-	for i, cmd := range cmds {
-		most = max(most, threads(t))
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done[i]:
-			if err != nil {
-				t.Fatalf("wait for process %d: %v", i, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the exit of process %d was not seen", i)
-		}
-		// waitGone reaped its child: the pid is gone.
-		reaped[i] = true
-		if _, err := proc.NewRef(cmd.Process.Pid); err == nil {
-			t.Errorf("process %d was not reaped", i)
-		}
-	}
-	if most >= 40 {
-		t.Errorf("%d threads while %d exits were awaited", most, n)
-	}
-
-	// Cancellation ends a wait.
-	cmd := exec.Command("sleep", "600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
-	ref, err := proc.NewRef(cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { res <- waitGone(wctx, ref) }()
-	wcancel()
-	select {
-	case err := <-res:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled wait = %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a cancelled wait did not end")
-	}
 }

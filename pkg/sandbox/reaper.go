@@ -102,11 +102,12 @@ func (r ReaperProcess) stop() error {
 		return fmt.Errorf("kill PID namespace reaper %d: %w", r.PID, err)
 	}
 	// SIGKILL is delivered asynchronously; the namespace is gone once the
-	// reaper has exited.
-	for deadline := time.Now().Add(2 * time.Second); r.alive(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("PID namespace reaper %d did not exit after SIGKILL", r.PID)
-		}
+	// reaper has exited. os/exec's Wait reaps it when this daemon started
+	// it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := (proc.Ref{Pid: r.PID, Start: r.StartTime}).Wait(ctx, false); err != nil {
+		return fmt.Errorf("PID namespace reaper %d did not exit after SIGKILL: %w", r.PID, err)
 	}
 	return nil
 }
