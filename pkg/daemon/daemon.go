@@ -123,6 +123,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		CgroupMount:       hierarchy.Mount(),
 		MissingController: missing,
 		SystemdCgroup:     cfg.EffectiveCgroupDriver() == config.CgroupDriverSystemd,
+		Spare:             true,
 	})
 	if err != nil {
 		return err

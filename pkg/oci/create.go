@@ -206,7 +206,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		extra = append(extra, f)
 	}
 	l := &launch{
-		exe: exe, ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
+		exe: exe, spares: r.spares(exe), ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		ttySocket: ttySocket,

@@ -82,3 +82,13 @@ func (r *Runtime) sealed() (*sealedExe, error) {
 	r.exeOnce.Do(func() { r.exe, r.exeErr = openSealedExe() })
 	return r.exe, r.exeErr
 }
+
+// spares returns the runtime's spares of exe, made on first use, or nil
+// without Options.Spare.
+func (r *Runtime) spares(exe *sealedExe) *spares {
+	if !r.spare {
+		return nil
+	}
+	r.sparesOnce.Do(func() { r.sparesReady = newSpares(exe) })
+	return r.sparesReady
+}

@@ -21,6 +21,7 @@ import (
 // launch describes a crisp process to start inside a container.
 type launch struct {
 	exe      *sealedExe
+	spares   *spares // nil: always execute crisp
 	ns       nsPlan
 	cgroup   *containerCgroup // nil: stay in the caller's cgroup
 	stateDir *os.File         // where the monitor records the exit status
@@ -140,26 +141,31 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	for t, path := range l.ns.join {
 		env = append(env, nsKinds[t].env+"="+path)
 	}
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
-		Args:       []string{"crisp", "init"},
-		Env:        env,
-		ExtraFiles: files, // from fd 3
+	cmd := l.handToSpare(env, files)
+	if cmd == nil {
+		cmd = &exec.Cmd{
+			Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
+			Args:       []string{"crisp", "init"},
+			Env:        env,
+			ExtraFiles: files, // from fd 3
+		}
+		// A nil *os.File in the io interfaces would close the descriptor.
+		if l.stdio[0] != nil {
+			cmd.Stdin = l.stdio[0]
+		}
+		if l.stdio[1] != nil {
+			cmd.Stdout = l.stdio[1]
+		}
+		if l.stdio[2] != nil {
+			cmd.Stderr = l.stdio[2]
+		}
+		if err := cmd.Start(); err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("start crisp init: %w", err)
+		}
 	}
-	// A nil *os.File in the io interfaces would close the descriptor.
-	if l.stdio[0] != nil {
-		cmd.Stdin = l.stdio[0]
-	}
-	if l.stdio[1] != nil {
-		cmd.Stdout = l.stdio[1]
-	}
-	if l.stdio[2] != nil {
-		cmd.Stderr = l.stdio[2]
-	}
-	if err := cmd.Start(); err != nil {
-		parent.Close()
-		return nil, fmt.Errorf("start crisp init: %w", err)
-	}
+	// The process has its end: a process that dies now ends the socket.
+	child.Close()
 	p := &launched{cmd: cmd, conn: newSyncConn(parent), extraFD: extraFD}
 	defer func() {
 		if retErr != nil {

@@ -37,6 +37,11 @@ type Options struct {
 	// Criu is the CRIU binary checkpoints and restores run: a path, or
 	// a name looked up in PATH; "" means "criu".
 	Criu string
+	// Spare keeps a crisp process executed ahead of use for the next
+	// container's creation, so that Create does not wait for the fork and
+	// exec of the crisp binary: for a runtime that creates many
+	// containers, as crisp's daemon does.
+	Spare bool
 }
 
 // Runtime creates and manages containers whose state is under one root
@@ -51,6 +56,12 @@ type Runtime struct {
 	exeOnce sync.Once
 	exe     *sealedExe
 	exeErr  error
+
+	// spare, with Options.Spare, makes the spares Create uses once the
+	// sealed binary is open.
+	spare       bool
+	sparesOnce  sync.Once
+	sparesReady *spares
 
 	hierarchiesMu sync.Mutex
 	hierarchies   map[string]*cgroups.Hierarchy // by cgroup mount
@@ -72,16 +83,24 @@ func New(opts Options) (*Runtime, error) {
 	if criu == "" {
 		criu = "criu"
 	}
-	return &Runtime{root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController, systemd: opts.SystemdCgroup, criu: criu}, nil
+	return &Runtime{
+		root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController,
+		systemd: opts.SystemdCgroup, criu: criu, spare: opts.Spare,
+	}, nil
 }
 
 // Root returns the state directory.
 func (r *Runtime) Root() string { return r.root }
 
-// Close releases the cached sealed binary and the cgroup hierarchies (with
-// their systemd connections).
+// Close ends the spare crisp process and releases the cached sealed binary
+// and the cgroup hierarchies (with their systemd connections).
 func (r *Runtime) Close() error {
 	var errs []error
+	// No launch makes spares once this ran.
+	r.sparesOnce.Do(func() {})
+	if r.sparesReady != nil {
+		r.sparesReady.close()
+	}
 	if r.exe != nil {
 		errs = append(errs, r.exe.Close())
 	}

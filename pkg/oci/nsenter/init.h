@@ -88,6 +88,14 @@ struct crisp_log;
 // never returns.
 __attribute__((noreturn)) void crisp_reaper(void);
 
+// A spare, in spare.c: it waits for the descriptors and environment of one
+// launch, puts them in place and returns; it exits when the runtime closes
+// instead. A launch has at most CRISP_SPARE_MAX_FILES descriptors and
+// CRISP_SPARE_MAX_ENV bytes of environment.
+#define CRISP_SPARE_MAX_FILES 64
+#define CRISP_SPARE_MAX_ENV 16384
+void crisp_spare_wait(void);
+
 // The monitor, in monitor.c: it waits for the init pid read from pidpipe
 // (or, with restorer, the pid of the CRIU restoring the container, for the
 // init CRIU restored), records its exit in statefd (with the OOM kills in

@@ -252,7 +252,7 @@ __attribute__((noreturn)) static void exec_criu(const char *criu, int criufd, in
 
 __attribute__((constructor)) static void crisp_nsenter(void)
 {
-	const char *sync = getenv("_CRISP_INIT_SYNC");
+	const char *sync;
 	int nsfds[NJOINABLE];
 	int cgroupfd, statefd, exefd, ttysock, logdirfd, pidpipe[2], outpipe[2], errpipe[2], inpipe[2] = {-1, -1}, joined, joinpid = 0, nsenters;
 	const char *logpath, *stdin_mode, *criu;
@@ -263,6 +263,9 @@ __attribute__((constructor)) static void crisp_nsenter(void)
 
 	if (getenv("_CRISP_REAPER"))
 		crisp_reaper();
+	if (getenv("_CRISP_SPARE"))
+		crisp_spare_wait();
+	sync = getenv("_CRISP_INIT_SYNC");
 	if (!sync)
 		return;
 	syncfd = atoi(sync);

@@ -55,3 +55,14 @@ const (
 // ReaperEnv, set in the environment of a re-executed crisp, makes it the
 // pod reaper (reaper.c) before the Go runtime starts.
 const ReaperEnv = "_CRISP_REAPER"
+
+// SpareEnv and SpareExeEnv, set in the environment of a re-executed crisp,
+// make it a spare (spare.c): it waits on the descriptor SpareEnv names for
+// the descriptors and environment of one launch, after closing the one
+// SpareExeEnv names. SpareMaxFiles and SpareMaxEnv bound a launch.
+const (
+	SpareEnv      = "_CRISP_SPARE"
+	SpareExeEnv   = "_CRISP_SPARE_EXE"
+	SpareMaxFiles = C.CRISP_SPARE_MAX_FILES
+	SpareMaxEnv   = C.CRISP_SPARE_MAX_ENV
+)
