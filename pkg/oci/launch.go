@@ -68,6 +68,8 @@ func (l *launch) setLog(opts CreateOptions) error {
 // launched is a started process: its monitor, its init and the sync socket
 // to the init.
 type launched struct {
+	// cmd is the crisp executed for the launch; nil when a spare, detached
+	// already, took it.
 	cmd     *exec.Cmd
 	conn    *syncConn
 	monitor proc.Ref
@@ -141,8 +143,8 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	for t, path := range l.ns.join {
 		env = append(env, nsKinds[t].env+"="+path)
 	}
-	cmd := l.handToSpare(env, files)
-	if cmd == nil {
+	var cmd *exec.Cmd
+	if !l.handToSpare(env, files) {
 		cmd = &exec.Cmd{
 			Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 			Args:       []string{"crisp", "init"},
@@ -184,7 +186,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			if p.monitor, err = proc.NewRef(m.Pid); err != nil {
 				return p, fmt.Errorf("monitor %d: %w", m.Pid, err)
 			}
-			if l.detach {
+			if l.detach && cmd != nil {
 				// The first process only forked the monitor.
 				if err := cmd.Wait(); err != nil {
 					return p, fmt.Errorf("detach monitor: %w", err)
@@ -254,7 +256,7 @@ func (p *launched) abort() {
 	if p.init.Pid > 0 && p.init.Alive() {
 		_ = unix.Kill(p.init.Pid, unix.SIGKILL)
 	}
-	if p.cmd.ProcessState == nil {
+	if p.cmd != nil && p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
 	}

@@ -1,16 +1,21 @@
 package oci
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
+	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // spares keeps one crisp process executed ahead of use (a spare, spare.c)
@@ -30,10 +35,10 @@ type spares struct {
 	made   sync.WaitGroup
 }
 
-// spare is a crisp process waiting for a launch, and the runtime's end of
-// the socket it waits on.
+// spare is a crisp process waiting for a launch, detached (not the
+// runtime's child), and the runtime's end of the socket it waits on.
 type spare struct {
-	cmd  *exec.Cmd
+	proc proc.Ref
 	sock *os.File
 }
 
@@ -115,7 +120,30 @@ func startSpare(exe *sealedExe) (*spare, error) {
 		ours.Close()
 		return nil, fmt.Errorf("start spare crisp: %w", err)
 	}
-	return &spare{cmd: cmd, sock: ours}, nil
+	// The process forks the spare and exits.
+	if err := cmd.Wait(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("start spare crisp: %w", err)
+	}
+	theirs.Close()
+	// The spare's pid, or the end of the socket if it failed.
+	buf := make([]byte, 24)
+	n, err := unix.Read(int(ours.Fd()), buf)
+	if err == nil && n == 0 {
+		err = errors.New("it exited")
+	}
+	var ref proc.Ref
+	if err == nil {
+		var pid int
+		if pid, err = strconv.Atoi(string(buf[:n])); err == nil {
+			ref, err = proc.NewRef(pid)
+		}
+	}
+	if err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("start spare crisp: %w", err)
+	}
+	return &spare{proc: ref, sock: ours}, nil
 }
 
 // usable reports whether a launch can be handed to a spare: one whose
@@ -127,7 +155,7 @@ func (l *launch) usable(files []*os.File) bool {
 
 // hand gives the spare a launch: the descriptors it would have had from 3
 // up, and its environment. The spare then runs as a crisp executed for
-// the launch; its cmd is the launch's.
+// the launch, detached already: it becomes the launch's monitor.
 func (sp *spare) hand(env []string, files []*os.File) error {
 	defer sp.sock.Close()
 	var b strings.Builder
@@ -152,34 +180,38 @@ func (sp *spare) hand(env []string, files []*os.File) error {
 	// One message on a SOCK_SEQPACKET socket, well under its buffer: the
 	// send does not block.
 	if err := unix.Sendmsg(int(sp.sock.Fd()), []byte(b.String()), unix.UnixRights(fds...), nil, 0); err != nil {
-		return fmt.Errorf("hand launch to spare %d: %w", sp.cmd.Process.Pid, err)
+		return fmt.Errorf("hand launch to spare %d: %w", sp.proc.Pid, err)
 	}
 	return nil
 }
 
-// discard ends a spare that was not handed a launch.
+// discard ends a spare that was not handed a launch, and waits until it
+// exited.
 func (sp *spare) discard() {
 	sp.sock.Close()
-	if err := sp.cmd.Wait(); err != nil {
-		klog.V(2).InfoS("Spare crisp process ended", "pid", sp.cmd.Process.Pid, "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Reaped if this process is a subreaper the spare was reparented to.
+	if err := sp.proc.Wait(ctx, true); err != nil {
+		klog.ErrorS(err, "Waiting for a spare crisp process to exit", "pid", sp.proc.Pid)
 	}
 }
 
-// handToSpare hands the launch to a ready spare and returns the spare's
-// cmd, or returns nil when the launch must execute crisp itself: no spare
-// is ready, the launch cannot use one, or the spare failed.
-func (l *launch) handToSpare(env []string, files []*os.File) *exec.Cmd {
+// handToSpare hands the launch to a ready spare and reports whether it
+// did; otherwise the launch must execute crisp itself: no spare is ready,
+// the launch cannot use one, or the spare failed.
+func (l *launch) handToSpare(env []string, files []*os.File) bool {
 	if !l.usable(files) {
-		return nil
+		return false
 	}
 	sp := l.spares.take()
 	if sp == nil {
-		return nil
+		return false
 	}
 	if err := sp.hand(env, files); err != nil {
 		klog.ErrorS(err, "Handing a launch to a spare crisp process; executing crisp instead")
 		sp.discard()
-		return nil
+		return false
 	}
-	return sp.cmd
+	return true
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/crisp-runtime/crisp/pkg/proc"
 )
 
 // newSpareRuntime is a runtime with Options.Spare whose first spare is
@@ -43,17 +41,20 @@ func readySpare(t *testing.T, s *spares) *spare {
 }
 
 // A runtime with Spare hands a container's creation to the spare it made
-// ahead: that process becomes the container's first process (reaped once
-// it forked the monitor), the container runs and logs as one created
-// without a spare, with no descriptor of the hand-over left, and the next
-// spare is made.
+// ahead: that process becomes the container's monitor, the container runs
+// and logs as one created without a spare, with no descriptor of the
+// hand-over left, and the next spare is made.
 func TestCreateUsesTheSpare(t *testing.T) {
 	rt, s := newSpareRuntime(t)
 	first := readySpare(t, s)
 	logPath := filepath.Join(t.TempDir(), "c.log")
 	runLogged(t, rt, "spare", logPath, "sh", "-c", "echo from-the-spare; ls /proc/self/fd; exit 4")
-	if first.cmd.ProcessState == nil {
-		t.Fatal("the ready spare was not the launch's process")
+	rec, err := rt.load("spare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Monitor.Pid != first.proc.Pid {
+		t.Fatalf("the container's monitor is %d, want the spare %d", rec.Monitor.Pid, first.proc.Pid)
 	}
 	if st := rt.exitStatus("spare"); st == nil || st.Code != 4 {
 		t.Errorf("exit status %+v, want code 4", st)
@@ -79,16 +80,12 @@ func TestCreateUsesTheSpare(t *testing.T) {
 func TestDeadSpareIsReplacedByAnExec(t *testing.T) {
 	rt, s := newSpareRuntime(t)
 	sp := readySpare(t, s)
-	ref, err := proc.NewRef(sp.cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Kill(ref.Pid, unix.SIGKILL); err != nil {
+	if err := unix.Kill(sp.proc.Pid, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := ref.Wait(ctx, false); err != nil {
+	if err := sp.proc.Wait(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	runLogged(t, rt, "dead-spare", filepath.Join(t.TempDir(), "c.log"), "true")
@@ -104,7 +101,7 @@ func TestCloseEndsTheSpare(t *testing.T) {
 	if err := rt.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if sp.cmd.ProcessState == nil || !sp.cmd.ProcessState.Success() {
-		t.Fatalf("the spare after Close: %v, want it ended with status 0", sp.cmd.ProcessState)
+	if sp.proc.Alive() {
+		t.Fatalf("the spare %d still runs after Close", sp.proc.Pid)
 	}
 }

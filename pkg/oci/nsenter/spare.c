@@ -1,6 +1,8 @@
 // A spare: crisp executed ahead of use by a runtime that creates many
 // containers, so that a launch does not wait for the fork and exec of the
-// crisp binary. It blocks until the runtime hands it one launch: the
+// crisp binary. It detaches at once, as a launch's monitor does (double
+// fork, setsid), and sends the runtime its pid. Then it blocks until the
+// runtime hands it one launch: the
 // descriptors the launch's process would have found from 3 up, passed with
 // SCM_RIGHTS, and its environment as NAME=VALUE strings, each ended by a
 // NUL. It puts them in place and returns, and the constructor goes on as
@@ -60,10 +62,24 @@ void crisp_spare_wait(void)
 	int sock = spare_env_fd("_CRISP_SPARE");
 	int exe = spare_env_fd("_CRISP_SPARE_EXE");
 	ssize_t n;
+	char ready[24];
+	int len;
+	pid_t child;
 
 	prctl(PR_SET_NAME, "crisp-spare", 0, 0, 0);
 	if (exe >= 0)
 		close(exe);
+	// Detached now rather than when a launch comes: the launch then forks
+	// nothing before its monitor reports.
+	child = fork();
+	if (child < 0)
+		spare_fail("fork");
+	if (child > 0)
+		_exit(0);
+	setsid();
+	len = snprintf(ready, sizeof(ready), "%d", (int)getpid());
+	if (len <= 0 || (size_t)len >= sizeof(ready) || send(sock, ready, (size_t)len, MSG_NOSIGNAL) != len)
+		spare_fail("report ready");
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -115,4 +131,6 @@ void crisp_spare_wait(void)
 		if (setenv(p, eq + 1, 1) < 0)
 			spare_fail("launch environment");
 	}
+	// Detached already.
+	unsetenv("_CRISP_INIT_DETACH");
 }
