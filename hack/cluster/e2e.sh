@@ -731,7 +731,7 @@ metadata:
 spec:
   nodeSelector:
     kubernetes.io/hostname: $NODE1
-  terminationGracePeriodSeconds: 30
+  terminationGracePeriodSeconds: 60
   volumes:
   - name: out
     hostPath:
@@ -754,7 +754,18 @@ env_of() {
 	kc admin get pods -l "$1" -o 'jsonpath={range .items[*]}{.spec.containers[0].env[0].value}{"\n"}{end}' | sort -u | xargs
 }
 restarts_of() { kc admin get pod "$1" -o 'jsonpath={.status.containerStatuses[0].restartCount}' 2>/dev/null; }
-restarted() { (($(restarts_of "$1") > 0)); }
+restarted() {
+	local n
+	n=$(restarts_of "$1")
+	((${n:-0} > 0))
+}
+# all_gone POD...: none of the pods exists any more.
+all_gone() {
+	local p
+	for p in "$@"; do
+		pod_gone "$p" || return 1
+	done
+}
 # disjoint "A..." "B...": no word is in both lists.
 disjoint() { ! comm -12 <(tr ' ' '\n' <<<"$1" | sort) <(tr ' ' '\n' <<<"$2" | sort) | grep -q .; }
 
@@ -777,6 +788,8 @@ scenario_workloads() {
 	old=$(pods_of app=roll)
 	check "kubectl set env starts a rolling update" kc admin set env deployment/roll V=2
 	check "the rolling update completes" deployment_done roll 300
+	# shellcheck disable=SC2086 # one argument per pod
+	expect 120 "the old pods are gone" all_gone $old
 	new=$(pods_of app=roll)
 	check "every pod was replaced (before: $old; after: $new)" disjoint "$old" "$new"
 	check "3 new pods run" bash -c "[ $(wc -w <<<"$new") -eq 3 ]"
@@ -797,13 +810,13 @@ scenario_workloads() {
 	kc admin delete pod e2e-liveness --wait=false >/dev/null 2>&1 || true
 
 	# A pod that traps TERM ends when the handler exits, well within its
-	# grace period (30 s), and the handler ran.
+	# grace period (60 s), and the handler ran.
 	kc admin delete pod e2e-term --ignore-not-found >/dev/null 2>&1 || true
 	node_run 1 "rm -rf $TERM_DIR" >/dev/null || true
-	check "pod e2e-term (traps TERM, grace period 30 s) is created" apply < <(term_manifest)
+	check "pod e2e-term (traps TERM, grace period 60 s) is created" apply < <(term_manifest)
 	expect 240 "pod e2e-term runs" pod_running e2e-term
 	expect 30 "it has set its trap" logs_have e2e-term ready
-	check "kubectl delete pod e2e-term returns within 20 s (TERM handled, no KILL at 30 s)" delete_within e2e-term 20
+	check "kubectl delete pod e2e-term returns within 40 s (TERM handled, no KILL at 60 s)" delete_within e2e-term 40
 	check "its TERM handler ran (it wrote $TERM_DIR/term on $NODE1)" out_is TERM node_run 1 "cat $TERM_DIR/term"
 	node_run 1 "rm -rf $TERM_DIR" >/dev/null || true
 }
