@@ -864,15 +864,18 @@ restart_state() {
 scenario_restart() {
 	echo "--- restart"
 	nodes_ready || return 0
-	local before after
+	local before after old v=restart-$$
 	deployment_done roll 10 || { fail "Deployment roll is available (the workloads scenario makes it)"; return 0; }
 	deployment_done web 10 || { fail "Deployment web is available (the services scenario makes it)"; return 0; }
 	before=$(restart_state 'app in (web,e2e-client)')
-	check "kubectl set env starts a rollout of roll" kc admin set env deployment/roll V=3
+	old=$(pods_of app=roll)
+	check "kubectl set env starts a rollout of roll (V=$v)" kc admin set env deployment/roll "V=$v"
 	check "systemctl restart crisp on $NODE1 during the rollout" node_run 1 "systemctl restart crisp && crictl version >/dev/null"
 	check "systemctl restart crisp on $NODE2 during the rollout" node_run 2 "systemctl restart crisp && crictl version >/dev/null"
 	check "the rollout completes" deployment_done roll 300
-	check "roll's 3 replicas run the new template (V=3)" out_is 3 env_of app=roll
+	# shellcheck disable=SC2086 # one argument per pod
+	expect 120 "the old pods are gone" all_gone $old
+	check "roll's 3 replicas run the new template" out_is "$v" env_of app=roll
 	check "roll has 3 running pods" bash -c "[ \$(ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf get pods -l app=roll --field-selector status.phase=Running -o name | wc -l) -eq 3 ]"
 	after=$(restart_state 'app in (web,e2e-client)')
 	check "no other pod was lost or restarted (same pods, same restart counts)" out_is "$before" echo "$after"
@@ -899,8 +902,8 @@ scenario_image_gc() {
 		expect 420 "kubelet's image GC removes $UNUSED_IMAGE from crisp-node-$n (crictl images)" image_gone "$n"
 		check "kubelet on crisp-node-$n removed it to free space (${id:0:12})" \
 			node_run "$n" "journalctl -u crisp-kubelet --no-pager | grep 'Removing image to free bytes' | grep -q $id"
-		check "crisp on crisp-node-$n removed it (RemoveImage)" \
-			node_run "$n" "journalctl -u crisp --no-pager | grep -i 'remov' | grep -q ${id:0:12}"
+		check "crisp on crisp-node-$n removed it (RemoveImage: \"Removed image\" in its log)" \
+			node_run "$n" "journalctl -u crisp --no-pager | grep 'Removed image' | grep -q $id"
 		check "the pinned images stay on crisp-node-$n" \
 			node_run "$n" "crictl images -q $BUSYBOX | grep -q . && crictl images -q crisp.test/coredns:e2e | grep -q ."
 	done
