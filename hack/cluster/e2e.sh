@@ -587,14 +587,18 @@ attach_echo() {
 	grep -qx "got hello-attach" <<<"$out" || { echo "     attach: '$out'" >&2; return 1; }
 }
 
-# exec_tty: kubectl exec -it in a terminal (script(1)) gets a tty in the
-# container.
+# exec_tty: kubectl exec -it in a terminal (script(1)) of 41 rows and 101
+# columns gets a tty in the container (tty(1) names it) of that size (the
+# resize kubectl sends through kubelet to crisp). script's stdin stays open
+# while the command runs: at its end script would write the end of input to
+# the terminal, which kubectl passes on and which ends the session.
 exec_tty() {
 	local out
-	out=$(ip netns exec "$CLUSTER_NETNS" timeout 20 script -qec \
-		"$CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf exec -it e2e-stream -c main -- sh -c 'busybox tty; busybox stty size'" \
-		/dev/null </dev/null 2>&1) || true
-	grep -q '^/dev/pts/[0-9]' <<<"$out" || { echo "     exec -it: '$out'" >&2; return 1; }
+	out=$(sleep 8 | ip netns exec "$CLUSTER_NETNS" timeout 20 script -qec \
+		"stty rows 41 cols 101; $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf exec -it e2e-stream -c main -- sh -c 'busybox tty; busybox stty size'" \
+		/dev/null 2>&1) || true
+	grep -aq '^/dev/pts/[0-9]' <<<"$out" && grep -aq '^41 101' <<<"$out" ||
+		{ echo "     exec -it: '$(cat -v <<<"$out")'" >&2; return 1; }
 }
 
 # port_forward: kubectl port-forward from the control plane's namespace to
@@ -636,7 +640,7 @@ scenario_streaming() {
 		out_is CRISP bash -c "echo crisp | ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf exec -i e2e-stream -c main -- busybox tr a-z A-Z"
 	check "kubectl exec's exit status is the command's" \
 		out_is 7 bash -c "ip netns exec $CLUSTER_NETNS $CLUSTER_BIN/kubectl --kubeconfig $PKI/admin.conf exec e2e-stream -c main -- sh -c 'exit 7' 2>/dev/null; echo \$?"
-	check "kubectl exec -it gets a terminal in the container" exec_tty
+	check "kubectl exec -it gets a terminal in the container, of the client terminal's size" exec_tty
 	check "kubectl attach -i writes to a container's stdin and reads its output" attach_echo
 	check "the attached container's answer is in its log" logs_have e2e-stream "got hello-attach" -c echo
 	expect 30 "kubectl logs -f follows a container's output as it is written" ticks_follow
