@@ -9,9 +9,12 @@
 #        hack/cluster/node.sh start|stop N      (N = 1, 2: crisp-node-N)
 #
 # prepare  builds what every node shares, once per cluster: crisp and the
-#        busybox image archive (crisp.test/busybox:e2e) that the nodes load,
-#        since they reach no registry; installs the CNI plugins. start does
-#        it too; run it first when nodes start side by side.
+#        image archives the nodes load, since they reach no registry:
+#        busybox (crisp.test/busybox:e2e), CoreDNS (crisp.test/coredns:e2e,
+#        the DNS add-on) and a small image no pod uses
+#        (crisp.test/unused:e2e, for kubelet's image garbage collection);
+#        installs the CNI plugins. start does it too; run it first when
+#        nodes start side by side.
 # start  makes tapN on the
 #        bridge and boots the guest in the background, inside the
 #        cluster's network namespace; its console and output go to
@@ -38,6 +41,8 @@ MEM=${CLUSTER_NODE_MEM:-2048}
 UP_TIMEOUT=${CLUSTER_NODE_UP_TIMEOUT:-600}
 
 IMAGE=crisp.test/busybox:e2e
+COREDNS_IMAGE=crisp.test/coredns:e2e
+UNUSED_IMAGE=crisp.test/unused:e2e
 
 prepare() {
 	[ -d "$CLUSTER_WORK/pki" ] || die "no $CLUSTER_WORK/pki: is the control plane up?"
@@ -54,6 +59,18 @@ prepare() {
 		nice -n 19 go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref "$IMAGE" \
 			"$CLUSTER_WORK/node/busybox.tar.new"
 		mv "$CLUSTER_WORK/node/busybox.tar.new" "$CLUSTER_WORK/node/busybox.tar"
+	fi
+	if [ ! -s "$CLUSTER_WORK/node/coredns.tar" ]; then
+		nice -n 19 go run -tags "$CRISP_TAGS" ./test/e2e/cluster/coredns-archive -ref "$COREDNS_IMAGE" \
+			-binary "$CLUSTER_BIN/coredns" "$CLUSTER_WORK/node/coredns.tar.new"
+		mv "$CLUSTER_WORK/node/coredns.tar.new" "$CLUSTER_WORK/node/coredns.tar"
+	fi
+	# Any small static binary makes an image of its own (its layer differs
+	# from busybox's), which no pod runs: kubelet's image GC may remove it.
+	if [ ! -s "$CLUSTER_WORK/node/unused.tar" ]; then
+		nice -n 19 go run -tags "$CRISP_TAGS" ./test/e2e/cluster/coredns-archive -ref "$UNUSED_IMAGE" \
+			-binary /bin/busybox -name unused "$CLUSTER_WORK/node/unused.tar.new"
+		mv "$CLUSTER_WORK/node/unused.tar.new" "$CLUSTER_WORK/node/unused.tar"
 	fi
 }
 
@@ -112,7 +129,9 @@ boot() {
 		hack/vm/qemu-run.sh --timeout "$TIMEOUT" --mem "$MEM" --tap "$TAP" \
 		--share "$CLUSTER_WORK" --share /opt/cni/bin \
 		--copy "$BIN/kubelet" --copy "$CLUSTER_BIN/kubectl" --copy "$BIN/crictl" \
+		--copy "$CLUSTER_BIN/kube-proxy" \
 		--env "CLUSTER_DOMAIN=$CLUSTER_DOMAIN" --env "DNS_SERVICE_IP=$DNS_SERVICE_IP" \
+		--env "CLUSTER_CIDR=$CLUSTER_CIDR" \
 		-- "$REPO/test/e2e/cluster/node.sh" "$CLUSTER_WORK" "$NAME" \
 		"$(node_ip "$N")/$CLUSTER_PREFIX_LEN" "$CONTROL_PLANE_IP" \
 		</dev/null >>"$CLUSTER_WORK/logs/$NAME.log" 2>&1 &

@@ -4,11 +4,13 @@
 # systemd service with the systemd cgroup driver (as the kubelet end-to-end
 # test does), starts kubelet with the node's pre-made kubeconfig
 # (system:node:NAME) and serving certificate, and gives the pod network the
-# pod CIDR kube-controller-manager allocated the node, and loads the busybox
-# image archive (pods run it with imagePullPolicy Never). Then it runs until
-# WORK/nodes/NAME/stop appears, and copies the daemons' journals to
+# pod CIDR kube-controller-manager allocated the node, starts kube-proxy
+# (iptables mode) with the system:kube-proxy kubeconfig, and loads the
+# image archives (pods run them with imagePullPolicy Never). Then it runs
+# until WORK/nodes/NAME/stop appears, and copies the daemons' journals to
 # WORK/logs/NAME. Meanwhile it keeps routes to the other nodes' pod CIDRs
-# (WORK/routes). See docs/cluster.md.
+# (WORK/routes) and runs the commands the host asks for (WORK/nodes/NAME/
+# req.sh, see run_request). See docs/cluster.md.
 #
 # usage: node.sh WORK NAME IP/PREFIX GATEWAY
 set -euo pipefail
@@ -18,6 +20,7 @@ PKI=$WORK/pki
 STATE=$WORK/nodes/$NAME
 LOGS=$WORK/logs/$NAME
 KUBELET_UNIT=crisp-kubelet.service
+PROXY_UNIT=crisp-kube-proxy.service
 mkdir -p "$LOGS"
 export CONTAINER_RUNTIME_ENDPOINT=unix:///run/crisp/crisp.sock
 
@@ -33,6 +36,8 @@ WAIT_INTERVAL=1
 collect_logs() {
 	journalctl -u crisp --no-pager >"$LOGS/crisp.log" 2>&1 || true
 	journalctl -u "$KUBELET_UNIT" --no-pager >"$LOGS/kubelet.log" 2>&1 || true
+	journalctl -u "$PROXY_UNIT" --no-pager >"$LOGS/kube-proxy.log" 2>&1 || true
+	iptables-save >"$LOGS/iptables.txt" 2>&1 || true
 	crictl pods >"$LOGS/crictl-pods.txt" 2>&1 || true
 	crictl ps -a >"$LOGS/crictl-ps.txt" 2>&1 || true
 	ip addr >"$LOGS/ip-addr.txt" 2>&1 || true
@@ -55,10 +60,21 @@ systemctl is-system-running --wait >/dev/null 2>&1 || true
 # No network configuration until the node has its pod CIDR (below): until
 # then crisp reports NetworkReady false and the node is not Ready.
 install_crisp_service "$WORK/node/crisp"
-# The nodes reach no registry: pods use the busybox image loaded here,
-# with imagePullPolicy Never.
-crisp images load "$WORK/node/busybox.tar" >"$LOGS/images-load.log" 2>&1 ||
-	die "crisp images load failed: $(tail -3 "$LOGS/images-load.log")"
+# The images pods need are pinned: kubelet's image garbage collection, set
+# to collect every unused image (below), must leave them, since they cannot
+# be pulled again. The unused image is not pinned.
+cat >>/etc/crisp/crisp.toml <<'EOF2'
+[image]
+pinned_images = ["crisp.test/busybox:*", "crisp.test/coredns:*"]
+EOF2
+systemctl restart crisp
+wait_for 60 crictl version >/dev/null 2>&1 || die "crisp did not answer after its restart"
+# The nodes reach no registry: pods use the images loaded here, with
+# imagePullPolicy Never.
+for archive in busybox coredns unused; do
+	crisp images load "$WORK/node/$archive.tar" >>"$LOGS/images-load.log" 2>&1 ||
+		die "crisp images load $archive.tar failed: $(tail -3 "$LOGS/images-load.log")"
+done
 log "crisp runs, with $(crictl images -q | wc -l) image(s)"
 
 # kubelet: the node's client certificate (system:node:NAME, system:nodes)
@@ -98,8 +114,12 @@ evictionHard:
   nodefs.available: 1%
   imagefs.available: 1%
   nodefs.inodesFree: 1%
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
+# Image GC collects every unused image that is not pinned, at its first
+# round after a minute (kubelet runs it every 5 minutes): the disk is
+# always above 1% used.
+imageGCHighThresholdPercent: 1
+imageGCLowThresholdPercent: 0
+imageMinimumGCAge: 10s
 EOF2
 systemd-run --quiet --unit "$KUBELET_UNIT" --property Delegate=yes --property KillMode=process \
 	"$(command -v kubelet)" --config /etc/kubernetes/kubelet.yaml --kubeconfig /etc/kubernetes/kubelet.conf \
@@ -139,6 +159,34 @@ cat >/etc/cni/net.d/10-crisp-cluster.conflist <<EOF2
 }
 EOF2
 log "pod network on $cidr"
+
+# kube-proxy: ClusterIP services, in iptables mode, as system:kube-proxy.
+# Pods' traffic to a service backend on the same bridge must pass through
+# iptables for its replies to be translated back (br_netfilter).
+modprobe -q br_netfilter
+sysctl -qw net.bridge.bridge-nf-call-iptables=1
+install -m 0600 "$PKI/kube-proxy.conf" /etc/kubernetes/kube-proxy.conf
+cat >/etc/kubernetes/kube-proxy.yaml <<EOF2
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: /etc/kubernetes/kube-proxy.conf
+mode: iptables
+clusterCIDR: ${CLUSTER_CIDR:-10.244.0.0/16}
+hostnameOverride: $NAME
+bindAddress: ${ADDR%/*}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack:
+  # The guest's conntrack table size is left as it is.
+  maxPerCore: 0
+EOF2
+systemd-run --quiet --unit "$PROXY_UNIT" \
+	"$(command -v kube-proxy)" --config /etc/kubernetes/kube-proxy.yaml --v 2 >/dev/null
+proxy_healthy() { busybox wget -q -O /dev/null http://127.0.0.1:10256/healthz 2>/dev/null; }
+wait_for 120 proxy_healthy || die "kube-proxy not healthy within 120s: $(journalctl -u "$PROXY_UNIT" --no-pager | tail -5)"
+log "kube-proxy healthy"
+
 echo "$cidr" >"$STATE/pod-cidr"
 : >"$STATE/up"
 
@@ -155,9 +203,25 @@ take_routes() {
 		ip route replace "$cidr" via "$ip" dev "$dev" && log "route to $name's pods: $cidr via $ip"
 	done <"$WORK/routes"
 }
+# run_request: the host's e2e.sh runs a command on the node by writing a
+# script to STATE/req.sh; its output goes to STATE/out and, last, its exit
+# status to STATE/rc, which the host waits for. One at a time, 300 s at
+# most.
+run_request() {
+	local rc=0
+	[ -e "$STATE/req.sh" ] || return 0
+	mv "$STATE/req.sh" "$STATE/req.running"
+	timeout 300 bash "$STATE/req.running" >"$STATE/out.new" 2>&1 </dev/null || rc=$?
+	mv "$STATE/out.new" "$STATE/out"
+	echo "$rc" >"$STATE/rc.new"
+	mv "$STATE/rc.new" "$STATE/rc"
+	rm -f "$STATE/req.running"
+}
 until [ -e "$STATE/stop" ]; do
 	take_routes
+	run_request
 	sleep 1
 done
 log "stopping"
+systemctl stop "$PROXY_UNIT" 2>/dev/null || true
 systemctl stop "$KUBELET_UNIT" 2>/dev/null || true
