@@ -145,25 +145,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	}
 	var cmd *exec.Cmd
 	if !l.handToSpare(env, files) {
-		cmd = &exec.Cmd{
-			Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
-			Args:       []string{"crisp", "init"},
-			Env:        env,
-			ExtraFiles: files, // from fd 3
-		}
-		// A nil *os.File in the io interfaces would close the descriptor.
-		if l.stdio[0] != nil {
-			cmd.Stdin = l.stdio[0]
-		}
-		if l.stdio[1] != nil {
-			cmd.Stdout = l.stdio[1]
-		}
-		if l.stdio[2] != nil {
-			cmd.Stderr = l.stdio[2]
-		}
-		if err := cmd.Start(); err != nil {
+		if cmd, err = l.execCrisp(exeFD, env, files); err != nil {
 			parent.Close()
-			return nil, fmt.Errorf("start crisp init: %w", err)
+			return nil, err
 		}
 	}
 	// The process has its end: a process that dies now ends the socket.
@@ -227,6 +211,31 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			return p, fmt.Errorf("sync: unexpected message %q", m.Type)
 		}
 	}
+}
+
+// execCrisp executes crisp for the launch, from its descriptor exeFD in
+// files, with env and files from descriptor 3.
+func (l *launch) execCrisp(exeFD int, env []string, files []*os.File) (*exec.Cmd, error) {
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
+		Args:       []string{"crisp", "init"},
+		Env:        env,
+		ExtraFiles: files, // from fd 3
+	}
+	// A nil *os.File in the io interfaces would close the descriptor.
+	if l.stdio[0] != nil {
+		cmd.Stdin = l.stdio[0]
+	}
+	if l.stdio[1] != nil {
+		cmd.Stdout = l.stdio[1]
+	}
+	if l.stdio[2] != nil {
+		cmd.Stderr = l.stdio[2]
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start crisp init: %w", err)
+	}
+	return cmd, nil
 }
 
 // writeIDMaps writes a new user namespace's uid and gid maps.
