@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -312,5 +313,29 @@ func TestRemovePodWaitsForContainerCreate(t *testing.T) {
 	// A container cannot be created in the removed pod.
 	if _, err := e.m.Create(ctx, sb.ID, config("later", "true")); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Create in a removed pod: %v, want not found", err)
+	}
+}
+
+// A restart finishes what is in the retired directory without following
+// it anywhere: an entry that is a symlink out of it, planted there, is
+// removed itself, and the tree it names is untouched.
+func TestFinishRetiredStaysInItsDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.open(t)
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "keep")
+	if err := os.WriteFile(victim, []byte("host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(retiredDir(e.state), "planted")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	if _, err := os.Lstat(link); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the planted link after a restart: %v, want it removed", err)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != "host" {
+		t.Errorf("the file the link named: %q %v, want it untouched", data, err)
 	}
 }

@@ -2,12 +2,15 @@ package oci
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
 )
 
 // newSpareRuntime is a runtime with Options.Spare whose first spare is
@@ -103,5 +106,63 @@ func TestCloseEndsTheSpare(t *testing.T) {
 	}
 	if sp.proc.Alive() {
 		t.Fatalf("the spare %d still runs after Close", sp.proc.Pid)
+	}
+}
+
+// A hand-over a spare could misread is refused before anything reaches
+// it: an environment entry holding a NUL (it would split in two) or
+// without "=", an environment over the spare's bound, or none (an empty
+// message reads as the socket's end). A launch with more descriptors than
+// a spare takes, or with stdio of its own, executes crisp instead.
+func TestHandRefusesWhatASpareCannotRead(t *testing.T) {
+	for name, env := range map[string][]string{
+		"NUL":   {"_CRISP_INIT_SYNC=3\x00_CRISP_INIT_DETACH=1"},
+		"no =":  {"_CRISP_INIT_SYNC"},
+		"huge":  {"X=" + strings.Repeat("a", nsenter.SpareMaxEnv)},
+		"empty": nil,
+	} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs := os.NewFile(uintptr(fds[1]), "spare-child")
+		sp := &spare{sock: os.NewFile(uintptr(fds[0]), "spare")}
+		if err := sp.hand(env, nil); err == nil {
+			t.Errorf("%s: handed", name)
+		}
+		// hand closed its end: the spare reads the end, not a launch.
+		buf := make([]byte, nsenter.SpareMaxEnv+16)
+		if n, _, _, _, err := unix.Recvmsg(int(theirs.Fd()), buf, nil, unix.MSG_DONTWAIT); n != 0 || err != nil {
+			t.Errorf("%s: the spare received %d bytes (%v), want only the socket's end", name, n, err)
+		}
+		theirs.Close()
+	}
+	l := &launch{spares: &spares{}, detach: true}
+	if l.usable(make([]*os.File, nsenter.SpareMaxFiles+1)) {
+		t.Error("a launch with more descriptors than a spare takes is handed to one")
+	}
+	l.stdio[1] = os.Stdout
+	if l.usable(nil) {
+		t.Error("a launch with its own stdout is handed to a spare")
+	}
+}
+
+// A spare whose runtime dies (its end of the socket closes without
+// Close) exits: nothing is left waiting.
+func TestSpareEndsWithItsRuntime(t *testing.T) {
+	rt, _ := newSpareRuntime(t)
+	exe, err := rt.sealed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := startSpare(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.sock.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sp.proc.Wait(ctx, true); err != nil {
+		t.Fatalf("the spare after its runtime's end closed: %v", err)
 	}
 }
