@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,8 @@ func TestMain(m *testing.M) {
 
 // runHelper is the body of a helper process.
 func runHelper(what string) {
+	// The Go runtime is up, with its threads: startHelper waits for this.
+	fmt.Println("ready")
 	switch {
 	case what == "sleep":
 		select {}
@@ -145,7 +148,8 @@ func testCgroup(t *testing.T, h *Hierarchy, sub ...string) *Manager {
 }
 
 // startHelper starts a helper process directly inside m's cgroup with
-// CLONE_INTO_CGROUP.
+// CLONE_INTO_CGROUP and returns once the helper runs its own code, so
+// that its threads and descriptors are there to be counted.
 func startHelper(t *testing.T, m *Manager, helper string) *exec.Cmd {
 	t.Helper()
 	fd, err := m.OpenFD()
@@ -157,7 +161,15 @@ func startHelper(t *testing.T, m *Manager, helper string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), helperEnv+"="+helper)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
-	return startCmd(t, cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startCmd(t, cmd)
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("helper %s: first line %q, %v; want \"ready\"", helper, line, err)
+	}
+	return cmd
 }
 
 func startCmd(t *testing.T, cmd *exec.Cmd) *exec.Cmd {

@@ -378,7 +378,9 @@ func TestOCICheckpointRestore(t *testing.T) {
 	}
 	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
 		s.Process.Terminal = false
-		s.Process.Args = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done"}
+		// A rename replaces the count whole: a checkpoint taken between
+		// a truncation and its write would read as 0.
+		s.Process.Args = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.05; done"}
 		s.Root.Readonly = false
 		s.Linux.CgroupsPath = "/crisp-test/cli-checkpoint"
 	})
