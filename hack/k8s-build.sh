@@ -9,7 +9,9 @@
 
 # throwaway_build MODULE VERSION OUTDIR LDFLAGS REPLACES PKG... builds each
 # PKG (a main package of MODULE@VERSION) into OUTDIR/<last path element of
-# PKG> in a throwaway module that requires MODULE at VERSION. REPLACES, when
+# PKG> in a throwaway module that requires MODULE at VERSION; a PKG written
+# test:IMPORTPATH is that package's test binary (go test -c), built into
+# OUTDIR/<last path element>.test. REPLACES, when
 # not empty, is the body of a replace block for that module's go.mod. Each
 # binary is written beside its final name and renamed into place once built.
 throwaway_build() {
@@ -41,11 +43,17 @@ throwaway_build() {
 			fi
 		} >go.mod
 		for pkg in "$@"; do
+			build=(go build)
+			if [[ $pkg == test:* ]]; then
+				pkg=${pkg#test:}
+				build=(go test -c)
+			fi
 			name=${pkg##*/}
+			[ "${build[1]}" = test ] && name+=.test
 			# go get lists every module it adds: keep that for a failure.
 			nice -n 19 go get "$pkg@$version" 2>get.log ||
 				{ cat get.log >&2; die "go get $pkg@$version failed"; }
-			nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$out/$name.new" "$pkg"
+			nice -n 19 "${build[@]}" -trimpath -ldflags "$ldflags" -o "$out/$name.new" "$pkg"
 			mv -f "$out/$name.new" "$out/$name"
 		done
 	)
@@ -64,33 +72,33 @@ k8s_version_of() {
 	esac
 }
 
-# k8s_build VERSION OUTDIR CMD... builds k8s.io/kubernetes/cmd/CMD at VERSION
-# (v1.X.Y) into OUTDIR/CMD for each CMD, one at a time, and checks that each
-# reports VERSION.
+# k8s_replaces VERSION prints the body of a replace block that points each
+# k8s.io/* staging module of k8s.io/kubernetes VERSION (v1.X.Y) at its
+# published release (v0.X.Y).
 #
 # k8s.io/kubernetes cannot be required as a plain dependency: its go.mod
 # points every k8s.io/* staging module at ./staging/src with v0.0.0
-# requirements. The throwaway module therefore replaces each of those staging
-# modules with its published release (v0.X.Y for kubernetes v1.X.Y), read
-# from kubernetes' own go.mod, and the version is stamped into both version
-# packages as kubernetes' own build does.
-k8s_build() {
-	local version=$1 out=$2
-	shift 2
-	local gomod replaces staging_version major minor ldflags pkg cmd pkgs=() got
+# requirements. A throwaway module therefore replaces each of those staging
+# modules with its published release, read from kubernetes' own go.mod.
+k8s_replaces() {
+	local version=$1 gomod replaces
 	gomod=$(cd / && GOFLAGS=-mod=mod GOWORK=off nice -n 19 go mod download -json "k8s.io/kubernetes@$version" |
 		sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
 	[ -r "$gomod" ] || die "no go.mod for k8s.io/kubernetes@$version in the module cache"
-
 	# "k8s.io/api => ./staging/src/k8s.io/api" becomes "k8s.io/api => k8s.io/api v0.37.2".
-	staging_version=v0.${version#v1.}
-	replaces=$(awk -v v="$staging_version" '
+	replaces=$(awk -v v="v0.${version#v1.}" '
 		/^replace \(/ { inside = 1; next }
 		inside && /^\)/ { inside = 0 }
 		inside && $2 == "=>" && $3 ~ /^\.\/staging\// { printf "\t%s => %s %s\n", $1, $1, v }
 	' "$gomod")
 	[ -n "$replaces" ] || die "no staging replace directives in $gomod"
+	echo "$replaces"
+}
 
+# k8s_ldflags VERSION prints the linker flags that stamp VERSION into both
+# version packages, as kubernetes' own build does.
+k8s_ldflags() {
+	local version=$1 major minor ldflags pkg
 	major=${version#v}
 	minor=${major#*.}
 	minor=${minor%%.*}
@@ -100,7 +108,18 @@ k8s_build() {
 		ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
 		ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 	done
+	echo "$ldflags"
+}
 
+# k8s_build VERSION OUTDIR CMD... builds k8s.io/kubernetes/cmd/CMD at VERSION
+# (v1.X.Y) into OUTDIR/CMD for each CMD, one at a time, and checks that each
+# reports VERSION.
+k8s_build() {
+	local version=$1 out=$2
+	shift 2
+	local replaces ldflags cmd pkgs=() got
+	replaces=$(k8s_replaces "$version") || return
+	ldflags=$(k8s_ldflags "$version")
 	for cmd in "$@"; do
 		pkgs+=("k8s.io/kubernetes/cmd/$cmd")
 	done
@@ -114,4 +133,18 @@ k8s_build() {
 		mv -f "$out/.build/$cmd" "$out/$cmd"
 	done
 	rmdir "$out/.build" 2>/dev/null || true
+}
+
+# k8s_build_e2e VERSION OUTDIR builds Kubernetes' end-to-end test binary
+# (go test -c k8s.io/kubernetes/test/e2e) as OUTDIR/e2e.test and its test
+# image's program k8s.io/kubernetes/test/images/agnhost as OUTDIR/agnhost,
+# at VERSION, in a throwaway module. OUTDIR/e2e.version records VERSION once
+# both are built.
+k8s_build_e2e() {
+	local version=$1 out=$2 replaces
+	replaces=$(k8s_replaces "$version") || return
+	rm -f "$out/e2e.version"
+	throwaway_build k8s.io/kubernetes "$version" "$out" "$(k8s_ldflags "$version")" "$replaces" \
+		k8s.io/kubernetes/test/images/agnhost test:k8s.io/kubernetes/test/e2e || return
+	echo "$version" >"$out/e2e.version"
 }

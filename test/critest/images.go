@@ -1,19 +1,9 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path"
-	"slices"
-	"strings"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
@@ -25,9 +15,6 @@ const (
 	e2eImages = "registry.k8s.io/e2e-test-images/"
 	criTools  = "gcr.io/k8s-staging-cri-tools/"
 )
-
-// epoch keeps built images reproducible.
-var epoch = time.Unix(1700000000, 0)
 
 // Users and groups the image specs look for (critest's
 // pkg/validate/consts.go): www-data by name, and default-user (uid 1000)
@@ -43,42 +30,6 @@ const (
 		"group-defined-in-image:x:50000:default-user\n" +
 		"nogroup:x:65534:\n"
 )
-
-// ipcs stands in for the ipcs applet, which Debian's busybox lacks and the
-// IPC namespace specs run as "ipcs -m": it lists the shared memory segments
-// this IPC namespace has.
-const ipcs = `#!/bin/sh
-echo "------ Shared Memory Segments --------"
-echo "key        shmid      owner      bytes"
-awk 'NR > 1 { print $1, $2, $8, $4 }' /proc/sysvipc/shm
-`
-
-// pgrep stands in for the pgrep applet, which Debian's busybox lacks and
-// the exec timeout spec runs as "pgrep sleep": it prints the pids of the
-// processes whose name matches the pattern.
-const pgrep = `#!/bin/sh
-status=1
-for d in /proc/[0-9]*; do
-	name=$(cat "$d/comm" 2>/dev/null) || continue
-	case $name in pgrep) continue ;; esac
-	echo "$name" | grep -q -- "$1" && echo "${d#/proc/}" && status=0
-done
-exit $status
-`
-
-// webServer is the script run as the web server images' entrypoint: busybox
-// httpd serving an index page on port. The script's own process carries
-// name (a script's process is named after its file), writes its pid to
-// /var/run/NAME.pid and logs NAME, as the specs expect of nginx and httpd.
-func webServer(name string, port int) string {
-	return fmt.Sprintf(`#!/bin/sh
-echo "%[1]s: serving /www on port %[2]d"
-echo $$ >/var/run/%[1]s.pid
-httpd -f -p %[2]d -h /www &
-trap 'kill $!; exit 0' TERM INT
-wait
-`, name, port)
-}
 
 // image is one image to push and the references it is pushed under.
 type image struct {
@@ -134,7 +85,7 @@ func specs(arch string) []spec {
 // images builds every image of specs for arch; nonewprivs is the
 // nonewprivs program built for arch.
 func images(arch string, nonewprivs []byte) ([]image, error) {
-	base, err := busyboxLayer()
+	base, err := testregistry.FullBusyboxLayer(passwd, group)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +115,7 @@ func (s spec) build(arch string, base v1.Layer, nonewprivs []byte) (v1.Image, er
 		cfg.Cmd = []string{"/usr/sbin/" + s.server, "master process"}
 		cfg.ExposedPorts = map[string]struct{}{fmt.Sprintf("%d/tcp", s.port): {}}
 		files = append(files,
-			testregistry.File{Name: "usr/sbin/" + s.server, Mode: 0o755, Body: []byte(webServer(s.server, s.port))},
+			testregistry.File{Name: "usr/sbin/" + s.server, Mode: 0o755, Body: []byte(testregistry.WebServerScript(s.server, s.port))},
 			testregistry.File{Name: "www/", Dir: true},
 			testregistry.File{Name: "www/index.html", Body: []byte("<html><body>" + s.server + "</body></html>\n")})
 	}
@@ -173,83 +124,4 @@ func (s spec) build(arch string, base v1.Layer, nonewprivs []byte) (v1.Image, er
 		return nil, err
 	}
 	return testregistry.Image(arch, cfg, base, l)
-}
-
-// busyboxLayer is Debian's static busybox with every applet it has linked
-// where busybox installs it, the users and groups above, stand-ins for the
-// applets Debian's busybox lacks, and the directories a shell and a web
-// server need. The applets are hard links, as in busybox images, so that
-// masking one (a masked path is a bind mount) leaves the others working.
-func busyboxLayer() (v1.Layer, error) {
-	bin, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		return nil, fmt.Errorf("read busybox (Debian package busybox-static): %w", err)
-	}
-	list, err := exec.Command("/bin/busybox", "--list-full").Output()
-	if err != nil {
-		return nil, fmt.Errorf("list busybox applets: %w", err)
-	}
-	dirs, links := applets(string(list))
-	entries := []*tar.Header{{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}}
-	for _, d := range append([]string{"bin", "etc", "root", "home", "home/default-user", "var", "var/run", "var/www"}, dirs...) {
-		entries = append(entries, &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
-	}
-	bodies := map[string][]byte{
-		"etc/passwd":    []byte(passwd),
-		"etc/group":     []byte(group),
-		"bin/busybox":   bin,
-		"usr/bin/ipcs":  []byte(ipcs),
-		"usr/bin/pgrep": []byte(pgrep),
-	}
-	for _, name := range []string{"etc/passwd", "etc/group", "bin/busybox", "usr/bin/ipcs", "usr/bin/pgrep"} {
-		mode := int64(0o755)
-		if strings.HasPrefix(name, "etc/") {
-			mode = 0o644
-		}
-		entries = append(entries, &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(bodies[name]))})
-	}
-	for _, l := range links {
-		// Extraction applies a link's mode to the inode it shares.
-		entries = append(entries, &tar.Header{Name: l, Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755})
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, h := range entries {
-		h.ModTime = epoch
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(bodies[h.Name]); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	raw := buf.Bytes()
-	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
-		tarball.WithCompressedCaching)
-}
-
-// applets turns busybox --list-full output into the directories that hold
-// the applets, parents first, and the applets' paths, leaving out busybox
-// itself and the applets the image has stand-ins for.
-func applets(list string) (dirs, links []string) {
-	seen := map[string]bool{"bin": true, "usr/bin": true, "usr": true}
-	dirs = []string{"usr", "usr/bin"}
-	for _, p := range strings.Fields(list) {
-		if p == "bin/busybox" || p == "usr/bin/ipcs" || p == "usr/bin/pgrep" || !strings.Contains(p, "/") {
-			continue
-		}
-		var parents []string
-		for d := path.Dir(p); d != "." && !seen[d]; d = path.Dir(d) {
-			seen[d] = true
-			parents = append(parents, d)
-		}
-		for _, d := range slices.Backward(parents) {
-			dirs = append(dirs, d)
-		}
-		links = append(links, p)
-	}
-	return dirs, links
 }

@@ -2,36 +2,8 @@ package main
 
 import (
 	"runtime"
-	"slices"
 	"testing"
 )
-
-func TestApplets(t *testing.T) {
-	for _, tc := range []struct {
-		name, list  string
-		dirs, links []string
-	}{
-		{
-			name:  "parents before links, each once",
-			list:  "usr/bin/[\nbin/sh\nusr/sbin/httpd\nusr/bin/top\nsbin/ip\n",
-			dirs:  []string{"usr", "usr/bin", "usr/sbin", "sbin"},
-			links: []string{"usr/bin/[", "bin/sh", "usr/sbin/httpd", "usr/bin/top", "sbin/ip"},
-		},
-		{
-			name:  "busybox itself, top-level entries and stood-in applets are left out",
-			list:  "bin/busybox\nlinuxrc\nbin/ls\nusr/bin/pgrep\n",
-			dirs:  []string{"usr", "usr/bin"},
-			links: []string{"bin/ls"},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dirs, links := applets(tc.list)
-			if !slices.Equal(dirs, tc.dirs) || !slices.Equal(links, tc.links) {
-				t.Errorf("applets(%q) = %q, %q; want %q, %q", tc.list, dirs, links, tc.dirs, tc.links)
-			}
-		})
-	}
-}
 
 // Images of different specs must differ (critest removes images by id),
 // and the references of one spec must share an image.

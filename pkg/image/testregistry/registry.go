@@ -85,6 +85,12 @@ func StartAt(addr string, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
+	return Serve(lis, opts), nil
+}
+
+// Serve serves a new empty registry on lis, which the caller chose: a
+// loopback address, or one inside a network namespace of its own making.
+func Serve(lis net.Listener, opts Options) *Registry {
 	r := &Registry{
 		opts:     opts,
 		inner:    ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))),
@@ -99,7 +105,7 @@ func StartAt(addr string, opts Options) (*Registry, error) {
 	r.secret = hex.EncodeToString(b)
 	r.srv = &http.Server{Handler: r}
 	go r.srv.Serve(lis)
-	return r, nil
+	return r
 }
 
 // Addr returns host:port, the registry part of image references.

@@ -63,9 +63,19 @@ install_crisp_service "$WORK/node/crisp"
 # The images pods need are pinned: kubelet's image garbage collection, set
 # to collect every unused image (below), must leave them, since they cannot
 # be pulled again. The unused image is not pinned.
+# registry.k8s.io is the cluster's own registry on the control plane's
+# address (plain HTTP), which hack/cluster/conformance.sh runs with the
+# images Kubernetes' e2e tests pull, under their upstream names.
+cat >/etc/crisp/registries.conf <<EOF2
+[[registry]]
+prefix = "registry.k8s.io"
+location = "$GATEWAY:5000/registry.k8s.io"
+insecure = true
+EOF2
 cat >>/etc/crisp/crisp.toml <<'EOF2'
 [image]
 pinned_images = ["crisp.test/busybox:*", "crisp.test/coredns:*"]
+registries_conf = "/etc/crisp/registries.conf"
 EOF2
 systemctl restart crisp
 wait_for 60 crictl version >/dev/null 2>&1 || die "crisp did not answer after its restart"

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every image is its own (two agnhost tags are two images, as upstream),
+// and the address guard refuses the host's own network.
+func TestImagesAreDistinct(t *testing.T) {
+	imgs, err := images(runtime.GOARCH, []byte("agnhost"), []byte("pause"))
+	if err != nil {
+		t.Skipf("needs /bin/busybox (Debian package busybox-static): %v", err)
+	}
+	seen := map[string]string{}
+	for _, im := range imgs {
+		d, err := im.img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other, ok := seen[d.String()]; ok {
+			t.Errorf("%s and %s are the same image %s", im.ref, other, d)
+		}
+		seen[d.String()] = im.ref
+	}
+	if len(seen) < 6 {
+		t.Errorf("built %d images, want 6", len(seen))
+	}
+}
+
+func TestPrivateAddress(t *testing.T) {
+	if err := privateAddress("127.0.0.1:5000"); err != nil {
+		t.Errorf("loopback refused: %v", err)
+	}
+	for _, addr := range []string{"localhost:5000", "8.8.8.8:5000", "10.77.0.1"} {
+		if err := privateAddress(addr); err == nil {
+			t.Errorf("%s was accepted", addr)
+		}
+	}
+	var own, hosts unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &own) != nil || unix.Stat("/proc/1/ns/net", &hosts) != nil || own.Ino != hosts.Ino {
+		t.Skip("needs to run in the network namespace of pid 1, readable")
+	}
+	if err := privateAddress("10.77.0.1:5000"); err == nil || !strings.Contains(err.Error(), "host's network namespace") {
+		t.Errorf("a private address in the host's network namespace: %v, want a refusal", err)
+	}
+}

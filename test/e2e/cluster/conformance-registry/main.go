@@ -1,0 +1,122 @@
+// Command conformance-registry serves the images Kubernetes' [sig-node]
+// [Conformance] tests pull, built here, to the test cluster's nodes, which
+// reach no public registry. Each image is stored under "<upstream registry
+// host>/<path>" (registry.k8s.io/e2e-test-images/busybox:1.37.0-2, ...);
+// the nodes' registries.conf maps registry.k8s.io to that namespace, so
+// crisp pulls the names the tests use, through its real pull path.
+//
+// The images stand in for the upstream ones (docs/cluster.md lists them):
+// Debian's static busybox with every applet, agnhost built from
+// k8s.io/kubernetes at the release of the tests, pause built from its C
+// source of that release, a busybox web server named nginx, and the files
+// the image volume test reads.
+//
+// It listens on -addr, which must be a loopback address or one inside a
+// network namespace other than the host's (hack/cluster/conformance.sh runs
+// it in the cluster's), prints "ready ADDR" and serves until interrupted.
+//
+// usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
+)
+
+func main() {
+	addr := flag.String("addr", "", "address to listen on: loopback, or in a network namespace of its own")
+	agnhost := flag.String("agnhost", "", "the agnhost binary (k8s.io/kubernetes/test/images/agnhost, static)")
+	pause := flag.String("pause", "", "the pause binary (k8s.io/kubernetes/build/pause/linux/pause.c, static)")
+	flag.Parse()
+	if *addr == "" || *agnhost == "" || *pause == "" {
+		fmt.Fprintln(os.Stderr, "usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE")
+		os.Exit(2)
+	}
+	if err := run(*addr, *agnhost, *pause); err != nil {
+		fmt.Fprintln(os.Stderr, "conformance-registry:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, agnhostFile, pauseFile string) error {
+	if err := privateAddress(addr); err != nil {
+		return err
+	}
+	agnhost, err := os.ReadFile(agnhostFile)
+	if err != nil {
+		return err
+	}
+	pause, err := os.ReadFile(pauseFile)
+	if err != nil {
+		return err
+	}
+	imgs, err := images(runtime.GOARCH, agnhost, pause)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	reg := testregistry.Serve(lis, testregistry.Options{})
+	defer reg.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	for _, im := range imgs {
+		full, digest, err := reg.Push(ctx, im.ref, im.img)
+		if err != nil {
+			return err
+		}
+		fmt.Println("pushed", full, digest)
+	}
+	fmt.Println("ready", reg.Addr())
+	<-ctx.Done()
+	return nil
+}
+
+// privateAddress refuses an address that is neither loopback nor a
+// private one (RFC 1918) in a network namespace other than the host's, that
+// of pid 1 where it can be read: the registry must never be reachable from
+// the host's network.
+func privateAddress(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("-addr %q: not an IP address", addr)
+	}
+	if ip.IsLoopback() {
+		return nil
+	}
+	if !ip.IsPrivate() {
+		return fmt.Errorf("-addr %q: neither a loopback nor a private address", addr)
+	}
+	var own, hosts unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
+		return err
+	}
+	if err := unix.Stat("/proc/1/ns/net", &hosts); err == nil && own.Ino == hosts.Ino && own.Dev == hosts.Dev {
+		return errors.New("-addr " + addr + ": not a loopback address, and this is the host's network namespace (run it in a namespace of its own)")
+	}
+	return nil
+}
+
+// image is one image and the reference it is pushed under.
+type image struct {
+	ref string
+	img v1.Image
+}
