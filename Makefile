@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install run test test-host lint vm-test soak bench bench-scale bench-pods bench-oci bench-pull clean
+.PHONY: all build install run test test-host lint vm-test soak bench bench-scale bench-pods bench-oci bench-pull cluster-e2e conformance clean
 
 all: build
 
@@ -63,6 +63,14 @@ bench-oci: build
 	hack/bench-oci.sh
 bench-pull: build
 	hack/bench-pull.sh
+
+## cluster-e2e: a Kubernetes cluster of two crisp nodes in qemu guests, every scenario (docs/cluster.md)
+cluster-e2e:
+	hack/cluster/e2e.sh
+
+## conformance: Kubernetes' [sig-node] [Conformance] tests against that cluster (docs/cluster.md)
+conformance:
+	hack/cluster/conformance.sh
 
 clean:
 	rm -rf bin _output

@@ -33,6 +33,9 @@ REGISTRY_PORT=5000
 PKI=$CLUSTER_WORK/pki
 
 build() {
+	# bash-static: the shell of the test images (test/e2e/cluster/
+	# conformance-registry says why).
+	apt_install busybox-static bash-static
 	hack/cluster/build.sh
 	if [ "$(cat "$CLUSTER_BIN/e2e.version" 2>/dev/null)" != "$KUBERNETES_VERSION" ]; then
 		log "building e2e.test and agnhost $KUBERNETES_VERSION (about 15 minutes on 2 cores)"
@@ -56,7 +59,7 @@ build() {
 start_registry() {
 	local i
 	ip netns exec "$CLUSTER_NETNS" "$OUT/conformance-registry" -addr "$CONTROL_PLANE_IP:$REGISTRY_PORT" \
-		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" >"$OUT/registry.log" 2>&1 &
+		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" -sh /bin/bash-static >"$OUT/registry.log" 2>&1 &
 	for ((i = 0; i < 120; i++)); do
 		grep -q '^ready ' "$OUT/registry.log" && return 0
 		kill -0 $! 2>/dev/null || die "the registry failed: $(cat "$OUT/registry.log")"

@@ -35,11 +35,15 @@ PRETTY_NAME="crisp's stand-in for the kitten e2e test image (upstream: Alpine Li
 
 const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// images builds every image the tests pull for arch. Each differs from the
-// others by a layer naming it, so that two tags are two images, as
-// upstream.
-func images(arch string, agnhost, pause []byte) ([]image, error) {
-	base, err := testregistry.FullBusyboxLayer(passwd, group)
+// images builds every image the tests pull for arch, all but pause on
+// busybox with sh as /bin/sh. Each differs from the others by a layer
+// naming it, so that two tags are two images, as upstream.
+func images(arch string, agnhost, pause, sh []byte) ([]image, error) {
+	busybox, err := testregistry.FullBusyboxLayer(passwd, group)
+	if err != nil {
+		return nil, err
+	}
+	shell, err := testregistry.Layer([]testregistry.File{{Name: "bin/", Dir: true, Mode: 0o755}, {Name: "bin/sh", Mode: 0o755, Body: sh}}, testregistry.Gzip)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +89,7 @@ func images(arch string, agnhost, pause []byte) ([]image, error) {
 		}
 		layers := []v1.Layer{top}
 		if s.base {
-			layers = []v1.Layer{base, top}
+			layers = []v1.Layer{busybox, shell, top}
 		}
 		img, err := testregistry.Image(arch, s.cfg, layers...)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 // Every image is its own (two agnhost tags are two images, as upstream),
 // and the address guard refuses the host's own network.
 func TestImagesAreDistinct(t *testing.T) {
-	imgs, err := images(runtime.GOARCH, []byte("agnhost"), []byte("pause"))
+	imgs, err := images(runtime.GOARCH, []byte("agnhost"), []byte("pause"), []byte("sh"))
 	if err != nil {
 		t.Skipf("needs /bin/busybox (Debian package busybox-static): %v", err)
 	}

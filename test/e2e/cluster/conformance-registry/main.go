@@ -6,7 +6,10 @@
 // crisp pulls the names the tests use, through its real pull path.
 //
 // The images stand in for the upstream ones (docs/cluster.md lists them):
-// Debian's static busybox with every applet, agnhost built from
+// Debian's static busybox with every applet and Debian's static bash as
+// /bin/sh (Debian's busybox 1.35 sh drops environment variables whose
+// names are not shell identifiers, such as "data-1", which the tests pass
+// to "sh -c env" and upstream's busybox 1.37 keeps), agnhost built from
 // k8s.io/kubernetes at the release of the tests, pause built from its C
 // source of that release, a busybox web server named nginx, and the files
 // the image volume test reads.
@@ -15,7 +18,7 @@
 // network namespace other than the host's (hack/cluster/conformance.sh runs
 // it in the cluster's), prints "ready ADDR" and serves until interrupted.
 //
-// usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE
+// usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE
 package main
 
 import (
@@ -39,18 +42,19 @@ func main() {
 	addr := flag.String("addr", "", "address to listen on: loopback, or in a network namespace of its own")
 	agnhost := flag.String("agnhost", "", "the agnhost binary (k8s.io/kubernetes/test/images/agnhost, static)")
 	pause := flag.String("pause", "", "the pause binary (k8s.io/kubernetes/build/pause/linux/pause.c, static)")
+	sh := flag.String("sh", "", "the images' /bin/sh, static, passing every environment variable on (Debian's /bin/bash-static)")
 	flag.Parse()
-	if *addr == "" || *agnhost == "" || *pause == "" {
-		fmt.Fprintln(os.Stderr, "usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE")
+	if *addr == "" || *agnhost == "" || *pause == "" || *sh == "" {
+		fmt.Fprintln(os.Stderr, "usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE")
 		os.Exit(2)
 	}
-	if err := run(*addr, *agnhost, *pause); err != nil {
+	if err := run(*addr, *agnhost, *pause, *sh); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance-registry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, agnhostFile, pauseFile string) error {
+func run(addr, agnhostFile, pauseFile, shFile string) error {
 	if err := privateAddress(addr); err != nil {
 		return err
 	}
@@ -62,7 +66,11 @@ func run(addr, agnhostFile, pauseFile string) error {
 	if err != nil {
 		return err
 	}
-	imgs, err := images(runtime.GOARCH, agnhost, pause)
+	sh, err := os.ReadFile(shFile)
+	if err != nil {
+		return err
+	}
+	imgs, err := images(runtime.GOARCH, agnhost, pause, sh)
 	if err != nil {
 		return err
 	}
