@@ -85,7 +85,7 @@ func specs(arch string) []spec {
 // images builds every image of specs for arch; nonewprivs is the
 // nonewprivs program built for arch.
 func images(arch string, nonewprivs []byte) ([]image, error) {
-	base, err := testregistry.FullBusyboxLayer(passwd, group)
+	base, err := testregistry.FullBusyboxLayer(passwd, group, false)
 	if err != nil {
 		return nil, err
 	}

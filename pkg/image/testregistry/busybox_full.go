@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -44,7 +45,11 @@ exit $status
 // stand in for Kubernetes' e2e test images. The applets are hard links, as
 // in busybox images, so that masking one (a masked path is a bind mount)
 // leaves the others working.
-func FullBusyboxLayer(passwd, group string) (v1.Layer, error) {
+//
+// With alsoInBin, every applet is in /bin too, as in the busybox images of
+// Docker and Kubernetes' e2e tests, whose scripts run /bin/sysctl or
+// /bin/env.
+func FullBusyboxLayer(passwd, group string, alsoInBin bool) (v1.Layer, error) {
 	bin, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoBusybox, err)
@@ -76,6 +81,12 @@ func FullBusyboxLayer(passwd, group string) (v1.Layer, error) {
 		// Extraction applies a link's mode to the inode it shares.
 		entries = append(entries, &tar.Header{Name: l, Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755})
 	}
+	if alsoInBin {
+		extra := appletsInBin(links)
+		for _, name := range slices.Sorted(maps.Keys(extra)) {
+			entries = append(entries, &tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: extra[name], Mode: 0o755})
+		}
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range entries {
@@ -93,6 +104,28 @@ func FullBusyboxLayer(passwd, group string) (v1.Layer, error) {
 	raw := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
 		tarball.WithCompressedCaching)
+}
+
+// appletsInBin returns a hard link bin/NAME, and its target, for each
+// applet and stand-in outside bin.
+func appletsInBin(links []string) map[string]string {
+	have := map[string]bool{"bin/busybox": true}
+	for _, l := range links {
+		have[l] = true
+	}
+	out := map[string]string{}
+	add := func(name, target string) {
+		if b := "bin/" + path.Base(name); !have[b] {
+			have[b] = true
+			out[b] = target
+		}
+	}
+	for _, l := range links {
+		add(l, "bin/busybox")
+	}
+	add("usr/bin/ipcs", "usr/bin/ipcs")
+	add("usr/bin/pgrep", "usr/bin/pgrep")
+	return out
 }
 
 // applets turns busybox --list-full output into the directories that hold

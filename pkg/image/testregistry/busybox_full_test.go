@@ -1,6 +1,7 @@
 package testregistry
 
 import (
+	"maps"
 	"slices"
 	"testing"
 )
@@ -29,5 +30,18 @@ func TestApplets(t *testing.T) {
 				t.Errorf("applets(%q) = %q, %q; want %q, %q", tc.list, dirs, links, tc.dirs, tc.links)
 			}
 		})
+	}
+}
+
+func TestAppletsInBin(t *testing.T) {
+	got := appletsInBin([]string{"bin/sh", "sbin/sysctl", "usr/bin/env", "usr/sbin/sh"})
+	want := map[string]string{
+		"bin/sysctl": "bin/busybox",
+		"bin/env":    "bin/busybox",
+		"bin/ipcs":   "usr/bin/ipcs",
+		"bin/pgrep":  "usr/bin/pgrep",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("appletsInBin = %v, want %v", got, want)
 	}
 }

@@ -33,13 +33,32 @@ const osRelease = `NAME="crisp's stand-in for the kitten e2e test image"
 PRETTY_NAME="crisp's stand-in for the kitten e2e test image (upstream: Alpine Linux)"
 `
 
+// curl stands in for the curl of agnhost's upstream image (Alpine's), which
+// the lifecycle hook tests run as "curl http://IP:8080/echo?msg=...": one
+// request through busybox wget, its body on standard output. Options it
+// does not know are refused, never ignored.
+const curl = `#!/bin/sh
+out=- timeout=
+while [ $# -gt 0 ]; do
+	case $1 in
+	-o | --output) out=$2; shift 2 ;;
+	-m | --max-time | --connect-timeout) timeout=$2; shift 2 ;;
+	-s | -S | -f | -L | -sS | -sf | -fsSL | --silent | --show-error | --fail | --location) shift ;;
+	-*) echo "curl (a stand-in on busybox wget): $1 is not supported" >&2; exit 2 ;;
+	*) url=$1; shift ;;
+	esac
+done
+[ -n "$url" ] || { echo "curl (a stand-in on busybox wget): no URL" >&2; exit 2; }
+exec wget -q ${timeout:+-T "$timeout"} -O "$out" "$url"
+`
+
 const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // images builds every image the tests pull for arch, all but pause on
 // busybox with sh as /bin/sh. Each differs from the others by a layer
 // naming it, so that two tags are two images, as upstream.
 func images(arch string, agnhost, pause, sh []byte) ([]image, error) {
-	busybox, err := testregistry.FullBusyboxLayer(passwd, group)
+	busybox, err := testregistry.FullBusyboxLayer(passwd, group, true)
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +70,9 @@ func images(arch string, agnhost, pause, sh []byte) ([]image, error) {
 		{Name: "agnhost", Mode: 0o755, Body: agnhost},
 		{Name: "agnhost-2", Linkname: "agnhost"},
 		{Name: "uploads/", Dir: true, Mode: 0o755},
+		{Name: "usr/", Dir: true, Mode: 0o755},
+		{Name: "usr/bin/", Dir: true, Mode: 0o755},
+		{Name: "usr/bin/curl", Mode: 0o755, Body: []byte(curl)},
 	}
 	nginxFiles := []testregistry.File{
 		{Name: "usr/sbin/nginx", Mode: 0o755, Body: []byte(testregistry.WebServerScript("nginx", 80))},
