@@ -52,6 +52,7 @@ build() {
 	fi
 	mkdir -p "$OUT"
 	nice -n 19 go build -o "$OUT/conformance-registry" ./test/e2e/cluster/conformance-registry
+	CGO_ENABLED=0 nice -n 19 go build -buildvcs=false -o "$OUT/nonewprivs" ./test/critest/nonewprivs
 }
 
 # start_registry: the cluster's registry, in its network namespace, on the
@@ -59,7 +60,7 @@ build() {
 start_registry() {
 	local i
 	ip netns exec "$CLUSTER_NETNS" "$OUT/conformance-registry" -addr "$CONTROL_PLANE_IP:$REGISTRY_PORT" \
-		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" -sh /bin/bash-static >"$OUT/registry.log" 2>&1 &
+		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" -sh /bin/bash-static -nonewprivs "$OUT/nonewprivs" >"$OUT/registry.log" 2>&1 &
 	for ((i = 0; i < 120; i++)); do
 		grep -q '^ready ' "$OUT/registry.log" && return 0
 		kill -0 $! 2>/dev/null || die "the registry failed: $(cat "$OUT/registry.log")"

@@ -57,17 +57,22 @@ const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 // images builds every image the tests pull for arch, all but pause on
 // busybox with sh as /bin/sh. Each differs from the others by a layer
 // naming it, so that two tags are two images, as upstream.
-func images(arch string, agnhost, pause, sh []byte) ([]image, error) {
+// contents are the programs the images hold.
+type contents struct {
+	agnhost, pause, sh, nonewprivs []byte
+}
+
+func images(arch string, b contents) ([]image, error) {
 	busybox, err := testregistry.FullBusyboxLayer(passwd, group, true)
 	if err != nil {
 		return nil, err
 	}
-	shell, err := testregistry.Layer([]testregistry.File{{Name: "bin/", Dir: true, Mode: 0o755}, {Name: "bin/sh", Mode: 0o755, Body: sh}}, testregistry.Gzip)
+	shell, err := testregistry.Layer([]testregistry.File{{Name: "bin/", Dir: true, Mode: 0o755}, {Name: "bin/sh", Mode: 0o755, Body: b.sh}}, testregistry.Gzip)
 	if err != nil {
 		return nil, err
 	}
 	agnhostFiles := []testregistry.File{
-		{Name: "agnhost", Mode: 0o755, Body: agnhost},
+		{Name: "agnhost", Mode: 0o755, Body: b.agnhost},
 		{Name: "agnhost-2", Linkname: "agnhost"},
 		{Name: "uploads/", Dir: true, Mode: 0o755},
 		{Name: "usr/", Dir: true, Mode: 0o755},
@@ -98,8 +103,14 @@ func images(arch string, agnhost, pause, sh []byte) ([]image, error) {
 			cfg: v1.Config{Cmd: []string{"/usr/sbin/nginx", "master process"}, Env: []string{path},
 				ExposedPorts: map[string]struct{}{"80/tcp": {}}}},
 		{ref: e2eImages + "kitten:1.8", base: true, files: kittenFiles, cfg: v1.Config{Cmd: []string{"sh"}, Env: []string{path}}},
+		// The privilege escalation test: a set-user-ID root program that
+		// prints its effective uid.
+		{ref: e2eImages + "nonewprivs:1.4", base: true,
+			files: []testregistry.File{{Name: "usr/", Dir: true, Mode: 0o755}, {Name: "usr/local/", Dir: true, Mode: 0o755},
+				{Name: "usr/local/bin/", Dir: true, Mode: 0o755}, {Name: "usr/local/bin/nnp", Mode: 0o4755, Body: b.nonewprivs}},
+			cfg: v1.Config{Cmd: []string{"/usr/local/bin/nnp"}, Env: []string{path}}},
 		// The pause image runs as 65535, as upstream.
-		{ref: gcRegistry + "pause:3.10.2", files: []testregistry.File{{Name: "pause", Mode: 0o755, Body: pause}},
+		{ref: gcRegistry + "pause:3.10.2", files: []testregistry.File{{Name: "pause", Mode: 0o755, Body: b.pause}},
 			cfg: v1.Config{Entrypoint: []string{"/pause"}, User: "65535:65535"}},
 	}
 	var out []image

@@ -11,7 +11,7 @@ import (
 // Every image is its own (two agnhost tags are two images, as upstream),
 // and the address guard refuses the host's own network.
 func TestImagesAreDistinct(t *testing.T) {
-	imgs, err := images(runtime.GOARCH, []byte("agnhost"), []byte("pause"), []byte("sh"))
+	imgs, err := images(runtime.GOARCH, contents{agnhost: []byte("agnhost"), pause: []byte("pause"), sh: []byte("sh"), nonewprivs: []byte("nnp")})
 	if err != nil {
 		t.Skipf("needs /bin/busybox (Debian package busybox-static): %v", err)
 	}
@@ -26,8 +26,8 @@ func TestImagesAreDistinct(t *testing.T) {
 		}
 		seen[d.String()] = im.ref
 	}
-	if len(seen) < 6 {
-		t.Errorf("built %d images, want 6", len(seen))
+	if len(seen) < 7 {
+		t.Errorf("built %d images, want 7", len(seen))
 	}
 }
 

@@ -6,19 +6,20 @@
 // crisp pulls the names the tests use, through its real pull path.
 //
 // The images stand in for the upstream ones (docs/cluster.md lists them):
-// Debian's static busybox with every applet and Debian's static bash as
-// /bin/sh (Debian's busybox 1.35 sh drops environment variables whose
-// names are not shell identifiers, such as "data-1", which the tests pass
-// to "sh -c env" and upstream's busybox 1.37 keeps), agnhost built from
-// k8s.io/kubernetes at the release of the tests, pause built from its C
-// source of that release, a busybox web server named nginx, and the files
-// the image volume test reads.
+// Debian's static busybox with every applet, in /bin as upstream, and
+// Debian's static bash as /bin/sh (Debian's busybox 1.35 sh drops
+// environment variables whose names are not shell identifiers, such as
+// "data-1", which the tests pass to "sh -c env" and upstream's busybox 1.37
+// keeps); agnhost built from k8s.io/kubernetes at the release of the tests,
+// with a curl on busybox wget; pause built from its C source of that
+// release; a busybox web server named nginx; the set-user-ID program of
+// the privilege escalation test; and the files the image volume test reads.
 //
 // It listens on -addr, which must be a loopback address or one inside a
 // network namespace other than the host's (hack/cluster/conformance.sh runs
 // it in the cluster's), prints "ready ADDR" and serves until interrupted.
 //
-// usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE
+// usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE -nonewprivs FILE
 package main
 
 import (
@@ -38,39 +39,46 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
 
+const usage = "usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE -nonewprivs FILE"
+
+// binaries are the files of the programs the images hold.
+type binaries struct {
+	agnhost, pause, sh, nonewprivs string
+}
+
 func main() {
 	addr := flag.String("addr", "", "address to listen on: loopback, or in a network namespace of its own")
 	agnhost := flag.String("agnhost", "", "the agnhost binary (k8s.io/kubernetes/test/images/agnhost, static)")
 	pause := flag.String("pause", "", "the pause binary (k8s.io/kubernetes/build/pause/linux/pause.c, static)")
 	sh := flag.String("sh", "", "the images' /bin/sh, static, passing every environment variable on (Debian's /bin/bash-static)")
+	nonewprivs := flag.String("nonewprivs", "", "the nonewprivs program (./test/critest/nonewprivs, static)")
 	flag.Parse()
-	if *addr == "" || *agnhost == "" || *pause == "" || *sh == "" {
-		fmt.Fprintln(os.Stderr, "usage: conformance-registry -addr HOST:PORT -agnhost FILE -pause FILE -sh FILE")
+	if *addr == "" || *agnhost == "" || *pause == "" || *sh == "" || *nonewprivs == "" {
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	if err := run(*addr, *agnhost, *pause, *sh); err != nil {
+	if err := run(*addr, binaries{agnhost: *agnhost, pause: *pause, sh: *sh, nonewprivs: *nonewprivs}); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance-registry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, agnhostFile, pauseFile, shFile string) error {
+func run(addr string, files binaries) error {
 	if err := privateAddress(addr); err != nil {
 		return err
 	}
-	agnhost, err := os.ReadFile(agnhostFile)
-	if err != nil {
-		return err
+	var b contents
+	for _, f := range []struct {
+		path string
+		body *[]byte
+	}{{files.agnhost, &b.agnhost}, {files.pause, &b.pause}, {files.sh, &b.sh}, {files.nonewprivs, &b.nonewprivs}} {
+		body, err := os.ReadFile(f.path)
+		if err != nil {
+			return err
+		}
+		*f.body = body
 	}
-	pause, err := os.ReadFile(pauseFile)
-	if err != nil {
-		return err
-	}
-	sh, err := os.ReadFile(shFile)
-	if err != nil {
-		return err
-	}
-	imgs, err := images(runtime.GOARCH, agnhost, pause, sh)
+	imgs, err := images(runtime.GOARCH, b)
 	if err != nil {
 		return err
 	}
