@@ -11,6 +11,10 @@
 # usage: hack/cluster/conformance.sh [FOCUS]
 #   FOCUS   the ginkgo focus, a regular expression of spec names (default:
 #           '\[sig-node\].*\[Conformance\]')
+#   CONFORMANCE_SKIP       a ginkgo skip, a regular expression of spec names
+#                          left out (default: none)
+#   CLUSTER_NODE_TIMEOUT   the nodes' lifetime in seconds (default here: 6
+#                          hours; the run takes more than one)
 #
 # The nodes reach no public registry: the images the tests pull are built
 # here and served by test/e2e/cluster/conformance-registry on the control
@@ -28,6 +32,8 @@ cd "$(dirname "$0")/../.."
 require_root
 
 FOCUS=${1:-'\[sig-node\].*\[Conformance\]'}
+SKIP=${CONFORMANCE_SKIP:-}
+export CLUSTER_NODE_TIMEOUT=${CLUSTER_NODE_TIMEOUT:-21600}
 OUT=${CONFORMANCE_OUT:-$PWD/_output/conformance}
 REGISTRY_PORT=5000
 PKI=$CLUSTER_WORK/pki
@@ -85,7 +91,7 @@ main() {
 	ip netns exec "$CLUSTER_NETNS" "$CLUSTER_BIN/e2e.test" \
 		--kubeconfig "$PKI/admin.conf" --provider skeleton --num-nodes 2 \
 		--report-dir "$OUT" --disable-log-dump --dump-logs-on-failure=false \
-		--ginkgo.focus "$FOCUS" --ginkgo.no-color --ginkgo.timeout 4h \
+		--ginkgo.focus "$FOCUS" ${SKIP:+--ginkgo.skip "$SKIP"} --ginkgo.no-color --ginkgo.timeout 5h \
 		--ginkgo.junit-report "$OUT/junit.xml" >"$OUT/e2e.log" 2>&1 || rc=$?
 	sed -n '/^Summarizing/,$p' "$OUT/e2e.log"
 	grep -E '^(Ran|FAIL!|SUCCESS!)' "$OUT/e2e.log" || tail -20 "$OUT/e2e.log"
