@@ -92,8 +92,9 @@ func runLogged(t *testing.T, rt *Runtime, id, logPath string, args ...string) {
 }
 
 // TestContainerLog checks the kubelet's CRI log format written by the
-// monitor: both streams, lines in order, an unended last line, and a line
-// longer than 16 KiB split into P pieces and an F end.
+// monitor: both streams, lines in order, an unended last line written as a
+// P piece (kubelet's reader adds no newline to it), and a line longer than
+// 16 KiB split into P pieces and an F end.
 func TestContainerLog(t *testing.T) {
 	rt := newTestRuntime(t)
 	logPath := filepath.Join(t.TempDir(), "c.log")
@@ -107,7 +108,7 @@ func TestContainerLog(t *testing.T) {
 		}
 	}
 	a := strings.Repeat("a", 16*1024)
-	want := []string{"F out1", "F out2", "P " + a, "P " + a, "F " + strings.Repeat("a", 40000-2*16*1024), "F no newline"}
+	want := []string{"F out1", "F out2", "P " + a, "P " + a, "F " + strings.Repeat("a", 40000-2*16*1024), "P no newline"}
 	if got := stream(lines, "stdout"); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("stdout lines %.200q, want %.200q", got, want)
 	}

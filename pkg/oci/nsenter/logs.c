@@ -4,7 +4,10 @@
 //	2026-11-28T23:05:01.123456789Z stdout F a full line
 //	2026-11-28T23:05:01.123456789Z stderr P the first 16 KiB of a longer one
 //
-// F ends a line, P is a piece of a line longer than CRISP_LOG_LINE_MAX.
+// F ends a line. P is a piece of a line longer than CRISP_LOG_LINE_MAX, or
+// the unended rest of a stream at its end: the reader (kubelet's) adds a
+// newline after F only, so output that ended without one reads back as it
+// was, as a termination message taken from the log must.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +93,6 @@ int crisp_log_read(struct crisp_log *log, struct crisp_stream *s)
 void crisp_log_flush(struct crisp_log *log, struct crisp_stream *s)
 {
 	if (s->len > 0)
-		emit(log, s, 'F', s->buf, s->len);
+		emit(log, s, 'P', s->buf, s->len);
 	s->len = 0;
 }

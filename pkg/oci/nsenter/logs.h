@@ -39,7 +39,8 @@ int crisp_log_open(struct crisp_log *log);
 // crisp_log_read reads what the stream has and writes its complete lines.
 // It returns 0 when the stream ended.
 int crisp_log_read(struct crisp_log *log, struct crisp_stream *s);
-// crisp_log_flush writes the unended rest of a stream as a full line.
+// crisp_log_flush writes the unended rest of a stream as a piece of a
+// line (P): nothing ended it.
 void crisp_log_flush(struct crisp_log *log, struct crisp_stream *s);
 
 #endif
