@@ -107,6 +107,12 @@ func run(addr string, files binaries) error {
 // of pid 1 where it can be read: the registry must never be reachable from
 // the host's network.
 func privateAddress(addr string) error {
+	return privateAddressIn(addr, "/proc/self/ns/net", "/proc/1/ns/net")
+}
+
+// privateAddressIn is privateAddress with the namespace files of this
+// process and of the host named.
+func privateAddressIn(addr, ownNS, hostNS string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("-addr %q: %w", addr, err)
@@ -122,10 +128,10 @@ func privateAddress(addr string) error {
 		return fmt.Errorf("-addr %q: neither a loopback nor a private address", addr)
 	}
 	var own, hosts unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
+	if err := unix.Stat(ownNS, &own); err != nil {
 		return err
 	}
-	if err := unix.Stat("/proc/1/ns/net", &hosts); err == nil && own.Ino == hosts.Ino && own.Dev == hosts.Dev {
+	if err := unix.Stat(hostNS, &hosts); err == nil && own.Ino == hosts.Ino && own.Dev == hosts.Dev {
 		return errors.New("-addr " + addr + ": not a loopback address, and this is the host's network namespace (run it in a namespace of its own)")
 	}
 	return nil
