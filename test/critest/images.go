@@ -31,12 +31,6 @@ const (
 		"nogroup:x:65534:\n"
 )
 
-// image is one image to push and the references it is pushed under.
-type image struct {
-	refs []string
-	img  v1.Image
-}
-
 // spec describes one image of critest's: busybox plus, when set, a default
 // user, or a web server entrypoint named server listening on port.
 type spec struct {
@@ -84,18 +78,18 @@ func specs(arch string) []spec {
 
 // images builds every image of specs for arch; nonewprivs is the
 // nonewprivs program built for arch.
-func images(arch string, nonewprivs []byte) ([]image, error) {
+func images(arch string, nonewprivs []byte) ([]testregistry.Named, error) {
 	base, err := testregistry.FullBusyboxLayer(passwd, group, false)
 	if err != nil {
 		return nil, err
 	}
-	var out []image
+	var out []testregistry.Named
 	for _, s := range specs(arch) {
 		img, err := s.build(arch, base, nonewprivs)
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", s.refs[0], err)
 		}
-		out = append(out, image{refs: s.refs, img: img})
+		out = append(out, testregistry.Named{Refs: s.refs, Image: img})
 	}
 	return out, nil
 }

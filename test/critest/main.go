@@ -47,14 +47,8 @@ func run(addr, nonewprivs string) error {
 	defer reg.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	for _, im := range imgs {
-		for _, ref := range im.refs {
-			full, digest, err := reg.Push(ctx, ref, im.img)
-			if err != nil {
-				return err
-			}
-			fmt.Println("pushed", full, digest)
-		}
+	if err := reg.PushAll(ctx, os.Stdout, imgs); err != nil {
+		return err
 	}
 	fmt.Println("ready", reg.Addr())
 	<-ctx.Done()

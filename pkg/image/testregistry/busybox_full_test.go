@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func TestApplets(t *testing.T) {
@@ -43,5 +45,20 @@ func TestAppletsInBin(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("appletsInBin = %v, want %v", got, want)
+	}
+}
+
+func TestSameImages(t *testing.T) {
+	a, err := Image("amd64", v1.Config{Cmd: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Image("amd64", v1.Config{Cmd: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := SameImages([]Named{{Refs: []string{"x:1"}, Image: a}, {Refs: []string{"y:1"}, Image: b}, {Refs: []string{"z:1"}, Image: a}})
+	if err != nil || len(same) != 1 || same[0][:17] != "z:1 and x:1 are t" {
+		t.Errorf("SameImages = %q, %v; want z:1 named the same image as x:1", same, err)
 	}
 }

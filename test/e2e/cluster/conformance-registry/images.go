@@ -62,7 +62,7 @@ type contents struct {
 	agnhost, pause, sh, nonewprivs []byte
 }
 
-func images(arch string, b contents) ([]image, error) {
+func images(arch string, b contents) ([]testregistry.Named, error) {
 	busybox, err := testregistry.FullBusyboxLayer(passwd, group, true)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func images(arch string, b contents) ([]image, error) {
 		{ref: gcRegistry + "pause:3.10.2", files: []testregistry.File{{Name: "pause", Mode: 0o755, Body: b.pause}},
 			cfg: v1.Config{Entrypoint: []string{"/pause"}, User: "65535:65535"}},
 	}
-	var out []image
+	var out []testregistry.Named
 	for _, s := range specs {
 		files := append([]testregistry.File{{Name: "etc/", Dir: true}, {Name: "etc/e2e-image", Body: []byte(s.ref + "\n")}}, s.files...)
 		top, err := testregistry.Layer(files, testregistry.Gzip)
@@ -128,7 +128,7 @@ func images(arch string, b contents) ([]image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", s.ref, err)
 		}
-		out = append(out, image{ref: s.ref, img: img})
+		out = append(out, testregistry.Named{Refs: []string{s.ref}, Image: img})
 	}
 	return out, nil
 }

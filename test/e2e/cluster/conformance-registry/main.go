@@ -33,7 +33,6 @@ import (
 	"runtime"
 	"syscall"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
@@ -90,12 +89,8 @@ func run(addr string, files binaries) error {
 	defer reg.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	for _, im := range imgs {
-		full, digest, err := reg.Push(ctx, im.ref, im.img)
-		if err != nil {
-			return err
-		}
-		fmt.Println("pushed", full, digest)
+	if err := reg.PushAll(ctx, os.Stdout, imgs); err != nil {
+		return err
 	}
 	fmt.Println("ready", reg.Addr())
 	<-ctx.Done()
@@ -135,10 +130,4 @@ func privateAddressIn(addr, ownNS, hostNS string) error {
 		return errors.New("-addr " + addr + ": not a loopback address, and this is the host's network namespace (run it in a namespace of its own)")
 	}
 	return nil
-}
-
-// image is one image and the reference it is pushed under.
-type image struct {
-	ref string
-	img v1.Image
 }
