@@ -8,8 +8,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
 
-// Every image is its own (two agnhost tags are two images, as upstream),
-// and the address guard refuses the host's own network.
+// Every image is its own: two agnhost tags are two images, as upstream.
 func TestImagesAreDistinct(t *testing.T) {
 	imgs, err := images(runtime.GOARCH, contents{agnhost: []byte("agnhost"), pause: []byte("pause"), sh: []byte("sh"), nonewprivs: []byte("nnp")})
 	if err != nil {
