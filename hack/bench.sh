@@ -112,6 +112,7 @@ podbench() {
 # bench_crisp R and bench_containerd R run round R on a freshly started
 # daemon with an empty root, stopped again before the other one starts.
 bench_crisp() {
+	bench_drop_page_cache "$CRISP_BIN"
 	bench_crisp_start "$CRISP_BIN" "$WORK/crisp-$1" "/run/netns/crisp-bench-$RUN_ID-crisp" \
 		"$(printf '[image]\nregistries_conf = "%s"\nregistries_conf_dir = "%s"' "$WORK/registries.conf" "$WORK/registries.conf.d")"
 	podbench "crisp-$1" "unix://$CRISP_DIR/crisp.sock" -mem-pid "$CRISP_PID" -mem-exe "$CRISP_BIN" || {
@@ -125,6 +126,7 @@ bench_crisp() {
 bench_containerd() {
 	CONTAINERD_DIR=$WORK/containerd-$1
 	local endpoint pid
+	bench_drop_page_cache "$CONTAINERD_PEER_BIN/containerd" "$CONTAINERD_PEER_BIN/containerd-shim-runc-v2" "$CONTAINERD_PEER_RUNC"
 	endpoint=$(containerd_peer_start "$CONTAINERD_DIR" --cni-conf-dir "$WORK/cni/net.d" --cni-bin-dir /opt/cni/bin \
 		--netns "/run/netns/crisp-bench-$RUN_ID-containerd")
 	pid=$(cat "$CONTAINERD_DIR/containerd.pid")
