@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-oci.sh compares the lifecycle create -> start -> wait -> delete of a
-# /bin/true container under crisp and under runc (Debian's runc package), on
-# the same bundle, alternating one run of each. It prints both medians and
+# /bin/true container under crisp and under runc (built as its release is,
+# hack/peers/runc.sh), on the same bundle, alternating one run of each. It prints both medians and
 # the ratio crisp/runc, for two paths:
 #
 #   cli      `crisp oci run` against `runc run` (each creates, starts, waits
@@ -25,8 +25,11 @@ need() { # command package
 	command -v "$1" >/dev/null 2>&1 && return
 	apt-get install -y -qq "$2" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
 }
-need runc runc
 need busybox busybox-static
+# shellcheck source=hack/peers/runc.sh
+. hack/peers/runc.sh
+runc_peer_install
+runc=$RUNC_PEER
 
 # `crisp oci` hands over to the crisp-oci beside it: build both.
 go build -tags "$tags" -o bin/crisp ./cmd/crisp
@@ -53,7 +56,7 @@ grep -q '"/bin/true"' "$bundle/config.json" || { echo "bench-oci: could not edit
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.3f\n", (e-s)*1000}'; }
 
-: >"$work/crisp" >"$work/crisp-oci" >"$work/in-process" >"$work/runc"
+for f in crisp crisp-oci in-process runc; do : >"$work/$f"; done
 for i in $(seq "$n"); do
 	s=$EPOCHREALTIME
 	"$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "c$i" </dev/null
@@ -65,7 +68,7 @@ for i in $(seq "$n"); do
 	CRISP_OCI_IN_PROCESS=1 "$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "p$i" </dev/null
 	ms "$s" "$EPOCHREALTIME" >>"$work/in-process"
 	s=$EPOCHREALTIME
-	runc --root "$work/runc-root" run --bundle "$bundle" "r$i" </dev/null
+	"$runc" --root "$work/runc-root" run --bundle "$bundle" "r$i" </dev/null
 	ms "$s" "$EPOCHREALTIME" >>"$work/runc"
 done
 r=$(median <"$work/runc")
@@ -75,7 +78,8 @@ for variant in "crisp:crisp oci run" "crisp-oci:crisp-oci run" "in-process:crisp
 		"${variant#*:}" "$c" "$r" "$(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}')" "$n"
 done
 
-out=$(go test -tags "$tags" -run '^$' -bench 'BenchmarkLifecycle|BenchmarkSealedExe' -benchtime "${n}x" ./pkg/oci)
+# BenchmarkLifecycle's runc is the first on PATH.
+out=$(PATH="${runc%/*}:$PATH" go test -tags "$tags" -run '^$' -bench 'BenchmarkLifecycle|BenchmarkSealedExe' -benchtime "${n}x" ./pkg/oci)
 c=$(awk '/BenchmarkLifecycle\/crisp/ {print $5}' <<<"$out")
 r=$(awk '/BenchmarkLifecycle\/runc/ {print $5}' <<<"$out")
 echo "library: crisp median ${c} ms, runc create/start/wait/delete median ${r} ms, ratio $(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c/r}') ($n runs each)"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # containerd as a side-by-side peer runtime for crisp's benchmarks: containerd,
 # ctr and containerd-shim-runc-v2 built from the Go module proxy at one pinned
-# version, Debian's runc, and a locally built pause image, since public
+# version as containerd's Makefile builds them (the shim static, without
+# cgo), runc built as its release is (hack/peers/runc.sh), and a locally
+# built pause image, since public
 # registries may be unreachable. A started peer lives entirely in a directory
 # the caller gives (root, state, runc root, sockets, config, log, pinned pod
 # network namespaces); it never touches a system containerd or /etc.
@@ -25,7 +27,8 @@
 #
 # Or source it and call containerd_peer_install, containerd_peer_start,
 # containerd_peer_stop, containerd_peer_ctr with the same arguments.
-# Environment: CONTAINERD_VERSION (default v2.4.2), CRISP_PEERS_CACHE.
+# Environment: CONTAINERD_VERSION (default v2.4.2), RUNC_VERSION (hack/peers/runc.sh),
+# CRISP_PEERS_CACHE.
 # Needs root, Go (/usr/local/go/bin is added to PATH) and Debian's apt.
 
 CONTAINERD_PEER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -39,17 +42,20 @@ CONTAINERD_PEER_BIN=$CRISP_PEERS_CACHE/containerd-$CONTAINERD_VERSION/bin
 # The pause image is named after its program's source, so a changed program
 # gets a new image.
 CONTAINERD_PEER_PAUSE_SRC=$CONTAINERD_PEER_REPO/test/bench/pause/main.go
-CONTAINERD_PEER_RUNC=/usr/sbin/runc
+# shellcheck source=hack/peers/runc.sh
+. "$CONTAINERD_PEER_REPO/hack/peers/runc.sh"
+CONTAINERD_PEER_RUNC=$RUNC_PEER
 case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; esac
 
 # containerd_peer_install builds containerd, ctr and the runc shim at
-# CONTAINERD_VERSION (btrfs support left out: it needs C headers), installs
-# Debian's runc and builds the pause image archive.
+# CONTAINERD_VERSION (btrfs support left out: it needs C headers), the shim
+# static and without cgo as containerd's Makefile builds it
+# (SHIM_CGO_ENABLED=0), builds the peer runc and the pause image archive.
 containerd_peer_install() {
 	require_root
-	apt_install runc
+	runc_peer_install
 	local missing=() cmd
-	for cmd in containerd ctr containerd-shim-runc-v2; do
+	for cmd in containerd ctr; do
 		has_module_version "$CONTAINERD_PEER_BIN/$cmd" "$CONTAINERD_PEER_MODULE" "$CONTAINERD_VERSION" ||
 			missing+=("$CONTAINERD_PEER_MODULE/cmd/$cmd@$CONTAINERD_VERSION")
 	done
@@ -57,6 +63,16 @@ containerd_peer_install() {
 		log "building containerd $CONTAINERD_VERSION (${#missing[@]} commands) into $CONTAINERD_PEER_BIN"
 		mkdir -p "$CONTAINERD_PEER_BIN"
 		(cd / && GOBIN="$CONTAINERD_PEER_BIN" GOFLAGS=-buildvcs=false go install -tags no_btrfs "${missing[@]}")
+	fi
+	local shim=$CONTAINERD_PEER_BIN/containerd-shim-runc-v2 info=""
+	if has_module_version "$shim" "$CONTAINERD_PEER_MODULE" "$CONTAINERD_VERSION"; then
+		info=$(go version -m "$shim")
+	fi
+	if ! grep -qE '^[[:space:]]+build[[:space:]]+CGO_ENABLED=0$' <<<"$info"; then
+		log "building containerd-shim-runc-v2 $CONTAINERD_VERSION (static) into $CONTAINERD_PEER_BIN"
+		mkdir -p "$CONTAINERD_PEER_BIN"
+		(cd / && GOBIN="$CONTAINERD_PEER_BIN" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install \
+			"$CONTAINERD_PEER_MODULE/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION")
 	fi
 	containerd_peer_pause_archive >/dev/null
 }
