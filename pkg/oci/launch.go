@@ -257,13 +257,42 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 	return write("gid_map", gids)
 }
 
+// abortGrace is how long abort lets the monitor reap what it started
+// and exit on its own before it is killed.
+const abortGrace = 5 * time.Second
+
 // abort kills whatever was started and waits until the monitor is gone,
 // so that a failed setup leaves no process behind.
+//
+// The monitor goes last: it is the subreaper of the container's side, so
+// the init (and an init it forked that the caller has not heard of yet)
+// is reaped by it. Killed first, it would leave them to the container's
+// own init, which need not reap: an exec's process in a container whose
+// init is a sleep would stay, running or a zombie, in its cgroup.
 func (p *launched) abort() {
+	// Processes started meanwhile: their messages may be unread.
+	for _, m := range p.conn.pending() {
+		switch {
+		case m.Type == msgMonitor && p.monitor.Pid == 0:
+			p.monitor, _ = proc.NewRef(m.Pid)
+		case m.Type == msgInit && p.init.Pid == 0:
+			p.init, _ = proc.NewRef(m.Pid)
+		}
+	}
 	// A process waiting for an answer gives up on EOF.
 	p.conn.file.Close()
 	if p.init.Pid > 0 && p.init.Alive() {
 		_ = unix.Kill(p.init.Pid, unix.SIGKILL)
+	}
+	if p.monitor.Pid > 0 {
+		// The monitor's child is the caller's too when cmd is the
+		// monitor: os/exec's Wait below reaps it, so no reaping here.
+		ctx, cancel := context.WithTimeout(context.Background(), abortGrace)
+		if err := p.monitor.Wait(ctx, false); err != nil {
+			klog.InfoS("Killing monitor that did not exit after failed setup", "pid", p.monitor.Pid, "err", err)
+			_ = signalProc(p.monitor, unix.SIGKILL)
+		}
+		cancel()
 	}
 	if p.cmd != nil && p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Kill()

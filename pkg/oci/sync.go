@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -69,6 +71,44 @@ func (c *syncConn) cause(err error) error {
 		return context.Cause(c.watched)
 	}
 	return err
+}
+
+// maxPending bounds what pending reads: setup sends a few short messages.
+const maxPending = 64 << 10
+
+// pending returns the messages that were sent and not yet received, without
+// waiting for more: after a failed or cancelled read, what the other side
+// said meanwhile (which processes it started). A line that does not parse
+// ends the list.
+func (c *syncConn) pending() []message {
+	data, _ := io.ReadAll(io.LimitReader(c.dec.Buffered(), maxPending))
+	if rc, err := c.file.SyscallConn(); err == nil {
+		buf := make([]byte, 4096)
+		for len(data) < maxPending {
+			var n int
+			var rerr error
+			// Control, not Read: a deadline that ended the wait must not
+			// stop this read, which never blocks.
+			if err := rc.Control(func(fd uintptr) {
+				n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			}); err != nil || rerr != nil || n <= 0 {
+				break
+			}
+			data = append(data, buf[:n]...)
+		}
+	}
+	var out []message
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m message
+		if json.Unmarshal(line, &m) != nil {
+			break
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // ack answers a request; the init reads exactly one byte.
