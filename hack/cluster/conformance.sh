@@ -29,6 +29,7 @@ cd "$(dirname "$0")/../.."
 . hack/lib.sh
 . hack/k8s-build.sh
 . hack/cluster/lib.sh
+. hack/cluster/busybox.sh
 require_root
 
 FOCUS=${1:-'\[sig-node\].*\[Conformance\]'}
@@ -39,9 +40,8 @@ REGISTRY_PORT=5000
 PKI=$CLUSTER_WORK/pki
 
 build() {
-	# bash-static: the shell of the test images (test/e2e/cluster/
-	# conformance-registry says why).
-	apt_install busybox-static bash-static
+	# The test images' /bin/sh (hack/cluster/busybox.sh says why).
+	busybox_sh_build "$CLUSTER_BIN/busybox-sh"
 	hack/cluster/build.sh
 	if [ "$(cat "$CLUSTER_BIN/e2e.version" 2>/dev/null)" != "$KUBERNETES_VERSION" ]; then
 		log "building e2e.test and agnhost $KUBERNETES_VERSION (about 15 minutes on 2 cores)"
@@ -66,7 +66,7 @@ build() {
 start_registry() {
 	local i
 	ip netns exec "$CLUSTER_NETNS" "$OUT/conformance-registry" -addr "$CONTROL_PLANE_IP:$REGISTRY_PORT" \
-		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" -sh /bin/bash-static -nonewprivs "$OUT/nonewprivs" >"$OUT/registry.log" 2>&1 &
+		-agnhost "$CLUSTER_BIN/agnhost" -pause "$CLUSTER_BIN/pause" -sh "$CLUSTER_BIN/busybox-sh" -nonewprivs "$OUT/nonewprivs" >"$OUT/registry.log" 2>&1 &
 	for ((i = 0; i < 120; i++)); do
 		grep -q '^ready ' "$OUT/registry.log" && return 0
 		kill -0 $! 2>/dev/null || die "the registry failed: $(cat "$OUT/registry.log")"

@@ -6,11 +6,12 @@
 // crisp pulls the names the tests use, through its real pull path.
 //
 // The images stand in for the upstream ones (docs/cluster.md lists them):
-// Debian's static busybox with every applet, in /bin as upstream, and
-// Debian's static bash as /bin/sh (Debian's busybox 1.35 sh drops
+// Debian's static busybox with every applet, in /bin as upstream, and as
+// /bin/sh a busybox built as upstream's (Debian's busybox sh drops
 // environment variables whose names are not shell identifiers, such as
-// "data-1", which the tests pass to "sh -c env" and upstream's busybox 1.37
-// keeps); agnhost built from k8s.io/kubernetes at the release of the tests,
+// "data-1", which the tests pass to "sh -c env" and upstream's keeps; other
+// tests compare busybox sh's error messages; hack/cluster/busybox.sh builds
+// it); agnhost built from k8s.io/kubernetes at the release of the tests,
 // with a curl on busybox wget; pause built from its C source of that
 // release; a busybox web server named nginx; the set-user-ID program of
 // the privilege escalation test; and the files the image volume test reads.
@@ -49,7 +50,7 @@ func main() {
 	addr := flag.String("addr", "", "address to listen on: loopback, or in a network namespace of its own")
 	agnhost := flag.String("agnhost", "", "the agnhost binary (k8s.io/kubernetes/test/images/agnhost, static)")
 	pause := flag.String("pause", "", "the pause binary (k8s.io/kubernetes/build/pause/linux/pause.c, static)")
-	sh := flag.String("sh", "", "the images' /bin/sh, static, passing every environment variable on (Debian's /bin/bash-static)")
+	sh := flag.String("sh", "", "the images' /bin/sh, static, passing every environment variable on (a busybox built by hack/cluster/busybox.sh)")
 	nonewprivs := flag.String("nonewprivs", "", "the nonewprivs program (./test/critest/nonewprivs, static)")
 	flag.Parse()
 	if *addr == "" || *agnhost == "" || *pause == "" || *sh == "" || *nonewprivs == "" {
