@@ -27,15 +27,10 @@ apt_install iptables
 # plugin runs once per pod start and stop, and a dynamically linked Go
 # binary pays for the loader and libc's thread start-up each time (about a
 # third more CPU per run of bridge or host-local here).
-static_plugin() {
-	local info
-	info=$(go version -m "$1" 2>/dev/null) || return 1
-	grep -qE "^[[:space:]]+build[[:space:]]+CGO_ENABLED=0$" <<<"$info"
-}
-
 missing=()
 for p in "${PLUGINS[@]}"; do
-	if ! has_module_version "$BIN_DIR/${p#*/}" "$MODULE" "$CNI_PLUGINS_VERSION" || ! static_plugin "$BIN_DIR/${p#*/}"; then
+	if ! has_module_version "$BIN_DIR/${p#*/}" "$MODULE" "$CNI_PLUGINS_VERSION" ||
+		! has_build_setting "$BIN_DIR/${p#*/}" CGO_ENABLED=0; then
 		missing+=("$MODULE/plugins/$p@$CNI_PLUGINS_VERSION")
 	fi
 done

@@ -56,6 +56,16 @@ has_module_version() {
 	grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)" <<<"$info"
 }
 
+# has_build_setting FILE SETTING: the Go binary FILE was built with
+# SETTING, a regular expression matching one of the "build" lines of
+# `go version -m` (CGO_ENABLED=0, -tags=.*seccomp, ...) whole.
+has_build_setting() {
+	[ -x "$1" ] || return 1
+	local info
+	info=$(go version -m "$1" 2>/dev/null) || return 1
+	grep -qE "^[[:space:]]+build[[:space:]]+$2\$" <<<"$info"
+}
+
 require_root() {
 	[ "$(id -u)" -eq 0 ] || die "$0 must run as root"
 }

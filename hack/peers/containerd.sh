@@ -64,11 +64,9 @@ containerd_peer_install() {
 		mkdir -p "$CONTAINERD_PEER_BIN"
 		(cd / && GOBIN="$CONTAINERD_PEER_BIN" GOFLAGS=-buildvcs=false go install -tags no_btrfs "${missing[@]}")
 	fi
-	local shim=$CONTAINERD_PEER_BIN/containerd-shim-runc-v2 info=""
-	if has_module_version "$shim" "$CONTAINERD_PEER_MODULE" "$CONTAINERD_VERSION"; then
-		info=$(go version -m "$shim")
-	fi
-	if ! grep -qE '^[[:space:]]+build[[:space:]]+CGO_ENABLED=0$' <<<"$info"; then
+	local shim=$CONTAINERD_PEER_BIN/containerd-shim-runc-v2
+	if ! has_module_version "$shim" "$CONTAINERD_PEER_MODULE" "$CONTAINERD_VERSION" ||
+		! has_build_setting "$shim" CGO_ENABLED=0; then
 		log "building containerd-shim-runc-v2 $CONTAINERD_VERSION (static) into $CONTAINERD_PEER_BIN"
 		mkdir -p "$CONTAINERD_PEER_BIN"
 		(cd / && GOBIN="$CONTAINERD_PEER_BIN" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install \

@@ -27,12 +27,9 @@ case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; e
 # static build of that version is there.
 runc_peer_install() {
 	require_root
-	local info=""
-	if has_module_version "$RUNC_PEER" "$RUNC_PEER_MODULE" "$RUNC_VERSION"; then
-		info=$(go version -m "$RUNC_PEER")
-	fi
-	if ! grep -qE '^[[:space:]]+build[[:space:]]+-tags=.*seccomp' <<<"$info" ||
-		! grep -qE '^[[:space:]]+build[[:space:]]+-ldflags=.*-static' <<<"$info"; then
+	if ! has_module_version "$RUNC_PEER" "$RUNC_PEER_MODULE" "$RUNC_VERSION" ||
+		! has_build_setting "$RUNC_PEER" '-tags=.*seccomp.*' ||
+		! has_build_setting "$RUNC_PEER" '-ldflags=.*-static.*'; then
 		apt_install gcc libseccomp-dev
 		log "building runc $RUNC_VERSION (static, seccomp) into ${RUNC_PEER%/*}"
 		mkdir -p "${RUNC_PEER%/*}"
