@@ -90,7 +90,7 @@ func (c *syncConn) pending() []message {
 			// Control, not Read: a deadline that ended the wait must not
 			// stop this read, which never blocks.
 			if err := rc.Control(func(fd uintptr) {
-				n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+				n, _, rerr = unix.Recvfrom(int(fd), buf[:min(len(buf), maxPending-len(data))], unix.MSG_DONTWAIT)
 			}); err != nil || rerr != nil || n <= 0 {
 				break
 			}
