@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/container"
@@ -18,7 +19,13 @@ func (s *RuntimeService) GetContainerEvents(req *runtimeapi.GetEventsRequest, st
 	if s.containers == nil {
 		return fmt.Errorf("GetContainerEvents: no containers: %w", errdefs.ErrNotImplemented)
 	}
-	for ev := range s.containers.Subscribe(stream.Context()) {
+	events := s.containers.Subscribe(stream.Context())
+	// The response header tells the client the subscription is live: an
+	// event of any change made after the client has the header reaches it.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	for ev := range events {
 		if err := stream.Send(s.containerEvent(ev)); err != nil {
 			return err
 		}

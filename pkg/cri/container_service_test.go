@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type fakeContainers struct {
 	// stats, when set, makes the samples Stats returns.
 	stats      func() *container.Stats
 	filesystem *image.Capacity
+	subscribed atomic.Bool
 }
 
 func (f *fakeContainers) Create(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error) {
@@ -127,6 +129,7 @@ func (f *fakeContainers) ProcessStats(id string) (*cgroups.ProcessStats, error) 
 // Subscribe sends an event for each container, in id order, then waits
 // for ctx.
 func (f *fakeContainers) Subscribe(ctx context.Context) <-chan container.Event {
+	f.subscribed.Store(true)
 	ch := make(chan container.Event, len(f.byID))
 	ids := slices.Sorted(maps.Keys(f.byID))
 	for i, id := range ids {
@@ -319,6 +322,27 @@ func TestContainerStats(t *testing.T) {
 	l, err = c.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: "pod2"}})
 	if err != nil || len(l.Stats) != 0 {
 		t.Errorf("ListContainerStats of pod2 = %v, %v; want none", l.GetStats(), err)
+	}
+}
+
+// The stream's header comes once the subscription is live, before any
+// event, so a client can wait for it and know it misses no change it makes
+// afterwards.
+func TestGetContainerEventsHeaderMeansSubscribed(t *testing.T) {
+	f, c := newContainerService(t)
+	f.byID = map[string]*container.Container{} // no events to send
+	ctx, cancel := context.WithTimeout(background(t), 5*time.Second)
+	defer cancel()
+	stream, err := c.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Header returns no metadata when the stream ended without one.
+	if md, err := stream.Header(); err != nil || md == nil || ctx.Err() != nil {
+		t.Fatalf("header %v, %v, stream %v: want one while the stream is live", md, err, ctx.Err())
+	}
+	if !f.subscribed.Load() {
+		t.Error("the header came before the subscription")
 	}
 }
 

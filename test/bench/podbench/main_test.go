@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -48,6 +49,9 @@ type runtime struct {
 	// when noEvents (the RPC is then Unimplemented).
 	noEvents bool
 	watchers []chan *runtimeapi.ContainerEventResponse
+	// subscribeLag is how long GetContainerEvents takes to subscribe, as
+	// a busy runtime's handler may, after the client has its stream.
+	subscribeLag time.Duration
 }
 
 // emit sends a container event to every stream. r.mu is held.
@@ -61,10 +65,15 @@ func (r *runtime) GetContainerEvents(_ *runtimeapi.GetEventsRequest, s runtimeap
 	if r.noEvents {
 		return status.Error(codes.Unimplemented, "no events")
 	}
+	time.Sleep(r.subscribeLag)
 	w := make(chan *runtimeapi.ContainerEventResponse, 1024)
 	r.mu.Lock()
 	r.watchers = append(r.watchers, w)
 	r.mu.Unlock()
+	// As crisp does, the header says the subscription is live.
+	if err := s.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	for {
 		select {
 		case ev := <-w:
@@ -465,7 +474,9 @@ func TestRunChecksTheContainerRuns(t *testing.T) {
 }
 
 // A scale run brings every pod and container up, polls them, tears them
-// down and counts each container's four events.
+// down and counts each container's four events, also those of the first
+// changes, which a runtime slow to subscribe would miss if the run did not
+// wait for it.
 func TestScaleRun(t *testing.T) {
 	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
 		t.Skip("needs /proc/self/smaps_rollup (Linux 4.14 or later):", err)
@@ -473,6 +484,7 @@ func TestScaleRun(t *testing.T) {
 	for _, noEvents := range []bool{false, true} {
 		rt := newRuntime()
 		rt.noEvents = noEvents
+		rt.subscribeLag = 300 * time.Millisecond
 		o := testOptions(serve(t, rt))
 		o.image, o.command, o.jsonFile = "img", []string{"/bin/sleep", "3600"}, "-"
 		o.memory = procmem.Selector{ProcRoot: "/proc", PID: os.Getpid()}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -354,6 +355,7 @@ func (b *bench) watchEvents(ctx context.Context) (*eventLog, func()) {
 		l.fail(err)
 		return l, cancel
 	}
+	awaitSubscription(stream, subscriptionGrace)
 	go func() {
 		for {
 			ev, err := stream.Recv()
@@ -376,6 +378,28 @@ func (b *bench) watchEvents(ctx context.Context) (*eventLog, func()) {
 		}
 	}()
 	return l, cancel
+}
+
+// subscriptionGrace bounds the wait for a runtime to confirm an events
+// subscription.
+const subscriptionGrace = 2 * time.Second
+
+// awaitSubscription waits until the runtime has the subscription, so that
+// no event of the run goes before it. The call returns as soon as the
+// stream is open on the client's side, before the runtime's handler may
+// have subscribed. A runtime that sends the response header once subscribed
+// (crisp) confirms it; one that sends no header before its first event is
+// given grace instead.
+func awaitSubscription(stream grpc.ClientStream, grace time.Duration) {
+	header := make(chan struct{})
+	go func() {
+		_, _ = stream.Header() // a broken stream shows in Recv
+		close(header)
+	}()
+	select {
+	case <-header:
+	case <-time.After(grace):
+	}
 }
 
 func (l *eventLog) fail(err error) {
