@@ -16,8 +16,8 @@
 #   CRISP_BIN       crisp binary (default bin/crisp, built with make build if missing)
 #   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-share-pid"
 #   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
-# First use installs the CNI plugins (hack/install-cni.sh --plugins-only),
-# Debian's runc, and builds containerd from the Go module proxy.
+# First use installs the CNI plugins (hack/install-cni.sh --plugins-only)
+# and builds containerd and runc from the Go module proxy (hack/peers).
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"

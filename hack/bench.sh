@@ -30,9 +30,9 @@
 #   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-settle 5s"
 #   BENCH_CRISP_ONLY=1  run crisp alone (to profile it): its results, no table
 #   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
-# First use installs the CNI plugins (hack/install-cni.sh --plugins-only),
-# Debian's runc and busybox-static, and builds containerd from the Go module
-# proxy.
+# First use installs the CNI plugins (hack/install-cni.sh --plugins-only)
+# and busybox-static, and builds containerd and runc from the Go module
+# proxy (hack/peers).
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
