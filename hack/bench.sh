@@ -29,6 +29,9 @@
 #                 (default _output/bench)
 #   PODBENCH_FLAGS  extra podbench flags for both runtimes, e.g. "-settle 5s"
 #   BENCH_CRISP_ONLY=1  run crisp alone (to profile it): its results, no table
+#   BENCH_CRISP_TOML  more of crisp's configuration (tables after [image]),
+#                 e.g. '[metrics]\naddress = "127.0.0.1:9090"' to read its
+#                 Go runtime metrics while it runs
 #   CONTAINERD_VERSION, CRISP_PEERS_CACHE  see hack/peers/containerd.sh
 # First use installs the CNI plugins (hack/install-cni.sh --plugins-only)
 # and busybox-static, and builds containerd and runc from the Go module
@@ -114,7 +117,7 @@ podbench() {
 bench_crisp() {
 	bench_drop_page_cache "$CRISP_BIN"
 	bench_crisp_start "$CRISP_BIN" "$WORK/crisp-$1" "/run/netns/crisp-bench-$RUN_ID-crisp" \
-		"$(printf '[image]\nregistries_conf = "%s"\nregistries_conf_dir = "%s"' "$WORK/registries.conf" "$WORK/registries.conf.d")"
+		"$(printf '[image]\nregistries_conf = "%s"\nregistries_conf_dir = "%s"\n%b' "$WORK/registries.conf" "$WORK/registries.conf.d" "${BENCH_CRISP_TOML:-}")"
 	podbench "crisp-$1" "unix://$CRISP_DIR/crisp.sock" -mem-pid "$CRISP_PID" -mem-exe "$CRISP_BIN" || {
 		tail -n 30 "$CRISP_DIR/crisp.log" >&2
 		die "podbench failed against crisp"

@@ -40,8 +40,9 @@ func logCall(method string, start time.Time, err error) {
 	switch status.Code(err) {
 	case codes.OK:
 		klog.V(2).InfoS("CRI call", "method", method, "duration", d)
-	case codes.Unimplemented, codes.NotFound:
-		// Kubelet probes optional RPCs and looks up absent objects routinely.
+	case codes.Unimplemented, codes.NotFound, codes.Canceled:
+		// Kubelet probes optional RPCs and looks up absent objects
+		// routinely, and ends its event streams by cancelling them.
 		klog.V(1).InfoS("CRI call failed", "method", method, "duration", d, "err", err)
 	default:
 		klog.ErrorS(err, "CRI call failed", "method", method, "duration", d)
