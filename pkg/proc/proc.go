@@ -6,6 +6,7 @@ package proc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -50,19 +51,29 @@ func Stat(pid int) (uint64, byte, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	// The command name may contain spaces and parentheses: fields start
-	// after the last ')'.
+	start, state, err := parseStat(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return start, state, nil
+}
+
+// parseStat reads the state letter and start time of a /proc/<pid>/stat
+// line. The command name between the parentheses is the process's own
+// choice (prctl, the executable's name) and may hold spaces and
+// parentheses, so the fields are taken after the last ')'.
+func parseStat(data []byte) (uint64, byte, error) {
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, errors.New("no command name")
 	}
 	fields := strings.Fields(string(data[i+1:]))
 	if len(fields) < 20 || len(fields[0]) != 1 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+		return 0, 0, fmt.Errorf("%d fields after the command name", len(fields))
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
+		return 0, 0, fmt.Errorf("start time: %w", err)
 	}
 	return start, fields[0][0], nil
 }
