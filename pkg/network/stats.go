@@ -3,6 +3,8 @@ package network
 import (
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -19,9 +21,16 @@ type InterfaceStats struct {
 // counters as the pod's.
 const DefaultInterface = ifName
 
-// InterfaceStatsIn reads the counters of every interface but loopback in
-// the network namespace pinned at netnsPath, over a netlink socket opened
-// inside it; no process needs to live in the namespace.
+// MaxInterfaces bounds the interfaces a pod's stats report. A container
+// with CAP_NET_ADMIN in its pod's namespace can make as many interfaces as
+// it likes; unbounded, they would swell every stats answer and the metrics
+// endpoint's label sets, past what kubelet accepts for the whole node.
+const MaxInterfaces = 16
+
+// InterfaceStatsIn reads the counters of the interfaces but loopback in the
+// network namespace pinned at netnsPath, over a netlink socket opened
+// inside it; no process needs to live in the namespace. It reports at most
+// MaxInterfaces: the default interface first, then the others by name.
 func InterfaceStatsIn(netnsPath string) ([]InterfaceStats, error) {
 	ns, err := netns.GetFromPath(netnsPath)
 	if err != nil {
@@ -54,6 +63,20 @@ func InterfaceStatsIn(netnsPath string) ([]InterfaceStats, error) {
 			TxErrors:  a.Statistics.TxErrors,
 			TxDropped: a.Statistics.TxDropped,
 		})
+	}
+	slices.SortFunc(out, func(a, b InterfaceStats) int {
+		switch {
+		case a.Name == b.Name:
+			return 0
+		case a.Name == DefaultInterface:
+			return -1
+		case b.Name == DefaultInterface:
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if len(out) > MaxInterfaces {
+		out = out[:MaxInterfaces]
 	}
 	return out, nil
 }
