@@ -25,7 +25,7 @@ const DefaultInterface = ifName
 // with CAP_NET_ADMIN in its pod's namespace can make as many interfaces as
 // it likes; unbounded, they would swell every stats answer and the metrics
 // endpoint's label sets, past what kubelet accepts for the whole node.
-const MaxInterfaces = 16
+const MaxInterfaces = 32
 
 // InterfaceStatsIn reads the counters of the interfaces but loopback in the
 // network namespace pinned at netnsPath, over a netlink socket opened
