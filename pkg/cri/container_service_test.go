@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ type fakeContainers struct {
 	stats      func() *container.Stats
 	filesystem *image.Capacity
 	subscribed atomic.Bool
+	// live counts subscriptions whose context has not ended.
+	live atomic.Int32
 }
 
 func (f *fakeContainers) Create(_ context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*container.Container, error) {
@@ -130,6 +133,8 @@ func (f *fakeContainers) ProcessStats(id string) (*cgroups.ProcessStats, error) 
 // for ctx.
 func (f *fakeContainers) Subscribe(ctx context.Context) <-chan container.Event {
 	f.subscribed.Store(true)
+	f.live.Add(1)
+	context.AfterFunc(ctx, func() { f.live.Add(-1) })
 	ch := make(chan container.Event, len(f.byID))
 	ids := slices.Sorted(maps.Keys(f.byID))
 	for i, id := range ids {
@@ -343,6 +348,46 @@ func TestGetContainerEventsHeaderMeansSubscribed(t *testing.T) {
 	}
 	if !f.subscribed.Load() {
 		t.Error("the header came before the subscription")
+	}
+}
+
+// Clients that go away at any point, before the header or after it, all
+// at once, leave no subscription behind, and the server still serves.
+func TestGetContainerEventsCancelledStreamsLeaveNoSubscription(t *testing.T) {
+	f, c := newContainerService(t)
+	f.byID = map[string]*container.Container{}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(background(t))
+			defer cancel()
+			stream, err := c.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+			if err != nil {
+				return // cancelled before the call was made
+			}
+			if i%2 == 0 {
+				_, _ = stream.Header()
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.live.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions left after every client went away", f.live.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(background(t), 5*time.Second)
+	defer cancel()
+	stream, err := c.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, err := stream.Header(); err != nil || md == nil {
+		t.Fatalf("a new stream after the others: header %v, %v", md, err)
 	}
 }
 
