@@ -11,6 +11,8 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/crisp-runtime/crisp/cmd/internal/ocicli"
+	// Its constructor stops read-ahead of the binary's read-only data.
+	_ "github.com/crisp-runtime/crisp/pkg/readahead"
 )
 
 func main() {
