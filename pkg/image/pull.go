@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"go.podman.io/image/v5/copy"
@@ -45,6 +46,15 @@ func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error
 	}
 	return s.describe(ctx, img)
 }
+
+// releasePullMemory hands the memory of the pulls that just ended back to
+// the system. A pull grows the heap for a few seconds (manifests, layer
+// decompression and verification, TLS), and Go's scavenger returns memory
+// that is no longer used over minutes, so a node that pulls now and then
+// would carry a pull's high-water mark while it idles. One collection per
+// burst of pulls (a few milliseconds of CPU, after the callers have their
+// answer) gives it back at once.
+func releasePullMemory() { debug.FreeOSMemory() }
 
 // pull copies named from its registry into storage and returns the image ID.
 func (s *Store) pull(ctx context.Context, named reference.Named, auth *Auth) (id string, err error) {

@@ -59,7 +59,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image storage %s (%s): %w", opts.Root, driver, err)
 	}
-	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup()}
+	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup(releasePullMemory)}
 	s.cleanup.store = st
 	s.claims.dir = filepath.Join(opts.Root, "crisp-container-layers")
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
