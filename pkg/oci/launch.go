@@ -144,6 +144,11 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 		env = append(env, nsKinds[t].env+"="+path)
 	}
 	var cmd *exec.Cmd
+	if l.spares != nil {
+		// The next spare is made when this launch is done, not while it
+		// runs.
+		defer l.spares.refill()
+	}
 	if !l.handToSpare(env, files) {
 		if cmd, err = l.execCrisp(exeFD, env, files); err != nil {
 			parent.Close()

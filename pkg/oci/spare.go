@@ -22,7 +22,8 @@ import (
 // for the next launch of a runtime that creates many containers: a fork and
 // an exec of the crisp binary up to its constructor, which a launch no
 // longer waits for. A launch takes the spare if one is ready and hands it
-// its descriptors and environment; a new spare is made in the background.
+// its descriptors and environment; once the launch is done, a new spare is
+// made in the background.
 // A spare holds nothing of any container and ends when its socket closes,
 // with the runtime or with the process that made it.
 type spares struct {
@@ -48,13 +49,15 @@ func newSpares(exe *sealedExe) *spares {
 	return s
 }
 
-// take returns the ready spare, or nil, and has the next one made.
+// take returns the ready spare, or nil. The launch that takes it has the
+// next one made once it is done (refill): made at once, the next spare's
+// exec of crisp would compete for the CPU with the very launch it is
+// meant to speed up.
 func (s *spares) take() *spare {
 	s.mu.Lock()
 	sp := s.ready
 	s.ready = nil
 	s.mu.Unlock()
-	s.refill()
 	return sp
 }
 

@@ -78,6 +78,29 @@ func TestCreateUsesTheSpare(t *testing.T) {
 	}
 }
 
+// Taking the spare does not start the next one: its exec would compete
+// with the launch for the CPU. The launch has it made once it is done
+// (TestCreateUsesTheSpare).
+func TestTakingTheSpareStartsNoOther(t *testing.T) {
+	_, s := newSpareRuntime(t)
+	sp := s.take()
+	if sp == nil {
+		t.Fatal("no spare ready")
+	}
+	defer sp.discard()
+	s.mu.Lock()
+	making, ready := s.making, s.ready
+	s.mu.Unlock()
+	if making || ready != nil {
+		t.Fatalf("after take: making %v, ready %v; want no spare started until the launch is done", making, ready != nil)
+	}
+	s.refill()
+	s.made.Wait()
+	if readySpare(t, s) == sp {
+		t.Error("refill made no new spare")
+	}
+}
+
 // A spare that died before its launch is not waited for: the launch
 // executes crisp itself.
 func TestDeadSpareIsReplacedByAnExec(t *testing.T) {
