@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -69,6 +70,83 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Create never crashed at step %q", want)
 		}
+	}
+	assertNothingLeft(t, e)
+}
+
+// Create stores the container's record while it makes the writable layer.
+// A daemon that dies after the layer was made and before the record was
+// stored leaves a claimed layer whose owner has no record: the restarted
+// daemon removes it, and nothing is left.
+func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
+	e := newEnv(t)
+	e.open(t)
+	ctx := context.Background()
+	sb := e.pod(t, "unrecorded", sandbox.ModeContainer)
+	// The record's write never gets past the hook: the daemon is dead by
+	// then. (Released at the end, it finds its store closed.)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	e.m.testHookRecord = func() { <-release }
+	crashed := make(chan struct{})
+	e.m.testHookStep = func(step string) error {
+		if step == "mount" {
+			close(crashed)
+			runtime.Goexit()
+		}
+		return nil
+	}
+	go func() {
+		_, err := e.m.Create(ctx, sb.ID, config("unrecorded", "sleep 1000"))
+		t.Errorf("Create returned (%v) past its crash", err)
+	}()
+	<-crashed
+	if layers, err := e.images.ContainerLayers(ctx); err != nil || len(layers) != 1 {
+		t.Fatalf("container layers at the crash: %v %v, want the one made", layers, err)
+	}
+	if recs, err := e.m.records.List(); err != nil || len(recs) != 0 {
+		t.Fatalf("records at the crash: %d %v, want none", len(recs), err)
+	}
+	e.open(t)
+	assertNothingLeft(t, e)
+}
+
+// Create makes nothing but the claimed writable layer before the
+// container's record is stored: every later step finds the record.
+func TestCreateMakesNothingElseBeforeTheRecordIsStored(t *testing.T) {
+	e := newEnv(t)
+	e.open(t)
+	ctx := context.Background()
+	sb := e.pod(t, "recorded", sandbox.ModeContainer)
+	release := make(chan struct{})
+	e.m.testHookRecord = func() { <-release }
+	var steps []string
+	e.m.testHookStep = func(step string) error {
+		switch step {
+		case "image", "layer":
+		case "mount":
+			// Held until here, the record is let go a little later: a
+			// Create that went on without it would reach its next
+			// step first.
+			time.AfterFunc(50*time.Millisecond, func() { close(release) })
+		default:
+			if recs, err := e.m.records.List(); err != nil || len(recs) != 1 {
+				t.Errorf("step %q with %d records (%v), want the container's", step, len(recs), err)
+			}
+		}
+		steps = append(steps, step)
+		return nil
+	}
+	c, err := e.m.Create(ctx, sb.ID, config("recorded", "sleep 1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.testHookStep = nil
+	if !slices.Contains(steps, "bundle") {
+		t.Errorf("Create's steps %v: no bundle step checked", steps)
+	}
+	if err := e.m.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
 	}
 	assertNothingLeft(t, e)
 }

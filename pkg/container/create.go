@@ -118,17 +118,24 @@ func (m *Manager) createFrom(ctx context.Context, podID string, cfg *runtimeapi.
 	// The record comes first: if the daemon dies from here on, the
 	// restarted daemon finds it and undoes whatever was made. Undoing is
 	// idempotent, so the record need not be rewritten after each step.
-	if err := m.records.Put(id, c); err != nil {
-		m.index.Forget(id)
-		return nil, fmt.Errorf("container %s: %w", id, err)
-	}
+	// It is written while the writable layer is made: the layer is
+	// claimed for the container before it exists, so a daemon that dies
+	// before the record is durable leaves a claimed layer whose owner has
+	// no record, which the next start removes (ReclaimContainerLayers).
+	// create makes nothing else before the record is durable.
+	record := m.startRecord(id, clone(c))
 	// From before plugins are told until the container is published, a
 	// plugin that connects waits: it finds the container in its
 	// synchronisation.
 	unblock := m.nriBlockSync()
 	defer unblock()
 	told := false
-	err = m.create(ctx, c, pod, img, cfg, src, &told)
+	err = m.create(ctx, c, pod, img, cfg, src, record, &told)
+	if rerr := record.wait(); err == nil && rerr != nil {
+		// create fails before anything else once the layer is made, but
+		// it may have failed on its own first.
+		err = rerr
+	}
 	if err == nil {
 		c.State = StateCreated
 		// Until this succeeds the stored record still says creating.
@@ -250,7 +257,7 @@ func logPath(pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig) string {
 //
 // NRI plugins are told once the spec is built, and their adjustments are
 // applied to it before anything reads it; told is set once they were.
-func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig, src *checkpointSource, told *bool) error {
+func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox, img *image.Image, cfg *runtimeapi.ContainerConfig, src *checkpointSource, record *recordWrite, told *bool) error {
 	if err := m.step("layer"); err != nil {
 		return err
 	}
@@ -269,6 +276,10 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 	}
 	rootfs, err := m.opts.Images.Mount(ctx, c.ID)
 	if err != nil {
+		return err
+	}
+	// Nothing but the claimed layer is made before the record is durable.
+	if err := record.wait(); err != nil {
 		return err
 	}
 	if src != nil {
@@ -468,4 +479,32 @@ func writeBundle(dir string, s *specs.Spec) error {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	return nil
+}
+
+// recordWrite is a container record being stored in the background.
+type recordWrite struct {
+	done chan struct{}
+	err  error
+}
+
+// startRecord stores c as container id's record in the background.
+func (m *Manager) startRecord(id string, c *Container) *recordWrite {
+	w := &recordWrite{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		if m.testHookRecord != nil {
+			m.testHookRecord()
+		}
+		if err := m.records.Put(id, c); err != nil {
+			w.err = fmt.Errorf("container %s: %w", id, err)
+		}
+	}()
+	return w
+}
+
+// wait waits for the record to be stored and returns the error, if any;
+// it may be called any number of times.
+func (w *recordWrite) wait() error {
+	<-w.done
+	return w.err
 }

@@ -107,6 +107,10 @@ type Manager struct {
 	// Tests fail Create at every step with it, hold it there, or end the
 	// goroutine there as a crash would.
 	testHookStep func(step string) error
+	// testHookRecord, when set, runs in Create's record write before the
+	// record is stored. Tests hold it there to stand for a daemon that
+	// dies before the record is durable.
+	testHookRecord func()
 
 	mu    sync.Mutex
 	exits map[string]*exitWatch
