@@ -9,11 +9,10 @@
 // the default read-ahead every such fault reads in and maps up to 128 KiB
 // around it, so after start-up most of the file is resident in the daemon
 // and in the page cache although little of it was read. With MADV_RANDOM a
-// fault reads and maps one page. Kernels from 6.16 on read ahead of faults
-// in executable mappings whatever the advice, so there the hint takes
-// effect on the data segments only; older kernels honour it for the text
-// too. Writable segments are left alone: what is written there is the
-// daemon's own memory either way.
+// fault reads and maps one page. Some kernels (6.18, for one) read ahead
+// of a fault in an executable mapping whatever its advice, so there the
+// hint takes effect on the data segments only. Writable segments are left
+// alone: what is written there is the daemon's own memory either way.
 //
 // The cost is a page fault per page on first use instead of one per
 // read-ahead window, paid once per page.
