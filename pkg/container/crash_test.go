@@ -79,15 +79,11 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 // stored leaves a claimed layer whose owner has no record: the restarted
 // daemon removes it, and nothing is left.
 func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
-	e := newEnv(t)
-	e.open(t)
+	e, sb, release := recordHeldEnv(t, "unrecorded")
 	ctx := context.Background()
-	sb := e.pod(t, "unrecorded", sandbox.ModeContainer)
 	// The record's write never gets past the hook: the daemon is dead by
 	// then. (Released at the end, it finds its store closed.)
-	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	e.m.testHookRecord = func() { <-release }
 	crashed := make(chan struct{})
 	e.m.testHookStep = func(step string) error {
 		if step == "mount" {
@@ -114,12 +110,8 @@ func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
 // Create makes nothing but the claimed writable layer before the
 // container's record is stored: every later step finds the record.
 func TestCreateMakesNothingElseBeforeTheRecordIsStored(t *testing.T) {
-	e := newEnv(t)
-	e.open(t)
+	e, sb, release := recordHeldEnv(t, "recorded")
 	ctx := context.Background()
-	sb := e.pod(t, "recorded", sandbox.ModeContainer)
-	release := make(chan struct{})
-	e.m.testHookRecord = func() { <-release }
 	var steps []string
 	e.m.testHookStep = func(step string) error {
 		switch step {
@@ -149,6 +141,18 @@ func TestCreateMakesNothingElseBeforeTheRecordIsStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNothingLeft(t, e)
+}
+
+// recordHeldEnv is an env with a pod named name whose manager's Create
+// holds its record write until release is closed.
+func recordHeldEnv(t *testing.T, name string) (*env, *sandbox.Sandbox, chan struct{}) {
+	t.Helper()
+	e := newEnv(t)
+	e.open(t)
+	sb := e.pod(t, name, sandbox.ModeContainer)
+	release := make(chan struct{})
+	e.m.testHookRecord = func() { <-release }
+	return e, sb, release
 }
 
 // A daemon that dies at any step of Remove, before or after the deletion
