@@ -66,7 +66,7 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 		}
 	}
 	t.Logf("crashed at steps %s", strings.Join(crashed, ", "))
-	for _, want := range []string{"image", "layer", "mount", "volume", "bundle", "nri", "oci", "state"} {
+	for _, want := range []string{"image", "layer", "mount", "record", "volume", "bundle", "nri", "oci", "state"} {
 		if !slices.Contains(crashed, want) {
 			t.Errorf("Create never crashed at step %q", want)
 		}
@@ -75,9 +75,9 @@ func TestCrashAtEveryCreateStepIsUndoneOnRestart(t *testing.T) {
 }
 
 // Create stores the container's record while it makes the writable layer.
-// A daemon that dies after the layer was made and before the record was
-// stored leaves a claimed layer whose owner has no record: the restarted
-// daemon removes it, and nothing is left.
+// A daemon that dies after the layer was made and mounted and before the
+// record was stored leaves a claimed layer whose owner has no record: the
+// restarted daemon unmounts and removes it, and nothing is left.
 func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
 	e, sb, release := recordHeldEnv(t, "unrecorded")
 	ctx := context.Background()
@@ -86,7 +86,7 @@ func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	crashed := make(chan struct{})
 	e.m.testHookStep = func(step string) error {
-		if step == "mount" {
+		if step == "record" {
 			close(crashed)
 			runtime.Goexit()
 		}
@@ -103,6 +103,9 @@ func TestCrashBeforeTheRecordIsStoredIsUndoneOnRestart(t *testing.T) {
 	if recs, err := e.m.records.List(); err != nil || len(recs) != 0 {
 		t.Fatalf("records at the crash: %d %v, want none", len(recs), err)
 	}
+	if m := mountsUnder(t, filepath.Join(e.dir, "root")); len(m) != 1 {
+		t.Fatalf("mounts under the image storage at the crash: %v, want the layer's", m)
+	}
 	e.open(t)
 	assertNothingLeft(t, e)
 }
@@ -115,11 +118,11 @@ func TestCreateMakesNothingElseBeforeTheRecordIsStored(t *testing.T) {
 	var steps []string
 	e.m.testHookStep = func(step string) error {
 		switch step {
-		case "image", "layer":
-		case "mount":
-			// Held until here, the record is let go a little later: a
-			// Create that went on without it would reach its next
-			// step first.
+		case "image", "layer", "mount":
+		case "record":
+			// Held until here, past the layer's mount, the record is
+			// let go a little later: a Create that went on without it
+			// would reach its next step first.
 			time.AfterFunc(50*time.Millisecond, func() { close(release) })
 		default:
 			if recs, err := e.m.records.List(); err != nil || len(recs) != 1 {
@@ -304,7 +307,7 @@ func TestCrashAtEveryRestoreStepIsUndoneOnRestart(t *testing.T) {
 				t.Fatalf("%s: restart after a crash at step %q left the above", image, crashed[len(crashed)-1])
 			}
 		}
-		for _, want := range []string{"image", "layer", "mount", "rootfs-changes", "bundle", "oci"} {
+		for _, want := range []string{"image", "layer", "mount", "record", "rootfs-changes", "bundle", "oci"} {
 			if !slices.Contains(crashed, want) {
 				t.Errorf("%s: the restore never crashed at step %q (crashed at %v)", image, want, crashed)
 			}

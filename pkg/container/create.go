@@ -279,6 +279,9 @@ func (m *Manager) create(ctx context.Context, c *Container, pod *sandbox.Sandbox
 		return err
 	}
 	// Nothing but the claimed layer is made before the record is durable.
+	if err := m.step("record"); err != nil {
+		return err
+	}
 	if err := record.wait(); err != nil {
 		return err
 	}
