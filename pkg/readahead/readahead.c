@@ -8,10 +8,14 @@
 
 static int advise_executable(struct dl_phdr_info *info, size_t size, void *data)
 {
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	long pagesize = sysconf(_SC_PAGESIZE);
+	uintptr_t page;
 
 	(void)size;
 	(void)data;
+	if (pagesize <= 0 || (pagesize & (pagesize - 1)) != 0)
+		return 1;
+	page = (uintptr_t)pagesize;
 	// The executable is the first object reported, the one without a name.
 	if (info->dlpi_name && info->dlpi_name[0] != '\0')
 		return 0;
