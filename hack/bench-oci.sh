@@ -31,9 +31,9 @@ need busybox busybox-static
 runc_peer_install
 runc=$RUNC_PEER
 
-# `crisp oci` hands over to the crisp-oci beside it: build both.
-go build -tags "$tags" -o bin/crisp ./cmd/crisp
-go build -tags "$tags" -o bin/crisp-oci ./cmd/crisp-oci
+# `crisp oci` hands over to the crisp-oci beside it: build both, as
+# `make install` installs them (crisp-oci is linked statically).
+make build >/dev/null
 crisp=$PWD/bin/crisp
 crisp_oci=$PWD/bin/crisp-oci
 
