@@ -43,6 +43,7 @@ CRISP_BIN=$PWD/bin/crisp gotestsum --format pkgname-and-test-fails --jsonfile "$
 # so the ones it gains run here.
 race_packages=(
 	./pkg/config
+	./pkg/criu/criupb
 	./pkg/daemon
 	./pkg/errdefs
 	./pkg/ids

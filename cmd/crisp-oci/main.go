@@ -27,11 +27,11 @@ func main() {
 func newRootCommand(args []string) *cobra.Command {
 	if len(args) > 0 && args[0] == "oci" {
 		root := &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
-		root.AddCommand(ocicli.NewCommand("oci"))
+		root.AddCommand(ocicli.NewCommand("oci", nil))
 		ocicli.AddLogFlags(root)
 		return root
 	}
-	root := ocicli.NewCommand("crisp-oci")
+	root := ocicli.NewCommand("crisp-oci", nil)
 	ocicli.AddLogFlags(root)
 	return root
 }

@@ -31,7 +31,8 @@ func TestRootCommandNames(t *testing.T) {
 }
 
 // crisp-oci must stay small and fast to start: none of the daemon's image,
-// CNI, CRI, gRPC or metrics code may be linked into it.
+// CNI, CRI, gRPC or metrics code may be linked into it, nor protobuf,
+// which CRIU's protocol needs (crisp serves checkpoint and restore).
 func TestLinksOnlyTheExecutor(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -41,7 +42,7 @@ func TestLinksOnlyTheExecutor(t *testing.T) {
 		t.Fatalf("go list -deps: %v: %s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"k8s.io/cri-api/", "google.golang.org/grpc", "go.podman.io/", "github.com/containernetworking/", "github.com/prometheus/", "github.com/containerd/"} {
+		for _, banned := range []string{"k8s.io/cri-api/", "google.golang.org/grpc", "go.podman.io/", "github.com/containernetworking/", "github.com/prometheus/", "github.com/containerd/", "google.golang.org/protobuf/", "github.com/checkpoint-restore/"} {
 			if strings.HasPrefix(dep, banned) {
 				t.Errorf("crisp-oci links %s", dep)
 			}

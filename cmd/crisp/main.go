@@ -11,6 +11,7 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/crisp-runtime/crisp/cmd/internal/ocicli"
+	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	// Its constructor stops read-ahead of the binary's read-only data.
 	_ "github.com/crisp-runtime/crisp/pkg/readahead"
 )
@@ -55,7 +56,7 @@ Run without a subcommand (or as "crisp serve") to start the daemon.`,
 		newServeCommand(),
 		newVersionCommand(),
 		newConfigCommand(),
-		ocicli.NewCommand("oci"),
+		ocicli.NewCommand("oci", criupb.Codec{}),
 		newImagesCommand(),
 	)
 	return root

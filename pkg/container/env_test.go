@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 	"github.com/crisp-runtime/crisp/pkg/network"
@@ -136,7 +137,7 @@ func (e *env) open(t *testing.T) {
 	}
 	rt, err := oci.New(oci.Options{
 		Root: filepath.Join(e.state, "oci"), CgroupMount: e.cgroups.Mount(), MissingController: e.missing,
-		SystemdCgroup: driver == cgroups.DriverSystemd,
+		SystemdCgroup: driver == cgroups.DriverSystemd, CRIU: criupb.Codec{},
 	})
 	if err != nil {
 		t.Fatal(err)

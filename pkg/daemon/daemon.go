@@ -22,6 +22,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/container"
 	"github.com/crisp-runtime/crisp/pkg/cri"
+	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/metrics"
 	"github.com/crisp-runtime/crisp/pkg/network"
@@ -123,6 +124,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		CgroupMount:       hierarchy.Mount(),
 		MissingController: missing,
 		SystemdCgroup:     cfg.EffectiveCgroupDriver() == config.CgroupDriverSystemd,
+		CRIU:              criupb.Codec{},
 		Spare:             true,
 	})
 	if err != nil {

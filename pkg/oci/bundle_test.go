@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 )
 
 // The integration tests run real containers: root, a cgroup2 mount and
@@ -94,11 +95,12 @@ func cgroupMount(t testing.TB) string {
 	return m
 }
 
-// newTestRuntime returns a Runtime with its state in a temporary directory.
+// newTestRuntime returns a Runtime with its state in a temporary directory,
+// which checkpoints and restores as crisp's does.
 func newTestRuntime(t testing.TB) *Runtime {
 	t.Helper()
 	busyboxRootfs(t)
-	rt, err := New(Options{Root: t.TempDir(), CgroupMount: cgroupMount(t)})
+	rt, err := New(Options{Root: t.TempDir(), CgroupMount: cgroupMount(t), CRIU: criupb.Codec{}})
 	if err != nil {
 		t.Fatal(err)
 	}

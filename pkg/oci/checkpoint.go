@@ -11,12 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/criu"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -63,9 +62,9 @@ const (
 )
 
 // criuCgroupModes are ManageCgroupsMode's values.
-var criuCgroupModes = map[string]rpc.CriuCgMode{
-	"": rpc.CriuCgMode_SOFT, "soft": rpc.CriuCgMode_SOFT, "full": rpc.CriuCgMode_FULL,
-	"strict": rpc.CriuCgMode_STRICT, "ignore": rpc.CriuCgMode_IGNORE,
+var criuCgroupModes = map[string]criu.CgroupMode{
+	"": criu.CgroupSoft, "soft": criu.CgroupSoft, "full": criu.CgroupFull,
+	"strict": criu.CgroupStrict, "ignore": criu.CgroupIgnore,
 }
 
 // Checkpoint writes the images of running or paused container id with CRIU: its
@@ -74,6 +73,10 @@ var criuCgroupModes = map[string]rpc.CriuCgMode{
 // kills it after the dump and the monitor records its end. A failed
 // checkpoint leaves the container as it was.
 func (r *Runtime) Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error {
+	codec, err := r.criuCodecOrRefuse("checkpoint")
+	if err != nil {
+		return err
+	}
 	rec, cg, err := r.runningCgroup(id, StatusRunning, StatusPaused)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -97,49 +100,49 @@ func (r *Runtime) Checkpoint(ctx context.Context, id string, opts CheckpointOpti
 		}
 		defer work.Close()
 	}
-	reqType, logName := rpc.CriuReqType_DUMP, "dump.log"
+	reqType, logName := criu.Dump, "dump.log"
 	if opts.PreDump {
-		reqType, logName = rpc.CriuReqType_PRE_DUMP, "pre-dump.log"
+		reqType, logName = criu.PreDump, "pre-dump.log"
 	}
 	pid := rec.Init.Pid
 	if err := writeDescriptors(images, pid); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", id, err)
 	}
-	copts := &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(int32(images.Fd())),
-		WorkDirFd:         proto.Int32(int32(work.Fd())),
-		LogLevel:          proto.Int32(4),
-		LogFile:           proto.String(logName),
-		Pid:               proto.Int32(int32(pid)),
-		Root:              proto.String(rec.Rootfs),
-		ManageCgroups:     proto.Bool(true),
-		ManageCgroupsMode: mode.Enum(),
-		LeaveRunning:      proto.Bool(opts.LeaveRunning || opts.PreDump),
-		TcpEstablished:    proto.Bool(opts.TCPEstablished),
-		ExtUnixSk:         proto.Bool(opts.ExtUnixSk),
-		ShellJob:          proto.Bool(opts.ShellJob),
-		FileLocks:         proto.Bool(opts.FileLocks),
-		OrphanPtsMaster:   proto.Bool(true),
+	copts := &criu.Options{
+		ImagesDirFd:     int32(images.Fd()),
+		WorkDirFd:       int32(work.Fd()),
+		LogLevel:        4,
+		LogFile:         logName,
+		Pid:             int32(pid),
+		Root:            rec.Rootfs,
+		ManageCgroups:   true,
+		CgroupMode:      mode,
+		LeaveRunning:    opts.LeaveRunning || opts.PreDump,
+		TCPEstablished:  opts.TCPEstablished,
+		ExtUnixSk:       opts.ExtUnixSk,
+		ShellJob:        opts.ShellJob,
+		FileLocks:       opts.FileLocks,
+		OrphanPtsMaster: true,
 		// CRIU freezes the cgroup to seize the processes, and leaves a
 		// paused container paused: the caller can keep the container
 		// still after the dump, while it copies the root file system.
-		FreezeCgroup: proto.String(cg.Path()),
+		FreezeCgroup: cg.Path(),
 	}
 	if opts.ParentPath != "" {
-		copts.ParentImg = proto.String(opts.ParentPath)
-		copts.TrackMem = proto.Bool(true)
+		copts.ParentImg = opts.ParentPath
+		copts.TrackMem = true
 	}
 	if opts.PreDump {
-		copts.TrackMem = proto.Bool(true)
+		copts.TrackMem = true
 	}
-	if copts.ExtMnt, err = criuExternalMounts(rec.Config, pid, ""); err != nil {
+	if copts.ExtMounts, err = criuExternalMounts(rec.Config, pid, ""); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", id, err)
 	}
 	if copts.External, err = criuExternalNamespaces(rec.Config); err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", id, err)
 	}
 
-	conn, wait, err := r.runCriu(ctx)
+	conn, wait, err := r.runCriu(ctx, codec)
 	if err != nil {
 		return err
 	}
@@ -239,14 +242,14 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // Dumping, pid is the init, in whose root the masked paths that are files
 // are found; restoring (pid 0), every masked path is listed, for CRIU
 // asks only for the keys its images name.
-func criuExternalMounts(spec *specs.Spec, pid int, cgroupDir string) ([]*rpc.ExtMountMap, error) {
-	var out []*rpc.ExtMountMap
+func criuExternalMounts(spec *specs.Spec, pid int, cgroupDir string) ([]criu.KeyValue, error) {
+	var out []criu.KeyValue
 	add := func(key, val string) {
 		if pid > 0 {
 			// A dump records the mount under the name val: its key.
 			val = key
 		}
-		out = append(out, &rpc.ExtMountMap{Key: proto.String(key), Val: proto.String(val)})
+		out = append(out, criu.KeyValue{Key: key, Value: val})
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	if err != nil {

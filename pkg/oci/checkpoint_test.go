@@ -212,6 +212,45 @@ func TestCheckpointRestoreRefusals(t *testing.T) {
 	}
 }
 
+// A runtime without CRIU's protocol (crisp-oci's) refuses checkpoint and
+// restore as not implemented, before it touches the container or makes
+// anything, rather than failing half-way.
+func TestCheckpointRestoreWithoutCodecRefused(t *testing.T) {
+	busyboxRootfs(t)
+	rt, err := New(Options{Root: t.TempDir(), CgroupMount: cgroupMount(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	ctx := context.Background()
+	spec := testSpec(t, "sleep", "60")
+	createContainer(t, rt, "running", spec, nil)
+	if err := rt.Start(ctx, "running"); err != nil {
+		t.Fatal(err)
+	}
+	images := t.TempDir()
+	err = rt.Checkpoint(ctx, "running", CheckpointOptions{ImagePath: images})
+	if !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("checkpoint without a codec: %v, want not implemented", err)
+	}
+	if entries, _ := os.ReadDir(images); len(entries) != 0 {
+		t.Errorf("a refused checkpoint wrote %d files to the image path", len(entries))
+	}
+	if st, err := rt.State(ctx, "running"); err != nil || st.Status != StatusRunning {
+		t.Errorf("after a refused checkpoint: %+v, %v; want running", st, err)
+	}
+	if err := os.WriteFile(filepath.Join(images, descriptorsFile), []byte(`["/dev/null","/dev/null","/dev/null"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = rt.Restore(ctx, "restored", writeBundle(t, testSpec(t, "true")), CreateOptions{}, RestoreOptions{ImagePath: images})
+	if !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("restore without a codec: %v, want not implemented", err)
+	}
+	if _, err := os.Stat(rt.dir("restored")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused restore left its state: %v", err)
+	}
+}
+
 // A restore CRIU fails (images without processes) leaves no state, cgroup
 // or process behind.
 func TestFailedRestoreLeavesNothing(t *testing.T) {

@@ -92,12 +92,16 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if opts.StdinOnce && !opts.OpenStdin {
 		return errdefs.InvalidField("stdin_once", "needs stdin")
 	}
-	var criu *criuRestore
+	var rst *criuRestore
 	if restore != nil {
-		if criu, err = prepareRestore(spec, plan, restore); err != nil {
+		codec, err := r.criuCodecOrRefuse("restore")
+		if err != nil {
 			return err
 		}
-		defer criu.Close()
+		if rst, err = prepareRestore(codec, spec, plan, restore); err != nil {
+			return err
+		}
+		defer rst.Close()
 	}
 	exe, err := r.sealed()
 	if err != nil {
@@ -145,10 +149,10 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return fmt.Errorf("linux.resources: %w", err)
 	}
 
-	if criu != nil {
+	if rst != nil {
 		c := &restoring{id: id, bundle: bundle, rootfs: rootfs, dir: dir, cgroupsPath: cgroupsPath,
 			spec: spec, configJSON: configJSON, cg: cg, exe: exe}
-		return r.restore(ctx, c, opts, criu)
+		return r.restore(ctx, c, opts, rst)
 	}
 	fifoPath := filepath.Join(dir, fifoFile)
 	if err := makeStartFifo(fifoPath); err != nil {

@@ -11,14 +11,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/crisp-runtime/crisp/pkg/criu"
+	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
 // CRIU is driven through its RPC interface: `criu swrk <fd>` serves
-// requests (go-criu's rpc messages) on a SOCK_SEQPACKET socket, one message
-// a packet. A dump runs criu as the caller's child. A restore runs it as
+// requests on a SOCK_SEQPACKET socket, one message a packet, which
+// Options.CRIU encodes (package criu). A dump runs criu as the caller's child. A restore runs it as
 // the child of the container's monitor, so that the restored tree, which
 // CRIU makes its sibling (rst_sibling), is the monitor's to reap.
 
@@ -38,15 +39,25 @@ func (r *Runtime) criuPath() (string, error) {
 	return path, nil
 }
 
+// criuCodecOrRefuse returns the codec of CRIU's messages, or why there is
+// none.
+func (r *Runtime) criuCodecOrRefuse(op string) (criu.Codec, error) {
+	if r.criuCodec == nil {
+		return nil, fmt.Errorf("%s: this program is built without CRIU's protocol (crisp serves checkpoint and restore): %w", op, errdefs.ErrNotImplemented)
+	}
+	return r.criuCodec, nil
+}
+
 // criuConn is the caller's end of a criu swrk socket.
 type criuConn struct {
-	sock *os.File
+	sock  *os.File
+	codec criu.Codec
 }
 
 // criuSocketPair returns the two ends of a criu swrk socket: the caller's
 // (non-blocking, in Go's poller, so a context can end a wait) and the one
 // criu serves on.
-func criuSocketPair() (*criuConn, *os.File, error) {
+func criuSocketPair(codec criu.Codec) (*criuConn, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("criu socket pair: %w", err)
@@ -56,7 +67,7 @@ func criuSocketPair() (*criuConn, *os.File, error) {
 		unix.Close(fds[1])
 		return nil, nil, fmt.Errorf("criu socket pair: %w", err)
 	}
-	return &criuConn{sock: os.NewFile(uintptr(fds[0]), "criu")}, os.NewFile(uintptr(fds[1]), "criu-swrk"), nil
+	return &criuConn{sock: os.NewFile(uintptr(fds[0]), "criu"), codec: codec}, os.NewFile(uintptr(fds[1]), "criu-swrk"), nil
 }
 
 // Close closes the socket: criu swrk exits when it reads the end.
@@ -69,7 +80,7 @@ type criuNotify func(script string, pid int32) error
 // do sends one request and answers CRIU's notifications until its
 // response. An unsuccessful response is an error with CRIU's message; the
 // details are in the operation's log in the work directory.
-func (c *criuConn) do(ctx context.Context, t rpc.CriuReqType, opts *rpc.CriuOpts, notify criuNotify) (*rpc.CriuResp, error) {
+func (c *criuConn) do(ctx context.Context, t criu.RequestType, opts *criu.Options, notify criuNotify) (criu.Response, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.sock.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	fail := func(err error) error {
@@ -79,46 +90,45 @@ func (c *criuConn) do(ctx context.Context, t rpc.CriuReqType, opts *rpc.CriuOpts
 		return err
 	}
 	if notify != nil {
-		opts.NotifyScripts = proto.Bool(true)
+		opts.NotifyScripts = true
 	}
-	req := &rpc.CriuReq{Type: t.Enum(), Opts: opts}
+	req := criu.Request{Type: t, Opts: opts}
 	buf := make([]byte, criuMaxMessage)
 	for {
-		out, err := proto.Marshal(req)
+		out, err := c.codec.EncodeRequest(req)
 		if err != nil {
-			return nil, fmt.Errorf("criu request: %w", err)
+			return criu.Response{}, fmt.Errorf("criu request: %w", err)
 		}
 		if _, err := c.sock.Write(out); err != nil {
-			return nil, fmt.Errorf("criu request: %w", fail(err))
+			return criu.Response{}, fmt.Errorf("criu request: %w", fail(err))
 		}
 		n, err := c.sock.Read(buf)
 		if err != nil {
-			return nil, fmt.Errorf("criu response: %w", fail(err))
+			return criu.Response{}, fmt.Errorf("criu response: %w", fail(err))
 		}
-		resp := &rpc.CriuResp{}
-		if err := proto.Unmarshal(buf[:n], resp); err != nil {
-			return nil, fmt.Errorf("criu response: %w", err)
+		resp, err := c.codec.DecodeResponse(buf[:n])
+		if err != nil {
+			return criu.Response{}, err
 		}
-		if !resp.GetSuccess() {
-			msg := resp.GetCrErrmsg()
+		if !resp.Success {
+			msg := resp.Errmsg
 			if msg == "" {
 				msg = "see its log"
 			}
-			return resp, fmt.Errorf("criu %s failed: %s (errno %d)", t, msg, resp.GetCrErrno())
+			return resp, fmt.Errorf("criu %s failed: %s (errno %d)", t, msg, resp.Errno)
 		}
-		if resp.GetType() != rpc.CriuReqType_NOTIFY {
-			if resp.GetType() != t {
-				return resp, fmt.Errorf("criu answered %s to %s", resp.GetType(), t)
+		if resp.Type != criu.Notify {
+			if resp.Type != t {
+				return resp, fmt.Errorf("criu answered %s to %s", resp.Type, t)
 			}
 			return resp, nil
 		}
-		n2 := resp.GetNotify()
 		if notify != nil {
-			if err := notify(n2.GetScript(), n2.GetPid()); err != nil {
-				return resp, fmt.Errorf("criu %s: %s: %w", t, n2.GetScript(), err)
+			if err := notify(resp.NotifyScript, resp.NotifyPid); err != nil {
+				return resp, fmt.Errorf("criu %s: %s: %w", t, resp.NotifyScript, err)
 			}
 		}
-		req = &rpc.CriuReq{Type: rpc.CriuReqType_NOTIFY.Enum(), NotifySuccess: proto.Bool(true)}
+		req = criu.Request{Type: criu.Notify, NotifySuccess: true}
 	}
 }
 
@@ -160,12 +170,12 @@ func criuFailed(err error, work, name string) error {
 // runCriu starts `criu swrk` as the caller's child, serving on a new
 // socket, and returns the caller's end and a wait for criu's exit (after
 // the caller's end is closed).
-func (r *Runtime) runCriu(ctx context.Context) (*criuConn, func() error, error) {
+func (r *Runtime) runCriu(ctx context.Context, codec criu.Codec) (*criuConn, func() error, error) {
 	path, err := r.criuPath()
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, theirs, err := criuSocketPair()
+	conn, theirs, err := criuSocketPair(codec)
 	if err != nil {
 		return nil, nil, err
 	}

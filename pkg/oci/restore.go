@@ -10,12 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/pkg/criu"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/proc"
 )
@@ -57,15 +56,16 @@ func (r *Runtime) Restore(ctx context.Context, id, bundle string, create CreateO
 // work directories, the stdio the checkpoint recorded, and the namespaces
 // the container joins.
 type criuRestore struct {
+	codec       criu.Codec
 	opts        *RestoreOptions
-	mode        rpc.CriuCgMode
+	mode        criu.CgroupMode
 	images      *os.File
 	work        *os.File
 	descriptors []string
 	// external are the namespaces the checkpoint named external, by key,
 	// opened for CRIU to inherit.
 	external map[string]*os.File
-	joinNS   []*rpc.JoinNamespace
+	joinNS   []criu.JoinNamespace
 }
 
 // Close closes the descriptors meant for CRIU.
@@ -81,14 +81,14 @@ func (c *criuRestore) Close() {
 
 // prepareRestore checks what a restore can do with spec and opens what
 // CRIU will need.
-func prepareRestore(spec *specs.Spec, plan nsPlan, opts *RestoreOptions) (_ *criuRestore, retErr error) {
+func prepareRestore(codec criu.Codec, spec *specs.Spec, plan nsPlan, opts *RestoreOptions) (_ *criuRestore, retErr error) {
 	if spec.Process.Terminal {
 		return nil, errdefs.InvalidField("process.terminal", "restoring a container with a terminal is not supported")
 	}
 	if plan.has(specs.UserNamespace) {
 		return nil, errdefs.InvalidField("linux.namespaces", "restoring a container with a user namespace is not supported")
 	}
-	mode := rpc.CriuCgMode_IGNORE
+	mode := criu.CgroupIgnore
 	if opts.ManageCgroupsMode != "" {
 		m, ok := criuCgroupModes[opts.ManageCgroupsMode]
 		if !ok {
@@ -103,7 +103,7 @@ func prepareRestore(spec *specs.Spec, plan nsPlan, opts *RestoreOptions) (_ *cri
 	if err != nil {
 		return nil, err
 	}
-	c := &criuRestore{opts: opts, mode: mode, descriptors: descriptors, external: map[string]*os.File{}}
+	c := &criuRestore{codec: codec, opts: opts, mode: mode, descriptors: descriptors, external: map[string]*os.File{}}
 	if c.images, err = openDir("image-path", opts.ImagePath); err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func prepareRestore(spec *specs.Spec, plan nsPlan, opts *RestoreOptions) (_ *cri
 			}
 			c.external[key] = f
 		case specs.IPCNamespace, specs.UTSNamespace, specs.MountNamespace:
-			c.joinNS = append(c.joinNS, &rpc.JoinNamespace{Ns: proto.String(nsKinds[ns.Type].proc), NsFile: proto.String(ns.Path)})
+			c.joinNS = append(c.joinNS, criu.JoinNamespace{Namespace: nsKinds[ns.Type].proc, Path: ns.Path})
 		default:
 			return nil, errdefs.InvalidField(field+".path", fmt.Sprintf("restoring into a %s namespace joined by path is not supported", ns.Type))
 		}
@@ -165,8 +165,8 @@ type restoring struct {
 // container's cgroup, has it restore the checkpoint's processes as the
 // monitor's children, tells the monitor the restored init and records the
 // container.
-func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions, criu *criuRestore) error {
-	conn, theirs, err := criuSocketPair()
+func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions, rst *criuRestore) error {
+	conn, theirs, err := criuSocketPair(rst.codec)
 	if err != nil {
 		return err
 	}
@@ -186,8 +186,8 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 	// criu. (Its image and work directories are named by their numbers
 	// in this process, its client, which CRIU opens through /proc.)
 	var extra []*os.File
-	keys := make([]string, 0, len(criu.external))
-	for key, f := range criu.external {
+	keys := make([]string, 0, len(rst.external))
+	for key, f := range rst.external {
 		keys = append(keys, key)
 		extra = append(extra, f)
 	}
@@ -217,41 +217,41 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 		}
 	}()
 
-	copts := &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(int32(criu.images.Fd())),
-		WorkDirFd:         proto.Int32(int32(criu.work.Fd())),
-		LogLevel:          proto.Int32(4),
-		LogFile:           proto.String("restore.log"),
-		Root:              proto.String(c.rootfs),
-		RstSibling:        proto.Bool(true),
-		ManageCgroups:     proto.Bool(true),
-		ManageCgroupsMode: criu.mode.Enum(),
-		TcpEstablished:    proto.Bool(criu.opts.TCPEstablished),
-		ExtUnixSk:         proto.Bool(criu.opts.ExtUnixSk),
-		ShellJob:          proto.Bool(criu.opts.ShellJob),
-		FileLocks:         proto.Bool(criu.opts.FileLocks),
-		LeaveStopped:      proto.Bool(criu.opts.LeaveStopped),
-		OrphanPtsMaster:   proto.Bool(true),
-		JoinNs:            criu.joinNS,
+	copts := &criu.Options{
+		ImagesDirFd:     int32(rst.images.Fd()),
+		WorkDirFd:       int32(rst.work.Fd()),
+		LogLevel:        4,
+		LogFile:         "restore.log",
+		Root:            c.rootfs,
+		RstSibling:      true,
+		ManageCgroups:   true,
+		CgroupMode:      rst.mode,
+		TCPEstablished:  rst.opts.TCPEstablished,
+		ExtUnixSk:       rst.opts.ExtUnixSk,
+		ShellJob:        rst.opts.ShellJob,
+		FileLocks:       rst.opts.FileLocks,
+		LeaveStopped:    rst.opts.LeaveStopped,
+		OrphanPtsMaster: true,
+		JoinNamespaces:  rst.joinNS,
 	}
-	if criu.opts.LeaveStopped {
+	if rst.opts.LeaveStopped {
 		// CRIU before 3.19 has no leave_stopped in its RPC: its
 		// configuration file says it to every version.
-		if copts.ConfigFile, err = writeCriuConfig(criu.work.Name(), "leave-stopped"); err != nil {
+		if copts.ConfigFile, err = writeCriuConfig(rst.work.Name(), "leave-stopped"); err != nil {
 			return fmt.Errorf("restore container %s: %w", c.id, err)
 		}
 	}
-	if copts.ExtMnt, err = criuExternalMounts(c.spec, 0, c.cg.Path()); err != nil {
+	if copts.ExtMounts, err = criuExternalMounts(c.spec, 0, c.cg.Path()); err != nil {
 		return err
 	}
 	for i, key := range keys {
-		copts.InheritFd = append(copts.InheritFd, &rpc.InheritFd{Key: proto.String(key), Fd: proto.Int32(int32(p.extraFD + i))})
+		copts.InheritFds = append(copts.InheritFds, criu.InheritFd{Key: key, Fd: int32(p.extraFD + i)})
 	}
 	// The checkpoint's stdio pipes become the new container's: criu runs
 	// with them as its own 0, 1 and 2.
-	for fd, target := range criu.descriptors {
+	for fd, target := range rst.descriptors {
 		if isPipe(target) {
-			copts.InheritFd = append(copts.InheritFd, &rpc.InheritFd{Key: proto.String(target), Fd: proto.Int32(int32(fd))})
+			copts.InheritFds = append(copts.InheritFds, criu.InheritFd{Key: target, Fd: int32(fd)})
 		}
 	}
 	// The monitor learns the restored init from restored.pid, written
@@ -269,8 +269,8 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 		}
 		return writeRestoredPid(c.dir, pid)
 	}
-	if _, err := conn.do(ctx, rpc.CriuReqType_RESTORE, copts, notify); err != nil {
-		return fmt.Errorf("restore container %s: %w", c.id, criuFailed(err, criu.work.Name(), "restore.log"))
+	if _, err := conn.do(ctx, criu.Restore, copts, notify); err != nil {
+		return fmt.Errorf("restore container %s: %w", c.id, criuFailed(err, rst.work.Name(), "restore.log"))
 	}
 	if pid <= 0 {
 		return fmt.Errorf("restore container %s: criu named no restored init", c.id)
@@ -289,7 +289,7 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 		return err
 	}
 	restored = true
-	klog.V(2).InfoS("Restored container", "id", c.id, "pid", pid, "images", criu.opts.ImagePath)
+	klog.V(2).InfoS("Restored container", "id", c.id, "pid", pid, "images", rst.opts.ImagePath)
 	return nil
 }
 
@@ -311,10 +311,10 @@ const criuConfigFile = "crisp-restore.conf"
 
 // writeCriuConfig writes a CRIU configuration file of options, one per
 // line, in dir and returns its path for CriuOpts.ConfigFile.
-func writeCriuConfig(dir string, options ...string) (*string, error) {
+func writeCriuConfig(dir string, options ...string) (string, error) {
 	path := filepath.Join(dir, criuConfigFile)
 	if err := os.WriteFile(path, []byte(strings.Join(options, "\n")+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write CRIU configuration: %w", err)
+		return "", fmt.Errorf("write CRIU configuration: %w", err)
 	}
-	return proto.String(path), nil
+	return path, nil
 }

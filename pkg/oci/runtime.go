@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/criu"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -37,6 +38,10 @@ type Options struct {
 	// Criu is the CRIU binary checkpoints and restores run: a path, or
 	// a name looked up in PATH; "" means "criu".
 	Criu string
+	// CRIU encodes the requests of checkpoints and restores in CRIU's
+	// messages (criupb.Codec). Without it, Checkpoint and Restore are
+	// refused: the program links no protobuf.
+	CRIU criu.Codec
 	// Spare keeps a crisp process executed ahead of use for the next
 	// container's creation, so that Create does not wait for the fork and
 	// exec of the crisp binary: for a runtime that creates many
@@ -52,6 +57,7 @@ type Runtime struct {
 	missing     cgroups.MissingPolicy
 	systemd     bool
 	criu        string
+	criuCodec   criu.Codec
 
 	exeOnce sync.Once
 	exe     *sealedExe
@@ -79,13 +85,13 @@ func New(opts Options) (*Runtime, error) {
 	if err := makePrivateDir(root); err != nil {
 		return nil, err
 	}
-	criu := opts.Criu
-	if criu == "" {
-		criu = "criu"
+	criuBinary := opts.Criu
+	if criuBinary == "" {
+		criuBinary = "criu"
 	}
 	return &Runtime{
 		root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController,
-		systemd: opts.SystemdCgroup, criu: criu, spare: opts.Spare,
+		systemd: opts.SystemdCgroup, criu: criuBinary, criuCodec: opts.CRIU, spare: opts.Spare,
 	}, nil
 }
 

@@ -44,6 +44,9 @@ func newOCICheckpointCommand(opts *ociOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = opts.wrap(func(cmd *cobra.Command, args []string) error {
+		if opts.criuCodec == nil {
+			return handBackToCrisp()
+		}
 		rt, err := opts.runtime()
 		if err != nil {
 			return err
@@ -71,6 +74,9 @@ func newOCIRestoreCommand(opts *ociOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = opts.wrap(func(cmd *cobra.Command, args []string) error {
+		if opts.criuCodec == nil {
+			return handBackToCrisp()
+		}
 		rt, err := opts.runtime()
 		if err != nil {
 			return err

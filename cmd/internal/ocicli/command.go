@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/criu"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
@@ -33,6 +34,9 @@ type ociOptions struct {
 	debug             bool
 	rootless          string
 	criu              string
+	// criuCodec is CRIU's protocol, nil in a program that links none
+	// (crisp-oci): its checkpoint and restore hand back to crisp.
+	criuCodec criu.Codec
 }
 
 // runtime opens the executor with the global flags.
@@ -41,7 +45,10 @@ func (o *ociOptions) runtime() (*oci.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return oci.New(oci.Options{Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup, Criu: o.criu})
+	return oci.New(oci.Options{
+		Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup,
+		Criu: o.criu, CRIU: o.criuCodec,
+	})
 }
 
 // ociExitError carries an exit code for `run` and `exec`, which return the
@@ -53,9 +60,11 @@ func (e *ociExitError) Error() string { return fmt.Sprintf("exit status %d", e.c
 
 // NewCommand is `crisp oci`: runc's subcommands and global flags over
 // crisp's executor. The caller names it: "oci" below crisp's root command,
-// or "crisp-oci" as a program of its own.
-func NewCommand(name string) *cobra.Command {
-	opts := &ociOptions{}
+// or "crisp-oci" as a program of its own, and gives it CRIU's protocol
+// (criupb.Codec), or nil to have checkpoint and restore served by the crisp
+// installed beside the program.
+func NewCommand(name string, codec criu.Codec) *cobra.Command {
+	opts := &ociOptions{criuCodec: codec}
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: "Run containers from OCI bundles with crisp's executor (runc's commands and flags)",

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/cgroups"
+	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
 
@@ -23,12 +24,26 @@ import (
 // CRISP_TEST_MAIN=1 it runs `crisp oci`, and the OCI executor re-executes
 // it to enter containers.
 func TestMain(m *testing.M) {
-	if os.Getenv("CRISP_TEST_MAIN") == "1" {
+	switch os.Getenv("CRISP_TEST_MAIN") {
+	case "1":
 		root := &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
-		root.AddCommand(NewCommand("oci"))
+		root.AddCommand(NewCommand("oci", criupb.Codec{}))
 		AddLogFlags(root)
 		if err := root.Execute(); err != nil {
 			fmt.Fprintln(os.Stderr, "crisp:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "crisp-oci", "crisp-oci-handed-over":
+		// crisp-oci (no CRIU protocol), called as itself or serving a
+		// `crisp oci …` crisp handed over (cmd/crisp-oci).
+		root := NewCommand("crisp-oci", nil)
+		if os.Getenv("CRISP_TEST_MAIN") == "crisp-oci-handed-over" {
+			root = &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
+			root.AddCommand(NewCommand("oci", nil))
+		}
+		if err := root.Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "crisp-oci:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
