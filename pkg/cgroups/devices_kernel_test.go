@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -146,5 +147,101 @@ func TestKernelDeviceRulesMknod(t *testing.T) {
 	}
 	if strings.Contains(string(out), "null-ok") || !strings.Contains(string(out), "not permitted") {
 		t.Errorf("mknod of the denied c 1:3 did not fail with EPERM:\n%s", out)
+	}
+}
+
+// attachedCount returns how many device programs m's cgroup has.
+func attachedCount(t *testing.T, m *Manager) int {
+	t.Helper()
+	fd, err := m.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	ids, err := attachedDevicePrograms(int(fd.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ids)
+}
+
+// Every Apply leaves exactly one device program on the cgroup: it replaces
+// crisp's own, and others attached beside it (by an earlier crisp, or
+// another tool) are detached, never left to deny what the rules allow.
+func TestKernelDeviceProgramReplaced(t *testing.T) {
+	m := deviceCgroup(t, []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}})
+	if n := attachedCount(t, m); n != 1 {
+		t.Fatalf("after the first Apply: %d programs, want 1", n)
+	}
+	allowZero := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},
+	}
+	if err := m.Apply(&specs.LinuxResources{Devices: allowZero}); err != nil {
+		t.Fatal(err)
+	}
+	if n := attachedCount(t, m); n != 1 {
+		t.Fatalf("after a second Apply: %d programs, want 1", n)
+	}
+	// Two more deny-all programs beside it.
+	for range 2 {
+		denyAll, err := compileDeviceRules([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		progFd, err := loadDeviceProgram(deviceProgram(denyAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := m.OpenFD()
+		if err != nil {
+			t.Fatal(err)
+		}
+		attr := bpfProgAttachAttr{targetFd: uint32(dir.Fd()), attachBpfFd: uint32(progFd),
+			attachType: unix.BPF_CGROUP_DEVICE, attachFlags: unix.BPF_F_ALLOW_MULTI}
+		_, err = bpfCall(unix.BPF_PROG_ATTACH, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+		dir.Close()
+		unix.Close(progFd)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := attachedCount(t, m); n != 3 {
+		t.Fatalf("after attaching two more: %d programs, want 3", n)
+	}
+	if got := openInCgroup(t, m, "/dev/zero"); got["/dev/zero"] != "EPERM" {
+		t.Fatalf("with the deny-all programs beside: /dev/zero %q, want EPERM", got["/dev/zero"])
+	}
+	if err := m.Apply(&specs.LinuxResources{Devices: allowZero}); err != nil {
+		t.Fatal(err)
+	}
+	if n := attachedCount(t, m); n != 1 {
+		t.Errorf("after Apply over three: %d programs, want 1", n)
+	}
+	if got := openInCgroup(t, m, "/dev/zero"); got["/dev/zero"] != "ok" {
+		t.Errorf("after Apply over three: /dev/zero %q, want ok", got["/dev/zero"])
+	}
+}
+
+// The kernel's verifier accepts the program of the most rules crisp takes,
+// each a distinct exception, in either default.
+func TestKernelLargestDeviceProgramLoads(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs")
+	}
+	for _, defaultAllow := range []bool{false, true} {
+		rules := []specs.LinuxDeviceCgroup{{Allow: defaultAllow, Access: "rwm"}}
+		for i := range maxDeviceRules - 1 {
+			rules = append(rules, specs.LinuxDeviceCgroup{Allow: !defaultAllow, Type: "c", Major: i64(int64(i / 256)), Minor: i64(int64(i % 256)), Access: "rw"})
+		}
+		list, err := compileDeviceRules(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, err := loadDeviceProgram(deviceProgram(list))
+		if err != nil {
+			t.Fatalf("default allow %v: %v", defaultAllow, err)
+		}
+		unix.Close(fd)
 	}
 }

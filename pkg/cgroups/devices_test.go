@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	devconfig "github.com/opencontainers/cgroups/devices/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
@@ -17,42 +17,42 @@ func TestDeviceRulesConversion(t *testing.T) {
 	tests := []struct {
 		name string
 		in   specs.LinuxDeviceCgroup
-		want devconfig.Rule
+		want deviceRule
 	}{
 		{
 			name: "deny all",
 			in:   specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"},
-			want: devconfig.Rule{Type: 'a', Major: -1, Minor: -1, Permissions: "rwm"},
+			want: deviceRule{typ: 'a', major: -1, minor: -1, access: unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE | unix.BPF_DEVCG_ACC_MKNOD, allow: false},
 		},
 		{
 			name: "explicit a type",
 			in:   specs.LinuxDeviceCgroup{Allow: true, Type: "a", Access: "r"},
-			want: devconfig.Rule{Type: 'a', Major: -1, Minor: -1, Permissions: "r", Allow: true},
+			want: deviceRule{typ: 'a', major: -1, minor: -1, access: unix.BPF_DEVCG_ACC_READ, allow: true},
 		},
 		{
 			name: "one char device",
 			in:   specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rw"},
-			want: devconfig.Rule{Type: 'c', Major: 1, Minor: 5, Permissions: "rw", Allow: true},
+			want: deviceRule{typ: 'c', major: 1, minor: 5, access: unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE, allow: true},
 		},
 		{
 			name: "unbuffered char is char",
 			in:   specs.LinuxDeviceCgroup{Allow: true, Type: "u", Major: i64(4), Minor: i64(0), Access: "m"},
-			want: devconfig.Rule{Type: 'c', Major: 4, Minor: 0, Permissions: "m", Allow: true},
+			want: deviceRule{typ: 'c', major: 4, minor: 0, access: unix.BPF_DEVCG_ACC_MKNOD, allow: true},
 		},
 		{
 			name: "block major wildcard minor",
 			in:   specs.LinuxDeviceCgroup{Allow: false, Type: "b", Major: i64(8), Access: "w"},
-			want: devconfig.Rule{Type: 'b', Major: 8, Minor: -1, Permissions: "w"},
+			want: deviceRule{typ: 'b', major: 8, minor: -1, access: unix.BPF_DEVCG_ACC_WRITE, allow: false},
 		},
 		{
 			name: "minus one is any",
 			in:   specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(-1), Minor: i64(-1), Access: "m"},
-			want: devconfig.Rule{Type: 'c', Major: -1, Minor: -1, Permissions: "m", Allow: true},
+			want: deviceRule{typ: 'c', major: -1, minor: -1, access: unix.BPF_DEVCG_ACC_MKNOD, allow: true},
 		},
 		{
 			name: "largest numbers",
 			in:   specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(4294967295), Minor: i64(0), Access: "mrw"},
-			want: devconfig.Rule{Type: 'c', Major: 4294967295, Minor: 0, Permissions: "mrw", Allow: true},
+			want: deviceRule{typ: 'c', major: 4294967295, minor: 0, access: unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE | unix.BPF_DEVCG_ACC_MKNOD, allow: true},
 		},
 	}
 	for _, tt := range tests {
@@ -61,8 +61,8 @@ func TestDeviceRulesConversion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || *got[0] != tt.want {
-				t.Errorf("deviceRules(%+v) = %+v, want %+v", tt.in, *got[0], tt.want)
+			if len(got) != 1 || got[0] != tt.want {
+				t.Errorf("deviceRules(%+v) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -346,7 +346,7 @@ func ValidateResources(res *specs.LinuxResources) error {
 			return err
 		}
 	}
-	if _, err := deviceRules(res.Devices); err != nil {
+	if _, err := compileDeviceRules(res.Devices); err != nil {
 		return err
 	}
 	return nil
