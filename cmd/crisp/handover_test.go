@@ -1,12 +1,13 @@
 package main
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crisp-runtime/crisp/cmd/internal/exetest"
 )
 
 // crispIn puts this test binary (crisp's main under CRISP_TEST_MAIN) in a
@@ -14,41 +15,14 @@ import (
 // crisp-oci beside it: a script that prints handover and its arguments.
 func crispIn(t *testing.T, handover string) string {
 	t.Helper()
-	dir := t.TempDir()
-	crisp := filepath.Join(dir, "crisp")
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(self, crisp); err != nil {
-		copyFile(t, self, crisp)
-	}
+	crisp := exetest.Place(t, "crisp")
 	if handover != "" {
 		script := "#!/bin/sh\necho " + handover + " \"$@\"\n"
-		if err := os.WriteFile(filepath.Join(dir, "crisp-oci"), []byte(script), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(crisp), "crisp-oci"), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return crisp
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func runCrisp(t *testing.T, crisp string, env []string, args ...string) string {

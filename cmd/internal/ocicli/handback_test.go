@@ -1,41 +1,19 @@
 package ocicli
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crisp-runtime/crisp/cmd/internal/exetest"
 )
 
 // crispOCIBeside places this test binary, as crisp-oci (no CRIU protocol),
 // in a directory of its own, and returns its path.
 func crispOCIBeside(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "crisp-oci")
-	if err := os.Link(self, path); err != nil {
-		in, err := os.Open(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			t.Fatal(err)
-		}
-		if err := out.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
+	return exetest.Place(t, "crisp-oci")
 }
 
 // crisp-oci hands checkpoint and restore, which need CRIU's protocol, to
