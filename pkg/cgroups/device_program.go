@@ -110,8 +110,9 @@ func deviceProgram(list *deviceList) []bpfInsn {
 				jumpImm32(unix.BPF_JEQ, regCtx, 0, 0))
 		} else {
 			// An allow exception matches if it grants every access
-			// asked for.
-			test(movReg(regCtx, regAccess), aluImm(unix.BPF_AND, regCtx, int32(^granted&deviceAccessAll)),
+			// asked for; a bit the kernel may ask about one day is
+			// not granted.
+			test(movReg(regCtx, regAccess), aluImm(unix.BPF_AND, regCtx, int32(^granted&0xffff)),
 				jumpImm32(unix.BPF_JNE, regCtx, 0, 0))
 		}
 		block = append(block, verdict(!list.defaultAllow)...)
@@ -123,10 +124,10 @@ func deviceProgram(list *deviceList) []bpfInsn {
 	return append(prog, verdict(list.defaultAllow)...)
 }
 
-// deviceAccessAll is every access a device program is asked about.
+// deviceAccessAll is every access a device program is asked about today.
 const deviceAccessAll = unix.BPF_DEVCG_ACC_MKNOD | unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE
 
-// encode returns the program as the kernel reads it.
+// encodeProgram returns the program as the kernel reads it.
 func encodeProgram(prog []bpfInsn) []byte {
 	out := make([]byte, 0, 8*len(prog))
 	for _, in := range prog {
