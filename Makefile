@@ -4,8 +4,12 @@
 export PATH := $(PATH):/usr/local/go/bin:/usr/local/bin
 GO       ?= go
 PREFIX   ?= /usr/local
-# Pure-Go image and storage libraries: no gpgme, no btrfs headers.
-TAGS     := containers_image_openpgp exclude_graphdriver_btrfs
+# Pure-Go image and storage libraries: no gpgme, no btrfs headers. No
+# gRPC request tracing (golang.org/x/net/trace, which crisp never serves,
+# and html/template with it) and no NRI WASM plugins (wazero's compiler):
+# code linked is code mapped, so leaving them out keeps the daemon's
+# resident memory down (docs/benchmarks.md). NRI refuses a WASM plugin.
+TAGS     := containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'

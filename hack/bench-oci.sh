@@ -19,7 +19,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 n=${1:-50}
-tags='containers_image_openpgp exclude_graphdriver_btrfs'
+tags='containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm'
 
 need() { # command package
 	command -v "$1" >/dev/null 2>&1 && return

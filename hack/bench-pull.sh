@@ -15,7 +15,7 @@ set -euo pipefail
 ROUNDS=${1:-5}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
-TAGS='containers_image_openpgp exclude_graphdriver_btrfs'
+TAGS='containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm'
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
 PEER=$REPO_ROOT/_output/peer

@@ -1,7 +1,8 @@
 # Shared shell functions for crisp's hack/ scripts. Source it; do not run it.
 
-# Build tags that keep go.podman.io libraries free of C dependencies.
-CRISP_TAGS="containers_image_openpgp exclude_graphdriver_btrfs"
+# Build tags: go.podman.io libraries free of C dependencies, no gRPC
+# request tracing, no NRI WASM plugins (see TAGS in the Makefile).
+CRISP_TAGS="containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm"
 
 # Pinned tool versions, fetched from the Go module proxy.
 CRI_TOOLS_VERSION=v1.37.0

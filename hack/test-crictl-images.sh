@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
-TAGS='containers_image_openpgp exclude_graphdriver_btrfs'
+TAGS='containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm'
 CRICTL_VERSION=v1.37.0
 WORK=$(mktemp -d /var/tmp/crisp-crictl-images.XXXXXX)
 PIDS=()

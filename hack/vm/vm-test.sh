@@ -20,7 +20,7 @@ set -euo pipefail
 
 CRICTL_VERSION=v1.37.0
 # Build tags for test binaries; keep in step with TAGS in the Makefile.
-CRISP_GO_TAGS=${CRISP_GO_TAGS:-containers_image_openpgp exclude_graphdriver_btrfs}
+CRISP_GO_TAGS=${CRISP_GO_TAGS:-containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm}
 
 export PATH=$PATH:/usr/local/go/bin
 
