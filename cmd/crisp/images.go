@@ -15,6 +15,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image"
+	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 )
 
 // imagesOptions locate the storage the daemon uses: the same configuration
@@ -86,7 +87,7 @@ func newImagesLoadCommand(opts *imagesOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return opts.withStore(cmd, func(ctx context.Context, s *image.Store) error {
 				for _, file := range args {
-					imgs, err := s.Load(ctx, file)
+					imgs, err := transfer.Load(ctx, s, file)
 					if err != nil {
 						return err
 					}

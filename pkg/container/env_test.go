@@ -16,6 +16,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
+	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
@@ -95,7 +96,7 @@ func newEnvWith(t *testing.T, missing cgroups.MissingPolicy) *env {
 	if err := testregistry.WriteDockerArchive(archive, testImage, img, false); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := images.Load(ctx, archive)
+	loaded, err := transfer.Load(ctx, images, archive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/image"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
+	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 )
 
 func TestMain(m *testing.M) {
@@ -71,6 +72,7 @@ func newImageFixture(t *testing.T) *imageFixture {
 		RegistriesConf:    conf,
 		RegistriesConfDir: filepath.Join(dir, "registries.conf.d"),
 		SignaturePolicy:   filepath.Join(dir, "policy.json"),
+		Puller:            transfer.Puller{},
 	})
 	if err != nil {
 		t.Fatal(err)

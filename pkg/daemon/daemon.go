@@ -24,6 +24,7 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/cri"
 	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/image"
+	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 	"github.com/crisp-runtime/crisp/pkg/metrics"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/nri"
@@ -107,6 +108,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
 	imageOpts := image.OptionsFromConfig(cfg)
+	imageOpts.Puller = transfer.Puller{}
 	if prom != nil {
 		imageOpts.Observer = prom
 	}

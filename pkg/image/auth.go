@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.podman.io/image/v5/types"
-
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -25,28 +23,22 @@ type Auth struct {
 	RegistryToken string
 }
 
-// apply sets the credentials on sys.
-func (a *Auth) apply(sys *types.SystemContext) error {
-	if a == nil {
-		return nil
-	}
-	user, pass := a.Username, a.Password
+// Credentials returns the user name and password, decoding Auth when it is
+// set.
+func (a *Auth) Credentials() (user, pass string, err error) {
+	user, pass = a.Username, a.Password
 	if a.Auth != "" {
 		raw, err := base64.StdEncoding.DecodeString(a.Auth)
 		if err != nil {
-			return fmt.Errorf("auth: not base64: %w", errdefs.ErrInvalidArgument)
+			return "", "", fmt.Errorf("auth: not base64: %w", errdefs.ErrInvalidArgument)
 		}
 		var ok bool
 		user, pass, ok = strings.Cut(string(raw), ":")
 		if !ok {
-			return fmt.Errorf("auth: not base64 of \"username:password\": %w", errdefs.ErrInvalidArgument)
+			return "", "", fmt.Errorf("auth: not base64 of \"username:password\": %w", errdefs.ErrInvalidArgument)
 		}
 	}
-	if user != "" || pass != "" || a.IdentityToken != "" {
-		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: user, Password: pass, IdentityToken: a.IdentityToken}
-	}
-	sys.DockerBearerRegistryToken = a.RegistryToken
-	return nil
+	return user, pass, nil
 }
 
 // fingerprint identifies the credentials without keeping them, so that only

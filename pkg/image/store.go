@@ -1,7 +1,10 @@
-// Package image owns crisp's images and container filesystems: pulling from
-// registries (go.podman.io/image), loading archives, the layer storage under
-// <root>/storage (go.podman.io/storage, overlay or vfs), the image queries the
-// CRI ImageService answers, and the writable layers containers run on.
+// Package image owns crisp's images and container filesystems: the layer
+// storage under <root>/storage (go.podman.io/storage, overlay or vfs), the
+// image queries the CRI ImageService answers, pulls (one download per
+// reference and credentials, removal of a failed pull's layers), and the
+// writable layers containers run on. Copying images in, from registries or
+// archives, is pkg/image/transfer's: a Store pulls through the Puller it is
+// given.
 package image
 
 import (

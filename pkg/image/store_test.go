@@ -71,6 +71,7 @@ func testOptions(t testing.TB, driver string, regs ...*testregistry.Registry) Op
 		RegistriesConf:    writeRegistriesConf(t, dir, "", regs...),
 		RegistriesConfDir: filepath.Join(dir, "registries.conf.d"),
 		SignaturePolicy:   filepath.Join(dir, "policy.json"), // absent: accept anything
+		Puller:            testPuller,
 	}
 }
 

@@ -1,4 +1,4 @@
-package image
+package transfer
 
 import (
 	"archive/tar"
@@ -14,7 +14,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	dockerarchive "go.podman.io/image/v5/docker/archive"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/image"
+	cimage "go.podman.io/image/v5/image"
 	ociarchive "go.podman.io/image/v5/oci/archive"
 	"go.podman.io/image/v5/pkg/compression"
 	istorage "go.podman.io/image/v5/storage"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
+	"github.com/crisp-runtime/crisp/pkg/image"
 )
 
 // Archive formats Load understands.
@@ -34,16 +35,13 @@ const (
 // image name in; the OCI ref.name annotation usually holds only a tag.
 const containerdImageName = "io.containerd.image.name"
 
-// Load stores every image of the archive at file: a docker-archive (as
-// `docker save` writes it) or an oci-archive, compressed or not. Images keep
-// the names the archive gives them; an image without one is stored by ID.
-// An archive that fails to load stores nothing.
-func (s *Store) Load(ctx context.Context, file string) (_ []*Image, err error) {
+// load is Load.
+func (s *copier) load(ctx context.Context, file string) (_ []*image.Image, err error) {
 	format, index, err := archiveFormat(file)
 	if err != nil {
 		return nil, err
 	}
-	end := s.cleanup.begin()
+	end := s.images.BeginTransfer()
 	defer func() { end(err != nil) }()
 
 	var sources []loadSource
@@ -62,13 +60,13 @@ func (s *Store) Load(ctx context.Context, file string) (_ []*Image, err error) {
 			return nil, fmt.Errorf("load %s: %w", file, err)
 		}
 	}
-	var out []*Image
+	var out []*image.Image
 	for _, src := range sources {
 		id, err := s.loadImage(ctx, src)
 		if err != nil {
 			return nil, fmt.Errorf("load %s from %s: %w", transportString(src.ref), file, err)
 		}
-		img, err := s.Get(ctx, id)
+		img, err := s.images.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +83,7 @@ type loadSource struct {
 }
 
 // loadImage copies one archived image into the store and names it.
-func (s *Store) loadImage(ctx context.Context, src loadSource) (string, error) {
+func (s *copier) loadImage(ctx context.Context, src loadSource) (string, error) {
 	sys := s.systemContext()
 	var dest types.ImageReference
 	var err error
@@ -115,12 +113,12 @@ func (s *Store) loadImage(ctx context.Context, src loadSource) (string, error) {
 
 // unnamedDestination is the store reference for an image without a name:
 // its ID, the digest of its config.
-func (s *Store) unnamedDestination(ctx context.Context, src types.ImageReference, sys *types.SystemContext) (types.ImageReference, error) {
+func (s *copier) unnamedDestination(ctx context.Context, src types.ImageReference, sys *types.SystemContext) (types.ImageReference, error) {
 	raw, err := src.NewImageSource(ctx, sys)
 	if err != nil {
 		return nil, err
 	}
-	img, err := image.FromUnparsedImage(ctx, sys, image.UnparsedInstance(raw, nil))
+	img, err := cimage.FromUnparsedImage(ctx, sys, cimage.UnparsedInstance(raw, nil))
 	if err != nil {
 		raw.Close()
 		return nil, err
@@ -162,7 +160,7 @@ func ociSources(file string, index *imgspecv1.Index) ([]loadSource, error) {
 			if !strings.Contains(n, "/") {
 				continue
 			}
-			if named, err := ParseReference(n); err == nil {
+			if named, err := image.ParseReference(n); err == nil {
 				names = append(names, named)
 				break
 			}

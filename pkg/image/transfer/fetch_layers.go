@@ -1,4 +1,4 @@
-package image
+package transfer
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	drivers "go.podman.io/storage/drivers"
+
+	"github.com/crisp-runtime/crisp/pkg/image"
 )
 
 // fetchLayers stores the image's missing layers and returns the top one.
 // On overlay, layers are downloaded and unpacked into staging directories a
 // few at a time, in parallel, then committed in order; on vfs each layer
 // streams into storage in turn.
-func (s *Store) fetchLayers(ctx context.Context, img *remoteImage, progress *pullProgress) (string, error) {
+func (s *copier) fetchLayers(ctx context.Context, img *remoteImage, progress *pullProgress) (string, error) {
 	ids := layerIDs(img.oci.RootFS.DiffIDs)
 	// A stored layer implies its parents: skip everything below the highest.
 	first := 0
@@ -32,7 +34,7 @@ func (s *Store) fetchLayers(ctx context.Context, img *remoteImage, progress *pul
 	if first > 0 {
 		parent = ids[first-1]
 	}
-	if s.driver == DriverOverlay {
+	if s.driver == image.DriverOverlay {
 		return s.stageLayers(ctx, img, ids, first, parent, progress)
 	}
 	for i := first; i < len(ids); i++ {
@@ -55,7 +57,7 @@ type stagedLayer struct {
 // stageLayers unpacks layers first.. in parallel and commits them in order
 // on parent. Every staging directory is cleaned up at the end, committed or
 // not (committing moves the layer out of it).
-func (s *Store) stageLayers(ctx context.Context, img *remoteImage, ids []string, first int, parent string, progress *pullProgress) (string, error) {
+func (s *copier) stageLayers(ctx context.Context, img *remoteImage, ids []string, first int, parent string, progress *pullProgress) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	staged := make([]*stagedLayer, len(ids))
@@ -124,7 +126,7 @@ func (s *Store) stageLayers(ctx context.Context, img *remoteImage, ids []string,
 
 // stageLayer downloads one layer and unpacks it into a staging directory
 // as it arrives, then verifies its digest and diff ID.
-func (s *Store) stageLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo, diffID digest.Digest, progress *pullProgress) (*drivers.DriverWithDifferOutput, error) {
+func (s *copier) stageLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo, diffID digest.Digest, progress *pullProgress) (*drivers.DriverWithDifferOutput, error) {
 	body, _, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
 		return nil, fmt.Errorf("fetch layer %s: %w", info.Digest, err)
@@ -152,7 +154,7 @@ func (s *Store) stageLayer(ctx context.Context, src types.ImageSource, info type
 
 // streamLayer fetches one layer straight into storage, then verifies the
 // digest of what it read; a layer that fails is deleted again.
-func (s *Store) streamLayer(ctx context.Context, src types.ImageSource, id, parent string, info types.BlobInfo, diffID digest.Digest, progress *pullProgress) error {
+func (s *copier) streamLayer(ctx context.Context, src types.ImageSource, id, parent string, info types.BlobInfo, diffID digest.Digest, progress *pullProgress) error {
 	body, _, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
 		return fmt.Errorf("fetch layer %s: %w", info.Digest, err)

@@ -1,4 +1,4 @@
-package image
+package transfer
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/image"
+	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
@@ -48,7 +48,7 @@ type remoteImage struct {
 // missing layers in one pass each, and commitImage records the image. It
 // returns the image ID, or errNeedsCopy for images it leaves to
 // go.podman.io/image's copy.
-func (s *Store) fetch(ctx context.Context, named reference.Named, sys *types.SystemContext, progress *pullProgress) (string, error) {
+func (s *copier) fetch(ctx context.Context, named reference.Named, sys *types.SystemContext, progress *pullProgress) (string, error) {
 	ref, err := docker.NewReference(named)
 	if err != nil {
 		return "", err
@@ -75,14 +75,14 @@ func (s *Store) fetch(ctx context.Context, named reference.Named, sys *types.Sys
 
 // resolveRemote picks the host platform's image, checks the policy for the
 // reference and the instance, and reads the verified manifest and config.
-func (s *Store) resolveRemote(ctx context.Context, src types.ImageSource, sys *types.SystemContext) (*remoteImage, error) {
+func (s *copier) resolveRemote(ctx context.Context, src types.ImageSource, sys *types.SystemContext) (*remoteImage, error) {
 	policy, err := s.policyContext()
 	if err != nil {
 		return nil, err
 	}
 	defer policy.Destroy()
 	out := &remoteImage{src: src}
-	unparsed := image.UnparsedInstance(src, nil)
+	unparsed := cimage.UnparsedInstance(src, nil)
 	if err := checkPolicy(ctx, policy, unparsed); err != nil {
 		return nil, err
 	}
@@ -103,12 +103,12 @@ func (s *Store) resolveRemote(ctx context.Context, src types.ImageSource, sys *t
 		if out.listDigest, err = manifest.Digest(top); err != nil {
 			return nil, err
 		}
-		unparsed = image.UnparsedInstance(src, &instance)
+		unparsed = cimage.UnparsedInstance(src, &instance)
 		if err := checkPolicy(ctx, policy, unparsed); err != nil {
 			return nil, err
 		}
 	}
-	parsed, err := image.FromUnparsedImage(ctx, sys, unparsed)
+	parsed, err := cimage.FromUnparsedImage(ctx, sys, unparsed)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func layerIDs(diffIDs []digest.Digest) []string {
 
 // commitImage records the image on its top layer with its manifests and
 // config, the way go.podman.io/image stores them, and names it.
-func (s *Store) commitImage(id string, named reference.Named, top string, img *remoteImage) error {
+func (s *copier) commitImage(id string, named reference.Named, top string, img *remoteImage) error {
 	bigData := []storage.ImageBigDataOption{
 		{Key: img.configDigest.String(), Data: img.config, Digest: digest.Canonical.FromBytes(img.config)},
 		{Key: storage.ImageDigestManifestBigDataNamePrefix + "-" + img.manifestDigest.String(), Data: img.manifest, Digest: img.manifestDigest},
