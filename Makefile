@@ -23,9 +23,10 @@ GOFLAGS_BUILD_OCI := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmo
 
 all: build
 
-## build: compile bin/crisp and bin/crisp-oci (the executor's command line on its own)
+## build: compile bin/crisp, bin/crisp-image (which pulls and loads images for it) and bin/crisp-oci (the executor's command line on its own)
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp ./cmd/crisp
+	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp-image ./cmd/crisp-image
 	$(GO) build $(GOFLAGS_BUILD_OCI) -o bin/crisp-oci ./cmd/crisp-oci
 
 ## install: build, then install crisp and everything the daemon needs on this machine

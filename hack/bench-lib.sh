@@ -34,6 +34,9 @@ bench_install() {
 		make build
 	fi
 	install -m 0755 "$CRISP_BIN" "$WORK/crisp-bin"
+	# crisp pulls with the crisp-image beside it.
+	[ -x "$(dirname "$CRISP_BIN")/crisp-image" ] || die "no crisp-image beside $CRISP_BIN: make build builds both"
+	install -m 0755 "$(dirname "$CRISP_BIN")/crisp-image" "$WORK/crisp-image"
 	CRISP_BIN=$WORK/crisp-bin
 	go build -o "$WORK/podbench" ./test/bench/podbench
 }

@@ -15,7 +15,7 @@ set -euo pipefail
 ROUNDS=${1:-5}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
-TAGS='containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm'
+. hack/lib.sh
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
 PEER=$REPO_ROOT/_output/peer
@@ -51,7 +51,7 @@ if [ -z "$CRICTL" ]; then
 	CRICTL=$PEER/crictl
 fi
 command -v busybox >/dev/null || [ -x /bin/busybox ] || apt-get install -y busybox-static >/dev/null
-go build -tags "$TAGS" -o "$REPO_ROOT/bin/crisp" ./cmd/crisp
+build_crisp "$REPO_ROOT/bin"
 go build -o "$WORK/registry" ./test/registry
 
 # The registry, with one copy of each image per round: every pull is a cold

@@ -56,7 +56,7 @@ if [ -z "${CRISP_CRITEST_NETNS:-}" ] && [ -z "${CRISP_CRITEST_GUEST:-}" ]; then
 	}
 	trap remove_work EXIT
 	log "building crisp and the image registry"
-	go build -buildvcs=false -tags "$CRISP_TAGS" -o "$WORK/crisp" ./cmd/crisp
+	build_crisp "$WORK"
 	go build -buildvcs=false -o "$WORK/registry" ./test/critest
 	CGO_ENABLED=0 go build -buildvcs=false -o "$WORK/nonewprivs" ./test/critest/nonewprivs
 	status=0
@@ -171,6 +171,7 @@ EOF
 )
 
 if [ -n "${CRISP_CRITEST_GUEST:-}" ]; then
+	install -m 0755 "$WORK/crisp-image" /usr/local/bin/crisp-image
 	install -m 0755 "$WORK/crisp" /usr/local/bin/crisp
 	install -d /etc/crisp
 	printf '%s\n' "$config" >/etc/crisp/crisp.toml

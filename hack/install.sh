@@ -9,13 +9,14 @@ require_root
 
 PREFIX=${PREFIX:-/usr/local}
 
-for bin in crisp crisp-oci; do
+for bin in crisp crisp-image crisp-oci; do
 	[ -x "bin/$bin" ] || die "bin/$bin is missing: run make build"
 done
 
-log "installing crisp and crisp-oci to $PREFIX/bin"
-# crisp-oci first: `crisp oci` hands over to the crisp-oci beside it.
-for bin in crisp-oci crisp; do
+log "installing crisp, crisp-image and crisp-oci to $PREFIX/bin"
+# The helpers first: crisp pulls with the crisp-image beside it, and
+# `crisp oci` hands over to the crisp-oci beside it.
+for bin in crisp-image crisp-oci crisp; do
 	install -D -m 0755 "bin/$bin" "$PREFIX/bin/$bin.new"
 	mv -f "$PREFIX/bin/$bin.new" "$PREFIX/bin/$bin" # atomic: a running daemon keeps its inode
 done

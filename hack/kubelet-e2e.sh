@@ -27,8 +27,7 @@ main() {
 	chmod 755 "$WORK"
 
 	log "building crisp and the busybox image archive"
-	go build -tags "$CRISP_TAGS" -ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=kubelet-e2e" \
-		-o "$WORK/crisp" ./cmd/crisp
+	build_crisp "$WORK" kubelet-e2e
 	go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref crisp.test/busybox:e2e "$WORK/busybox.tar"
 	go build -o "$WORK/checkpoint-api" ./test/e2e/kubelet/checkpoint-api
 

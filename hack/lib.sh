@@ -18,6 +18,17 @@ KUBERNETES_VERSION=v1.37.2
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# build_crisp DIR [VERSION] builds the daemon, DIR/crisp, and DIR/crisp-image,
+# which it pulls and loads images with and finds beside itself, from the
+# repository in the current directory (stamped VERSION if given).
+build_crisp() {
+	local dir=$1 ldflags=()
+	[ -z "${2:-}" ] || ldflags=(-ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=$2")
+	mkdir -p "$dir"
+	go build -buildvcs=false -tags "$CRISP_TAGS" "${ldflags[@]}" -o "$dir/crisp" ./cmd/crisp
+	go build -buildvcs=false -tags "$CRISP_TAGS" "${ldflags[@]}" -o "$dir/crisp-image" ./cmd/crisp-image
+}
+
 # apt_install installs the Debian packages that are missing, updating the
 # package lists once per run.
 apt_install() {

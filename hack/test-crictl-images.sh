@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT"
-TAGS='containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm'
+. hack/lib.sh
 CRICTL_VERSION=v1.37.0
 WORK=$(mktemp -d /var/tmp/crisp-crictl-images.XXXXXX)
 PIDS=()
@@ -31,7 +31,7 @@ if [ -z "$CRICTL" ]; then
 	GOBIN=/usr/local/bin GOFLAGS=-mod=mod go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 	CRICTL=/usr/local/bin/crictl
 fi
-go build -tags "$TAGS" -o bin/crisp ./cmd/crisp
+build_crisp bin
 go build -o "$WORK/registry" ./test/registry
 
 "$WORK/registry" -busybox library/busybox:1.35 -archives "$WORK" >"$WORK/registry.out" 2>&1 &

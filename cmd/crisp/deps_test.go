@@ -70,3 +70,32 @@ func TestDaemonLinksNoUnusedRuntimes(t *testing.T) {
 		t.Errorf("crisp links %s (%s)", strings.TrimSuffix(b, "."), sym)
 	}
 }
+
+// Pulls and loads run in crisp-image: the daemon links neither
+// pkg/image/transfer nor go.podman.io/image's registry client, copy,
+// signature policy or archive transports, so their code and initialisers
+// are not in the binary a node keeps resident.
+func TestDaemonLinksNoImageTransfer(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-tags", makefileTags(t), ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v: %s", err, out)
+	}
+	banned := []string{
+		"github.com/crisp-runtime/crisp/pkg/image/transfer",
+		"go.podman.io/image/v5/copy",
+		"go.podman.io/image/v5/docker",
+		"go.podman.io/image/v5/signature",
+		"go.podman.io/image/v5/docker/archive",
+		"go.podman.io/image/v5/oci/archive",
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, b := range banned {
+			if dep == b {
+				t.Errorf("crisp links %s", dep)
+			}
+		}
+	}
+}

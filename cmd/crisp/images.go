@@ -15,7 +15,6 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/config"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image"
-	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 )
 
 // imagesOptions locate the storage the daemon uses: the same configuration
@@ -64,7 +63,10 @@ func (o *imagesOptions) open(cmd *cobra.Command) (*image.Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return image.Open(cmd.Context(), image.OptionsFromConfig(cfg))
+	opts := image.OptionsFromConfig(cfg)
+	// Loads run in crisp-image; the other commands never reach it.
+	opts.Copier, _ = image.HelperBeside()
+	return image.Open(cmd.Context(), opts)
 }
 
 // withStore runs fn on the storage, cancelled by SIGINT or SIGTERM.
@@ -87,7 +89,7 @@ func newImagesLoadCommand(opts *imagesOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return opts.withStore(cmd, func(ctx context.Context, s *image.Store) error {
 				for _, file := range args {
-					imgs, err := transfer.Load(ctx, s, file)
+					imgs, err := s.Load(ctx, file)
 					if err != nil {
 						return err
 					}

@@ -50,10 +50,10 @@ prepare() {
 	mkdir -p "$CLUSTER_WORK/node" "$CLUSTER_WORK/vm"
 	if [ ! -x "$CLUSTER_WORK/node/crisp" ]; then
 		log "building crisp for the nodes"
-		nice -n 19 go build -tags "$CRISP_TAGS" \
-			-ldflags "-X github.com/crisp-runtime/crisp/pkg/version.version=cluster-e2e" \
-			-o "$CLUSTER_WORK/node/crisp.new" ./cmd/crisp
-		mv "$CLUSTER_WORK/node/crisp.new" "$CLUSTER_WORK/node/crisp"
+		nice -n 19 bash -c '. hack/lib.sh && build_crisp "$1" cluster-e2e' - "$CLUSTER_WORK/node/new"
+		mv "$CLUSTER_WORK/node/new/crisp-image" "$CLUSTER_WORK/node/crisp-image"
+		mv "$CLUSTER_WORK/node/new/crisp" "$CLUSTER_WORK/node/crisp"
+		rmdir "$CLUSTER_WORK/node/new"
 	fi
 	if [ ! -s "$CLUSTER_WORK/node/busybox.tar" ]; then
 		nice -n 19 go run -tags "$CRISP_TAGS" ./test/e2e/kubelet/busybox-archive -ref "$IMAGE" \

@@ -83,6 +83,7 @@ func newEnvWith(t *testing.T, missing cgroups.MissingPolicy) *env {
 		RunRoot:         filepath.Join(dir, "state", "storage"),
 		Driver:          image.DriverOverlay,
 		SignaturePolicy: filepath.Join(dir, "policy.json"), // absent: accept anything
+		Copier:          transfer.Copier{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func newEnvWith(t *testing.T, missing cgroups.MissingPolicy) *env {
 	if err := testregistry.WriteDockerArchive(archive, testImage, img, false); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := transfer.Load(ctx, images, archive)
+	loaded, err := images.Load(ctx, archive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
-	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
 
@@ -46,7 +45,7 @@ func (e *env) loadVolumeImage(t *testing.T, hostDir string) string {
 	if err := testregistry.WriteDockerArchive(archive, volumeImage, img, false); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := transfer.Load(context.Background(), e.images, archive)
+	loaded, err := e.images.Load(context.Background(), archive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
-	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 	"github.com/crisp-runtime/crisp/pkg/sandbox"
 )
@@ -110,7 +109,7 @@ func loadCheckpointImage(t *testing.T, e *env, path, ref string) {
 	if err := testregistry.WriteOCIArchive(archive, ref, img, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := transfer.Load(context.Background(), e.images, archive); err != nil {
+	if _, err := e.images.Load(context.Background(), archive); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -320,7 +319,7 @@ func TestRestoreRefusals(t *testing.T) {
 	if err := testregistry.WriteOCIArchive(archive, "crisp.test/not-a-checkpoint:1", img, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := transfer.Load(ctx, e.images, archive); err != nil {
+	if _, err := e.images.Load(ctx, archive); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config("r", "true")

@@ -72,7 +72,7 @@ func newImageFixture(t *testing.T) *imageFixture {
 		RegistriesConf:    conf,
 		RegistriesConfDir: filepath.Join(dir, "registries.conf.d"),
 		SignaturePolicy:   filepath.Join(dir, "policy.json"),
-		Puller:            transfer.Puller{},
+		Copier:            transfer.Copier{},
 	})
 	if err != nil {
 		t.Fatal(err)

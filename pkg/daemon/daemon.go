@@ -24,7 +24,6 @@ import (
 	"github.com/crisp-runtime/crisp/pkg/cri"
 	"github.com/crisp-runtime/crisp/pkg/criu/criupb"
 	"github.com/crisp-runtime/crisp/pkg/image"
-	"github.com/crisp-runtime/crisp/pkg/image/transfer"
 	"github.com/crisp-runtime/crisp/pkg/metrics"
 	"github.com/crisp-runtime/crisp/pkg/network"
 	"github.com/crisp-runtime/crisp/pkg/nri"
@@ -108,7 +107,11 @@ func Run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("pod sandboxes: %w", err)
 	}
 	imageOpts := image.OptionsFromConfig(cfg)
-	imageOpts.Puller = transfer.Puller{}
+	helper, err := image.HelperBeside()
+	if err != nil {
+		klog.ErrorS(err, "Image pulls will fail")
+	}
+	imageOpts.Copier = helper
 	if prom != nil {
 		imageOpts.Observer = prom
 	}

@@ -36,3 +36,31 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // Is makes errors.Is(err, ErrInvalidArgument) true for field errors.
 func (e *FieldError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// classes are the error classes in the order ClassOf tries them.
+var classes = []error{
+	ErrInvalidArgument, ErrNotFound, ErrAlreadyExists, ErrFailedPrecondition,
+	ErrUnavailable, ErrResourceExhausted, ErrDeadlineExceeded,
+	ErrUnauthenticated, ErrPermissionDenied, ErrNotImplemented,
+}
+
+// ClassOf returns the class err belongs to, nil if none. With ClassNamed it
+// carries an error's class across a process boundary as its text.
+func ClassOf(err error) error {
+	for _, c := range classes {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
+	return nil
+}
+
+// ClassNamed returns the class whose Error() is name, nil if none.
+func ClassNamed(name string) error {
+	for _, c := range classes {
+		if c.Error() == name {
+			return c
+		}
+	}
+	return nil
+}

@@ -30,10 +30,10 @@ type crashChild struct {
 	Layers bool
 }
 
-// withoutPuller returns opts for JSON, which cannot carry the Puller; the
+// withoutCopier returns opts for JSON, which cannot carry the Copier; the
 // child sets its own.
-func withoutPuller(opts Options) Options {
-	opts.Puller = nil
+func withoutCopier(opts Options) Options {
+	opts.Copier = nil
 	return opts
 }
 
@@ -43,7 +43,7 @@ func runCrashChild() int {
 	if err := json.Unmarshal([]byte(os.Getenv(crashChildEnv)), &c); err != nil {
 		return 2
 	}
-	c.Opts.Puller = testPuller // not carried in JSON
+	c.Opts.Copier = testCopier // not carried in JSON
 	s, err := Open(context.Background(), c.Opts)
 	if err != nil {
 		return 3
@@ -95,7 +95,7 @@ func TestContainerLayersReclaimedAfterCrashMidCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env, _ := json.Marshal(crashChild{Opts: withoutPuller(opts), Ref: pulled.ID, Layers: true})
+	env, _ := json.Marshal(crashChild{Opts: withoutCopier(opts), Ref: pulled.ID, Layers: true})
 	const kills = 12
 	for round := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -179,7 +179,7 @@ func TestStorageConsistentAfterCrashMidPull(t *testing.T) {
 	digests := layerDigests(t, img)
 	stalled.Stall(digests[2])
 
-	env, _ := json.Marshal(crashChild{Opts: withoutPuller(opts), Ref: ref})
+	env, _ := json.Marshal(crashChild{Opts: withoutCopier(opts), Ref: ref})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(env))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

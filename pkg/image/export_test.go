@@ -1,16 +1,9 @@
 package image
 
-import "context"
-
-// testPuller is the Puller of testOptions. pkg/image/transfer imports this
+// testCopier is the Copier of testOptions. pkg/image/transfer imports this
 // package, so these tests cannot; transfer_test.go, an external test file
 // in the same test binary, sets it.
-var testPuller Puller
+var testCopier Copier
 
-// testLoad is pkg/image/transfer's Load, set with testPuller.
-var testLoad func(ctx context.Context, s *Store, file string) ([]*Image, error)
-
-// SetTestTransfer sets the Puller of testOptions and the Load of the tests.
-func SetTestTransfer(p Puller, load func(ctx context.Context, s *Store, file string) ([]*Image, error)) {
-	testPuller, testLoad = p, load
-}
+// SetTestCopier sets the Copier of testOptions.
+func SetTestCopier(c Copier) { testCopier = c }

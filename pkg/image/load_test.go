@@ -43,7 +43,7 @@ func TestLoadArchives(t *testing.T) {
 			if err := tt.write(path); err != nil {
 				t.Fatal(err)
 			}
-			got, err := testLoad(ctx, s, path)
+			got, err := s.Load(ctx, path)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -77,7 +77,7 @@ func TestLoadMultiLayerArchiveRootfs(t *testing.T) {
 	if err := testregistry.WriteOCIArchive(path, "example.org/multi:1", img, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testLoad(ctx, s, path); err != nil {
+	if _, err := s.Load(ctx, path); err != nil {
 		t.Fatal(err)
 	}
 	root := mountNewContainer(t, s, "multi", "example.org/multi:1")
@@ -117,7 +117,7 @@ func TestLoadBadArchives(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := testLoad(context.Background(), s, tt.path)
+			_, err := s.Load(context.Background(), tt.path)
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}

@@ -49,9 +49,9 @@ type Options struct {
 	// collect. An entry ending in "*" matches every reference with that
 	// prefix.
 	Pinned []string
-	// Puller copies images from registries into the store; without one
-	// Pull is refused as not implemented.
-	Puller Puller
+	// Copier copies images in, from registries and archives; without one
+	// Pull and Load are refused as not implemented.
+	Copier Copier
 	// Observer, when set, is told of every pull from a registry.
 	Observer PullObserver
 	// WritableUsageMaxAge is how old a writable layer's usage that

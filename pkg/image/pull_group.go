@@ -18,19 +18,12 @@ type pullGroup struct {
 	stop    context.CancelFunc
 	running sync.WaitGroup
 
-	// drained, if set, runs after the last pull in flight has ended and
-	// its callers have their answer.
-	drained func()
-
 	mu      sync.Mutex
 	flights map[string]*flight
-	// active counts the pulls whose fn has not returned, cancelled ones
-	// included.
-	active int
 }
 
-func newPullGroup(drained func()) *pullGroup {
-	g := &pullGroup{flights: make(map[string]*flight), drained: drained}
+func newPullGroup() *pullGroup {
+	g := &pullGroup{flights: make(map[string]*flight)}
 	g.base, g.stop = context.WithCancel(context.Background())
 	return g
 }
@@ -62,7 +55,6 @@ func (g *pullGroup) do(ctx context.Context, key string, fn func(context.Context)
 		fctx, cancel := context.WithCancel(g.base)
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		g.flights[key] = f
-		g.active++
 		g.running.Add(1)
 		go func() {
 			defer g.running.Done()
@@ -73,13 +65,8 @@ func (g *pullGroup) do(ctx context.Context, key string, fn func(context.Context)
 			if g.flights[key] == f {
 				delete(g.flights, key)
 			}
-			g.active--
-			last := g.active == 0
 			g.mu.Unlock()
 			close(f.done)
-			if last && g.drained != nil {
-				g.drained()
-			}
 		}()
 	}
 	f.waiters++

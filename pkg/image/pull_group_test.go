@@ -10,7 +10,7 @@ import (
 )
 
 func TestPullGroupSharesOneRun(t *testing.T) {
-	g := newPullGroup(nil)
+	g := newPullGroup()
 	defer g.shutdown()
 	var runs atomic.Int32
 	release := make(chan struct{})
@@ -42,7 +42,7 @@ func TestPullGroupSharesOneRun(t *testing.T) {
 }
 
 func TestPullGroupCancellation(t *testing.T) {
-	g := newPullGroup(nil)
+	g := newPullGroup()
 	defer g.shutdown()
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
@@ -86,7 +86,7 @@ func TestPullGroupCancellation(t *testing.T) {
 }
 
 func TestPullGroupShutdown(t *testing.T) {
-	g := newPullGroup(nil)
+	g := newPullGroup()
 	ended := make(chan struct{})
 	go g.do(context.Background(), "k", func(ctx context.Context) (string, error) {
 		<-ctx.Done()
@@ -102,58 +102,5 @@ func TestPullGroupShutdown(t *testing.T) {
 	}
 	if _, err := g.do(context.Background(), "k", func(context.Context) (string, error) { return "x", nil }); err == nil {
 		t.Fatal("a pull started after shutdown")
-	}
-}
-
-// TestPullGroupDrainedOnceAfterLastPull checks that the drained hook runs
-// once, after the last of several overlapping pulls has ended (a cancelled
-// one included), and after its callers were answered.
-func TestPullGroupDrainedOnceAfterLastPull(t *testing.T) {
-	drained := make(chan struct{}, 4)
-	g := newPullGroup(func() { drained <- struct{}{} })
-	defer g.shutdown()
-
-	releaseA, releaseB := make(chan struct{}), make(chan struct{})
-	startedB := make(chan struct{})
-	pullA := func(ctx context.Context) (string, error) { <-releaseA; return "a", nil }
-	// B ignores its cancellation until released, as a pull stuck in a
-	// read would.
-	pullB := func(ctx context.Context) (string, error) { close(startedB); <-releaseB; return "b", ctx.Err() }
-
-	answered := make(chan string, 1)
-	go func() {
-		id, _ := g.do(context.Background(), "a", pullA)
-		answered <- id
-	}()
-	ctxB, cancelB := context.WithCancel(context.Background())
-	errB := make(chan error, 1)
-	go func() {
-		_, err := g.do(ctxB, "b", pullB)
-		errB <- err
-	}()
-	<-startedB
-	cancelB()
-	if err := <-errB; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled caller got %v", err)
-	}
-
-	close(releaseA)
-	if id := <-answered; id != "a" {
-		t.Fatalf("caller of a got %q", id)
-	}
-	select {
-	case <-drained:
-		t.Fatal("drained while the cancelled pull b was still running")
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(releaseB)
-	select {
-	case <-drained:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not drained after the last pull ended")
-	}
-	g.shutdown()
-	if n := len(drained); n != 0 {
-		t.Fatalf("drained %d more times", n)
 	}
 }

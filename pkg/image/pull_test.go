@@ -571,17 +571,17 @@ func TestPullSignaturePolicy(t *testing.T) {
 	}
 }
 
-// A store opened without a Puller refuses pulls as not implemented, before
+// A store opened without a Copier refuses pulls as not implemented, before
 // it reaches the registry, and stores nothing.
-func TestPullWithoutPullerRefused(t *testing.T) {
+func TestPullWithoutCopierRefused(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
 	ref, _ := push(t, reg, "library/busybox:1", busybox(t))
 	opts := testOptions(t, DriverOverlay, reg)
-	opts.Puller = nil
+	opts.Copier = nil
 	s := openTestStore(t, opts)
 	_, err := s.Pull(context.Background(), ref, nil)
 	if !errors.Is(err, errdefs.ErrNotImplemented) {
-		t.Fatalf("Pull without a Puller: %v, want ErrNotImplemented", err)
+		t.Fatalf("Pull without a Copier: %v, want ErrNotImplemented", err)
 	}
 	if images, layers := storedCounts(t, s); images != 0 || layers != 0 {
 		t.Errorf("%d images and %d layers stored", images, layers)

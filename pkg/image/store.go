@@ -3,7 +3,7 @@
 // image queries the CRI ImageService answers, pulls (one download per
 // reference and credentials, removal of a failed pull's layers), and the
 // writable layers containers run on. Copying images in, from registries or
-// archives, is pkg/image/transfer's: a Store pulls through the Puller it is
+// archives, is pkg/image/transfer's: a Store copies through the Copier it is
 // given.
 package image
 
@@ -62,7 +62,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image storage %s (%s): %w", opts.Root, driver, err)
 	}
-	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup(releasePullMemory)}
+	s := &Store{store: st, opts: opts, driver: driver, tmpDir: filepath.Join(opts.Root, "tmp"), pulls: newPullGroup()}
 	s.cleanup.store = st
 	s.claims.dir = filepath.Join(opts.Root, "crisp-container-layers")
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {

@@ -60,10 +60,16 @@ func writeRegistriesConf(t testing.TB, dir string, extra string, regs ...*testre
 	return path
 }
 
-// testOptions are Options for a fresh storage under a test directory.
+// testOptions are Options for a fresh storage under a test directory. They
+// copy images in with testCopier, or with the crisp-image that
+// helperTestEnv names (TestPullsAndLoadsThroughHelper).
 func testOptions(t testing.TB, driver string, regs ...*testregistry.Registry) Options {
 	t.Helper()
 	dir := t.TempDir()
+	copier := testCopier
+	if path := os.Getenv(helperTestEnv); path != "" {
+		copier = Helper{Path: path}
+	}
 	return Options{
 		Root:              filepath.Join(dir, "root", "storage"),
 		RunRoot:           filepath.Join(dir, "state", "storage"),
@@ -71,7 +77,7 @@ func testOptions(t testing.TB, driver string, regs ...*testregistry.Registry) Op
 		RegistriesConf:    writeRegistriesConf(t, dir, "", regs...),
 		RegistriesConfDir: filepath.Join(dir, "registries.conf.d"),
 		SignaturePolicy:   filepath.Join(dir, "policy.json"), // absent: accept anything
-		Puller:            testPuller,
+		Copier:            copier,
 	}
 }
 

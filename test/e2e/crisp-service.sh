@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # install_crisp_service BINARY [CONFLIST] installs crisp on a node as an
-# admin would: BINARY as /usr/local/bin/crisp with the systemd cgroup
+# admin would: BINARY as /usr/local/bin/crisp, with the crisp-image beside
+# it, with the systemd cgroup
 # driver, deploy/'s systemd unit and crictl.yaml, and the CNI configuration
 # directory holding CONFLIST alone (or nothing: a network configured
 # later), then starts the service and waits up to 60 s for it to answer
@@ -8,6 +9,8 @@
 # test/e2e/cluster/node.sh); they set REPO and define die and wait_for.
 install_crisp_service() {
 	local bin=$1 conflist=${2:-}
+	# crisp pulls and loads images with the crisp-image beside it.
+	install -m 0755 "$(dirname "$bin")/crisp-image" /usr/local/bin/crisp-image
 	install -m 0755 "$bin" /usr/local/bin/crisp
 	install -d /etc/crisp
 	printf '[cgroup]\ndriver = "systemd"\nmount = "/sys/fs/cgroup"\n' >/etc/crisp/crisp.toml

@@ -40,12 +40,15 @@ func run(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		crispBin = filepath.Join(dir, "crisp")
-		build := exec.Command("go", "build", "-tags", "containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm",
-			"-o", crispBin, "github.com/crisp-runtime/crisp/cmd/crisp")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build crisp:", err)
-			return 1
+		// crisp pulls with the crisp-image beside it.
+		for _, cmd := range []string{"crisp", "crisp-image"} {
+			build := exec.Command("go", "build", "-tags", "containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm",
+				"-o", filepath.Join(dir, cmd), "github.com/crisp-runtime/crisp/cmd/"+cmd)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "build "+cmd+":", err)
+				return 1
+			}
 		}
 	}
 	return m.Run()

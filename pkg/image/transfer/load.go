@@ -35,14 +35,12 @@ const (
 // image name in; the OCI ref.name annotation usually holds only a tag.
 const containerdImageName = "io.containerd.image.name"
 
-// load is Load.
-func (s *copier) load(ctx context.Context, file string) (_ []*image.Image, err error) {
+// load is Copier.Load.
+func (s *copier) load(ctx context.Context, file string) ([]string, error) {
 	format, index, err := archiveFormat(file)
 	if err != nil {
 		return nil, err
 	}
-	end := s.images.BeginTransfer()
-	defer func() { end(err != nil) }()
 
 	var sources []loadSource
 	switch format {
@@ -60,20 +58,16 @@ func (s *copier) load(ctx context.Context, file string) (_ []*image.Image, err e
 			return nil, fmt.Errorf("load %s: %w", file, err)
 		}
 	}
-	var out []*image.Image
+	var ids []string
 	for _, src := range sources {
 		id, err := s.loadImage(ctx, src)
 		if err != nil {
 			return nil, fmt.Errorf("load %s from %s: %w", transportString(src.ref), file, err)
 		}
-		img, err := s.images.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		klog.InfoS("Loaded image", "archive", file, "id", id, "names", img.RepoTags)
-		out = append(out, img)
+		klog.InfoS("Loaded image", "archive", file, "id", id, "names", src.names)
+		ids = append(ids, id)
 	}
-	return out, nil
+	return ids, nil
 }
 
 // loadSource is one image of an archive and the names to store it under.

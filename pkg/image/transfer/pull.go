@@ -30,22 +30,22 @@ import (
 // acceptAnything is the signature policy when none is configured.
 const acceptAnything = `{"default":[{"type":"insecureAcceptAnything"}]}`
 
-// Puller pulls from registries in this process. It is the image.Puller of
-// the daemon and of anything else that opens image storage.
-type Puller struct{}
+// Copier copies images into a Store in this process: the image.Copier of
+// crisp-image, the helper the daemon pulls with, and of tests.
+type Copier struct{}
 
 // Pull copies named from its registry into the storage of images and
-// returns the image ID. A failed pull's layers are removed by images once
-// no other pull runs.
-func (Puller) Pull(ctx context.Context, images *image.Store, named reference.Named, auth *image.Auth) (string, error) {
+// returns the image ID and the bytes of blobs it downloaded (those it could
+// count: the generic copy counts none).
+func (Copier) Pull(ctx context.Context, images *image.Store, named reference.Named, auth *image.Auth) (string, uint64, error) {
 	return newCopier(images).pull(ctx, named, auth)
 }
 
-// Load stores every image of the archive at file in images: a
-// docker-archive (as `docker save` writes it) or an oci-archive, compressed
-// or not. Images keep the names the archive gives them; an image without
-// one is stored by ID. An archive that fails to load stores nothing.
-func Load(ctx context.Context, images *image.Store, file string) ([]*image.Image, error) {
+// Load stores every image of the archive at file in images and returns
+// their IDs: a docker-archive (as `docker save` writes it) or an
+// oci-archive, compressed or not. Images keep the names the archive gives
+// them; an image without one is stored by ID.
+func (Copier) Load(ctx context.Context, images *image.Store, file string) ([]string, error) {
 	return newCopier(images).load(ctx, file)
 }
 
@@ -68,20 +68,16 @@ func newCopier(images *image.Store) *copier {
 	}
 }
 
-// pull copies named from its registry into storage and returns the image ID.
-func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Auth) (id string, err error) {
+// pull copies named from its registry into storage and returns the image
+// ID and the bytes downloaded.
+func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Auth) (id string, downloaded uint64, err error) {
 	start := time.Now()
 	progress := newPullProgress()
-	if o := s.opts.Observer; o != nil {
-		defer func() {
-			done, _, _ := progress.bytes()
-			o.ObservePull(done, time.Since(start), err)
-		}()
-	}
+	defer func() { downloaded, _, _ = progress.bytes() }()
 	klog.InfoS("Pulling image", "image", named.String())
 	sys := s.systemContext()
 	if err := applyAuth(auth, sys); err != nil {
-		return "", fmt.Errorf("pull %s: registry %s: %w", named, reference.Domain(named), err)
+		return "", 0, fmt.Errorf("pull %s: registry %s: %w", named, reference.Domain(named), err)
 	}
 	stop := make(chan struct{})
 	go progress.logEvery(named.String(), s.opts.ProgressInterval, stop)
@@ -94,10 +90,10 @@ func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Au
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return "", pullError(named, err)
+		return "", 0, pullError(named, err)
 	}
 	klog.InfoS("Pulled image", "image", named.String(), "id", id, "duration", time.Since(start).Round(time.Millisecond))
-	return id, nil
+	return id, 0, nil
 }
 
 // copyFromRegistry pulls named with go.podman.io/image's generic copy, for
