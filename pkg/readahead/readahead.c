@@ -1,6 +1,8 @@
-// Marks the executable's read-only segments MADV_RANDOM before the Go
-// runtime starts; see doc.go.
+// Marks the executable's read-only segments MADV_RANDOM and drops the pages
+// of its data segments that exec read ahead, before the Go runtime starts;
+// see doc.go.
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <link.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -10,6 +12,7 @@ static int advise_executable(struct dl_phdr_info *info, size_t size, void *data)
 {
 	long pagesize = sysconf(_SC_PAGESIZE);
 	uintptr_t page;
+	int exe;
 
 	(void)size;
 	(void)data;
@@ -19,17 +22,28 @@ static int advise_executable(struct dl_phdr_info *info, size_t size, void *data)
 	// The executable is the first object reported, the one without a name.
 	if (info->dlpi_name && info->dlpi_name[0] != '\0')
 		return 0;
+	exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t start, end;
 
-		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || ph->p_memsz == 0)
+		if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
 			continue;
-		start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
-		end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-		// Only a hint: a kernel that refuses it reads ahead as before.
-		(void)madvise((void *)start, end - start, MADV_RANDOM);
+		// Only hints: a kernel that refuses them reads ahead as before.
+		if (!(ph->p_flags & PF_W)) {
+			start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+			end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+			(void)madvise((void *)start, end - start, MADV_RANDOM);
+		}
+		// Pages no process maps are dropped; mapped ones stay. Not those
+		// of the writable segment: the first write to each of its pages
+		// reads the page, and without MADV_RANDOM (its pages become the
+		// process's own) that read would read ahead again.
+		if (exe >= 0 && !(ph->p_flags & (PF_X | PF_W)) && ph->p_filesz > 0)
+			(void)posix_fadvise(exe, (off_t)ph->p_offset, (off_t)ph->p_filesz, POSIX_FADV_DONTNEED);
 	}
+	if (exe >= 0)
+		close(exe);
 	return 1;
 }
 

@@ -3,11 +3,18 @@ package readahead
 import (
 	"bufio"
 	"debug/elf"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestReadOnlySegmentsAdvisedRandom checks, in this test binary (which
@@ -94,4 +101,113 @@ func mappingFlags(t *testing.T, exe string) map[uint64][]string {
 		t.Fatal(err)
 	}
 	return flags
+}
+
+// TestUnreadDataDropped checks that pages of the read-only data that exec
+// read ahead are dropped from the page cache. It copies this test binary,
+// writes the copy back to disk (the page cache drops only clean pages) and
+// runs it: without the constructor every page of the copy would still be
+// cached; with it, only those the run has touched.
+func TestUnreadDataDropped(t *testing.T) {
+	if os.Getenv(childEnv) == "1" {
+		cached, total := cachedDataPages(t)
+		fmt.Printf("cached %d of %d\n", cached, total)
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skipf("needs a temporary directory on a disk filesystem: %s is tmpfs, whose pages cannot be dropped", dir)
+	}
+	copyPath := filepath.Join(dir, "readahead.test")
+	src, err := os.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(copyPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(copyPath, "-test.run", "^TestUnreadDataDropped$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", copyPath, err, out)
+	}
+	var cached, total int
+	if _, err := fmt.Sscanf(string(out), "cached %d of %d", &cached, &total); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	t.Logf("%d of the %d pages of the read-only data segment are cached", cached, total)
+	// The test binary is small and touches about half of it; without the
+	// drop all of it stays cached.
+	if cached*5 > total*4 {
+		t.Errorf("%d of the %d pages of the read-only data segment are cached: exec's read-ahead was not dropped", cached, total)
+	}
+}
+
+// childEnv makes TestUnreadDataDropped report on its own binary.
+const childEnv = "CRISP_READAHEAD_TEST_CHILD"
+
+// cachedDataPages returns how many pages of the running executable's
+// largest read-only data segment are in the page cache, and how many it
+// has.
+func cachedDataPages(t *testing.T) (cached, total int) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
+	var data *elf.Prog
+	for _, p := range bin.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&(elf.PF_W|elf.PF_X) == 0 && (data == nil || p.Filesz > data.Filesz) {
+			data = p
+		}
+	}
+	if data == nil {
+		t.Fatalf("%s has no read-only data segment", exe)
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := uint64(os.Getpagesize())
+	off := data.Off &^ (page - 1)
+	length := int(data.Off + data.Filesz - off)
+	// A mapping of our own reads nothing: mincore only looks.
+	m, err := unix.Mmap(int(f.Fd()), int64(off), length, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (length+int(page)-1)/int(page))
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(length), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	for _, v := range vec {
+		cached += int(v & 1)
+	}
+	return cached, len(vec)
 }
