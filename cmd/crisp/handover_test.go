@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crisp-runtime/crisp/cmd/internal/exetest"
+	"github.com/crisp-runtime/crisp/internal/exetest"
 )
 
 // crispIn puts this test binary (crisp's main under CRISP_TEST_MAIN) in a

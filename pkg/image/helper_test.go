@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crisp-runtime/crisp/internal/exetest"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/image/testregistry"
 )
@@ -24,33 +24,7 @@ const helperTestEnv = "CRISP_IMAGE_TEST_HELPER"
 
 // placeHelper puts this test binary in a new directory as crisp-image, which
 // makes it serve one helper request (transfer_test.go), and returns its path.
-func placeHelper(t testing.TB) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), HelperName)
-	if err := os.Link(self, path); err == nil {
-		return path
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+func placeHelper(t testing.TB) string { return exetest.Place(t, HelperName) }
 
 // The daemon pulls with crisp-image: every test of pulls and loads passes
 // with each copy made by a helper process, as with the in-process copier.

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"debug/elf"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crisp-runtime/crisp/internal/exetest"
 )
 
 // TestReadOnlySegmentsAdvisedRandom checks, in this test binary (which
@@ -114,36 +114,13 @@ func TestUnreadDataDropped(t *testing.T) {
 		fmt.Printf("cached %d of %d\n", cached, total)
 		return
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	copyPath := exetest.Copy(t, "readahead.test")
 	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
+	if err := unix.Statfs(copyPath, &fs); err != nil {
 		t.Fatal(err)
 	}
 	if fs.Type == unix.TMPFS_MAGIC {
-		t.Skipf("needs a temporary directory on a disk filesystem: %s is tmpfs, whose pages cannot be dropped", dir)
-	}
-	copyPath := filepath.Join(dir, "readahead.test")
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(copyPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
+		t.Skipf("needs a temporary directory on a disk filesystem: %s is on tmpfs, whose pages cannot be dropped", copyPath)
 	}
 	cmd := exec.Command(copyPath, "-test.run", "^TestUnreadDataDropped$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"=1")

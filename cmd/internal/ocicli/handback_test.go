@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crisp-runtime/crisp/cmd/internal/exetest"
+	"github.com/crisp-runtime/crisp/internal/exetest"
 )
 
 // crispOCIBeside places this test binary, as crisp-oci (no CRIU protocol),
