@@ -15,8 +15,9 @@
 // the first instruction's fault reads ahead megabytes past the end of the
 // text into the read-only data, and exec's own write to the end of the
 // data segment reads megabytes around it, all before any constructor runs.
-// So the constructor also drops those pages from the page cache
-// (POSIX_FADV_DONTNEED on the file ranges of the read-only data segments);
+// So, in the daemon (crisp run without a command), the constructor also
+// drops those pages from the page cache (POSIX_FADV_DONTNEED on the file
+// ranges of the read-only data segments);
 // pages some process maps are not dropped, so other processes running the
 // binary keep theirs. Afterwards a page of data is read, and mapped, when
 // the daemon first touches it. Code is left cached: some kernels (6.18,
@@ -27,8 +28,11 @@
 // The cost is a page read per page on first use instead of one per
 // read-ahead window: on the 2-core build host the daemon takes about 55 ms
 // longer to start from a cold page cache, 125 ms instead of 70
-// (docs/benchmarks.md). Pages still being written back when it starts (a
-// binary just installed) cannot be dropped and stay cached.
+// (docs/benchmarks.md). Commands (crisp images …, crisp oci …, and crisp
+// executed as the container side) keep the page cache as it is: they run
+// briefly and often, and would read it again page by page each time. Pages
+// still being written back when the daemon starts (a binary just
+// installed) cannot be dropped and stay cached.
 package readahead
 
 /*

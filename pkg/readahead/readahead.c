@@ -10,19 +10,20 @@
 
 static int advise_executable(struct dl_phdr_info *info, size_t size, void *data)
 {
+	const int *drop = data;
 	long pagesize = sysconf(_SC_PAGESIZE);
 	uintptr_t page;
-	int exe;
+	int exe = -1;
 
 	(void)size;
-	(void)data;
 	if (pagesize <= 0 || (pagesize & (pagesize - 1)) != 0)
 		return 1;
 	page = (uintptr_t)pagesize;
 	// The executable is the first object reported, the one without a name.
 	if (info->dlpi_name && info->dlpi_name[0] != '\0')
 		return 0;
-	exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (*drop)
+		exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t start, end;
@@ -47,7 +48,14 @@ static int advise_executable(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;
 }
 
-__attribute__((constructor)) static void crisp_readahead(void)
+// glibc passes a constructor the program's arguments. The pages are
+// dropped for the daemon only, crisp run without a command (argv[1] absent
+// or a flag): it starts once and stays. A command (crisp images …, crisp
+// oci …, crisp init as the container side) is short-lived and would only
+// read again, one page at a time, what the previous run left cached.
+__attribute__((constructor)) static void crisp_readahead(int argc, char **argv)
 {
-	dl_iterate_phdr(advise_executable, NULL);
+	int drop = argc < 2 || argv == NULL || argv[1] == NULL || argv[1][0] == '-';
+
+	dl_iterate_phdr(advise_executable, &drop);
 }
