@@ -47,6 +47,7 @@ race_packages=(
 	./pkg/daemon
 	./pkg/errdefs
 	./pkg/ids
+	./pkg/image/transfer
 	./pkg/nri
 	./pkg/oci/seccomp
 	./pkg/pending

@@ -23,14 +23,7 @@ import (
 // every read-only segment of the executable carries the kernel's "rr"
 // (random read) flag, and the writable segment's does not.
 func TestReadOnlySegmentsAdvisedRandom(t *testing.T) {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := elf.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	exe, bin := openSelf(t)
 	defer bin.Close()
 	page := uint64(os.Getpagesize())
 	// The file offset each segment's mapping starts at, and whether the
@@ -165,14 +158,7 @@ const childEnv = "CRISP_READAHEAD_TEST_CHILD"
 // largest read-only data segment are in the page cache, and how many it
 // has.
 func cachedDataPages(t *testing.T) (cached, total int) {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := elf.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	exe, bin := openSelf(t)
 	defer bin.Close()
 	var data *elf.Prog
 	for _, p := range bin.Progs {
@@ -205,4 +191,18 @@ func cachedDataPages(t *testing.T) (cached, total int) {
 		cached += int(v & 1)
 	}
 	return cached, len(vec)
+}
+
+// openSelf returns the running executable's path and its ELF file.
+func openSelf(t *testing.T) (string, *elf.File) {
+	t.Helper()
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe, bin
 }
