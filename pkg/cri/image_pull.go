@@ -18,6 +18,9 @@ func (s *ImageService) PullImage(ctx context.Context, req *runtimeapi.PullImageR
 	}
 	var auth *image.Auth
 	if a := req.GetAuth(); a != nil {
+		if err := checkAuth(a); err != nil {
+			return nil, err
+		}
 		auth = &image.Auth{
 			Username:      a.GetUsername(),
 			Password:      a.GetPassword(),

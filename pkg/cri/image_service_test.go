@@ -244,6 +244,16 @@ func TestImageServiceBadInput(t *testing.T) {
 			_, err := f.client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec(f.reg.Addr() + "/none:1")})
 			return err
 		}, codes.NotFound, "image not found"},
+		{"pull: password too long", func() error {
+			_, err := f.client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec(ref),
+				Auth: &runtimeapi.AuthConfig{Username: "bob", Password: strings.Repeat("p", maxAuthFieldLen+1)}})
+			return err
+		}, codes.InvalidArgument, "auth.password"},
+		{"pull: header injection in a registry token", func() error {
+			_, err := f.client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec(ref),
+				Auth: &runtimeapi.AuthConfig{RegistryToken: "t\r\nX-Injected: 1"}})
+			return err
+		}, codes.InvalidArgument, "auth.registry_token"},
 		{"status: invalid reference", func() error {
 			_, err := f.client.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("UPPER")})
 			return err

@@ -36,6 +36,10 @@ const (
 	// maxImageRefLen bounds an image reference: a repository name of at most
 	// 255 bytes, a 128-byte tag and a digest fit with room to spare.
 	maxImageRefLen = 1024
+	// maxAuthFieldLen bounds each credential of a pull: registry tokens
+	// (JWTs, cloud access tokens) run to a few KiB. All five together stay
+	// well inside what crisp-image reads of a request.
+	maxAuthFieldLen = 64 << 10
 	// maxPathLen is the kernel's PATH_MAX.
 	maxPathLen = 4096
 	// maxArgLen is the kernel's MAX_ARG_STRLEN: execve refuses a longer
@@ -515,6 +519,23 @@ func checkImageVolume(field string, m *runtimeapi.Mount) error {
 
 // checkImageRef checks an image reference or ID before it is parsed,
 // looked up or echoed in an error: not empty, bounded, printable.
+// checkAuth checks the credentials of a pull: each bounded and free of
+// control characters (they go into HTTP headers).
+func checkAuth(a *runtimeapi.AuthConfig) error {
+	for _, f := range []struct{ field, value string }{
+		{"auth.username", a.GetUsername()},
+		{"auth.password", a.GetPassword()},
+		{"auth.auth", a.GetAuth()},
+		{"auth.identity_token", a.GetIdentityToken()},
+		{"auth.registry_token", a.GetRegistryToken()},
+	} {
+		if err := checkText(f.field, f.value, maxAuthFieldLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkImageRef(field, ref string) error {
 	if ref == "" {
 		return errdefs.InvalidField(field, "must not be empty")
