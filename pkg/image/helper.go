@@ -163,6 +163,9 @@ func (h Helper) run(ctx context.Context, s *Store, req HelperRequest) (*HelperRe
 	if err != nil {
 		return nil, err
 	}
+	if len(body) > MaxHelperRequest {
+		return nil, fmt.Errorf("request for %s longer than %d bytes: %w", HelperName, MaxHelperRequest, errdefs.ErrInvalidArgument)
+	}
 	cmd := exec.CommandContext(ctx, h.Path)
 	cmd.Stdin = bytes.NewReader(body)
 	out := &boundedBuffer{max: maxHelperResult}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,6 +166,60 @@ func TestHelperCredentialsAndCancel(t *testing.T) {
 			t.Fatalf("after a cancelled pull: crisp-image gone: %v; %d images and %d layers stored", err != nil, images, layers)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A crisp-image killed midway (SIGKILL, as a crash or the OOM killer would)
+// fails the pull, and the layers it committed are removed.
+func TestHelperKilledLeavesNothing(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	opts := testOptions(t, DriverOverlay, reg)
+	h := Helper{Path: placeHelper(t)}
+	opts.Copier = h
+	s := openTestStore(t, opts)
+	ref := stalledImage(t, reg, "slow/image:1")
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Pull(context.Background(), ref, nil)
+		done <- err
+	}()
+	pid := waitForProcess(t, h.Path)
+	// Let it commit the first layer, which the registry sends whole.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, layers := storedCounts(t, s); layers > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("crisp-image committed no layer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a pull whose crisp-image was killed succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a pull whose crisp-image was killed did not return")
+	}
+	if images, layers := storedCounts(t, s); images != 0 || layers != 0 {
+		t.Errorf("a killed pull left %d images and %d layers", images, layers)
+	}
+}
+
+// A request crisp-image would refuse to read is refused before it starts.
+func TestHelperRequestBounded(t *testing.T) {
+	opts := testOptions(t, DriverOverlay)
+	opts.Copier = fakeHelper(t, `echo '{"ids":["a"]}'`)
+	s := openTestStore(t, opts)
+	_, err := s.Pull(context.Background(), "127.0.0.1:1/some/image:1", &Auth{Password: strings.Repeat("p", MaxHelperRequest)})
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("Pull = %v, want the request refused as too long", err)
 	}
 }
 

@@ -57,6 +57,7 @@ func FuzzDecodeHelperRequest(f *testing.F) {
 	f.Add(`{` + okStorage + `,"pull":{"ref":"r/a:1"}}`)
 	f.Add(`{` + okStorage + `,"load":"/a.tar"}`)
 	f.Add(`{"storage":{},"pull":null}`)
+	f.Add(`{` + okStorage + `,"pull":{"ref":"r/a:1","auth":{"Auth":"YWxpY2U6czNjcmV0","IdentityToken":"t","RegistryToken":"\r\n"}}}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		req, err := decodeHelperRequest(strings.NewReader(in))
 		if err != nil {
