@@ -174,16 +174,19 @@ func (h Helper) run(ctx context.Context, s *Store, req HelperRequest) (*HelperRe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = helperGrace
-	runErr := cmd.Run()
+	startErr := cmd.Start()
+	var runErr error
+	if startErr == nil {
+		runErr = cmd.Wait()
+	}
 	if err := ctx.Err(); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("timed out: %w (%w)", err, errdefs.ErrDeadlineExceeded)
 		}
 		return nil, fmt.Errorf("cancelled: %w", err)
 	}
-	var execErr *exec.Error
-	if errors.As(runErr, &execErr) || errors.Is(runErr, os.ErrNotExist) || errors.Is(runErr, os.ErrPermission) {
-		return nil, fmt.Errorf("%s cannot run: %w (%w)", HelperName, runErr, errdefs.ErrFailedPrecondition)
+	if startErr != nil {
+		return nil, fmt.Errorf("%s cannot run: %w (%w)", HelperName, startErr, errdefs.ErrFailedPrecondition)
 	}
 	if out.overflow {
 		return nil, fmt.Errorf("%s answered more than %d bytes", HelperName, maxHelperResult)

@@ -70,10 +70,9 @@ func newCopier(images *image.Store) *copier {
 
 // pull copies named from its registry into storage and returns the image
 // ID and the bytes downloaded.
-func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Auth) (id string, downloaded uint64, err error) {
+func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Auth) (string, uint64, error) {
 	start := time.Now()
 	progress := newPullProgress()
-	defer func() { downloaded, _, _ = progress.bytes() }()
 	klog.InfoS("Pulling image", "image", named.String())
 	sys := s.systemContext()
 	if err := applyAuth(auth, sys); err != nil {
@@ -81,8 +80,9 @@ func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Au
 	}
 	stop := make(chan struct{})
 	go progress.logEvery(named.String(), s.opts.ProgressInterval, stop)
-	id, err = s.fetch(ctx, named, sys, progress)
+	id, err := s.fetch(ctx, named, sys, progress)
 	close(stop)
+	downloaded, _, _ := progress.bytes()
 	if errors.Is(err, errNeedsCopy) {
 		id, err = s.copyFromRegistry(ctx, named, sys)
 	}
@@ -90,10 +90,10 @@ func (s *copier) pull(ctx context.Context, named reference.Named, auth *image.Au
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return "", 0, pullError(named, err)
+		return "", downloaded, pullError(named, err)
 	}
 	klog.InfoS("Pulled image", "image", named.String(), "id", id, "duration", time.Since(start).Round(time.Millisecond))
-	return id, 0, nil
+	return id, downloaded, nil
 }
 
 // copyFromRegistry pulls named with go.podman.io/image's generic copy, for
