@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 
+	"github.com/crisp-runtime/crisp/internal/capped"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/oci"
 )
@@ -52,7 +52,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		defer cancel()
 	}
 
-	var outBuf, errBuf cappedBuffer
+	outBuf, errBuf := capped.Buffer{Max: maxExecSyncOutput}, capped.Buffer{Max: maxExecSyncOutput}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("exec in container %s: %w", c.ID, err)
@@ -66,7 +66,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	var copies sync.WaitGroup
 	for _, p := range []struct {
 		r   *os.File
-		buf *cappedBuffer
+		buf *capped.Buffer
 	}{{outR, &outBuf}, {errR, &errBuf}} {
 		copies.Add(1)
 		go func() {
@@ -141,19 +141,3 @@ func execProcess(base *specs.Process, cmd []string) *specs.Process {
 	p.Env = slices.Clone(base.Env)
 	return &p
 }
-
-// cappedBuffer keeps the first maxExecSyncOutput bytes written to it and
-// drops the rest.
-type cappedBuffer struct {
-	buf bytes.Buffer
-}
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := maxExecSyncOutput - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-// Bytes returns what was kept.
-func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }

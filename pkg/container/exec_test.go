@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -75,33 +74,6 @@ func TestExecSync(t *testing.T) {
 	}
 	if _, _, _, err := e.m.ExecSync(ctx, c.ID, []string{"true"}, 0); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("ExecSync in an exited container: %v, want failed precondition", err)
-	}
-}
-
-func TestCappedBuffer(t *testing.T) {
-	tests := []struct {
-		name   string
-		writes []int
-		want   int
-	}{
-		{"under the cap", []int{10, 20}, 30},
-		{"exactly the cap", []int{maxExecSyncOutput}, maxExecSyncOutput},
-		{"one write over", []int{maxExecSyncOutput + 5}, maxExecSyncOutput},
-		{"over across writes", []int{maxExecSyncOutput - 3, 10, 10}, maxExecSyncOutput},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var b cappedBuffer
-			for i, n := range tt.writes {
-				p := bytes.Repeat([]byte{byte('a' + i)}, n)
-				if got, err := b.Write(p); got != n || err != nil {
-					t.Fatalf("Write(%d bytes) = %d, %v; want all taken", n, got, err)
-				}
-			}
-			if len(b.Bytes()) != tt.want {
-				t.Errorf("kept %d bytes, want %d", len(b.Bytes()), tt.want)
-			}
-		})
 	}
 }
 

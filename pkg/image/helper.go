@@ -15,6 +15,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"golang.org/x/sys/unix"
 
+	"github.com/crisp-runtime/crisp/internal/capped"
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 )
 
@@ -168,7 +169,7 @@ func (h Helper) run(ctx context.Context, s *Store, req HelperRequest) (*HelperRe
 	}
 	cmd := exec.CommandContext(ctx, h.Path)
 	cmd.Stdin = bytes.NewReader(body)
-	out := &boundedBuffer{max: maxHelperResult}
+	out := &capped.Buffer{Max: maxHelperResult}
 	cmd.Stdout = out
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -188,11 +189,11 @@ func (h Helper) run(ctx context.Context, s *Store, req HelperRequest) (*HelperRe
 	if startErr != nil {
 		return nil, fmt.Errorf("%s cannot run: %w (%w)", HelperName, startErr, errdefs.ErrFailedPrecondition)
 	}
-	if out.overflow {
+	if out.Overflowed() {
 		return nil, fmt.Errorf("%s answered more than %d bytes", HelperName, maxHelperResult)
 	}
 	var res HelperResult
-	if err := json.Unmarshal(out.buf.Bytes(), &res); err != nil {
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return nil, fmt.Errorf("%s gave no answer (%v): %w", HelperName, runErr, err)
 	}
 	if err := res.Err(); err != nil {
@@ -202,23 +203,4 @@ func (h Helper) run(ctx context.Context, s *Store, req HelperRequest) (*HelperRe
 		return nil, fmt.Errorf("%s: %w", HelperName, runErr)
 	}
 	return &res, nil
-}
-
-// boundedBuffer keeps the first max bytes written to it and notes whether
-// more came. It never fails a write, so the writer is not cut off midway.
-// The buffer is a field, not embedded, so that io.Copy cannot go around
-// Write through bytes.Buffer's ReadFrom.
-type boundedBuffer struct {
-	buf      bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); len(p) > room {
-		b.overflow = true
-		b.buf.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return b.buf.Write(p)
 }
