@@ -85,7 +85,7 @@ func loadDeviceProgram(prog []bpfInsn) (int, error) {
 		license:  unsafe.Pointer(&license[0]),
 	}
 	copy(attr.progName[:], deviceProgramName)
-	fd, err := bpfCall(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	fd, err := progLoad(&attr)
 	if err == nil {
 		return fd, nil
 	}
@@ -95,11 +95,27 @@ func loadDeviceProgram(prog []bpfInsn) (int, error) {
 	// Load again with the verifier's log, to say why.
 	log := make([]byte, 64<<10)
 	attr.logLevel, attr.logSize, attr.logBuf = 1, uint32(len(log)), unsafe.Pointer(&log[0])
-	if fd, err := bpfCall(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr)); err == nil {
+	if fd, err := progLoad(&attr); err == nil {
 		return fd, nil
 	}
 	lines := bytes.Split(bytes.TrimRight(bytes.TrimRight(log, "\x00"), "\n"), []byte("\n"))
 	return -1, fmt.Errorf("load device program: %w: %s", err, lines[len(lines)-1])
+}
+
+// maxProgLoadAttempts bounds the retries of an interrupted BPF_PROG_LOAD:
+// enough for any rate of signals a process sees, short of a storm.
+const maxProgLoadAttempts = 1000
+
+// progLoad runs BPF_PROG_LOAD. The verifier gives up with EAGAIN when a
+// signal is pending, and the Go runtime signals its threads to preempt
+// goroutines (SIGURG), so an interrupted load is tried again.
+func progLoad(attr *bpfProgLoadAttr) (int, error) {
+	for attempt := 1; ; attempt++ {
+		fd, err := bpfCall(unix.BPF_PROG_LOAD, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
+		if !errors.Is(err, unix.EAGAIN) || attempt == maxProgLoadAttempts {
+			return fd, err
+		}
+	}
 }
 
 // attachedDevicePrograms returns the ids of the device programs attached

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -241,6 +243,52 @@ func TestKernelLargestDeviceProgramLoads(t *testing.T) {
 		fd, err := loadDeviceProgram(deviceProgram(list))
 		if err != nil {
 			t.Fatalf("default allow %v: %v", defaultAllow, err)
+		}
+		unix.Close(fd)
+	}
+}
+
+// The verifier gives up on a load when a signal is pending; loads under a
+// storm of SIGURG, the Go runtime's preemption signal, still succeed.
+func TestKernelDeviceProgramLoadsUnderSignals(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs")
+	}
+	// A container's usual rules: deny all, then a few dozen devices.
+	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	for i := range 32 {
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(int64(i)), Access: "rwm"})
+	}
+	list, err := compileDeviceRules(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := deviceProgram(list)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Every thread of the process: the loading one among them.
+			entries, _ := os.ReadDir("/proc/self/task")
+			for _, e := range entries {
+				if tid, err := strconv.Atoi(e.Name()); err == nil {
+					_ = unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+				}
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 100 {
+		fd, err := loadDeviceProgram(prog)
+		if err != nil {
+			t.Fatalf("load %d under signals: %v", i, err)
 		}
 		unix.Close(fd)
 	}
