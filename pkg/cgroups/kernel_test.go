@@ -71,20 +71,24 @@ func runHelper(what string) {
 	case strings.HasPrefix(what, "alloc:"):
 		var mib int
 		fmt.Sscanf(strings.TrimPrefix(what, "alloc:"), "%d", &mib)
-		var chunks [][]byte
 		for range mib {
 			b := make([]byte, 1<<20)
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
 			}
-			chunks = append(chunks, b)
+			heldByAllocHelper = append(heldByAllocHelper, b)
 		}
-		fmt.Println("allocated", len(chunks))
+		fmt.Println("allocated")
 		select {}
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", what)
 	os.Exit(2)
 }
+
+// heldByAllocHelper keeps the alloc helper's memory reachable while it
+// waits: a local slice would be dead after the loop, and the collector and
+// the scavenger could hand the pages back before a test lowers the limit.
+var heldByAllocHelper [][]byte
 
 func leakedTestCgroups() []string {
 	var leaks []string
@@ -152,6 +156,13 @@ func testCgroup(t *testing.T, h *Hierarchy, sub ...string) *Manager {
 // that its threads and descriptors are there to be counted.
 func startHelper(t *testing.T, m *Manager, helper string) *exec.Cmd {
 	t.Helper()
+	return startHelperUntil(t, m, helper, "ready")
+}
+
+// startHelperUntil is startHelper waiting for the given lines in order:
+// an alloc helper says "allocated" once it holds all its memory.
+func startHelperUntil(t *testing.T, m *Manager, helper string, lines ...string) *exec.Cmd {
+	t.Helper()
 	fd, err := m.OpenFD()
 	if err != nil {
 		t.Fatal(err)
@@ -166,8 +177,11 @@ func startHelper(t *testing.T, m *Manager, helper string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	startCmd(t, cmd)
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("helper %s: first line %q, %v; want \"ready\"", helper, line, err)
+	r := bufio.NewReader(stdout)
+	for _, want := range lines {
+		if line, err := r.ReadString('\n'); line != want+"\n" {
+			t.Fatalf("helper %s: line %q, %v; want %q", helper, line, err, want)
+		}
 	}
 	return cmd
 }
