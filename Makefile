@@ -12,12 +12,16 @@ PREFIX   ?= /usr/local
 TAGS     := containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
+# crisp and crisp-oci are linked statically, with Go's own user and host
+# name lookups (/etc/passwd, /etc/group, /etc/hosts and DNS; no NSS
+# modules): every container's monitor is an execution of one of them, and
+# `crisp oci` hands over to crisp-oci from crisp's start, so a start
+# without the dynamic loader and the C library's relocations and page
+# faults is paid back per container and per command (docs/oci.md,
+# docs/benchmarks.md). crisp-image stays dynamic: ocicrypt's PKCS#11
+# support loads modules with dlopen, which a static binary cannot.
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
-# crisp-oci is linked statically, with Go's own user and host name lookups:
-# the command line and every container's monitor are executions of it, and
-# a static binary starts without the dynamic loader and the C library's
-# relocations and page faults (docs/oci.md).
-GOFLAGS_BUILD_OCI := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'
+GOFLAGS_BUILD_STATIC := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'
 
 .PHONY: all build install run test test-host lint vm-test soak bench bench-scale bench-pods bench-oci bench-pull cluster-e2e conformance clean
 
@@ -25,9 +29,9 @@ all: build
 
 ## build: compile bin/crisp, bin/crisp-image (which pulls and loads images for it) and bin/crisp-oci (the executor's command line on its own)
 build:
-	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp ./cmd/crisp
+	$(GO) build $(GOFLAGS_BUILD_STATIC) -o bin/crisp ./cmd/crisp
 	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp-image ./cmd/crisp-image
-	$(GO) build $(GOFLAGS_BUILD_OCI) -o bin/crisp-oci ./cmd/crisp-oci
+	$(GO) build $(GOFLAGS_BUILD_STATIC) -o bin/crisp-oci ./cmd/crisp-oci
 
 ## install: build, then install crisp and everything the daemon needs on this machine
 install: build

@@ -91,7 +91,7 @@ apt_install runc busybox-static
 work=$(mktemp -d /var/tmp/crisp-bench-checkpoint.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-go build -tags "$CRISP_TAGS" -o "$work/crisp" ./cmd/crisp
+build_crisp "$work"
 bundle=$work/bundle
 mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/rootfs/tmp"
 cp "$(command -v busybox)" "$bundle/rootfs/bin/busybox"

@@ -62,7 +62,7 @@ prepare() {
 	OWN_WORK=1
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM HUP
-	(cd "$REPO" && go build -tags 'containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm' -o "$WORK/crisp" ./cmd/crisp)
+	(cd "$REPO" && . hack/lib.sh && build_crisp "$WORK")
 	# pkg/cgroups' own tests ride along, so each guest boots once.
 	(cd "$REPO" && go test -c -o "$WORK/cgroups.test" ./pkg/cgroups)
 	mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/proc" "$WORK/rootfs/dev" "$WORK/rootfs/sys" "$WORK/rootfs/tmp"
