@@ -19,7 +19,8 @@ LDFLAGS  := -X github.com/crisp-runtime/crisp/pkg/version.version=$(VERSION)
 # without the dynamic loader and the C library's relocations and page
 # faults is paid back per container and per command (docs/oci.md,
 # docs/benchmarks.md). crisp-image stays dynamic: ocicrypt's PKCS#11
-# support loads modules with dlopen, which a static binary cannot.
+# support loads modules with dlopen, which a static binary can do only
+# with the very C library it was linked with.
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 GOFLAGS_BUILD_STATIC := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'
 
