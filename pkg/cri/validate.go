@@ -517,8 +517,6 @@ func checkImageVolume(field string, m *runtimeapi.Mount) error {
 	return nil
 }
 
-// checkImageRef checks an image reference or ID before it is parsed,
-// looked up or echoed in an error: not empty, bounded, printable.
 // checkAuth checks the credentials of a pull: each bounded and free of
 // control characters (they go into HTTP headers).
 func checkAuth(a *runtimeapi.AuthConfig) error {
@@ -536,6 +534,8 @@ func checkAuth(a *runtimeapi.AuthConfig) error {
 	return nil
 }
 
+// checkImageRef checks an image reference or ID before it is parsed,
+// looked up or echoed in an error: not empty, bounded, printable.
 func checkImageRef(field, ref string) error {
 	if ref == "" {
 		return errdefs.InvalidField(field, "must not be empty")
