@@ -44,6 +44,19 @@ func TestExecSync(t *testing.T) {
 		})
 	}
 
+	t.Run("output over the cap", func(t *testing.T) {
+		// More than kubelet's 16 MiB: the rest is read and dropped, so
+		// the process neither blocks nor fails.
+		cmd := []string{"sh", "-c", "dd if=/dev/zero bs=1048576 count=17 2>/dev/null; echo done >&2"}
+		stdout, stderr, code, err := e.m.ExecSync(ctx, c.ID, cmd, 30*time.Second)
+		if err != nil || code != 0 || string(stderr) != "done\n" {
+			t.Fatalf("ExecSync of 17 MiB = stderr %q, code %d, %v; want done, 0", stderr, code, err)
+		}
+		if len(stdout) != maxExecSyncOutput {
+			t.Errorf("kept %d bytes of stdout, want the cap, %d", len(stdout), maxExecSyncOutput)
+		}
+	})
+
 	t.Run("timeout", func(t *testing.T) {
 		stdout, _, _, err := e.m.ExecSync(ctx, c.ID, []string{"sh", "-c", "echo started; exec sleep 1000"}, 300*time.Millisecond)
 		if !errors.Is(err, context.DeadlineExceeded) {
