@@ -2,10 +2,8 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 
@@ -36,7 +34,7 @@ type Process struct {
 	// Pid is the process's pid in the caller's pid namespace.
 	Pid int
 
-	cmd  *exec.Cmd
+	cmd  *spawned
 	init proc.Ref
 }
 
@@ -46,12 +44,11 @@ func (p *Process) Wait() (*ExitStatus, error) {
 	if p.cmd == nil {
 		return nil, fmt.Errorf("process %d is detached: %w", p.Pid, errdefs.ErrFailedPrecondition)
 	}
-	err := p.cmd.Wait()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
+	ws, err := p.cmd.wait()
+	if err != nil {
 		return nil, fmt.Errorf("wait for process %d: %w", p.Pid, err)
 	}
-	code := p.cmd.ProcessState.ExitCode()
+	code := exitCode(ws)
 	st := &ExitStatus{Code: code}
 	if code > 128 && code < 128+65 {
 		st.Signal = syscall.Signal(code - 128)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -70,7 +69,7 @@ func (l *launch) setLog(opts CreateOptions) error {
 type launched struct {
 	// cmd is the crisp executed for the launch; nil when a spare, detached
 	// already, took it.
-	cmd     *exec.Cmd
+	cmd     *spawned
 	conn    *syncConn
 	monitor proc.Ref
 	init    proc.Ref
@@ -143,7 +142,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 	for t, path := range l.ns.join {
 		env = append(env, nsKinds[t].env+"="+path)
 	}
-	var cmd *exec.Cmd
+	var cmd *spawned
 	if l.spares != nil {
 		// The next spare is made when this launch is done, not while it
 		// runs.
@@ -177,7 +176,11 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			}
 			if l.detach && cmd != nil {
 				// The first process only forked the monitor.
-				if err := cmd.Wait(); err != nil {
+				ws, err := cmd.wait()
+				if err == nil && !(ws.Exited() && ws.ExitStatus() == 0) {
+					err = fmt.Errorf("it ended with status %#x", uint32(ws))
+				}
+				if err != nil {
 					return p, fmt.Errorf("detach monitor: %w", err)
 				}
 			}
@@ -220,24 +223,9 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 
 // execCrisp executes crisp for the launch, from its descriptor exeFD in
 // files, with env and files from descriptor 3.
-func (l *launch) execCrisp(exeFD int, env []string, files []*os.File) (*exec.Cmd, error) {
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
-		Args:       []string{"crisp", "init"},
-		Env:        env,
-		ExtraFiles: files, // from fd 3
-	}
-	// A nil *os.File in the io interfaces would close the descriptor.
-	if l.stdio[0] != nil {
-		cmd.Stdin = l.stdio[0]
-	}
-	if l.stdio[1] != nil {
-		cmd.Stdout = l.stdio[1]
-	}
-	if l.stdio[2] != nil {
-		cmd.Stderr = l.stdio[2]
-	}
-	if err := cmd.Start(); err != nil {
+func (l *launch) execCrisp(exeFD int, env []string, files []*os.File) (*spawned, error) {
+	cmd, err := spawn("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"crisp", "init"}, env, l.stdio, files)
+	if err != nil {
 		return nil, fmt.Errorf("start crisp init: %w", err)
 	}
 	return cmd, nil
@@ -291,7 +279,7 @@ func (p *launched) abort() {
 	}
 	if p.monitor.Pid > 0 {
 		// The monitor's child is the caller's too when cmd is the
-		// monitor: os/exec's Wait below reaps it, so no reaping here.
+		// monitor: cmd.wait below reaps it, so no reaping here.
 		ctx, cancel := context.WithTimeout(context.Background(), abortGrace)
 		if err := p.monitor.Wait(ctx, false); err != nil {
 			klog.InfoS("Killing monitor that did not exit after failed setup", "pid", p.monitor.Pid, "err", err)
@@ -299,9 +287,9 @@ func (p *launched) abort() {
 		}
 		cancel()
 	}
-	if p.cmd != nil && p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+	if p.cmd != nil && !p.cmd.exited() {
+		p.cmd.kill()
+		_, _ = p.cmd.wait()
 	}
 	if p.monitor.Pid > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -118,12 +118,6 @@ func (rec *record) MarshalJSON() ([]byte, error) {
 	}{(*plain)(rec), config})
 }
 
-// PrepareDecoding builds encoding/json's codec of the runtime-spec types,
-// which a fresh process pays about a millisecond for on first use. A
-// command calls it in the background while it does its other start-up
-// work.
-func PrepareDecoding() { _ = json.Unmarshal([]byte("{}"), &record{}) }
-
 // save writes the record atomically; readers never see a partial file.
 func (rec *record) save(dir string) error {
 	data, err := json.Marshal(rec)

@@ -75,8 +75,6 @@ one created.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			// Most commands read a spec or a container's state.
-			go oci.PrepareDecoding()
 			if err := opts.checkRootless(); err != nil {
 				return err
 			}
