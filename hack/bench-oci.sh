@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-oci.sh compares the lifecycle create -> start -> wait -> delete of a
 # /bin/true container under crisp and under runc (built as its release is,
-# hack/peers/runc.sh), on the same bundle, alternating one run of each. It prints both medians and
+# hack/peers/runc.sh), on the same bundle, one run of each per round in a
+# random order. It prints both medians and
 # the ratio crisp/runc, for two paths:
 #
 #   cli      `crisp oci run` against `runc run` (each creates, starts, waits
@@ -56,20 +57,26 @@ grep -q '"/bin/true"' "$bundle/config.json" || { echo "bench-oci: could not edit
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v s="$1" -v e="$2" 'BEGIN {printf "%.3f\n", (e-s)*1000}'; }
 
-for f in crisp crisp-oci in-process runc; do : >"$work/$f"; done
+# One run of each per round, in a new random order each round: a
+# command's run pays for the teardown the kernel finishes after the one
+# before it (a network namespace is freed in the background), so none may
+# always follow the same one.
+runone() { # variant round
+	local s=$EPOCHREALTIME
+	case $1 in
+	crisp) "$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "c$2" </dev/null ;;
+	crisp-oci) "$crisp_oci" --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "d$2" </dev/null ;;
+	in-process) CRISP_OCI_IN_PROCESS=1 "$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "p$2" </dev/null ;;
+	runc) "$runc" --root "$work/runc-root" run --bundle "$bundle" "r$2" </dev/null ;;
+	esac
+	ms "$s" "$EPOCHREALTIME" >>"$work/$1"
+}
+variants=(crisp crisp-oci in-process runc)
+for f in "${variants[@]}"; do : >"$work/$f"; done
 for i in $(seq "$n"); do
-	s=$EPOCHREALTIME
-	"$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "c$i" </dev/null
-	ms "$s" "$EPOCHREALTIME" >>"$work/crisp"
-	s=$EPOCHREALTIME
-	"$crisp_oci" --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "d$i" </dev/null
-	ms "$s" "$EPOCHREALTIME" >>"$work/crisp-oci"
-	s=$EPOCHREALTIME
-	CRISP_OCI_IN_PROCESS=1 "$crisp" oci --root "$work/crisp-root" --cgroup-mount "$cgmount" run --bundle "$bundle" "p$i" </dev/null
-	ms "$s" "$EPOCHREALTIME" >>"$work/in-process"
-	s=$EPOCHREALTIME
-	"$runc" --root "$work/runc-root" run --bundle "$bundle" "r$i" </dev/null
-	ms "$s" "$EPOCHREALTIME" >>"$work/runc"
+	for v in $(shuf -e "${variants[@]}"); do
+		runone "$v" "$i"
+	done
 done
 r=$(median <"$work/runc")
 for variant in "crisp:crisp oci run" "crisp-oci:crisp-oci run" "in-process:crisp oci run in process"; do

@@ -3,6 +3,8 @@
 # Build tags: go.podman.io libraries free of C dependencies, no gRPC
 # request tracing, no NRI WASM plugins (see TAGS in the Makefile).
 CRISP_TAGS="containers_image_openpgp exclude_graphdriver_btrfs grpcnotrace nri_no_wasm"
+# crisp-oci's JSON engine (CRISP_OCI_GOEXPERIMENT in the Makefile).
+CRISP_OCI_GOEXPERIMENT=jsonv2
 
 # Pinned tool versions, fetched from the Go module proxy.
 CRI_TOOLS_VERSION=v1.37.0

@@ -63,6 +63,14 @@ log "race detector"
 gotestsum --format pkgname-and-test-fails --jsonfile "$results/race.json" -- \
 	-race -tags "$CRISP_TAGS" -count=1 -timeout 10m "${race_packages[@]}" || failed race
 
+# crisp-oci is built with another JSON engine behind encoding/json
+# (CRISP_OCI_GOEXPERIMENT): crisp's packages it links run their tests
+# again under it.
+log "crisp-oci's packages under its JSON engine"
+mapfile -t oci_packages < <(go list -deps ./cmd/crisp-oci | grep "^$(go list -m)/")
+GOEXPERIMENT=$CRISP_OCI_GOEXPERIMENT gotestsum --format pkgname-and-test-fails --jsonfile "$results/crisp-oci-json.json" -- \
+	-tags "$CRISP_TAGS" -count=1 -timeout 10m "${oci_packages[@]}" || failed crisp-oci-json
+
 log "critest (CRI validation suite, offline)"
 if ! hack/critest.sh >"$results/critest.log" 2>&1; then
 	failed critest
