@@ -39,7 +39,7 @@ func (f *createFlags) create(ctx context.Context, rt *oci.Runtime, id string) er
 		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot, ExtraFiles: preservedFiles(f.preserveFDs),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	})
-	if err != nil {
+	if err != nil || f.pidFile == "" {
 		return err
 	}
 	st, err := rt.State(ctx, id)
