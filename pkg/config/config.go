@@ -139,7 +139,14 @@ type CNI struct {
 	// pass the previous result on unchanged for it (portmap without host
 	// ports, bandwidth without a rate).
 	SkipIdlePlugins bool `toml:"skip_idle_plugins" json:"skip_idle_plugins"`
+	// PluginGOMAXPROCS is the GOMAXPROCS plugins run with unless crisp's
+	// own environment sets one; 0 leaves their environment as crisp's.
+	PluginGOMAXPROCS int `toml:"plugin_gomaxprocs" json:"plugin_gomaxprocs"`
 }
+
+// maxPluginGOMAXPROCS bounds cni.plugin_gomaxprocs: more than a plugin
+// could use, few enough that a typo is caught here.
+const maxPluginGOMAXPROCS = 1024
 
 // Stream configures the HTTP server that carries exec and port-forward
 // sessions; kubelet (or crictl) connects to the URLs the CRI calls return.
@@ -284,6 +291,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.CNI.BinDirs) == 0 {
 		errs = append(errs, errors.New("cni.bin_dirs: at least one directory is required"))
+	}
+	if n := c.CNI.PluginGOMAXPROCS; n < 0 || n > maxPluginGOMAXPROCS {
+		errs = append(errs, fmt.Errorf("cni.plugin_gomaxprocs: %d is not between 0 and %d", n, maxPluginGOMAXPROCS))
 	}
 	abs("cgroup.mount", c.Cgroup.Mount)
 	abs("image.registries_conf", c.Image.RegistriesConf)

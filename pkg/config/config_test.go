@@ -28,6 +28,9 @@ func TestDefaultIsValid(t *testing.T) {
 	if got := c.Stream.ListenAddress(); got != "127.0.0.1:0" {
 		t.Errorf("stream listen address = %q, want 127.0.0.1:0", got)
 	}
+	if c.CNI.PluginGOMAXPROCS != 1 {
+		t.Errorf("cni.plugin_gomaxprocs = %d, want 1", c.CNI.PluginGOMAXPROCS)
+	}
 	if c.Stream.IdleTimeout.Duration != 4*time.Hour || c.Stream.StreamCreationTimeout.Duration != 30*time.Second {
 		t.Errorf("stream timeouts = %s, %s; want 4h, 30s", c.Stream.IdleTimeout, c.Stream.StreamCreationTimeout)
 	}
@@ -102,6 +105,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"nri relative plugins", "[nri]\nplugin_path = \"plugins\"\n", []string{"nri.plugin_path"}},
 		{"nri request timeout", "[nri]\nrequest_timeout = \"0s\"\n", []string{"nri.request_timeout", "positive"}},
 		{"nri registration timeout", "[nri]\nregistration_timeout = \"-1s\"\n", []string{"nri.registration_timeout"}},
+		{"negative plugin GOMAXPROCS", "[cni]\nplugin_gomaxprocs = -1\n", []string{"cni.plugin_gomaxprocs", "-1"}},
+		{"huge plugin GOMAXPROCS", "[cni]\nplugin_gomaxprocs = 100000\n", []string{"cni.plugin_gomaxprocs", "100000"}},
 		{"syntax error", "root = \n", []string{"line 1"}},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,7 @@ import (
 const ifName = "eth0"
 
 func (m *Manager) cni() libcni.CNI {
-	c := libcni.NewCNIConfigWithCacheDir(m.binDirs, m.cacheDir, nil)
+	c := libcni.NewCNIConfigWithCacheDir(m.binDirs, m.cacheDir, m.exec)
 	if m.observer == nil {
 		return c
 	}

@@ -24,6 +24,7 @@ type Manager struct {
 	cacheDir string
 	observer Observer
 	skipIdle bool
+	exec     invoke.Exec // nil: libcni's own
 }
 
 // NewManager returns a manager reading configurations from confDir and plugin
@@ -42,6 +43,16 @@ func (m *Manager) SetObserver(o Observer) { m.observer = o }
 // plugins that would do nothing for it (idle.go). Call it before the
 // manager is used.
 func (m *Manager) SkipIdlePlugins(on bool) { m.skipIdle = on }
+
+// SetPluginGOMAXPROCS makes plugins run with GOMAXPROCS=n unless crisp's
+// environment sets it (plugin_exec.go); 0 leaves their environment as
+// crisp's. Call it before the manager is used.
+func (m *Manager) SetPluginGOMAXPROCS(n int) {
+	m.exec = nil
+	if n > 0 {
+		m.exec = newPluginExec(n)
+	}
+}
 
 // Status reports whether pods can be networked: a configuration loads and
 // every plugin it names is installed. The error says what is missing.
