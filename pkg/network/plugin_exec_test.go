@@ -52,3 +52,42 @@ func TestWithGOMAXPROCSCopies(t *testing.T) {
 		t.Errorf("the caller's backing array was written: %q", extended)
 	}
 }
+
+// The manager's plugins get the setting through libcni, for ADD and DEL
+// alike; without it they get crisp's environment as it is.
+func TestManagerRunsPluginsWithGOMAXPROCS(t *testing.T) {
+	if _, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		t.Skip("needs an environment without GOMAXPROCS: the plugins would inherit it")
+	}
+	for _, n := range []int{1, 0} {
+		confDir, binDir := t.TempDir(), t.TempDir()
+		seen := filepath.Join(t.TempDir(), "seen")
+		// The plugin records its command and GOMAXPROCS, and answers with
+		// an empty result.
+		script := "#!/bin/sh\necho \"$CNI_COMMAND ${GOMAXPROCS-unset}\" >>" + seen + "\necho '{\"cniVersion\":\"1.0.0\"}'\n"
+		if err := os.WriteFile(filepath.Join(binDir, "recorder"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		conf := `{"cniVersion":"1.0.0","name":"rec","plugins":[{"type":"recorder"}]}`
+		if err := os.WriteFile(filepath.Join(confDir, "10-rec.conflist"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m := NewManager(confDir, []string{binDir}, t.TempDir())
+		m.SetPluginGOMAXPROCS(n)
+		p := &Pod{ID: "gomaxprocs", Name: "n", Namespace: "ns", UID: "u", NetNS: "/proc/self/ns/net"}
+		// The empty result has no address: Attach fails after ADD and
+		// runs DEL.
+		_, _ = m.Attach(context.Background(), p)
+		out, err := os.ReadFile(seen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "ADD 1\nDEL 1\n"
+		if n == 0 {
+			want = "ADD unset\nDEL unset\n"
+		}
+		if string(out) != want {
+			t.Errorf("plugin_gomaxprocs %d: the plugin saw %q, want %q", n, out, want)
+		}
+	}
+}
