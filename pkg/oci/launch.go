@@ -176,11 +176,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 			}
 			if l.detach && cmd != nil {
 				// The first process only forked the monitor.
-				ws, err := cmd.wait()
-				if err == nil && !(ws.Exited() && ws.ExitStatus() == 0) {
-					err = fmt.Errorf("it ended with status %#x", uint32(ws))
-				}
-				if err != nil {
+				if err := cmd.waitSuccess(); err != nil {
 					return p, fmt.Errorf("detach monitor: %w", err)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,18 +112,14 @@ func startSpare(exe *sealedExe) (*spare, error) {
 	ours := os.NewFile(uintptr(fds[0]), "spare")
 	theirs := os.NewFile(uintptr(fds[1]), "spare-child")
 	defer theirs.Close()
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/4",
-		Args:       []string{"crisp", "init"},
-		Env:        []string{nsenter.SpareEnv + "=3", nsenter.SpareExeEnv + "=4"},
-		ExtraFiles: []*os.File{theirs, exe.file},
-	}
-	if err := cmd.Start(); err != nil {
+	cmd, err := spawn("/proc/self/fd/4", []string{"crisp", "init"},
+		[]string{nsenter.SpareEnv + "=3", nsenter.SpareExeEnv + "=4"}, [3]*os.File{}, []*os.File{theirs, exe.file})
+	if err != nil {
 		ours.Close()
 		return nil, fmt.Errorf("start spare crisp: %w", err)
 	}
 	// The process forks the spare and exits.
-	if err := cmd.Wait(); err != nil {
+	if err := cmd.waitSuccess(); err != nil {
 		ours.Close()
 		return nil, fmt.Errorf("start spare crisp: %w", err)
 	}

@@ -11,11 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spawned is a crisp process a launch executes and reaps itself. It is
-// started with syscall.StartProcess, not os/exec: the first os/exec start
-// in a process forks once more to probe whether clone gives pidfds, which
-// every `crisp oci run` would pay for (about half a millisecond) and which
-// nothing here uses.
+// spawned is a crisp process that pkg/oci executes (a launch's, a spare's)
+// and reaps itself. It is started with syscall.StartProcess, not os/exec:
+// the first os/exec start in a process forks once more to probe whether
+// clone gives pidfds, which every `crisp oci run` would pay for (about
+// half a millisecond) and which nothing here uses.
 type spawned struct {
 	pid int
 
@@ -83,6 +83,16 @@ func (c *spawned) wait() (unix.WaitStatus, error) {
 		c.waited = true
 	})
 	return c.status, c.err
+}
+
+// waitSuccess waits for a process that has only to fork and exit: any
+// other end than exit code 0 is an error.
+func (c *spawned) waitSuccess() error {
+	ws, err := c.wait()
+	if err == nil && exitCode(ws) != 0 {
+		err = fmt.Errorf("it ended with status %#x", uint32(ws))
+	}
+	return err
 }
 
 // exited reports whether wait has reaped the process.
