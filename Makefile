@@ -27,7 +27,7 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 # behaviour is unchanged but for the text of its errors). It builds a
 # type's codec as fields are met, where v1 builds the codec of every
 # runtime-spec type on the first decode: a fresh `crisp-oci run` spends
-# about a millisecond less (docs/oci.md). The daemon decodes for days and
+# about 0.7 ms less (docs/oci.md). The daemon decodes for days and
 # keeps v1. hack/lib.sh names the same engine for the tests.
 CRISP_OCI_GOEXPERIMENT := jsonv2
 GOFLAGS_BUILD_STATIC := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'

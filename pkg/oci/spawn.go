@@ -15,7 +15,7 @@ import (
 // and reaps itself. It is started with syscall.StartProcess, not os/exec:
 // the first os/exec start in a process forks once more to probe whether
 // clone gives pidfds, which every `crisp oci run` would pay for (about
-// half a millisecond) and which nothing here uses.
+// 0.7 ms) and which nothing here uses.
 type spawned struct {
 	pid int
 
