@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -47,5 +48,23 @@ func TestLinksOnlyTheExecutor(t *testing.T) {
 				t.Errorf("crisp-oci links %s", dep)
 			}
 		}
+	}
+}
+
+// What crisp's hand-over adds for the Go runtime is gone before anything
+// starts; a GOMAXPROCS of the caller's stays.
+func TestRestoreCallerEnv(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "1")
+	t.Setenv(handoverMark, "1")
+	restoreCallerEnv()
+	for _, name := range []string{"GOMAXPROCS", handoverMark} {
+		if v, ok := os.LookupEnv(name); ok {
+			t.Errorf("%s=%q after restoreCallerEnv", name, v)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	restoreCallerEnv()
+	if got := os.Getenv("GOMAXPROCS"); got != "3" {
+		t.Errorf("the caller's GOMAXPROCS=3 became %q", got)
 	}
 }

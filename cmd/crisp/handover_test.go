@@ -59,3 +59,32 @@ func TestOCIWithoutCrispOCI(t *testing.T) {
 		t.Errorf("crisp oci list printed %q, want the list's header", got)
 	}
 }
+
+// The hand-over starts crisp-oci's Go runtime with GOMAXPROCS=1 and the
+// mark that has crisp-oci remove both, unless the caller set GOMAXPROCS.
+func TestOCIHandOverSetsGOMAXPROCS(t *testing.T) {
+	crisp := crispIn(t, `"[$GOMAXPROCS][$_CRISP_OCI_GOMAXPROCS]"`)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "[1][1] oci list\n"},
+		{[]string{"GOMAXPROCS=3"}, "[3][] oci list\n"},
+	} {
+		cmd := exec.Command(crisp, "oci", "list")
+		cmd.Env = append(append(env, "CRISP_TEST_MAIN=1"), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("crisp oci list: %v: %s", err, out)
+		}
+		if string(out) != tc.want {
+			t.Errorf("with %v crisp-oci saw %q, want %q", tc.env, out, tc.want)
+		}
+	}
+}

@@ -37,10 +37,11 @@ func TestMain(m *testing.M) {
 	case "crisp-oci", "crisp-oci-handed-over":
 		// crisp-oci (no CRIU protocol), called as itself or serving a
 		// `crisp oci …` crisp handed over (cmd/crisp-oci).
-		root := NewCommand("crisp-oci", nil)
+		// Built for its arguments, as cmd/crisp-oci builds it.
+		root := NewCommandFor("crisp-oci", nil, os.Args[1:])
 		if os.Getenv("CRISP_TEST_MAIN") == "crisp-oci-handed-over" {
 			root = &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
-			root.AddCommand(NewCommand("oci", nil))
+			root.AddCommand(NewCommandFor("oci", nil, os.Args[2:]))
 		}
 		if err := root.Execute(); err != nil {
 			fmt.Fprintln(os.Stderr, "crisp-oci:", err)
