@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -134,12 +135,13 @@ func attachedDevicePrograms(dirFd int) ([]uint32, error) {
 	return ids[:min(attr.progCnt, uint32(len(ids)))], nil
 }
 
-// attachDeviceProgram loads prog and attaches it to the cgroup dir in place
-// of the device programs attached there: atomically when exactly one is
+// attachDeviceProgram attaches prog to the cgroup dir in place of the
+// device programs attached there: atomically when exactly one other is
 // (BPF_F_REPLACE, Linux 5.6), else the new one first and the old ones
 // detached after, so that the cgroup is never without a filter. While both
-// are attached, an access must pass both.
-func attachDeviceProgram(dir string, prog []bpfInsn) error {
+// are attached, an access must pass both. prog already attached (a shared
+// program, the same rules applied again) stays, and the others go.
+func attachDeviceProgram(dir string, prog loadedProgram) error {
 	dirFd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open cgroup: %w", err)
@@ -149,17 +151,13 @@ func attachDeviceProgram(dir string, prog []bpfInsn) error {
 	if err != nil {
 		return err
 	}
-	progFd, err := loadDeviceProgram(prog)
-	if err != nil {
-		return err
-	}
-	// The cgroup holds the program once it is attached.
-	defer unix.Close(progFd)
+	attached := slices.Contains(old, prog.id)
+	old = slices.DeleteFunc(old, func(id uint32) bool { return id == prog.id })
 	attach := bpfProgAttachAttr{
-		targetFd: uint32(dirFd), attachBpfFd: uint32(progFd),
+		targetFd: uint32(dirFd), attachBpfFd: uint32(prog.fd),
 		attachType: unix.BPF_CGROUP_DEVICE, attachFlags: unix.BPF_F_ALLOW_MULTI,
 	}
-	if len(old) == 1 {
+	if !attached && len(old) == 1 {
 		oldFd, err := deviceProgramFd(old[0])
 		if err != nil {
 			return err
@@ -177,8 +175,10 @@ func attachDeviceProgram(dir string, prog []bpfInsn) error {
 		}
 		// A kernel without BPF_F_REPLACE: attach, then detach.
 	}
-	if _, err := bpfCall(unix.BPF_PROG_ATTACH, unsafe.Pointer(&attach), unsafe.Sizeof(attach)); err != nil {
-		return fmt.Errorf("attach device program: %w", err)
+	if !attached {
+		if _, err := bpfCall(unix.BPF_PROG_ATTACH, unsafe.Pointer(&attach), unsafe.Sizeof(attach)); err != nil {
+			return fmt.Errorf("attach device program: %w", err)
+		}
 	}
 	for _, id := range old {
 		oldFd, err := deviceProgramFd(id)

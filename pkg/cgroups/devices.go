@@ -56,7 +56,12 @@ func (m *Manager) applyDevices(rules []specs.LinuxDeviceCgroup) error {
 	if !m.Exists() {
 		return fmt.Errorf("apply %s: cgroup %s: %w", devicesField, m.dir, errdefs.ErrNotFound)
 	}
-	if err := attachDeviceProgram(m.dir, deviceProgram(list)); err != nil {
+	prog, err := m.h.devicePrograms.get(deviceProgram(list))
+	if err != nil {
+		return fmt.Errorf("device filter for cgroup %s (needs CONFIG_CGROUP_BPF and CAP_SYS_ADMIN): %w", m.dir, err)
+	}
+	defer unix.Close(prog.fd)
+	if err := attachDeviceProgram(m.dir, prog); err != nil {
 		return fmt.Errorf("attach device filter to cgroup %s (needs CONFIG_CGROUP_BPF and CAP_SYS_ADMIN): %w", m.dir, err)
 	}
 	return nil

@@ -59,6 +59,10 @@ type Hierarchy struct {
 	mu      sync.Mutex
 	skipped map[string]struct{}
 	systemd *systemdConn
+
+	// devicePrograms are the device programs the hierarchy's cgroups
+	// share.
+	devicePrograms devicePrograms
 }
 
 // OpenHierarchy opens the cgroup2 hierarchy mounted at mount ("" means
@@ -165,6 +169,14 @@ func unescapeMountPath(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// Close releases what the hierarchy holds: its systemd connection and the
+// device programs kept for reuse (cgroups keep those attached to them).
+func (h *Hierarchy) Close() error {
+	h.closeSystemd()
+	h.devicePrograms.close()
+	return nil
 }
 
 // Mount returns the directory the hierarchy is mounted on.

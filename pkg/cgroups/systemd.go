@@ -60,8 +60,9 @@ func (s *systemdConn) get(ctx context.Context) (*sdbus.Conn, error) {
 	return conn, nil
 }
 
-// Close releases the hierarchy's systemd connection, if one was made.
-func (h *Hierarchy) Close() error {
+// closeSystemd releases the hierarchy's systemd connection, if one was
+// made.
+func (h *Hierarchy) closeSystemd() {
 	h.mu.Lock()
 	s := h.systemd
 	h.systemd = nil
@@ -73,7 +74,6 @@ func (h *Hierarchy) Close() error {
 		}
 		s.mu.Unlock()
 	}
-	return nil
 }
 
 // createUnit makes the cgroup of a systemd-driver manager. A slice is
