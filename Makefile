@@ -31,6 +31,10 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 # keeps v1. hack/lib.sh names the same engine for the tests.
 CRISP_OCI_GOEXPERIMENT := jsonv2
 GOFLAGS_BUILD_STATIC := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'
+# crisp's ELF entry point is crisp_entry (cmd/crisp/handover.c, amd64),
+# which hands `crisp oci` over to crisp-oci before the C library starts;
+# hack/lib.sh links crisp the same way.
+GOFLAGS_BUILD_CRISP := -tags '$(TAGS) osusergo netgo' -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static -Wl,-e,crisp_entry"'
 
 .PHONY: all build install run test test-host lint vm-test soak bench bench-scale bench-pods bench-oci bench-pull cluster-e2e conformance clean
 
@@ -38,7 +42,7 @@ all: build
 
 ## build: compile bin/crisp, bin/crisp-image (which pulls and loads images for it) and bin/crisp-oci (the executor's command line on its own)
 build:
-	$(GO) build $(GOFLAGS_BUILD_STATIC) -o bin/crisp ./cmd/crisp
+	$(GO) build $(GOFLAGS_BUILD_CRISP) -o bin/crisp ./cmd/crisp
 	$(GO) build $(GOFLAGS_BUILD) -o bin/crisp-image ./cmd/crisp-image
 	GOEXPERIMENT=$(CRISP_OCI_GOEXPERIMENT) $(GO) build $(GOFLAGS_BUILD_STATIC) -o bin/crisp-oci ./cmd/crisp-oci
 

@@ -21,7 +21,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # build_crisp DIR [VERSION] builds the daemon, DIR/crisp, linked statically
-# as the Makefile links it (GOFLAGS_BUILD_STATIC), and DIR/crisp-image,
+# as the Makefile links it (GOFLAGS_BUILD_CRISP), and DIR/crisp-image,
 # which it pulls and loads images with and finds beside itself, from the
 # repository in the current directory (stamped VERSION if given).
 build_crisp() {
@@ -29,7 +29,7 @@ build_crisp() {
 	[ -z "${2:-}" ] || version=("-X github.com/crisp-runtime/crisp/pkg/version.version=$2")
 	mkdir -p "$dir"
 	go build -buildvcs=false -tags "$CRISP_TAGS osusergo netgo" \
-		-ldflags "${version[*]} -linkmode external -extldflags -static" -o "$dir/crisp" ./cmd/crisp
+		-ldflags "${version[*]} -linkmode external -extldflags '-static -Wl,-e,crisp_entry'" -o "$dir/crisp" ./cmd/crisp
 	go build -buildvcs=false -tags "$CRISP_TAGS" -ldflags "${version[*]}" -o "$dir/crisp-image" ./cmd/crisp-image
 }
 

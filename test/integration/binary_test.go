@@ -3,6 +3,7 @@ package integration
 import (
 	"debug/elf"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,4 +84,64 @@ func TestDaemonAndMonitorsMapNoCLibrary(t *testing.T) {
 		t.Errorf("the daemon %d is not among the processes of its binary %v", d.Pid(), checked)
 	}
 	t.Logf("processes of crisp's binary: %v", checked)
+}
+
+// TestOCIHandOverFromEntryPoint checks crisp as the Makefile links it
+// (GOFLAGS_BUILD_CRISP): its ELF entry point is crisp_entry, which hands
+// `crisp oci …` over to the crisp-oci beside it before the C library
+// starts, with GOMAXPROCS=1 and the mark for crisp-oci's runtime, and
+// goes on to the C library's start for anything else.
+func TestOCIHandOverFromEntryPoint(t *testing.T) {
+	f, err := elf.Open(crispBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.Symbols()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(syms, func(s elf.Symbol) bool { return s.Name == "crisp_entry" })
+	if i < 0 || syms[i].Value != f.Entry {
+		t.Fatalf("%s's entry point %#x is not crisp_entry", crispBin, f.Entry)
+	}
+	dir := t.TempDir()
+	crisp := filepath.Join(dir, "crisp")
+	data, err := os.ReadFile(crispBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crisp, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho \"[$GOMAXPROCS][$_CRISP_OCI_GOMAXPROCS]\" \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "crisp-oci"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"oci", "list"}, nil, "[1][1] oci list\n"},
+		{[]string{"oci", "--root", "/r", "state", "c1"}, []string{"GOMAXPROCS=2"}, "[2][] oci --root /r state c1\n"},
+	} {
+		cmd := exec.Command(crisp, tc.args...)
+		cmd.Env = append(slices.Clone(env), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("crisp %v: %v: %q, want %q", tc.args, err, out, tc.want)
+		}
+	}
+	// Not handed over: crisp starts as usual.
+	out, err := exec.Command(crisp, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "crisp version") {
+		t.Errorf("crisp version: %v: %s", err, out)
+	}
 }
