@@ -41,16 +41,18 @@ func restoreCallerEnv() {
 // root, so that usage and errors read as they do in crisp. Either is built
 // for args: only the subcommand they name, when they name one.
 func newRootCommand(args []string) *cobra.Command {
+	// No CRIU protocol: checkpoint and restore are handed back to crisp.
+	program := ocicli.Program{ChildTimerSlack: callerTimerSlack()}
 	if len(args) > 0 && args[0] == "oci" {
 		root := &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
 		// crisp keeps its own completion command: `crisp completion` is
 		// never handed over.
 		root.CompletionOptions.DisableDefaultCmd = true
-		root.AddCommand(ocicli.NewCommandFor("oci", nil, args[1:]))
+		root.AddCommand(ocicli.NewCommandFor("oci", args[1:], program))
 		ocicli.AddLogFlags(root)
 		return root
 	}
-	root := ocicli.NewCommandFor("crisp-oci", nil, args)
+	root := ocicli.NewCommandFor("crisp-oci", args, program)
 	ocicli.AddLogFlags(root)
 	return root
 }

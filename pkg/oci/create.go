@@ -172,7 +172,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer stateDir.Close()
 	extra := []*os.File{dirHandle}
 	consoleFD := -1
-	trees, err := openMountTrees(spec, rootfs, plan)
+	trees, err := openMountTrees(spec, rootfs, plan, r.childSlack)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		exe: exe, spares: r.spares(exe), ns: plan, cgroup: cg, stateDir: stateDir, detach: true,
 		uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-		ttySocket: ttySocket,
+		ttySocket: ttySocket, slack: r.childSlack,
 	}
 	if err := l.setLog(opts); err != nil {
 		return err
@@ -290,10 +290,10 @@ func (r *Runtime) finishSetup(ctx context.Context, p *launched, cfg *initConfig,
 			klog.InfoS("Container init", "id", cfg.ID, "warning", m.Message)
 		case msgHooks:
 			if hooks != nil {
-				if err := runHooks(ctx, "prestart", hooks.Prestart, cfg.State); err != nil {
+				if err := runHooks(ctx, r.childSlack, "prestart", hooks.Prestart, cfg.State); err != nil {
 					return err
 				}
-				if err := runHooks(ctx, "createRuntime", hooks.CreateRuntime, cfg.State); err != nil {
+				if err := runHooks(ctx, r.childSlack, "createRuntime", hooks.CreateRuntime, cfg.State); err != nil {
 					return err
 				}
 			}

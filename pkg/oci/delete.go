@@ -55,7 +55,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return fmt.Errorf("container %s: remove state: %w", id, err)
 	}
 	if h := rec.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-		runHooksWarning(ctx, id, "poststop", h.Poststop, state.OCI())
+		runHooksWarning(ctx, r.childSlack, id, "poststop", h.Poststop, state.OCI())
 	}
 	return nil
 }

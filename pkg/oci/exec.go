@@ -97,6 +97,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, opts
 	l := &launch{
 		exe: exe, ns: execPlan(rec.Config.Linux.Namespaces, rec.Init.Pid), cgroup: cg, detach: opts.Detach,
 		extra: extra, preserve: opts.ExtraFiles, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		slack: r.childSlack,
 	}
 	p, err := l.start(ctx)
 	if err != nil {

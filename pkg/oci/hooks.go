@@ -70,9 +70,9 @@ func eachHook(name string, hooks []specs.Hook, state *specs.State, fn func(i int
 
 // runHooks runs hooks in order, each with the state on its stdin. The
 // first failure stops the sequence.
-func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs.State) error {
+func runHooks(ctx context.Context, slack timerSlack, name string, hooks []specs.Hook, state *specs.State) error {
 	return eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
-		if err := runHook(ctx, h, input); err != nil {
+		if err := runHook(ctx, slack, h, input); err != nil {
 			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
 		}
 		return nil
@@ -81,9 +81,9 @@ func runHooks(ctx context.Context, name string, hooks []specs.Hook, state *specs
 
 // runHooksWarning runs poststart or poststop hooks, all of them: the spec
 // wants a failing one logged and the others run as if it had succeeded.
-func runHooksWarning(ctx context.Context, id, name string, hooks []specs.Hook, state *specs.State) {
+func runHooksWarning(ctx context.Context, slack timerSlack, id, name string, hooks []specs.Hook, state *specs.State) {
 	err := eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
-		if err := runHook(ctx, h, input); err != nil {
+		if err := runHook(ctx, slack, h, input); err != nil {
 			klog.ErrorS(err, "Hook failed", "id", id, "hook", fmt.Sprintf("%s %d", name, i), "path", h.Path)
 		}
 		return nil
@@ -107,7 +107,7 @@ func compileHooks(p *program, name string, hooks []specs.Hook, state *specs.Stat
 	})
 }
 
-func runHook(ctx context.Context, h specs.Hook, state []byte) error {
+func runHook(ctx context.Context, slack timerSlack, h specs.Hook, state []byte) error {
 	timeout := defaultHookTimeout
 	if h.Timeout != nil {
 		timeout = time.Duration(*h.Timeout) * time.Second
@@ -123,7 +123,7 @@ func runHook(ctx context.Context, h specs.Hook, state []byte) error {
 	cmd.Args, cmd.Env = args, h.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(state), &out, &out
 	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	if err := slack.starting(cmd.Start); err != nil {
 		return err
 	}
 	err := cmd.Wait()

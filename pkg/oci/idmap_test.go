@@ -82,7 +82,7 @@ func requireIDMap(t *testing.T, dir string) {
 	}
 	defer tree.Close()
 	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	userns, err := mappedUserNamespace(maps, maps)
+	userns, err := mappedUserNamespace(maps, maps, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

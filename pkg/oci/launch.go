@@ -41,6 +41,8 @@ type launch struct {
 	// an init.
 	criu     *os.File
 	criuPath string
+	// slack is the timer slack of the process executed (Options.ChildTimerSlack).
+	slack timerSlack
 }
 
 // setLog has the monitor write the process's output to opts.LogPath, and
@@ -220,7 +222,11 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 // execCrisp executes crisp for the launch, from its descriptor exeFD in
 // files, with env and files from descriptor 3.
 func (l *launch) execCrisp(exeFD int, env []string, files []*os.File) (*spawned, error) {
-	cmd, err := spawn("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"crisp", "init"}, env, l.stdio, files)
+	var cmd *spawned
+	err := l.slack.starting(func() (err error) {
+		cmd, err = spawn("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"crisp", "init"}, env, l.stdio, files)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start crisp init: %w", err)
 	}

@@ -194,6 +194,7 @@ func (r *Runtime) restore(ctx context.Context, c *restoring, opts CreateOptions,
 	l := &launch{
 		exe: c.exe, cgroup: c.cg, stateDir: stateDir, detach: true, extra: extra,
 		stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr}, criu: theirs, criuPath: path,
+		slack: r.childSlack,
 	}
 	if err := l.setLog(opts); err != nil {
 		return err

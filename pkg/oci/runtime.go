@@ -47,6 +47,11 @@ type Options struct {
 	// exec of the crisp binary: for a runtime that creates many
 	// containers, as crisp's daemon does.
 	Spare bool
+	// ChildTimerSlack is the timer slack, in nanoseconds, of the processes
+	// the Runtime starts (containers' first processes, hooks), for a
+	// program whose own threads run with a larger one (crisp-oci); 0
+	// leaves them the starting thread's.
+	ChildTimerSlack uint64
 }
 
 // Runtime creates and manages containers whose state is under one root
@@ -58,6 +63,7 @@ type Runtime struct {
 	systemd     bool
 	criu        string
 	criuCodec   criu.Codec
+	childSlack  timerSlack
 
 	exeOnce sync.Once
 	exe     *sealedExe
@@ -92,6 +98,7 @@ func New(opts Options) (*Runtime, error) {
 	return &Runtime{
 		root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController,
 		systemd: opts.SystemdCgroup, criu: criuBinary, criuCodec: opts.CRIU, spare: opts.Spare,
+		childSlack: timerSlack(opts.ChildTimerSlack),
 	}, nil
 }
 

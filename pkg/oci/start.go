@@ -47,7 +47,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: rec.Init.Pid, Bundle: rec.Bundle, Annotations: rec.Config.Annotations}
 		// The container runs already: a failing poststart hook is only
 		// logged, as the runtime spec requires.
-		runHooksWarning(ctx, id, "poststart", h.Poststart, st)
+		runHooksWarning(ctx, r.childSlack, id, "poststart", h.Poststart, st)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func newOCICheckpointCommand(opts *ociOptions) *cobra.Command {
 	}
 	cmd.RunE = opts.wrap(func(cmd *cobra.Command, args []string) error {
 		if opts.criuCodec == nil {
-			return handBackToCrisp()
+			return opts.handBackToCrisp()
 		}
 		rt, err := opts.runtime()
 		if err != nil {
@@ -75,7 +75,7 @@ func newOCIRestoreCommand(opts *ociOptions) *cobra.Command {
 	}
 	cmd.RunE = opts.wrap(func(cmd *cobra.Command, args []string) error {
 		if opts.criuCodec == nil {
-			return handBackToCrisp()
+			return opts.handBackToCrisp()
 		}
 		rt, err := opts.runtime()
 		if err != nil {

@@ -37,6 +37,8 @@ type ociOptions struct {
 	// criuCodec is CRIU's protocol, nil in a program that links none
 	// (crisp-oci): its checkpoint and restore hand back to crisp.
 	criuCodec criu.Codec
+	// childTimerSlack is Program.ChildTimerSlack.
+	childTimerSlack uint64
 }
 
 // runtime opens the executor with the global flags.
@@ -47,7 +49,7 @@ func (o *ociOptions) runtime() (*oci.Runtime, error) {
 	}
 	return oci.New(oci.Options{
 		Root: o.root, CgroupMount: o.cgroupMount, MissingController: missing, SystemdCgroup: o.systemdCgroup,
-		Criu: o.criu, CRIU: o.criuCodec,
+		Criu: o.criu, CRIU: o.criuCodec, ChildTimerSlack: o.childTimerSlack,
 	})
 }
 
@@ -64,7 +66,19 @@ func (e *ociExitError) Error() string { return fmt.Sprintf("exit status %d", e.c
 // (criupb.Codec), or nil to have checkpoint and restore served by the crisp
 // installed beside the program.
 func NewCommand(name string, codec criu.Codec) *cobra.Command {
-	return NewCommandFor(name, codec, nil)
+	return NewCommandFor(name, nil, Program{CRIU: codec})
+}
+
+// Program is what the program serving the command tells it about itself.
+type Program struct {
+	// CRIU is CRIU's protocol (criupb.Codec), or nil to have checkpoint
+	// and restore served by the crisp installed beside the program.
+	CRIU criu.Codec
+	// ChildTimerSlack is the timer slack, in nanoseconds, of the processes
+	// the command starts, when the program's own threads run with a
+	// larger one (crisp-oci, cmd/crisp-oci/timerslack.c); 0 leaves them
+	// the program's.
+	ChildTimerSlack uint64
 }
 
 // NewCommandFor is NewCommand built for one command line, args being the
@@ -74,8 +88,8 @@ func NewCommand(name string, codec criu.Codec) *cobra.Command {
 // completion command (about 1.8 ms of a `crisp-oci run` on a 2-core
 // host, docs/oci.md). Arguments that name none (usage, help, an unknown
 // command, a flag other than the global ones) get the whole tree.
-func NewCommandFor(name string, codec criu.Codec, args []string) *cobra.Command {
-	opts := &ociOptions{criuCodec: codec}
+func NewCommandFor(name string, args []string, p Program) *cobra.Command {
+	opts := &ociOptions{criuCodec: p.CRIU, childTimerSlack: p.ChildTimerSlack}
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: "Run containers from OCI bundles with crisp's executor (runc's commands and flags)",

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +38,14 @@ func TestMain(m *testing.M) {
 	case "crisp-oci", "crisp-oci-handed-over":
 		// crisp-oci (no CRIU protocol), called as itself or serving a
 		// `crisp oci …` crisp handed over (cmd/crisp-oci).
-		// Built for its arguments, as cmd/crisp-oci builds it.
-		root := NewCommandFor("crisp-oci", nil, os.Args[1:])
+		// Built for its arguments, as cmd/crisp-oci builds it, with the
+		// timer slack of its children from CRISP_TEST_CHILD_SLACK.
+		slack, _ := strconv.ParseUint(os.Getenv("CRISP_TEST_CHILD_SLACK"), 10, 64)
+		program := Program{ChildTimerSlack: slack}
+		root := NewCommandFor("crisp-oci", os.Args[1:], program)
 		if os.Getenv("CRISP_TEST_MAIN") == "crisp-oci-handed-over" {
 			root = &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}
-			root.AddCommand(NewCommandFor("oci", nil, os.Args[2:]))
+			root.AddCommand(NewCommandFor("oci", os.Args[2:], program))
 		}
 		if err := root.Execute(); err != nil {
 			fmt.Fprintln(os.Stderr, "crisp-oci:", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,10 +18,18 @@ const inProcessEnv = "CRISP_OCI_IN_PROCESS"
 // fast): it executes the crisp installed beside it, which has the
 // protocol, with `oci` and this process's arguments, and the container
 // state, flags and stdio unchanged. It returns only on failure.
-func handBackToCrisp() error {
+func (o *ociOptions) handBackToCrisp() error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("checkpoint and restore are served by crisp: find this program: %w", err)
+	}
+	if o.childTimerSlack != 0 {
+		// A process keeps the timer slack of the thread that executes
+		// the new program: crisp gets the caller's.
+		runtime.LockOSThread()
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(o.childTimerSlack), 0, 0, 0); err != nil {
+			return fmt.Errorf("checkpoint and restore are served by crisp: set its timer slack: %w", err)
+		}
 	}
 	return handBack(exe, os.Args[1:], os.Environ())
 }

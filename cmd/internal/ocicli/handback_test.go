@@ -49,6 +49,26 @@ func TestCheckpointRestoreHandedBackToCrisp(t *testing.T) {
 	}
 }
 
+// crisp, handed checkpoint back, runs with the timer slack of crisp-oci's
+// children, not the one crisp-oci raised for itself.
+func TestHandBackGivesCrispChildTimerSlack(t *testing.T) {
+	ociPath := crispOCIBeside(t)
+	dir := filepath.Dir(ociPath)
+	out := filepath.Join(dir, "out")
+	script := "#!/bin/sh\ncat /proc/self/timerslack_ns > " + out + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "crisp"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ociPath, "--root", t.TempDir(), "checkpoint", "c1")
+	cmd.Env = append(os.Environ(), "CRISP_TEST_MAIN=crisp-oci", "CRISP_TEST_CHILD_SLACK=777000")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("crisp-oci checkpoint: %v: %s", err, b)
+	}
+	if got, err := os.ReadFile(out); err != nil || strings.TrimSpace(string(got)) != "777000" {
+		t.Errorf("crisp ran with timer slack %q (%v), want 777000", got, err)
+	}
+}
+
 // Without crisp beside it, crisp-oci refuses checkpoint and says why.
 func TestCheckpointWithoutCrispBesideRefused(t *testing.T) {
 	ociPath := crispOCIBeside(t)

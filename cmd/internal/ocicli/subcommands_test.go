@@ -68,7 +68,7 @@ func TestNewCommandForBuildsWhatArgsName(t *testing.T) {
 		{[]string{"runn", "c1"}, nil},
 		{nil, nil},
 	} {
-		cmd := NewCommandFor("crisp-oci", nil, tc.args)
+		cmd := NewCommandFor("crisp-oci", tc.args, Program{})
 		var built []string
 		for _, c := range cmd.Commands() {
 			built = append(built, c.Name())
