@@ -102,3 +102,46 @@ func TestConsoleSocket(t *testing.T) {
 		t.Errorf("terminal output %q, want %q", got, want)
 	}
 }
+
+// Create asks Console for the socket when the process wants a terminal and
+// no socket is given, and only then.
+func TestConsoleAskedWhenTerminal(t *testing.T) {
+	rt := newTestRuntime(t)
+	ctx := context.Background()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := 0
+	console := func() (string, error) { asked++; return sock, nil }
+	spec := testSpec(t, "sh", "-c", "tty")
+	spec.Process.Terminal = true
+	if err := rt.Create(ctx, "asked", writeBundle(t, spec), CreateOptions{Console: console}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(ctx, "asked", true) })
+	master := receiveConsole(t, ln)
+	defer master.Close()
+	if asked != 1 {
+		t.Errorf("Console asked %d times for a terminal, want once", asked)
+	}
+	if err := rt.Start(ctx, "asked"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, "asked"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readAll(master), "/dev/pts/0\r\n"; got != want {
+		t.Errorf("terminal output %q, want %q", got, want)
+	}
+	spec = testSpec(t, "true")
+	if err := rt.Create(ctx, "notty", writeBundle(t, spec), CreateOptions{Console: console}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Delete(ctx, "notty", true) })
+	if asked != 1 {
+		t.Errorf("Console asked for a process without a terminal")
+	}
+}

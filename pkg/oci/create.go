@@ -22,6 +22,11 @@ type CreateOptions struct {
 	// ConsoleSocket is a unix socket to which the pseudo-terminal's master
 	// is sent when process.terminal is set.
 	ConsoleSocket string
+	// Console, when process.terminal is set and neither ConsoleSocket nor
+	// LogPath is, is asked for the console socket: a caller that relays
+	// the terminal itself (runc's foreground run) learns that the process
+	// wants one without reading the spec a second time.
+	Console func() (socket string, err error)
 	// Stdin, Stdout and Stderr become the container process's stdio when
 	// it has no terminal; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
@@ -77,6 +82,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return errdefs.InvalidField("root.path", fmt.Sprintf("%s is not a directory", rootfs))
 	}
 	plan, _ := planNamespaces(spec.Linux.Namespaces) // checked by loadSpec
+	if spec.Process.Terminal && opts.ConsoleSocket == "" && opts.LogPath == "" && opts.Console != nil {
+		if opts.ConsoleSocket, err = opts.Console(); err != nil {
+			return fmt.Errorf("console socket: %w", err)
+		}
+	}
 	if spec.Process.Terminal && opts.ConsoleSocket == "" && opts.LogPath == "" {
 		return errdefs.InvalidField("process.terminal", "a terminal needs a console socket or a log path")
 	}

@@ -359,6 +359,23 @@ func TestOCIRunPreserveFDs(t *testing.T) {
 	}
 }
 
+// `run` in the foreground with a process that wants a terminal receives
+// the terminal itself and relays it to its own stdio, as runc does.
+func TestOCIRunRelaysTerminal(t *testing.T) {
+	c := newOCICLI(t)
+	bundle := busyboxBundle(t, c, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.Args = []string{"sh", "-c", "tty; echo relayed"}
+	})
+	out, errOut, code := c.run("run", "--bundle", bundle, "ttyrun")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	if want := "/dev/pts/0\r\nrelayed\r\n"; out != want {
+		t.Errorf("relayed %q, want %q", out, want)
+	}
+}
+
 // TestOCIRuncGlobalFlags passes runc's global flags that tools send:
 // --systemd-cgroup checks the cgroup path's form, --rootless=true is
 // refused, --debug and --criu are accepted.

@@ -2,11 +2,9 @@ package ocicli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,8 +33,14 @@ func (f *createFlags) add(cmd *cobra.Command) {
 }
 
 func (f *createFlags) create(ctx context.Context, rt *oci.Runtime, id string) error {
+	return f.createWith(ctx, rt, id, nil)
+}
+
+// createWith is create with console asked for the console socket when the
+// process wants a terminal and --console-socket names none.
+func (f *createFlags) createWith(ctx context.Context, rt *oci.Runtime, id string, console func() (string, error)) error {
 	err := rt.Create(ctx, id, f.bundle, oci.CreateOptions{
-		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot, ExtraFiles: preservedFiles(f.preserveFDs),
+		ConsoleSocket: f.consoleSocket, Console: console, NoPivot: f.noPivot, ExtraFiles: preservedFiles(f.preserveFDs),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	})
 	if err != nil || f.pidFile == "" {
@@ -106,20 +110,23 @@ func newOCIRunCommand(opts *ociOptions) *cobra.Command {
 // runContainer is `run`: create, start and, in the foreground, wait with
 // signals forwarded, delete and return the exit status.
 func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlags, detach bool) error {
+	// Like runc: a process that wants a terminal in the foreground gets
+	// one this command receives and relays.
 	var tty *consoleProxy
+	var console func() (string, error)
 	if !detach && f.consoleSocket == "" {
-		terminal, err := bundleTerminal(f.bundle)
-		if err != nil {
-			return err
-		}
-		if terminal {
-			// Like runc: receive the terminal ourselves and relay it.
+		console = func() (string, error) {
+			var err error
 			if tty, err = newConsoleProxy(); err != nil {
-				return err
+				return "", err
 			}
-			defer tty.Close()
-			f.consoleSocket = tty.socketPath
+			return tty.socketPath, nil
 		}
+		defer func() {
+			if tty != nil {
+				tty.Close()
+			}
+		}()
 	}
 	// Subscribing to signals costs a round trip with the Go runtime's
 	// signal thread per signal: do it while the container is created.
@@ -134,7 +141,7 @@ func runContainer(ctx context.Context, rt *oci.Runtime, id string, f *createFlag
 			close(subscribed)
 		}()
 	}
-	if err := f.create(ctx, rt, id); err != nil {
+	if err := f.createWith(ctx, rt, id, console); err != nil {
 		return err
 	}
 	if tty != nil {
@@ -180,24 +187,6 @@ func preservedFiles(n int) []*os.File {
 		files = append(files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
 	return files
-}
-
-// bundleTerminal reports whether the bundle's process wants a terminal. It
-// decodes only that field: the whole spec is decoded by create.
-func bundleTerminal(bundle string) (bool, error) {
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return false, err
-	}
-	var spec struct {
-		Process *struct {
-			Terminal bool `json:"terminal"`
-		} `json:"process"`
-	}
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return false, fmt.Errorf("%s/config.json: %w", bundle, err)
-	}
-	return spec.Process != nil && spec.Process.Terminal, nil
 }
 
 // forwardedSignals are the signals `run` relays to the container, as runc
