@@ -8,6 +8,10 @@ extern unsigned long crisp_oci_caller_timer_slack;
 */
 import "C"
 
-// callerTimerSlack is the timer slack, in nanoseconds, the caller gave
-// this process before timerslack.c raised it, or 0 when it was left alone.
-func callerTimerSlack() uint64 { return uint64(C.crisp_oci_caller_timer_slack) }
+import "time"
+
+// callerTimerSlack is the timer slack the caller gave this process before
+// timerslack.c raised it, or 0 when it was left alone.
+func callerTimerSlack() time.Duration {
+	return time.Duration(C.crisp_oci_caller_timer_slack)
+}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/crisp-runtime/crisp/pkg/timerslack"
 )
 
 // DefaultPath is where the daemon looks for its configuration file.
@@ -142,6 +144,9 @@ type CNI struct {
 	// PluginGOMAXPROCS is the GOMAXPROCS plugins run with unless crisp's
 	// own environment sets one; 0 leaves their environment as crisp's.
 	PluginGOMAXPROCS int `toml:"plugin_gomaxprocs" json:"plugin_gomaxprocs"`
+	// PluginTimerSlack is the timer slack plugins run with (up to
+	// timerslack.Max); 0 leaves them crisp's.
+	PluginTimerSlack Duration `toml:"plugin_timer_slack" json:"plugin_timer_slack"`
 }
 
 // maxPluginGOMAXPROCS bounds cni.plugin_gomaxprocs: more than a plugin
@@ -294,6 +299,9 @@ func (c *Config) Validate() error {
 	}
 	if n := c.CNI.PluginGOMAXPROCS; n < 0 || n > maxPluginGOMAXPROCS {
 		errs = append(errs, fmt.Errorf("cni.plugin_gomaxprocs: %d is not between 0 and %d", n, maxPluginGOMAXPROCS))
+	}
+	if d := c.CNI.PluginTimerSlack.Duration; d < 0 || d > timerslack.Max {
+		errs = append(errs, fmt.Errorf("cni.plugin_timer_slack: %s is not between 0 and %s", d, timerslack.Max))
 	}
 	abs("cgroup.mount", c.Cgroup.Mount)
 	abs("image.registries_conf", c.Image.RegistriesConf)

@@ -31,6 +31,9 @@ func TestDefaultIsValid(t *testing.T) {
 	if c.CNI.PluginGOMAXPROCS != 1 {
 		t.Errorf("cni.plugin_gomaxprocs = %d, want 1", c.CNI.PluginGOMAXPROCS)
 	}
+	if c.CNI.PluginTimerSlack.Duration != 4*time.Millisecond {
+		t.Errorf("cni.plugin_timer_slack = %s, want 4ms", c.CNI.PluginTimerSlack)
+	}
 	if c.Stream.IdleTimeout.Duration != 4*time.Hour || c.Stream.StreamCreationTimeout.Duration != 30*time.Second {
 		t.Errorf("stream timeouts = %s, %s; want 4h, 30s", c.Stream.IdleTimeout, c.Stream.StreamCreationTimeout)
 	}
@@ -107,6 +110,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"nri registration timeout", "[nri]\nregistration_timeout = \"-1s\"\n", []string{"nri.registration_timeout"}},
 		{"negative plugin GOMAXPROCS", "[cni]\nplugin_gomaxprocs = -1\n", []string{"cni.plugin_gomaxprocs", "-1"}},
 		{"huge plugin GOMAXPROCS", "[cni]\nplugin_gomaxprocs = 100000\n", []string{"cni.plugin_gomaxprocs", "100000"}},
+		{"negative plugin timer slack", "[cni]\nplugin_timer_slack = \"-1ms\"\n", []string{"cni.plugin_timer_slack", "-1ms"}},
+		{"huge plugin timer slack", "[cni]\nplugin_timer_slack = \"1s\"\n", []string{"cni.plugin_timer_slack", "1s"}},
 		{"syntax error", "root = \n", []string{"line 1"}},
 	}
 	for _, tt := range tests {

@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg *config.Config) error {
 	defer meta.Close()
 	netm := network.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
 	netm.SkipIdlePlugins(cfg.CNI.SkipIdlePlugins)
-	netm.SetPluginGOMAXPROCS(cfg.CNI.PluginGOMAXPROCS)
+	netm.SetPluginProcess(network.PluginProcess{GOMAXPROCS: cfg.CNI.PluginGOMAXPROCS, TimerSlack: cfg.CNI.PluginTimerSlack.Duration})
 	// The Prometheus endpoint is off unless an address is configured; then
 	// one registry collects from the gRPC server and the managers.
 	var prom *metrics.Metrics

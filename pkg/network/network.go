@@ -44,13 +44,13 @@ func (m *Manager) SetObserver(o Observer) { m.observer = o }
 // manager is used.
 func (m *Manager) SkipIdlePlugins(on bool) { m.skipIdle = on }
 
-// SetPluginGOMAXPROCS makes plugins run with GOMAXPROCS=n unless crisp's
-// environment sets it (plugin_exec.go); 0 leaves their environment as
-// crisp's. Call it before the manager is used.
-func (m *Manager) SetPluginGOMAXPROCS(n int) {
+// SetPluginProcess makes plugins run as p says (plugin_exec.go); the zero
+// PluginProcess runs them as libcni does. Call it before the manager is
+// used.
+func (m *Manager) SetPluginProcess(p PluginProcess) {
 	m.exec = nil
-	if n > 0 {
-		m.exec = newPluginExec(n)
+	if p != (PluginProcess{}) {
+		m.exec = newPluginExec(p)
 	}
 }
 

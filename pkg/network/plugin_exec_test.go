@@ -2,11 +2,15 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A plugin runs with GOMAXPROCS=n, unless crisp's environment (which
@@ -16,7 +20,7 @@ func TestPluginExecSetsGOMAXPROCS(t *testing.T) {
 	if err := os.WriteFile(plugin, []byte("#!/bin/sh\nenv\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := newPluginExec(1)
+	e := newPluginExec(PluginProcess{GOMAXPROCS: 1})
 	for _, tc := range []struct {
 		environ []string
 		want    string
@@ -53,19 +57,30 @@ func TestWithGOMAXPROCSCopies(t *testing.T) {
 	}
 }
 
-// The manager's plugins get the setting through libcni, for ADD and DEL
-// alike; without it they get crisp's environment as it is.
-func TestManagerRunsPluginsWithGOMAXPROCS(t *testing.T) {
+// The manager's plugins get the settings through libcni, for ADD and DEL
+// alike; without them they get crisp's environment and timer slack.
+func TestManagerRunsPluginsAsSet(t *testing.T) {
 	// libcni passes the test's environment on: without GOMAXPROCS, as a
 	// daemon started without it. t.Setenv restores it afterwards.
 	t.Setenv("GOMAXPROCS", "")
 	os.Unsetenv("GOMAXPROCS")
-	for _, n := range []int{1, 0} {
+	own, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		process PluginProcess
+		want    string // what the plugin sees, per command
+	}{
+		{PluginProcess{GOMAXPROCS: 1, TimerSlack: 4 * time.Millisecond}, "1 4000000"},
+		{PluginProcess{GOMAXPROCS: 1}, fmt.Sprintf("1 %d", own)},
+		{PluginProcess{}, fmt.Sprintf("unset %d", own)},
+	} {
 		confDir, binDir := t.TempDir(), t.TempDir()
 		seen := filepath.Join(t.TempDir(), "seen")
-		// The plugin records its command and GOMAXPROCS, and answers with
-		// an empty result.
-		script := "#!/bin/sh\necho \"$CNI_COMMAND ${GOMAXPROCS-unset}\" >>" + seen + "\necho '{\"cniVersion\":\"1.0.0\"}'\n"
+		// The plugin records its command, GOMAXPROCS and timer slack, and
+		// answers with an empty result.
+		script := "#!/bin/sh\necho \"$CNI_COMMAND ${GOMAXPROCS-unset} $(cat /proc/self/timerslack_ns)\" >>" + seen + "\necho '{\"cniVersion\":\"1.0.0\"}'\n"
 		if err := os.WriteFile(filepath.Join(binDir, "recorder"), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +89,8 @@ func TestManagerRunsPluginsWithGOMAXPROCS(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := NewManager(confDir, []string{binDir}, t.TempDir())
-		m.SetPluginGOMAXPROCS(n)
-		p := &Pod{ID: "gomaxprocs", Name: "n", Namespace: "ns", UID: "u", NetNS: "/proc/self/ns/net"}
+		m.SetPluginProcess(tc.process)
+		p := &Pod{ID: "settings", Name: "n", Namespace: "ns", UID: "u", NetNS: "/proc/self/ns/net"}
 		// The empty result has no address: Attach fails after ADD and
 		// runs DEL.
 		_, _ = m.Attach(context.Background(), p)
@@ -83,12 +98,8 @@ func TestManagerRunsPluginsWithGOMAXPROCS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "ADD 1\nDEL 1\n"
-		if n == 0 {
-			want = "ADD unset\nDEL unset\n"
-		}
-		if string(out) != want {
-			t.Errorf("plugin_gomaxprocs %d: the plugin saw %q, want %q", n, out, want)
+		if want := "ADD " + tc.want + "\nDEL " + tc.want + "\n"; string(out) != want {
+			t.Errorf("%+v: the plugin saw %q, want %q", tc.process, out, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
+	"github.com/crisp-runtime/crisp/pkg/timerslack"
 )
 
 // defaultHookTimeout bounds a hook that sets no timeout of its own.
@@ -70,7 +71,7 @@ func eachHook(name string, hooks []specs.Hook, state *specs.State, fn func(i int
 
 // runHooks runs hooks in order, each with the state on its stdin. The
 // first failure stops the sequence.
-func runHooks(ctx context.Context, slack timerSlack, name string, hooks []specs.Hook, state *specs.State) error {
+func runHooks(ctx context.Context, slack time.Duration, name string, hooks []specs.Hook, state *specs.State) error {
 	return eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
 		if err := runHook(ctx, slack, h, input); err != nil {
 			return fmt.Errorf("%s hook %d (%s): %w", name, i, h.Path, err)
@@ -81,7 +82,7 @@ func runHooks(ctx context.Context, slack timerSlack, name string, hooks []specs.
 
 // runHooksWarning runs poststart or poststop hooks, all of them: the spec
 // wants a failing one logged and the others run as if it had succeeded.
-func runHooksWarning(ctx context.Context, slack timerSlack, id, name string, hooks []specs.Hook, state *specs.State) {
+func runHooksWarning(ctx context.Context, slack time.Duration, id, name string, hooks []specs.Hook, state *specs.State) {
 	err := eachHook(name, hooks, state, func(i int, h specs.Hook, input []byte) error {
 		if err := runHook(ctx, slack, h, input); err != nil {
 			klog.ErrorS(err, "Hook failed", "id", id, "hook", fmt.Sprintf("%s %d", name, i), "path", h.Path)
@@ -107,7 +108,7 @@ func compileHooks(p *program, name string, hooks []specs.Hook, state *specs.Stat
 	})
 }
 
-func runHook(ctx context.Context, slack timerSlack, h specs.Hook, state []byte) error {
+func runHook(ctx context.Context, slack time.Duration, h specs.Hook, state []byte) error {
 	timeout := defaultHookTimeout
 	if h.Timeout != nil {
 		timeout = time.Duration(*h.Timeout) * time.Second
@@ -123,7 +124,7 @@ func runHook(ctx context.Context, slack timerSlack, h specs.Hook, state []byte) 
 	cmd.Args, cmd.Env = args, h.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(state), &out, &out
 	cmd.WaitDelay = time.Second
-	if err := slack.starting(cmd.Start); err != nil {
+	if err := timerslack.With(slack, cmd.Start); err != nil {
 		return err
 	}
 	err := cmd.Wait()

@@ -7,12 +7,14 @@ import (
 	"os/exec"
 	"slices"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/crisp-runtime/crisp/pkg/errdefs"
 	"github.com/crisp-runtime/crisp/pkg/oci/nsenter"
+	"github.com/crisp-runtime/crisp/pkg/timerslack"
 )
 
 // checkIDMaps refuses idmapped mounts crisp cannot make: only bind
@@ -67,7 +69,7 @@ func (t *mountTrees) Close() {
 // when the maps are its own). Without open_tree (before Linux 5.2) it
 // opens nothing and the init mounts by path, unless the namespace is
 // joined or a mount is idmapped.
-func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan, slack timerSlack) (_ *mountTrees, retErr error) {
+func openMountTrees(spec *specs.Spec, rootfs string, plan nsPlan, slack time.Duration) (_ *mountTrees, retErr error) {
 	t := &mountTrees{binds: map[int]*os.File{}}
 	if !plan.has(specs.UserNamespace) || !plan.isNew(specs.MountNamespace) {
 		return t, nil
@@ -157,7 +159,7 @@ func sameMaps(m specs.Mount, spec *specs.Spec) bool {
 // mappedUserNamespace returns a user namespace with the given maps, to
 // idmap a mount through. A short-lived crisp reaper (C, PID 1 of a new PID
 // namespace) is started in it and killed once the namespace is open.
-func mappedUserNamespace(uids, gids []specs.LinuxIDMapping, slack timerSlack) (*os.File, error) {
+func mappedUserNamespace(uids, gids []specs.LinuxIDMapping, slack time.Duration) (*os.File, error) {
 	cmd := exec.Command("/proc/self/exe")
 	// The arguments only name the process in ps.
 	cmd.Args = []string{"crisp", "idmap-userns"}
@@ -169,7 +171,7 @@ func mappedUserNamespace(uids, gids []specs.LinuxIDMapping, slack timerSlack) (*
 		Pdeathsig:   unix.SIGKILL,
 	}
 	// Start returns once the maps are written.
-	if err := slack.starting(cmd.Start); err != nil {
+	if err := timerslack.With(slack, cmd.Start); err != nil {
 		return nil, fmt.Errorf("make a user namespace with the mount's maps: %w", err)
 	}
 	defer func() {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/crisp-runtime/crisp/pkg/proc"
+	"github.com/crisp-runtime/crisp/pkg/timerslack"
 )
 
 // launch describes a crisp process to start inside a container.
@@ -42,7 +43,7 @@ type launch struct {
 	criu     *os.File
 	criuPath string
 	// slack is the timer slack of the process executed (Options.ChildTimerSlack).
-	slack timerSlack
+	slack time.Duration
 }
 
 // setLog has the monitor write the process's output to opts.LogPath, and
@@ -223,7 +224,7 @@ func (l *launch) start(ctx context.Context) (_ *launched, retErr error) {
 // files, with env and files from descriptor 3.
 func (l *launch) execCrisp(exeFD int, env []string, files []*os.File) (*spawned, error) {
 	var cmd *spawned
-	err := l.slack.starting(func() (err error) {
+	err := timerslack.With(l.slack, func() (err error) {
 		cmd, err = spawn("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"crisp", "init"}, env, l.stdio, files)
 		return err
 	})

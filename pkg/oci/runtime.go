@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -47,11 +48,11 @@ type Options struct {
 	// exec of the crisp binary: for a runtime that creates many
 	// containers, as crisp's daemon does.
 	Spare bool
-	// ChildTimerSlack is the timer slack, in nanoseconds, of the processes
-	// the Runtime starts (containers' first processes, hooks), for a
-	// program whose own threads run with a larger one (crisp-oci); 0
-	// leaves them the starting thread's.
-	ChildTimerSlack uint64
+	// ChildTimerSlack is the timer slack of the processes the Runtime
+	// starts (containers' first processes, hooks), for a program whose
+	// own threads run with a larger one (crisp-oci); 0 leaves them the
+	// starting thread's (pkg/timerslack).
+	ChildTimerSlack time.Duration
 }
 
 // Runtime creates and manages containers whose state is under one root
@@ -63,7 +64,7 @@ type Runtime struct {
 	systemd     bool
 	criu        string
 	criuCodec   criu.Codec
-	childSlack  timerSlack
+	childSlack  time.Duration
 
 	exeOnce sync.Once
 	exe     *sealedExe
@@ -98,7 +99,7 @@ func New(opts Options) (*Runtime, error) {
 	return &Runtime{
 		root: filepath.Clean(root), cgroupMount: opts.CgroupMount, missing: opts.MissingController,
 		systemd: opts.SystemdCgroup, criu: criuBinary, criuCodec: opts.CRIU, spare: opts.Spare,
-		childSlack: timerSlack(opts.ChildTimerSlack),
+		childSlack: opts.ChildTimerSlack,
 	}, nil
 }
 

@@ -38,7 +38,7 @@ type ociOptions struct {
 	// (crisp-oci): its checkpoint and restore hand back to crisp.
 	criuCodec criu.Codec
 	// childTimerSlack is Program.ChildTimerSlack.
-	childTimerSlack uint64
+	childTimerSlack time.Duration
 }
 
 // runtime opens the executor with the global flags.
@@ -74,11 +74,11 @@ type Program struct {
 	// CRIU is CRIU's protocol (criupb.Codec), or nil to have checkpoint
 	// and restore served by the crisp installed beside the program.
 	CRIU criu.Codec
-	// ChildTimerSlack is the timer slack, in nanoseconds, of the processes
-	// the command starts, when the program's own threads run with a
-	// larger one (crisp-oci, cmd/crisp-oci/timerslack.c); 0 leaves them
-	// the program's.
-	ChildTimerSlack uint64
+	// ChildTimerSlack is the timer slack of the processes the command
+	// starts, when the program's own threads run with a larger one
+	// (crisp-oci, cmd/crisp-oci/timerslack.c); 0 leaves them the
+	// program's.
+	ChildTimerSlack time.Duration
 }
 
 // NewCommandFor is NewCommand built for one command line, args being the

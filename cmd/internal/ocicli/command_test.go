@@ -40,8 +40,8 @@ func TestMain(m *testing.M) {
 		// `crisp oci …` crisp handed over (cmd/crisp-oci).
 		// Built for its arguments, as cmd/crisp-oci builds it, with the
 		// timer slack of its children from CRISP_TEST_CHILD_SLACK.
-		slack, _ := strconv.ParseUint(os.Getenv("CRISP_TEST_CHILD_SLACK"), 10, 64)
-		program := Program{ChildTimerSlack: slack}
+		slack, _ := strconv.ParseInt(os.Getenv("CRISP_TEST_CHILD_SLACK"), 10, 64)
+		program := Program{ChildTimerSlack: time.Duration(slack)}
 		root := NewCommandFor("crisp-oci", os.Args[1:], program)
 		if os.Getenv("CRISP_TEST_MAIN") == "crisp-oci-handed-over" {
 			root = &cobra.Command{Use: "crisp", SilenceUsage: true, SilenceErrors: true}

@@ -27,7 +27,7 @@ func (o *ociOptions) handBackToCrisp() error {
 		// A process keeps the timer slack of the thread that executes
 		// the new program: crisp gets the caller's.
 		runtime.LockOSThread()
-		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(o.childTimerSlack), 0, 0, 0); err != nil {
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(o.childTimerSlack.Nanoseconds()), 0, 0, 0); err != nil {
 			return fmt.Errorf("checkpoint and restore are served by crisp: set its timer slack: %w", err)
 		}
 	}
