@@ -155,16 +155,7 @@ func TestKernelDeviceRulesMknod(t *testing.T) {
 // attachedCount returns how many device programs m's cgroup has.
 func attachedCount(t *testing.T, m *Manager) int {
 	t.Helper()
-	fd, err := m.OpenFD()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
-	ids, err := attachedDevicePrograms(int(fd.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ids)
+	return len(attachedIDs(t, m))
 }
 
 // Every Apply leaves exactly one device program on the cgroup: it replaces

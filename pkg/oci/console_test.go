@@ -11,6 +11,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// listenConsole listens on a console socket until the test ends.
+func listenConsole(t *testing.T) (string, *net.UnixListener) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return sock, ln
+}
+
 // receiveConsole accepts one connection on ln and returns the terminal
 // master sent over it.
 func receiveConsole(t *testing.T, ln *net.UnixListener) *os.File {
@@ -53,12 +65,7 @@ func TestExecWithTerminal(t *testing.T) {
 	rt := newTestRuntime(t)
 	ctx := context.Background()
 	startContainer(t, rt, "exectty", testSpec(t, "sleep", "100"))
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	sock, ln := listenConsole(t)
 	proc := &specs.Process{Terminal: true, Args: []string{"sh", "-c", "tty; echo in exec"}, Cwd: "/", Env: []string{"PATH=/bin"}}
 	p, err := rt.Exec(ctx, "exectty", proc, ExecOptions{ConsoleSocket: sock})
 	if err != nil {
@@ -77,12 +84,7 @@ func TestExecWithTerminal(t *testing.T) {
 func TestConsoleSocket(t *testing.T) {
 	rt := newTestRuntime(t)
 	ctx := context.Background()
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	sock, ln := listenConsole(t)
 	spec := testSpec(t, "sh", "-c", "tty; stty size; echo hi")
 	spec.Process.Terminal = true
 	spec.Process.ConsoleSize = &specs.Box{Height: 33, Width: 101}
@@ -108,12 +110,7 @@ func TestConsoleSocket(t *testing.T) {
 func TestConsoleAskedWhenTerminal(t *testing.T) {
 	rt := newTestRuntime(t)
 	ctx := context.Background()
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	sock, ln := listenConsole(t)
 	asked := 0
 	console := func() (string, error) { asked++; return sock, nil }
 	spec := testSpec(t, "sh", "-c", "tty")
