@@ -24,6 +24,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("[grpc]\naddress = \"tcp://127.0.0.1:1\"\n"))
 	f.Add([]byte("unknown = 1\n"))
 	f.Add([]byte("[image]\npull_timeout = \"-1s\"\n"))
+	f.Add([]byte("[cni]\nplugin_timer_slack = \"100ms\"\nplugin_gomaxprocs = 0\n"))
+	f.Add([]byte("[cni]\nplugin_timer_slack = \"100000001ns\"\n"))
+	f.Add([]byte("[cni]\nplugin_timer_slack = \"-4ms\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decode(data, Default())
 		if err != nil {

@@ -1,6 +1,7 @@
 package timerslack
 
 import (
+	"fmt"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -57,4 +58,60 @@ func TestWithRefusesOutOfBounds(t *testing.T) {
 			t.Errorf("With(%s): err %v, started %v; want an error and nothing started", slack, err, started)
 		}
 	}
+}
+
+// Concurrent starts each give their process their own slack, and leave
+// every thread of the program as it was: no slack leaks from one start
+// into another, or into a thread a later goroutine runs on.
+func TestWithConcurrent(t *testing.T) {
+	runtime.LockOSThread()
+	own := threadSlack(t)
+	runtime.UnlockOSThread()
+	const starts = 16
+	errs := make(chan error, starts)
+	for i := range starts {
+		go func() {
+			slack := time.Duration(i+1) * 100 * time.Microsecond
+			cmd := exec.Command("cat", "/proc/self/timerslack_ns")
+			var out strings.Builder
+			cmd.Stdout = &out
+			if err := With(slack, cmd.Run); err != nil {
+				errs <- err
+				return
+			}
+			if got, want := strings.TrimSpace(out.String()), strconv.FormatInt(slack.Nanoseconds(), 10); got != want {
+				errs <- fmt.Errorf("slack %s: the process has %s ns", slack, got)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range starts {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	// The threads the starts ran on have the slack they had before: each
+	// goroutine here holds a thread of its own while it reads.
+	seen := make(chan string, starts)
+	release := make(chan struct{})
+	for range starts {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			slack, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+			if err != nil {
+				seen <- err.Error()
+			} else {
+				seen <- strconv.Itoa(slack)
+			}
+			<-release
+		}()
+	}
+	for range starts {
+		if got := <-seen; got != own {
+			t.Errorf("a thread has slack %s ns after the starts, want %s", got, own)
+		}
+	}
+	close(release)
 }
