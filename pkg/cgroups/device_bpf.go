@@ -77,11 +77,16 @@ const maxAttachedDevicePrograms = 64
 // loadDeviceProgram loads prog and returns its descriptor. A program the
 // verifier refuses is an error with the verifier's last words.
 func loadDeviceProgram(prog []bpfInsn) (int, error) {
-	code := encodeProgram(prog)
+	return loadEncodedProgram(encodeProgram(prog))
+}
+
+// loadEncodedProgram is loadDeviceProgram of instructions encodeProgram
+// encoded already.
+func loadEncodedProgram(code []byte) (int, error) {
 	license := []byte("Apache-2.0\x00")
 	attr := bpfProgLoadAttr{
 		progType: unix.BPF_PROG_TYPE_CGROUP_DEVICE,
-		insnCnt:  uint32(len(prog)),
+		insnCnt:  uint32(len(code) / bpfInsnSize),
 		insns:    unsafe.Pointer(&code[0]),
 		license:  unsafe.Pointer(&license[0]),
 	}

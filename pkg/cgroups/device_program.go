@@ -127,9 +127,12 @@ func deviceProgram(list *deviceList) []bpfInsn {
 // deviceAccessAll is every access a device program is asked about today.
 const deviceAccessAll = unix.BPF_DEVCG_ACC_MKNOD | unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE
 
+// bpfInsnSize is the size of one encoded instruction (struct bpf_insn).
+const bpfInsnSize = 8
+
 // encodeProgram returns the program as the kernel reads it.
 func encodeProgram(prog []bpfInsn) []byte {
-	out := make([]byte, 0, 8*len(prog))
+	out := make([]byte, 0, bpfInsnSize*len(prog))
 	for _, in := range prog {
 		out = append(out, in.code, in.regs)
 		out = binary.NativeEndian.AppendUint16(out, uint16(in.off))

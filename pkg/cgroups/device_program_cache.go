@@ -46,7 +46,8 @@ type loadedProgram struct {
 // large program takes the verifier a tenth of a second, which other
 // cgroups' programs need not wait for.
 func (c *devicePrograms) get(prog []bpfInsn) (loadedProgram, error) {
-	key := string(encodeProgram(prog))
+	code := encodeProgram(prog)
+	key := string(code)
 	c.mu.Lock()
 	p, ok := c.byCode[key]
 	if ok {
@@ -56,7 +57,7 @@ func (c *devicePrograms) get(prog []bpfInsn) (loadedProgram, error) {
 		return dupProgram(p)
 	}
 	c.mu.Unlock()
-	p, err := loadProgram(prog)
+	p, err := loadProgram(code)
 	if err != nil {
 		return loadedProgram{}, err
 	}
@@ -107,9 +108,9 @@ func (c *devicePrograms) close() {
 	c.byCode, c.lru, c.closed = nil, nil, true
 }
 
-// loadProgram loads prog and reads its id.
-func loadProgram(prog []bpfInsn) (loadedProgram, error) {
-	fd, err := loadDeviceProgram(prog)
+// loadProgram loads the encoded program code and reads its id.
+func loadProgram(code []byte) (loadedProgram, error) {
+	fd, err := loadEncodedProgram(code)
 	if err != nil {
 		return loadedProgram{}, err
 	}
